@@ -1,0 +1,1 @@
+"""Model compression: pruning, quantization, clipping, distillation, low rank, folding, storage."""
