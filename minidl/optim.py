@@ -1,0 +1,332 @@
+r"""Optimizers: article 001's gradient descent as a formula, then SGD, Adam and AdamW as PyTorch.
+
+Source article 001 writes gradient descent as
+
+.. math:: \theta_{t+1} = \theta_t - \eta \nabla J(\theta_t).
+
+:func:`gradient_descent` is exactly that, returning the whole path so a chapter can plot it.
+The optimizer classes apply the same idea to a network's parameters, with the update rules
+of ``torch.optim`` written out in each docstring (tests/crosscheck holds them equal to
+PyTorch's step by step)::
+
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.step(model.params, model.grads)    # updates the parameter arrays in place
+
+``params`` and ``grads`` are dicts name -> ndarray with the same keys; the optimizer's state
+(momentum buffers, Adam moments) is keyed by the same names. The learning-rate schedules
+:class:`StepLR` and :class:`CosineAnnealingLR` at the end set ``optimizer.lr`` once per epoch.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from minidl._validation import check_float_array, check_fraction, check_nonnegative
+
+
+def gradient_descent(grad, w0, lr, n_steps):
+    r"""Article 001's :math:`w_{t+1} = w_t - \eta \nabla L(w_t)`, returning every iterate.
+
+    Parameters
+    ----------
+    grad : callable
+        ``grad(w)`` returns :math:`\nabla L(w)` with the shape of ``w``.
+    w0 : float or ndarray
+        Starting point; an ndarray keeps its float dtype, a Python number becomes float64.
+    lr : float >= 0
+        The learning rate :math:`\eta`.
+    n_steps : int >= 0
+
+    Returns
+    -------
+    path : ndarray of shape ``(n_steps + 1, *w0.shape)``
+        ``path[t]`` is :math:`w_t`; ``path[0]`` is a copy of ``w0``.
+
+    For :math:`L(w) = \frac{a}{2} w^2` the iterates are :math:`w_t = (1 - \eta a)^t w_0`:
+    they converge for :math:`0 < \eta < 2/a` and diverge beyond (tests check both).
+    """
+    if not callable(grad):
+        raise TypeError(f"grad must be a callable returning the gradient, got {grad!r}")
+    if isinstance(w0, np.ndarray):
+        w = check_float_array(w0, "w0").copy()
+    elif isinstance(w0, numbers.Real) and not isinstance(w0, bool):
+        w = np.asarray(float(w0))
+    else:
+        raise TypeError(f"w0 must be a float ndarray or a real number, got {type(w0).__name__}")
+    lr = check_nonnegative(lr, "lr")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    path = np.empty((n_steps + 1, *w.shape), dtype=w.dtype)
+    path[0] = w
+    for t in range(n_steps):
+        g = np.asarray(grad(path[t].copy()))  # a copy: grad may not disturb the stored path
+        if g.shape != w.shape:
+            raise ValueError(f"grad(w) must return shape {w.shape}, got {g.shape} at step {t}")
+        path[t + 1] = path[t] - lr * g
+    return path
+
+
+class Optimizer:
+    """Base class: checks ``params``/``grads`` and runs ``_update`` once per parameter.
+
+    The whole step is validated before any array changes, so a bad call leaves the
+    parameters and the state as they were.
+    """
+
+    def __init__(self, lr):
+        self.lr = lr
+        self.state = {}
+
+    @property
+    def lr(self):
+        """The learning rate, always a Python float (a NumPy float64 would upcast float32)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = check_nonnegative(value, "lr")
+
+    def step(self, params, grads):
+        """Update every ``params[name]`` in place from ``grads[name]``."""
+        checked = self._check(params, grads)
+        for name, p, g in checked:
+            self._update(name, p, g)
+
+    def zero_state(self):
+        """Forget momentum buffers / moments and step counts (start afresh)."""
+        self.state.clear()
+
+    def _check(self, params, grads):
+        for arg, d in (("params", params), ("grads", grads)):
+            if not isinstance(d, dict):
+                raise TypeError(f"{arg} must be a dict name -> ndarray, got {type(d).__name__}")
+        missing = sorted(set(params) - set(grads))
+        unexpected = sorted(set(grads) - set(params))
+        if missing or unexpected:
+            raise ValueError(
+                f"grads must have the keys of params; missing {missing}, unexpected {unexpected}"
+            )
+        checked = []
+        for name, p in params.items():
+            if not isinstance(p, np.ndarray):
+                raise TypeError(f"params[{name!r}] must be an ndarray, got {type(p).__name__}")
+            check_float_array(p, f"params[{name!r}]")
+            g = check_float_array(grads[name], f"grads[{name!r}]", finite=True)
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"grads[{name!r}] must have the shape of params[{name!r}] {p.shape}, "
+                    f"got {g.shape}"
+                )
+            if not p.flags.writeable:
+                raise ValueError(f"params[{name!r}] is read-only; the step updates it in place")
+            checked.append((name, p, g.astype(p.dtype, copy=False)))
+        return checked
+
+    def _update(self, name, p, g):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.
+
+    ``torch.optim.SGD``'s rule, with :math:`\mu` momentum, :math:`\tau` dampening,
+    :math:`\lambda` weight decay and :math:`b` the momentum buffer of each parameter:
+
+    .. math::
+
+        g &\leftarrow \nabla_\theta L + \lambda \theta \\
+        b &\leftarrow g \ \text{(first step)}, \qquad
+        b \leftarrow \mu b + (1 - \tau) g \ \text{(later steps)} \\
+        g &\leftarrow g + \mu b \ \text{(Nesterov)}, \qquad g \leftarrow b \ \text{(otherwise)} \\
+        \theta &\leftarrow \theta - \eta g
+
+    With ``momentum=0`` this is article 001's :math:`\theta \leftarrow \theta - \eta g`.
+    """
+
+    def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr)
+        self.momentum = check_nonnegative(momentum, "momentum")
+        self.dampening = check_nonnegative(dampening, "dampening")
+        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+        if nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError(
+                "nesterov=True requires momentum > 0 and dampening = 0, got "
+                f"momentum={self.momentum}, dampening={self.dampening}"
+            )
+        self.nesterov = nesterov
+
+    def _update(self, name, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            buf = self.state.get(name)
+            if buf is None:
+                buf = self.state[name] = g.copy()  # a copy: g may be the caller's grad array
+            else:
+                buf *= self.momentum
+                buf += (1.0 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+    def __repr__(self):
+        return (
+            f"SGD(lr={self.lr}, momentum={self.momentum}, dampening={self.dampening}, "
+            f"nesterov={self.nesterov}, weight_decay={self.weight_decay})"
+        )
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba 2015) with ``torch.optim.Adam``'s L2 weight decay and AMSGrad.
+
+    Per parameter, with step count :math:`t` (starting at 1), moments :math:`m, v` (zero at
+    first) and :math:`\lambda` weight decay:
+
+    .. math::
+
+        g &\leftarrow \nabla_\theta L + \lambda \theta \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        \hat v &\leftarrow \max(\hat v, v) \ \text{(AMSGrad)}, \qquad
+        \hat v \leftarrow v \ \text{(otherwise)} \\
+        \theta &\leftarrow \theta - \frac{\eta}{1 - \beta_1^t} \cdot
+               \frac{m}{\sqrt{\hat v} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    This is the bias-corrected :math:`\theta - \eta \hat m / (\sqrt{\hat v} + \epsilon)`,
+    grouped as PyTorch groups it (``eps`` is added after the bias correction of ``v``).
+    """
+
+    _decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(lr)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (
+            check_fraction(b1, "betas[0]", high_open=True),
+            check_fraction(b2, "betas[1]", high_open=True),
+        )
+        self.eps = check_nonnegative(eps, "eps")
+        self.weight_decay = check_nonnegative(weight_decay, "weight_decay")
+        if not isinstance(amsgrad, bool):
+            raise TypeError(f"amsgrad must be a bool, got {amsgrad!r}")
+        self.amsgrad = amsgrad
+
+    def _update(self, name, p, g):
+        b1, b2 = self.betas
+        st = self.state.get(name)
+        if st is None:
+            st = self.state[name] = {
+                "step": 0,
+                "exp_avg": np.zeros_like(p),
+                "exp_avg_sq": np.zeros_like(p),
+            }
+            if self.amsgrad:
+                st["max_exp_avg_sq"] = np.zeros_like(p)
+        st["step"] += 1
+        t = st["step"]
+        if self.weight_decay:
+            if self._decoupled:
+                p *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * g * g
+        if self.amsgrad:
+            np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
+            v = st["max_exp_avg_sq"]
+        bias_correction1 = 1.0 - b1**t
+        bias_correction2 = 1.0 - b2**t
+        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
+        p -= (self.lr / bias_correction1) * m / denom
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay}, amsgrad={self.amsgrad})"
+        )
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    The decay shrinks the parameter directly instead of entering the gradient (and so the
+    moments): first :math:`\theta \leftarrow \theta (1 - \eta \lambda)`, then the
+    :class:`Adam` update with :math:`g = \nabla_\theta L` (no :math:`\lambda\theta` term).
+    PyTorch's default ``weight_decay=0.01`` is kept.
+    """
+
+    _decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, amsgrad=False):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+
+
+class _Schedule:
+    """A learning-rate schedule: ``lr_at(epoch)`` in closed form; ``step()`` applies the next.
+
+    As in ``torch.optim.lr_scheduler``: build it after the optimizer (it remembers
+    ``optimizer.lr`` as the base rate, epoch 0) and call ``step()`` once at the end of each
+    epoch; ``step()`` sets ``optimizer.lr = lr_at(epoch + 1)``. ``lr_at`` alone is the plain
+    function of the epoch, for plotting a schedule without an optimizer's help.
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a minidl Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+        return self.optimizer.lr
+
+
+class StepLR(_Schedule):
+    r""":math:`\eta_e = \eta_0 \gamma^{\lfloor e / s \rfloor}`: multiply by ``gamma`` every
+    ``step_size`` epochs (``torch.optim.lr_scheduler.StepLR``)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
+            raise TypeError(f"step_size must be an integer >= 1, got {step_size!r}")
+        if step_size < 1:
+            raise ValueError(f"step_size must be an integer >= 1, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = check_nonnegative(gamma, "gamma")
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(_Schedule):
+    r"""Cosine annealing (Loshchilov & Hutter 2017) from :math:`\eta_0` to ``eta_min`` over
+    ``T_max`` epochs:
+
+    .. math:: \eta_e = \eta_{min} + \tfrac12(\eta_0 - \eta_{min})(1 + \cos(\pi e / T_{max})).
+
+    PyTorch computes the same curve recursively from the previous rate; the closed form here
+    equals it up to round-off (tested), and like PyTorch's it rises again after ``T_max``.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer)
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral):
+            raise TypeError(f"T_max must be an integer >= 1, got {T_max!r}")
+        if T_max < 1:
+            raise ValueError(f"T_max must be an integer >= 1, got {T_max}")
+        self.T_max = int(T_max)
+        self.eta_min = check_nonnegative(eta_min, "eta_min")
+
+    def lr_at(self, epoch):
+        cos = math.cos(math.pi * epoch / self.T_max)
+        return self.eta_min + 0.5 * (self.base_lr - self.eta_min) * (1.0 + cos)
