@@ -1,0 +1,260 @@
+r"""N-d convolution (1-D, 2-D, 3-D from one core): forward, backward and their loop twins.
+
+Source article 002 writes the convolution sum :math:`y(s) = \sum_t x(s - t)\, k(t)`. Every
+framework (PyTorch, TensorFlow, Keras, cuDNN) actually computes the *cross-correlation*
+
+.. math:: y[n, o, \mathbf{i}] = b[o] + \sum_{c} \sum_{\mathbf{p}}
+          x[n, g(o) C_g + c, \mathbf{s} \odot \mathbf{i} + \mathbf{d} \odot \mathbf{p}]\,
+          w[o, c, \mathbf{p}]                                                        (3.4)
+
+(:math:`\mathbf{i}`, :math:`\mathbf{p}` multi-indices over the D spatial axes, ``s`` stride,
+``d`` dilation, ``x`` zero-padded, :math:`C_g = C_{in} / groups` input channels per group and
+``g(o)`` the group of output channel ``o``). The two differ only by flipping the kernel:
+the article's sum with kernel ``k`` equals this one with ``w = k[::-1]`` on every spatial axis
+(for stride 1, no padding, the "valid" part). Since the kernel is learned, the flip changes
+nothing about what a network can represent, so minidl follows the frameworks and loads their
+weights as is; ``tests/functional/test_conv.py`` checks the flip against ``np.convolve``.
+
+Shapes: ``x`` (N, C_in, *in), ``weight`` (C_out, C_in / groups, *k), ``bias`` (C_out,) or
+None, ``y`` (N, C_out, *out); padding as in :mod:`minidl.functional.padding`.
+
+Vectorized with im2col: a strided view of the padded input lists every window, one copy
+gathers it channels-first into ``col`` of shape (N, groups, C_g prod(k), prod(out)) (rows
+contiguous along the output's last axis, which is what makes the copy fast), and the sum (3.4)
+is one batched float32 GEMM ``w @ col``. The backward is two more GEMMs and a col2im done as
+prod(k) strided slice additions into a zero array. ``conv_nd_naive`` /
+``conv_nd_backward_naive`` are the same sums as plain loops; tests hold them equal.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from minidl._validation import as_tuple, check_float_array, check_positive_int
+from minidl.functional.padding import interior, output_sizes, pad_array, resolve_padding
+
+
+@dataclass
+class ConvCache:
+    """What ``conv_nd_backward`` needs from the forward (``col`` is None for the naive one)."""
+
+    x: np.ndarray
+    weight: np.ndarray
+    has_bias: bool
+    stride: tuple
+    dilation: tuple
+    groups: int
+    pads: tuple
+    out: tuple
+    col: np.ndarray = None
+
+
+def _setup(x, weight, bias, stride, padding, dilation, groups, nd=None, name="conv_nd"):
+    """Validate the arguments; return (x, weight, bias, stride, dilation, groups, pads, out)."""
+    weight = check_float_array(weight, f"{name} weight")
+    if nd is None:
+        nd = weight.ndim - 2
+        if nd < 1:
+            raise ValueError(
+                f"{name} weight must be (C_out, C_in/groups, *kernel) with >= 1 spatial axis, "
+                f"got shape {weight.shape}"
+            )
+    elif weight.ndim != nd + 2:
+        raise ValueError(
+            f"{name} weight must be {nd + 2}-dimensional (C_out, C_in/groups, *kernel), "
+            f"got shape {weight.shape}"
+        )
+    x = check_float_array(x, f"{name} input x", ndim=nd + 2)
+    if x.dtype != weight.dtype:
+        raise TypeError(f"{name} weight dtype {weight.dtype} must equal input x dtype {x.dtype}")
+    groups = check_positive_int(groups, "groups")
+    c_in, c_out = x.shape[1], weight.shape[0]
+    if c_in % groups or c_out % groups:
+        raise ValueError(
+            f"groups={groups} must divide in_channels ({c_in}) and out_channels ({c_out})"
+        )
+    if weight.shape[1] * groups != c_in:
+        raise ValueError(
+            f"{name} input x has {c_in} channels but weight {weight.shape} with groups={groups} "
+            f"expects {weight.shape[1] * groups}"
+        )
+    if bias is not None:
+        bias = check_float_array(bias, f"{name} bias", ndim=1)
+        if bias.shape != (c_out,) or bias.dtype != x.dtype:
+            raise ValueError(
+                f"{name} bias must have shape ({c_out},) and dtype {x.dtype}, "
+                f"got {bias.shape} {bias.dtype}"
+            )
+    kernel = weight.shape[2:]
+    stride = as_tuple(stride, nd, "stride")
+    dilation = as_tuple(dilation, nd, "dilation")
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, dilation)
+    out = output_sizes(x.shape[2:], kernel, stride, dilation, pads, name=f"{name} weight kernel")
+    return x, weight, bias, stride, dilation, groups, pads, out
+
+
+def _windows(xp, kernel, stride, dilation, out):
+    """Read-only view (N, C, *kernel, *out) of the padded input: element [n, c, p, i] is
+    xp[n, c, s*i + d*p]. No copy; the copy happens once, in the caller's reshape."""
+    sn, sc, *ss = xp.strides
+    strides = (sn, sc) + tuple(a * d for a, d in zip(ss, dilation, strict=True))
+    strides += tuple(a * s for a, s in zip(ss, stride, strict=True))
+    return as_strided(xp, xp.shape[:2] + tuple(kernel) + tuple(out), strides, writeable=False)
+
+
+def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False):
+    r"""N-d cross-correlation (3.4); D = ``weight.ndim - 2`` spatial axes.
+
+    Returns ``y`` of shape (N, C_out, *out), or ``(y, cache)`` with ``return_cache=True`` for
+    :func:`conv_nd_backward`. Vectorized by im2col + one batched GEMM (module docstring).
+    """
+    x, weight, bias, stride, dilation, groups, pads, out = _setup(
+        x, weight, bias, stride, padding, dilation, groups
+    )
+    n, c_in = x.shape[:2]
+    c_out, c_g, *kernel = weight.shape
+    xp = pad_array(x, pads)
+    # channels-first gather: (N, C, *k, *out) -> (N, groups, C_g * prod(k), prod(out))
+    col = _windows(xp, kernel, stride, dilation, out).reshape(
+        n, groups, c_g * math.prod(kernel), math.prod(out)
+    )
+    w2 = weight.reshape(groups, c_out // groups, -1)
+    y = np.matmul(w2, col)  # (N, groups, C_out/groups, prod(out))
+    if bias is not None:
+        y += bias.reshape(groups, c_out // groups, 1)
+    y = y.reshape((n, c_out) + out)
+    if not return_cache:
+        return y
+    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out, col)
+
+
+def conv_nd_backward(dy, cache):
+    r"""Gradients of ``sum(y * dy)`` for (3.4): returns ``(dx, dweight, dbias)``.
+
+    .. math:: \frac{\partial L}{\partial b[o]} = \sum_{n, \mathbf{i}} dy[n, o, \mathbf{i}],
+              \qquad
+              \frac{\partial L}{\partial w[o, c, \mathbf{p}]} = \sum_{n, \mathbf{i}}
+              dy[n, o, \mathbf{i}]\, x[n, c', \mathbf{s i} + \mathbf{d p}],
+
+    .. math:: \frac{\partial L}{\partial x[n, c', \mathbf{j}]} =
+              \sum_{o, \mathbf{p}, \mathbf{i} : \mathbf{s i} + \mathbf{d p} = \mathbf{j}}
+              dy[n, o, \mathbf{i}]\, w[o, c, \mathbf{p}]
+
+    (:math:`c' = g(o) C_g + c`). As GEMMs: ``dweight = dy @ col^T`` summed over the batch,
+    ``dcol = w^T @ dy``, and col2im scatters ``dcol`` back: for each kernel offset ``p`` one
+    strided slice addition ``dxp[:, :, d p :: s] += dcol[:, :, p]`` (prod(k) additions, no
+    ``np.add.at`` and no loop over the batch). ``dbias`` is None when the forward had no bias.
+    """
+    x, weight, groups = cache.x, cache.weight, cache.groups
+    n, c_in, *in_sizes = x.shape
+    c_out, c_g, *kernel = weight.shape
+    dy = check_float_array(dy, "conv_nd_backward dy")
+    if dy.shape != (n, c_out) + cache.out:
+        raise ValueError(
+            f"conv_nd_backward dy must have shape {(n, c_out) + cache.out}, got {dy.shape}"
+        )
+    dy = dy.astype(x.dtype, copy=False)
+    dy2 = dy.reshape(n, groups, c_out // groups, -1)
+    db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if cache.has_bias else None
+    # dW[g, o, ck] = sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
+    dw = np.matmul(dy2, cache.col.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
+    dcol = np.matmul(weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2), dy2)
+    dcol = dcol.reshape((n, c_in) + tuple(kernel) + cache.out)
+    del dy2
+    padded = tuple(m + lo + hi for m, (lo, hi) in zip(in_sizes, cache.pads, strict=True))
+    dxp = np.zeros((n, c_in) + padded, dtype=x.dtype)
+    for p in np.ndindex(*kernel):
+        window = tuple(
+            slice(d * q, d * q + s * (m - 1) + 1, s)
+            for q, d, s, m in zip(p, cache.dilation, cache.stride, cache.out, strict=True)
+        )
+        dxp[(slice(None), slice(None)) + window] += dcol[(slice(None), slice(None)) + p]
+    dx = dxp[interior(cache.pads, in_sizes)]
+    return dx, dw, db
+
+
+def conv_nd_naive(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False
+):
+    """Equation (3.4) as plain loops: the reference ``conv_nd`` is tested against.
+
+    Padding is never materialized: a tap that falls outside the input contributes zero.
+    """
+    x, weight, bias, stride, dilation, groups, pads, out = _setup(
+        x, weight, bias, stride, padding, dilation, groups, name="conv_nd_naive"
+    )
+    n_batch, c_in, *in_sizes = x.shape
+    c_out, c_g, *kernel = weight.shape
+    o_g = c_out // groups
+    y = np.zeros((n_batch, c_out) + out, dtype=x.dtype)
+    for n in range(n_batch):
+        for o in range(c_out):
+            for i in np.ndindex(*out):
+                acc = bias[o] if bias is not None else 0.0
+                for c in range(c_g):
+                    for p in np.ndindex(*kernel):
+                        j = _tap(i, p, stride, dilation, pads, in_sizes)
+                        if j is not None:
+                            acc += x[(n, (o // o_g) * c_g + c) + j] * weight[(o, c) + p]
+                y[(n, o) + i] = acc
+    if not return_cache:
+        return y
+    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out)
+
+
+def conv_nd_backward_naive(dy, cache):
+    """The backward formulas of :func:`conv_nd_backward` as plain loops over (3.4)'s terms:
+    each product x * w in the forward sends dy * w to x and dy * x to w."""
+    x, weight, groups = cache.x, cache.weight, cache.groups
+    n_batch, c_in, *in_sizes = x.shape
+    c_out, c_g, *kernel = weight.shape
+    o_g = c_out // groups
+    dx, dw = np.zeros_like(x), np.zeros_like(weight)
+    db = np.zeros(c_out, dtype=x.dtype) if cache.has_bias else None
+    for n in range(n_batch):
+        for o in range(c_out):
+            for i in np.ndindex(*cache.out):
+                g = dy[(n, o) + i]
+                if db is not None:
+                    db[o] += g
+                for c in range(c_g):
+                    for p in np.ndindex(*kernel):
+                        j = _tap(i, p, cache.stride, cache.dilation, cache.pads, in_sizes)
+                        if j is not None:
+                            ci = (o // o_g) * c_g + c
+                            dx[(n, ci) + j] += g * weight[(o, c) + p]
+                            dw[(o, c) + p] += g * x[(n, ci) + j]
+    return dx, dw, db
+
+
+def _tap(i, p, stride, dilation, pads, in_sizes):
+    """Unpadded input index s*i + d*p - before, or None when it falls in the zero padding."""
+    j = tuple(
+        s * a + d * b - lo for a, b, s, d, (lo, _) in zip(i, p, stride, dilation, pads, strict=True)
+    )
+    return j if all(0 <= t < m for t, m in zip(j, in_sizes, strict=True)) else None
+
+
+def _fixed_rank(nd):
+    def forward(
+        x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False
+    ):
+        name = f"conv{nd}d"
+        check_float_array(x, f"{name} input x", ndim=nd + 2)
+        check_float_array(weight, f"{name} weight", ndim=nd + 2)
+        return conv_nd(x, weight, bias, stride, padding, dilation, groups, return_cache)
+
+    forward.__name__ = forward.__qualname__ = f"conv{nd}d"
+    forward.__doc__ = (
+        f"{nd}-D cross-correlation: :func:`conv_nd` with x {_LAYOUT[nd]} and weight "
+        f"(C_out, C_in/groups, *{nd} kernel sizes); same arguments, same return."
+    )
+    return forward
+
+
+_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+conv1d, conv2d, conv3d = _fixed_rank(1), _fixed_rank(2), _fixed_rank(3)
+# The backward is rank-agnostic: the cache knows the shapes.
+conv1d_backward = conv2d_backward = conv3d_backward = conv_nd_backward
