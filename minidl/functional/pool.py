@@ -32,7 +32,8 @@ kernel and there is no padding the windows tile the input: ``x.reshape(N, C, H/k
 and max pooling keeps a boolean first-max mask of the input's shape so its backward is a single
 broadcast multiply. The ``*_naive`` twins below are the same formulas as plain loops.
 
-Every forward returns ``(y, cache)``; the matching ``*_backward(dy, cache)`` returns ``dx``.
+Every forward returns ``y``, or ``(y, cache)`` with ``return_cache=True`` (the convention of
+:mod:`minidl.functional.conv`); the matching ``*_backward(dy, cache)`` returns ``dx``.
 """
 
 import itertools
@@ -189,15 +190,17 @@ def _crop(dcanvas, padding, spatial):
 # ---------------------------------------------------------------------------- max pooling
 
 
-def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cache=False):
     r"""Max pooling over the 1, 2 or 3 spatial dims of ``x`` (N, C, *spatial).
 
     .. math:: y[n, c, o] = \max_{t \in [o s - p,\ o s - p + k)} x_{-\infty\text{-padded}}[n, c, t]
 
-    Returns ``(y, cache)``. The cache holds no copy of ``x``: on the tiling path (stride ==
+    Returns ``y`` (N, C, *out), or ``(y, cache)`` with ``return_cache=True`` for
+    :func:`max_pool_backward`. The cache holds no copy of ``x``: on the tiling path (stride ==
     kernel, no padding) a boolean mask of ``x``'s shape marking each window's first maximum, else
     the raster index of that first maximum per output (``uint8`` when the kernel has <= 256
-    taps). ``stride`` defaults to ``kernel_size``; ``padding`` must be at most half the kernel.
+    taps); neither is computed without ``return_cache``. ``stride`` defaults to
+    ``kernel_size``; ``padding`` must be at most half the kernel.
     """
     x = check_float_array(x, "x")
     k, s, p, out = _check_args(x.shape, kernel_size, stride, padding, ceil_mode, where="max_pool")
@@ -209,6 +212,8 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
         y = views[0].copy()
         for v in views[1:]:
             np.maximum(y, v, out=y)
+        if not return_cache:
+            return y
         mask = np.zeros(xt.shape, dtype=bool)
         taken = np.zeros(y.shape, dtype=bool)
         for idx, v in zip(_tile_offsets(k), views, strict=True):
@@ -221,6 +226,10 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     xp = _canvas(x, k, s, p, out, -np.inf)
     slices = list(_window_slices(k, s, out))
     y = xp[slices[0]].copy()
+    if not return_cache:
+        for sl in slices[1:]:
+            np.maximum(y, xp[sl], out=y)
+        return y
     arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(slices) - 1))
     for i, sl in enumerate(slices[1:], start=1):
         v = xp[sl]
@@ -253,13 +262,14 @@ def max_pool_backward(dy, cache):
 # ------------------------------------------------------------------------ average pooling
 
 
-def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cache=False):
     r"""Average pooling (``count_include_pad=True``, PyTorch's default) of ``x`` (N, C, *spatial).
 
     .. math:: y[n, c, o] = \frac{1}{D_o} \sum_{t \in \text{window}(o)} x_{0\text{-padded}}[n, c, t],
               \quad D_o = \prod_d \big(\min(o_d s_d - p_d + k_d,\ L_d + p_d) - (o_d s_d - p_d)\big)
 
-    Returns ``(y, cache)``; the cache holds only shapes and the divisor.
+    Returns ``y``, or ``(y, cache)`` with ``return_cache=True``; the cache holds only shapes
+    and the divisor.
     """
     x = check_float_array(x, "x")
     k, s, p, out = _check_args(x.shape, kernel_size, stride, padding, ceil_mode, where="avg_pool")
@@ -279,7 +289,7 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     for v in views[1:]:
         y += v
     y /= divisor
-    return y, cache
+    return (y, cache) if return_cache else y
 
 
 def avg_pool_backward(dy, cache):
@@ -299,10 +309,10 @@ def avg_pool_backward(dy, cache):
 
 
 def _fixed_rank(fn, d):
-    def pool(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cache=False):
         x = check_float_array(x, "x")
         _check_args(x.shape, kernel_size, stride, padding, ceil_mode, ndim=d, where=name)
-        return fn(x, kernel_size, stride, padding, ceil_mode)
+        return fn(x, kernel_size, stride, padding, ceil_mode, return_cache)
 
     name = f"{fn.__name__}{d}d"
     pool.__name__ = pool.__qualname__ = name
@@ -319,16 +329,18 @@ avg_pool1d, avg_pool2d, avg_pool3d = (_fixed_rank(avg_pool, d) for d in (1, 2, 3
 # ----------------------------------------------------------------- global average pooling
 
 
-def global_avg_pool(x):
+def global_avg_pool(x, return_cache=False):
     r"""Mean over all spatial dims: ``(N, C, *spatial) -> (N, C)``.
 
     .. math:: y[n, c] = \frac{1}{M} \sum_t x[n, c, t], \qquad M = \prod_d L_d
 
-    Returns ``(y, cache)``; backward: :math:`\partial L/\partial x[n, c, t] = dy[n, c] / M`.
+    Returns ``y``, or ``(y, cache)`` with ``return_cache=True``; backward:
+    :math:`\partial L/\partial x[n, c, t] = dy[n, c] / M`.
     """
     x = check_float_array(x, "x", ndim=(3, 4, 5))
     y = x.mean(axis=tuple(range(2, x.ndim)))
-    return y, {"x_shape": x.shape, "dtype": x.dtype, "out": ()}
+    cache = {"x_shape": x.shape, "dtype": x.dtype, "out": ()}
+    return (y, cache) if return_cache else y
 
 
 def global_avg_pool_backward(dy, cache):
@@ -381,13 +393,13 @@ def _first_max(x, n, c, o, cache):
     return where, best
 
 
-def max_pool_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cache=False):
     """Loop twin of :func:`max_pool`: the max over each window's positions inside x."""
     x, cache = _naive_setup(x, kernel_size, stride, padding, ceil_mode, "max_pool_naive")
     y = np.empty(x.shape[:2] + cache["out"], dtype=x.dtype)
     for n, c, o in _naive_loops(cache):
         y[(n, c) + o] = _first_max(x, n, c, o, cache)[1]
-    return y, cache
+    return (y, cache) if return_cache else y
 
 
 def max_pool_backward_naive(dy, cache):
@@ -401,7 +413,7 @@ def max_pool_backward_naive(dy, cache):
     return dx
 
 
-def avg_pool_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def avg_pool_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cache=False):
     """Loop twin of :func:`avg_pool`: the sum over each window inside x over its divisor."""
     x, cache = _naive_setup(x, kernel_size, stride, padding, ceil_mode, "avg_pool_naive")
     y = np.empty(x.shape[:2] + cache["out"], dtype=x.dtype)
@@ -411,7 +423,7 @@ def avg_pool_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False):
         for t in _window_positions(o, *geometry):
             total += x[(n, c) + t]
         y[(n, c) + o] = total / _window_divisor(o, *geometry)
-    return y, cache
+    return (y, cache) if return_cache else y
 
 
 def avg_pool_backward_naive(dy, cache):
@@ -427,7 +439,7 @@ def avg_pool_backward_naive(dy, cache):
     return dx
 
 
-def global_avg_pool_naive(x):
+def global_avg_pool_naive(x, return_cache=False):
     """Loop twin of :func:`global_avg_pool`."""
     x = check_float_array(x, "x", ndim=(3, 4, 5))
     y = np.empty(x.shape[:2], dtype=x.dtype)
@@ -437,7 +449,8 @@ def global_avg_pool_naive(x):
         for t in positions:
             total += x[(n, c) + t]
         y[n, c] = total / len(positions)
-    return y, {"x_shape": x.shape, "dtype": x.dtype, "out": ()}
+    cache = {"x_shape": x.shape, "dtype": x.dtype, "out": ()}
+    return (y, cache) if return_cache else y
 
 
 def global_avg_pool_backward_naive(dy, cache):

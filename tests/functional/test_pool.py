@@ -74,7 +74,7 @@ def test_gradcheck(case, rng):
     state = {}
 
     def f(a):
-        y, state["cache"] = forward(a, k, s, p, ceil)
+        y, state["cache"] = forward(a, k, s, p, ceil, return_cache=True)
         return y
 
     (err,) = check_function(f, lambda dy: backward(dy, state["cache"]), [x], rng=rng)
@@ -87,9 +87,12 @@ def test_naive_equals_fast(case, rng):
     forward, backward = _pair(kind)
     naive_f, naive_b = getattr(P, f"{kind}_pool_naive"), getattr(P, f"{kind}_pool_backward_naive")
     x = rng.normal(size=shape)
-    y, cache = forward(x, k, s, p, ceil)
-    y_naive, cache_naive = naive_f(x, k, s, p, ceil)
+    y, cache = forward(x, k, s, p, ceil, return_cache=True)
+    y_naive, cache_naive = naive_f(x, k, s, p, ceil, return_cache=True)
     assert y.shape == y_naive.shape == P.pool_output_shape(shape, k, s, p, ceil)
+    # without return_cache the same y comes back alone (max pooling then skips the argmax)
+    np.testing.assert_array_equal(forward(x, k, s, p, ceil), y)
+    np.testing.assert_array_equal(naive_f(x, k, s, p, ceil), y_naive)
     dy = rng.normal(size=y.shape)
     np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
     np.testing.assert_allclose(backward(dy, cache), naive_b(dy, cache_naive), rtol=0, atol=1e-12)
@@ -111,18 +114,18 @@ def test_avg_pool_1d_by_hand_padding_and_ceil_overhang():
     # [-1, 2): pad, 1, 2 -> 3/3;  [1, 4): 2, 3, 4 -> 9/3;  [3, 6): 4, pad(4), past the padding(5)
     # -> divisor min(6, L + p = 5) - 3 = 2 -> 4/2 (PyTorch's count_include_pad rule).
     x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
-    y, cache = P.avg_pool1d(x, 3, 2, 1, ceil_mode=True)
+    y, cache = P.avg_pool1d(x, 3, 2, 1, ceil_mode=True, return_cache=True)
     np.testing.assert_array_equal(y, [[[1.0, 3.0, 2.0]]])
     dx = P.avg_pool_backward(np.array([[[3.0, 6.0, 2.0]]]), cache)
     # x0: 3/3; x1: 3/3 + 6/3; x2: 6/3; x3: 6/3 + 2/2
     np.testing.assert_array_equal(dx, [[[1.0, 3.0, 2.0, 3.0]]])
-    y_max, _ = P.max_pool1d(x, 3, 2, 1, ceil_mode=True)
+    y_max, _ = P.max_pool1d(x, 3, 2, 1, ceil_mode=True, return_cache=True)
     np.testing.assert_array_equal(y_max, [[[2.0, 4.0, 4.0]]])
 
 
 def test_max_pool_floor_mode_ignores_trailing_element():
     x = np.array([[[1.0, 5.0, 3.0, 2.0, 9.0]]])  # k=2, s=2: windows [1,5], [3,2]; 9 unused
-    y, cache = P.max_pool1d(x, 2)
+    y, cache = P.max_pool1d(x, 2, return_cache=True)
     np.testing.assert_array_equal(y, [[[5.0, 3.0]]])
     np.testing.assert_array_equal(P.max_pool_backward(np.array([[[7.0, 8.0]]]), cache),
                                   [[[0.0, 7.0, 8.0, 0.0, 0.0]]])  # fmt: skip
@@ -131,7 +134,7 @@ def test_max_pool_floor_mode_ignores_trailing_element():
 def test_max_pool_overlapping_windows_accumulate():
     # k=2, s=1 on [1, 4, 2, 0]: windows [1,4] [4,2] [2,0] -> y = [4, 4, 2]; x1 gets dy0 + dy1.
     x = np.array([[[1.0, 4.0, 2.0, 0.0]]])
-    y, cache = P.max_pool1d(x, 2, 1)
+    y, cache = P.max_pool1d(x, 2, 1, return_cache=True)
     np.testing.assert_array_equal(y, [[[4.0, 4.0, 2.0]]])
     dx = P.max_pool_backward(np.array([[[1.0, 10.0, 100.0]]]), cache)
     np.testing.assert_array_equal(dx, [[[0.0, 11.0, 100.0, 0.0]]])
@@ -153,17 +156,19 @@ def test_max_pool_ties_first_maximum_gets_gradient(stride, padding, expected):
     # The window [[1, 3], [3, 2]] has maxima at (0, 1) and (1, 0); raster order makes (0, 1)
     # the first, and PyTorch sends the gradient there alone (also checked against torch).
     x = np.array([[[[1.0, 3.0], [3.0, 2.0]]]])
-    y, cache = P.max_pool2d(x, 2, stride, padding)
+    y, cache = P.max_pool2d(x, 2, stride, padding, return_cache=True)
     dy = np.arange(1.0, y.size + 1).reshape(y.shape)
     dx = P.max_pool_backward(dy, cache)
     np.testing.assert_array_equal(dx[0, 0], expected)
-    dx_naive = P.max_pool_backward_naive(dy, P.max_pool_naive(x, 2, stride, padding)[1])
+    dx_naive = P.max_pool_backward_naive(
+        dy, P.max_pool_naive(x, 2, stride, padding, return_cache=True)[1]
+    )
     np.testing.assert_array_equal(dx_naive[0, 0], expected)
 
 
 def test_max_pool_all_equal_window_goes_to_first_position():
     x = np.full((1, 1, 2, 2, 2), 5.0)
-    y, cache = P.max_pool3d(x, 2)
+    y, cache = P.max_pool3d(x, 2, return_cache=True)
     dx = P.max_pool_backward(np.array([[[[[4.0]]]]]), cache)
     expected = np.zeros_like(x)
     expected[0, 0, 0, 0, 0] = 4.0
@@ -172,7 +177,7 @@ def test_max_pool_all_equal_window_goes_to_first_position():
 
 def test_global_avg_pool_by_hand_naive_and_gradcheck(rng):
     x = np.arange(24.0).reshape(2, 3, 4)  # mean of 4 consecutive numbers j..j+3 is j + 1.5
-    y, cache = P.global_avg_pool(x)
+    y, cache = P.global_avg_pool(x, return_cache=True)
     np.testing.assert_array_equal(y, np.arange(0.0, 24.0, 4.0).reshape(2, 3) + 1.5)
     dy = rng.normal(size=(2, 3))
     np.testing.assert_allclose(
@@ -181,7 +186,7 @@ def test_global_avg_pool_by_hand_naive_and_gradcheck(rng):
     state = {}
 
     def f(a):
-        out, state["cache"] = P.global_avg_pool(a)
+        out, state["cache"] = P.global_avg_pool(a, return_cache=True)
         return out
 
     for shape in [(2, 3, 5), (1, 2, 3, 4), (2, 1, 2, 3, 2)]:
@@ -190,8 +195,8 @@ def test_global_avg_pool_by_hand_naive_and_gradcheck(rng):
             f, lambda g: P.global_avg_pool_backward(g, state["cache"]), [x], rng=rng
         )
         assert err < 1e-6
-        y, c = P.global_avg_pool(x)
-        yn, cn = P.global_avg_pool_naive(x)
+        y, c = P.global_avg_pool(x, return_cache=True)
+        yn, cn = P.global_avg_pool_naive(x, return_cache=True)
         dy = rng.normal(size=y.shape)
         np.testing.assert_allclose(y, yn, rtol=0, atol=1e-12)
         np.testing.assert_allclose(
@@ -205,7 +210,7 @@ def test_float32_kept_and_inputs_not_mutated(kind, d, rng):
     x = rng.normal(size=(2, 3) + (6,) * d).astype(np.float32)
     for k, s, p in [(2, None, 0), (3, 2, 1)]:
         x0 = x.copy()
-        y, cache = forward(x, k, s, p)
+        y, cache = forward(x, k, s, p, return_cache=True)
         dy = rng.normal(size=y.shape).astype(np.float32)
         dy0 = dy.copy()
         dx = backward(dy, cache)
@@ -246,12 +251,13 @@ def test_bad_inputs_generic_backward_and_global():
         P.max_pool(np.zeros((2, 3)), 2)
     with pytest.raises(ValueError, match="x must be 3-, 4- or 5-dimensional"):
         P.avg_pool(np.zeros((1, 1, 2, 2, 2, 2)), 2)
-    y, cache = P.max_pool(np.zeros((1, 2, 4, 4)), 2)
+    y, cache = P.max_pool(np.zeros((1, 2, 4, 4)), 2, return_cache=True)
     with pytest.raises(ValueError, match="dy must have the forward output's shape"):
         P.max_pool_backward(np.zeros((1, 2, 3, 3)), cache)
     with pytest.raises(TypeError, match="dy"):
         P.avg_pool_backward(
-            np.zeros((1, 2, 2, 2), dtype=np.int32), P.avg_pool(np.zeros((1, 2, 4, 4)), 2)[1]
+            np.zeros((1, 2, 2, 2), dtype=np.int32),
+            P.avg_pool(np.zeros((1, 2, 4, 4)), 2, return_cache=True)[1],
         )
     with pytest.raises(ValueError, match="x must be 3 or 4 or 5-dimensional"):
         P.global_avg_pool(np.zeros((2, 3)))
