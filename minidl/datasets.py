@@ -16,7 +16,11 @@ loader                     returns                                     dtype
 ``load_digits``            X (1797, 1, 8, 8) or (1797, 64), y (1797,)  float32, int64
 ``load_mnist``             X (N, 1, 28, 28) in [0, 1], y (N,)           float32, int64
 ``load_mnist_t10k_split``  (X_train, y_train), (X_test, y_test)        float32, int64
+``make_moving_digits``     X (n, 1, T, H, W), y direction (n,)         float32, int64
+``make_signals_1d``        X (n, 1, L), y waveform class (n,)          float32, int64
 =========================  ==========================================  =======================
+
+``read_idx`` / ``write_idx`` read and write the IDX format of the MNIST files.
 """
 
 import gzip
