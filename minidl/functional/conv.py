@@ -104,6 +104,14 @@ def _windows(xp, kernel, stride, dilation, out):
     return as_strided(xp, xp.shape[:2] + tuple(kernel) + tuple(out), strides, writeable=False)
 
 
+def _im2col(xp, weight_shape, stride, dilation, out, groups):
+    """Channels-first gather of every window: (N, C, *k, *out) -> (N, groups, C_g prod(k),
+    prod(out)); the reshape of the strided view is the one copy."""
+    c_g, kernel = weight_shape[1], weight_shape[2:]
+    win = _windows(xp, kernel, stride, dilation, out)
+    return win.reshape(xp.shape[0], groups, c_g * math.prod(kernel), math.prod(out))
+
+
 def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False):
     r"""N-d cross-correlation (3.4); D = ``weight.ndim - 2`` spatial axes.
 
@@ -113,13 +121,8 @@ def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, ret
     x, weight, bias, stride, dilation, groups, pads, out = _setup(
         x, weight, bias, stride, padding, dilation, groups
     )
-    n, c_in = x.shape[:2]
-    c_out, c_g, *kernel = weight.shape
-    xp = pad_array(x, pads)
-    # channels-first gather: (N, C, *k, *out) -> (N, groups, C_g * prod(k), prod(out))
-    col = _windows(xp, kernel, stride, dilation, out).reshape(
-        n, groups, c_g * math.prod(kernel), math.prod(out)
-    )
+    n, c_out = x.shape[0], weight.shape[0]
+    col = _im2col(pad_array(x, pads), weight.shape, stride, dilation, out, groups)
     w2 = weight.reshape(groups, c_out // groups, -1)
     y = np.matmul(w2, col)  # (N, groups, C_out/groups, prod(out))
     if bias is not None:
@@ -158,8 +161,12 @@ def conv_nd_backward(dy, cache):
     dy = dy.astype(x.dtype, copy=False)
     dy2 = dy.reshape(n, groups, c_out // groups, -1)
     db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if cache.has_bias else None
+    col = cache.col
+    if col is None:  # dropped to save memory (a layer does so after its backward): redo im2col
+        col = _im2col(pad_array(x, cache.pads), weight.shape, cache.stride, cache.dilation,
+                      cache.out, groups)  # fmt: skip
     # dW[g, o, ck] = sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
-    dw = np.matmul(dy2, cache.col.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
+    dw = np.matmul(dy2, col.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
     dcol = np.matmul(weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2), dy2)
     dcol = dcol.reshape((n, c_in) + tuple(kernel) + cache.out)
     del dy2

@@ -224,3 +224,15 @@ def test_bad_dy(rng):
     y, cache = conv1d(rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 1, 3)), return_cache=True)
     with pytest.raises(ValueError, match="dy"):
         conv_nd_backward(np.zeros((1, 1, 4)), cache)
+
+
+def test_backward_recomputes_dropped_col(rng):
+    """A cache whose im2col buffer was dropped (layers do, to save memory) gives the same grads."""
+    x, w, b = rng.normal(size=(2, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
+    y, cache = conv2d(x, w, b, stride=2, padding="same", dilation=(1, 2), groups=2,
+                      return_cache=True)  # fmt: skip
+    dy = rng.normal(size=y.shape)
+    full = conv_nd_backward(dy, cache)
+    cache.col = None
+    for a, c in zip(full, conv_nd_backward(dy, cache), strict=True):
+        np.testing.assert_array_equal(a, c)
