@@ -220,6 +220,15 @@ def test_read_idx_truncated_gzip(tmp_path):
         ds.read_idx(path)
 
 
+def test_read_idx_corrupt_gzip(tmp_path):
+    packed = bytearray(gzip.compress(_idx_bytes(0x08, (400,), bytes(range(200)) * 2), mtime=0))
+    packed[len(packed) // 2] ^= 0x55  # damage the deflate stream or the CRC check fails
+    path = tmp_path / "flipped-idx1-ubyte.gz"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(ValueError, match=r"flipped-idx1-ubyte\.gz: corrupt or truncated gzip"):
+        ds.read_idx(path)
+
+
 def test_read_idx_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         ds.read_idx(tmp_path / "nothing-here")
@@ -285,7 +294,7 @@ def test_load_mnist_user_folder(tmp_path, rng, gz):
     images = rng.integers(0, 256, size=(6, 28, 28))
     labels = np.array([0, 9, 3, 3, 1, 7])
     _write_mnist_folder(tmp_path, "train", images, labels, gz)
-    X, y = ds.load_mnist(tmp_path, kind="train")
+    X, y = ds.load_mnist(str(tmp_path), kind="train")
     np.testing.assert_allclose(X[:, 0], images / 255, rtol=1e-6)
     np.testing.assert_array_equal(y, labels)
 
