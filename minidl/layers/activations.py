@@ -7,7 +7,7 @@ the others.
 """
 
 from minidl.functional import activations as F
-from minidl.layers.base import Layer
+from minidl.layers.base import LAYERS, Layer
 
 
 class _Activation(Layer):
@@ -106,3 +106,7 @@ class Softmax(_Activation):
 
     def get_config(self):
         return {"axis": self.axis}
+
+
+# the shared base is plumbing, not a layer a model file should name
+LAYERS.pop("_Activation", None)

@@ -1,0 +1,273 @@
+r"""Batch normalization (Ioffe & Szegedy, 2015) with PyTorch's conventions; source article 003.
+
+Input ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``: every channel ``c``
+is normalized with statistics over all other axes, :math:`n = N \cdot L` values (``L`` the
+product of the spatial sizes). In training, with the batch statistics
+
+.. math::
+
+    \mu_c = \frac1n \sum_i x_i, \qquad v_c = \frac1n \sum_i (x_i - \mu_c)^2 \quad
+    \text{(biased)}, \qquad \hat x_i = \frac{x_i - \mu_c}{\sqrt{v_c + \epsilon}}, \qquad
+    y_i = \gamma_c \hat x_i + \beta_c,
+
+and the running estimates, with ``momentum`` :math:`m` the weight of the *new* value
+(PyTorch's convention; Keras' ``momentum=0.99`` is :math:`1 - m`) and the *unbiased*
+variance :math:`\frac{n}{n-1} v_c`:
+
+.. math::
+
+    \bar\mu \leftarrow (1 - m)\,\bar\mu + m\,\mu_c, \qquad
+    \bar v \leftarrow (1 - m)\,\bar v + m\,\tfrac{n}{n-1}\,v_c.
+
+In evaluation :math:`\hat x = (x - \bar\mu)/\sqrt{\bar v + \epsilon}`, a fixed affine map.
+
+**Backward (training).** Write :math:`\sigma = \sqrt{v + \epsilon}` and
+:math:`g_i = \partial L/\partial \hat x_i = \gamma\, dy_i`. Because
+:math:`\partial \mu / \partial x_j = 1/n` and
+:math:`\partial \sigma / \partial x_j = \frac{1}{2\sigma} \cdot \frac2n (x_j - \mu) = \hat x_j / n`
+(the :math:`\mu`-term of :math:`\partial v` vanishes since :math:`\sum_i (x_i - \mu) = 0`),
+
+.. math::
+
+    \frac{\partial \hat x_i}{\partial x_j}
+      = \frac{1}{\sigma}\Big(\delta_{ij} - \frac1n\Big)
+        - \frac{x_i - \mu}{\sigma^2}\,\frac{\hat x_j}{n}
+      = \frac{1}{\sigma}\Big(\delta_{ij} - \frac1n - \frac{\hat x_i \hat x_j}{n}\Big),
+
+so :math:`dx_j = \sum_i g_i\, \partial \hat x_i / \partial x_j` is the compact formula
+
+.. math::
+
+    dx = \frac{\gamma}{n \sigma}\Big(n\, dy - \sum_i dy_i - \hat x \sum_i dy_i \hat x_i\Big),
+    \qquad d\gamma = \sum_i dy_i \hat x_i, \qquad d\beta = \sum_i dy_i.
+
+In evaluation the statistics are constants, so :math:`dx = \gamma\, dy / \sqrt{\bar v + \epsilon}`.
+
+The article writes only :math:`x_{normalized} = (x - \mu)/\sigma`; :func:`batch_norm_literal`
+keeps that version and says what it lacks. ``batch_norm_naive`` and
+``batch_norm_backward_naive`` loop over channels with explicit sums, and the backward twin
+follows the step-by-step chain rule (through :math:`v` and :math:`\mu`) rather than the
+compact formula, so the two are independent.
+"""
+
+import math
+
+import numpy as np
+
+from minidl._validation import check_float_array, check_fraction, check_nonnegative
+
+
+def _check(x, weight, bias, running_mean, running_var, training, fn):
+    x = check_float_array(x, f"{fn} x", ndim=(2, 3, 4, 5))
+    c = x.shape[1]
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None:
+            check_float_array(a, f"{fn} {name}", ndim=1)
+            if a.shape != (c,):
+                raise ValueError(
+                    f"{fn}: {name} must have shape ({c},), one entry per channel of x "
+                    f"{x.shape}, got {a.shape}"
+                )
+            if a.dtype != x.dtype:
+                raise TypeError(f"{fn}: {name} has dtype {a.dtype} but x has {x.dtype}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        if a is not None:
+            check_float_array(a, f"{fn} {name}", ndim=1)
+            if a.shape != (c,):
+                raise ValueError(
+                    f"{fn}: {name} must have shape ({c},) to match the channels of x "
+                    f"{x.shape}, got {a.shape}"
+                )
+    if not training and running_mean is None:
+        raise ValueError(f"{fn}: training=False needs running_mean and running_var")
+    n = x.size // c
+    if training and n <= 1:
+        raise ValueError(
+            f"{fn}: expected more than 1 value per channel when training, got input x of "
+            f"shape {x.shape}"
+        )
+    return x, n
+
+
+def _channel_sum(a3):
+    """Sum of ``(N, C, L)`` over N and L: pairwise along L, then over N."""
+    return a3.sum(axis=2).sum(axis=0)
+
+
+def _channel_dot(a3, b3):
+    """Per-channel sum of ``a * b`` without forming the product array."""
+    return np.einsum("ncl,ncl->nc", a3, b3).sum(axis=0)
+
+
+def _update_running(running_mean, running_var, mean, var, n, momentum):
+    r""":math:`\bar\mu \leftarrow (1-m)\bar\mu + m\mu`, :math:`\bar v \leftarrow (1-m)\bar v
+    + m \frac{n}{n-1} v`, in place (as ``torch.nn.functional.batch_norm``)."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += momentum * var * (n / (n - 1))
+
+
+def batch_norm_forward(
+    x,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    training=True,
+    momentum=0.1,
+    eps=1e-5,
+):
+    r"""Batch norm forward; returns ``(y, cache)`` for :func:`batch_norm_backward`.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, *spatial), float32 or float64, 0 to 3 spatial axes
+    weight, bias : ndarray (C,) or None
+        :math:`\gamma` and :math:`\beta`; None means 1 and 0 (``affine=False``).
+    running_mean, running_var : ndarray (C,) or None
+        Updated **in place** in training (as ``torch.nn.functional.batch_norm``); used, not
+        updated, when ``training=False``.
+    training : bool
+        Batch statistics (True) or the running estimates (False).
+    momentum : float in [0, 1]
+        Weight of the new batch statistic in the running estimates.
+    eps : float >= 0
+        Added to the variance before the square root.
+    """
+    fn = "batch_norm"
+    x, n = _check(x, weight, bias, running_mean, running_var, training, fn)
+    momentum = check_fraction(momentum, "momentum")
+    eps = check_nonnegative(eps, "eps")
+    big_n, c = x.shape[:2]
+    x3 = x.reshape(big_n, c, -1)
+    if training:
+        mean = _channel_sum(x3) / n
+        xhat = x3 - mean[:, None]
+        var = _channel_dot(xhat, xhat) / n  # biased: this is what normalizes the batch
+        if running_mean is not None:
+            _update_running(running_mean, running_var, mean, var, n, momentum)
+    else:
+        mean = running_mean.astype(x.dtype, copy=False)
+        var = running_var.astype(x.dtype, copy=False)
+        xhat = x3 - mean[:, None]
+    invstd = 1 / np.sqrt(var + x.dtype.type(eps))
+    xhat *= invstd[:, None]  # in place: xhat was x - mean
+    y = xhat * weight[:, None] if weight is not None else xhat.copy()
+    if bias is not None:
+        y += bias[:, None]
+    cache = (xhat, invstd, weight, training, x.shape)
+    return y.reshape(x.shape), cache
+
+
+def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, **kwargs):
+    """:func:`batch_norm_forward` without the cache (the signature of ``F.batch_norm``)."""
+    return batch_norm_forward(x, weight, bias, running_mean, running_var, **kwargs)[0]
+
+
+def batch_norm_backward(dy, cache):
+    r"""Returns ``(dx, dweight, dbias)`` (``dweight``/``dbias`` None without affine).
+
+    Training: :math:`dx = \frac{\gamma}{n\sigma}(n\,dy - \sum dy - \hat x \sum dy\,\hat x)`;
+    evaluation: :math:`dx = \gamma\, dy / \sigma`. Always :math:`d\gamma = \sum dy\,\hat x`,
+    :math:`d\beta = \sum dy`.
+    """
+    xhat, invstd, weight, training, shape = cache
+    dy = check_float_array(dy, "batch_norm_backward dy")
+    if dy.shape != shape:
+        raise ValueError(f"batch_norm_backward: dy must have shape {shape}, got {dy.shape}")
+    dy3 = dy.reshape(xhat.shape)
+    n = xhat.shape[0] * xhat.shape[2]
+    sum_dy = _channel_sum(dy3)
+    sum_dy_xhat = _channel_dot(dy3, xhat)
+    scale = invstd if weight is None else weight * invstd
+    if training:
+        dx = xhat * (-sum_dy_xhat / n)[:, None]
+        dx += dy3
+        dx -= (sum_dy / n)[:, None]
+        dx *= scale[:, None]
+    else:
+        dx = dy3 * scale[:, None]
+    if weight is None:
+        return dx.reshape(shape), None, None
+    return dx.reshape(shape), sum_dy_xhat, sum_dy
+
+
+# ---------------------------------------------------------------- loop twins and the literal
+def batch_norm_naive(
+    x,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    training=True,
+    momentum=0.1,
+    eps=1e-5,
+):
+    """Loop twin of :func:`batch_norm`: one channel at a time, sums written out."""
+    x, n = _check(x, weight, bias, running_mean, running_var, training, "batch_norm_naive")
+    y = np.empty_like(x)
+    for c in range(x.shape[1]):
+        values = [float(v) for v in x[:, c].ravel()]
+        if training:
+            mu = sum(values) / n
+            v = sum((t - mu) ** 2 for t in values) / n
+            if running_mean is not None:
+                running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mu
+                running_var[c] = (1 - momentum) * running_var[c] + momentum * v * n / (n - 1)
+        else:
+            mu, v = float(running_mean[c]), float(running_var[c])
+        g = 1.0 if weight is None else float(weight[c])
+        b = 0.0 if bias is None else float(bias[c])
+        y[:, c] = np.reshape([g * (t - mu) / math.sqrt(v + eps) + b for t in values], y[:, c].shape)
+    return y
+
+
+def batch_norm_backward_naive(dy, x, weight=None, eps=1e-5):
+    r"""Training-mode backward by the step-by-step chain rule, one channel at a time.
+
+    With :math:`d\hat x = \gamma\, dy`:
+    :math:`dv = \sum d\hat x_i (x_i - \mu) \cdot (-\tfrac12)(v + \epsilon)^{-3/2}`,
+    :math:`d\mu = -\sum d\hat x_i / \sigma + dv \cdot (-\tfrac2n) \sum (x_i - \mu)`,
+    :math:`dx_i = d\hat x_i / \sigma + dv \cdot 2 (x_i - \mu)/n + d\mu / n`.
+    """
+    x, n = _check(x, weight, None, None, None, True, "batch_norm_backward_naive")
+    dx = np.empty_like(x)
+    dweight = np.zeros(x.shape[1], dtype=x.dtype)
+    dbias = np.zeros(x.shape[1], dtype=x.dtype)
+    for c in range(x.shape[1]):
+        xs = [float(v) for v in x[:, c].ravel()]
+        ds = [float(v) for v in dy[:, c].ravel()]
+        g = 1.0 if weight is None else float(weight[c])
+        mu = sum(xs) / n
+        v = sum((t - mu) ** 2 for t in xs) / n
+        sigma = math.sqrt(v + eps)
+        dxhat = [g * d for d in ds]
+        dv = sum(a * (t - mu) for a, t in zip(dxhat, xs, strict=True)) * -0.5 * sigma**-3
+        dmu = -sum(dxhat) / sigma + dv * (-2.0 / n) * sum(t - mu for t in xs)
+        col = [a / sigma + dv * 2 * (t - mu) / n + dmu / n for a, t in zip(dxhat, xs, strict=True)]
+        dx[:, c] = np.reshape(col, dx[:, c].shape)
+        dweight[c] = sum(d * (t - mu) / sigma for d, t in zip(ds, xs, strict=True))
+        dbias[c] = sum(ds)
+    if weight is None:
+        return dx, None, None
+    return dx, dweight, dbias
+
+
+def batch_norm_literal(x):
+    r"""Article 003's formula as written: :math:`x_{normalized} = (x - \mu)/\sigma`.
+
+    What it lacks: (1) no :math:`\epsilon`, so a constant channel (:math:`\sigma = 0`, e.g. a
+    dead ReLU feature map) gives 0/0 = NaN that then spreads through the network; (2) no
+    learnable :math:`\gamma, \beta`, so the layer cannot represent the identity and forces
+    every feature to mean 0, variance 1; (3) no running statistics, so a single test example
+    cannot be normalized. :func:`batch_norm` is the corrected version; a test shows both the
+    agreement (non-constant channels, eps = 0) and the NaN.
+    """
+    x = check_float_array(x, "batch_norm_literal x", ndim=(2, 3, 4, 5))
+    axes = (0, *range(2, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    sigma = x.std(axis=axes, keepdims=True)
+    return (x - mu) / sigma

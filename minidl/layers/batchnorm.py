@@ -1,0 +1,160 @@
+"""``BatchNorm1D/2D/3D``: batch normalization layers with PyTorch's names and conventions.
+
+Parameters ``weight`` (gamma, init 1) and ``bias`` (beta, init 0); buffers ``running_mean``
+(init 0) and ``running_var`` (init 1), so ``nn.BatchNorm2d.state_dict()`` loads as is (its
+``num_batches_tracked`` is kept here as the plain attribute of the same name). Training uses
+the batch statistics and updates the buffers; ``eval()`` uses the buffers. The formulas,
+including the derivation of the backward, are in :mod:`minidl.functional.batchnorm`.
+"""
+
+import numpy as np
+
+from minidl._validation import check_fraction, check_nonnegative, check_positive_int
+from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
+from minidl.layers.base import LAYERS, Layer, check_dtype
+
+
+class _BatchNorm(Layer):
+    r"""Shared implementation; subclasses set the accepted ranks and the layout text.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the size of axis 1.
+    eps : float >= 0
+    momentum : float in [0, 1] or None
+        Weight of the new batch statistic in the running estimates; None gives the
+        cumulative average over all batches seen (factor 1/num_batches_tracked), as PyTorch.
+    affine : bool
+        Learn ``weight`` and ``bias``; without them gamma = 1, beta = 0.
+    track_running_stats : bool
+        Keep ``running_mean``/``running_var``; without them the batch statistics are used in
+        evaluation too (as PyTorch).
+    dtype : float32 (default) or float64
+    rng : ignored
+        Accepted for a uniform layer signature; the initialization is deterministic.
+    """
+
+    _ranks = ()
+    _layout = ""
+
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        dtype=np.float32,
+        rng=None,
+    ):
+        super().__init__()
+        self.num_features = check_positive_int(num_features, "num_features")
+        self.eps = check_nonnegative(eps, "eps")
+        self.momentum = None if momentum is None else check_fraction(momentum, "momentum")
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        self._dtype = check_dtype(dtype)
+        c = self.num_features
+        if self.affine:
+            self.params["weight"] = np.ones(c, dtype=self._dtype)
+            self.params["bias"] = np.zeros(c, dtype=self._dtype)
+            self.grads["weight"] = np.zeros(c, dtype=self._dtype)
+            self.grads["bias"] = np.zeros(c, dtype=self._dtype)
+        if self.track_running_stats:
+            self.buffers["running_mean"] = np.zeros(c, dtype=self._dtype)
+            self.buffers["running_var"] = np.ones(c, dtype=self._dtype)
+        self.num_batches_tracked = 0
+        self._cache = None
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def _check_channels(self, x):
+        x = self._check_input(x, ndim=self._ranks)
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__} expected input with num_features={self.num_features} "
+                f"channels {self._layout.format(C=self.num_features)}, got shape {x.shape}"
+            )
+        return x
+
+    def forward(self, x):
+        """Normalize with batch statistics (training) or the running estimates (eval)."""
+        x = self._check_channels(x)
+        use_batch_stats = self.training or not self.track_running_stats
+        momentum = self.momentum
+        # the running buffers change only in training mode
+        update = self.training and self.track_running_stats
+        if update and momentum is None:
+            momentum = 1.0 / (self.num_batches_tracked + 1)
+        y, self._cache = batch_norm_forward(
+            x,
+            self.params.get("weight"),
+            self.params.get("bias"),
+            self.buffers.get("running_mean") if update or not use_batch_stats else None,
+            self.buffers.get("running_var") if update or not use_batch_stats else None,
+            training=use_batch_stats,
+            momentum=0.0 if momentum is None else momentum,
+            eps=self.eps,
+        )
+        if update:  # after the call: a rejected batch is not counted
+            self.num_batches_tracked += 1
+        return y
+
+    def backward(self, dy):
+        """``dx``; writes ``grads['weight']`` and ``grads['bias']`` when affine."""
+        shape = None if self._cache is None else self._cache[4]
+        dy = self._check_grad(dy, shape)
+        if dy.dtype != self._dtype:
+            dy = dy.astype(self._dtype)
+        dx, dweight, dbias = batch_norm_backward(dy, self._cache)
+        if self.affine:
+            # copy into the existing arrays: Sequential's flat grads dict holds views of them
+            self.grads["weight"][...] = dweight
+            self.grads["bias"][...] = dbias
+        return dx
+
+    def output_shape(self, input_shape):
+        if len(input_shape) not in self._ranks or input_shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__} expected input_shape "
+                f"{self._layout.format(C=self.num_features)}, got {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+            "dtype": str(self._dtype),
+        }
+
+
+class BatchNorm1D(_BatchNorm):
+    """Batch norm over ``(N, C)`` or ``(N, C, L)`` (as PyTorch's ``BatchNorm1d``)."""
+
+    _ranks = (2, 3)
+    _layout = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2D(_BatchNorm):
+    """Batch norm over ``(N, C, H, W)``: statistics per channel over N, H and W."""
+
+    _ranks = (4,)
+    _layout = "(N, {C}, H, W)"
+
+
+class BatchNorm3D(_BatchNorm):
+    """Batch norm over ``(N, C, D, H, W)``: statistics per channel over N, D, H and W."""
+
+    _ranks = (5,)
+    _layout = "(N, {C}, D, H, W)"
+
+
+# the shared base is plumbing, not a layer a model file should name
+LAYERS.pop("_BatchNorm", None)

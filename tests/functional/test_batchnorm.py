@@ -1,0 +1,183 @@
+"""Functional batch norm: gradchecks in every rank (train and eval), twins, hand values."""
+
+import numpy as np
+import pytest
+
+from minidl.functional.batchnorm import (
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_backward_naive,
+    batch_norm_forward,
+    batch_norm_literal,
+    batch_norm_naive,
+)
+from minidl.gradcheck import check_function
+
+SHAPES = [
+    (4, 3),
+    (3, 1),
+    (7, 5),
+    (2, 3, 4),
+    (1, 2, 5),
+    (3, 2, 1),
+    (2, 3, 2, 3),
+    (1, 2, 3, 3),
+    (3, 1, 2, 1),
+    (2, 2, 2, 2, 3),
+    (1, 3, 2, 1, 2),
+]
+
+
+def _params(rng, c):
+    return rng.normal(size=c), rng.normal(size=c)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_training(rng, shape, affine):
+    x = rng.normal(size=shape) * 2 + 1
+    w, b = _params(rng, shape[1]) if affine else (None, None)
+    cache = {}
+
+    def fwd(*a):
+        y, cache["c"] = batch_norm_forward(a[0], *(a[1:] if affine else (None, None)))
+        return y
+
+    def bwd(dy):
+        fwd(*inputs)  # the backward needs the cache of the unperturbed inputs
+        dx, dw, db = batch_norm_backward(dy, cache["c"])
+        return (dx, dw, db) if affine else dx
+
+    inputs = [x, w, b] if affine else [x]
+    assert max(check_function(fwd, bwd, inputs, rng=rng)) < 1e-6
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gradcheck_eval(rng, shape):
+    x = rng.normal(size=shape)
+    w, b = _params(rng, shape[1])
+    rm, rv = rng.normal(size=shape[1]), rng.uniform(0.5, 2, size=shape[1])
+    cache = {}
+
+    def fwd(x_, w_, b_):
+        y, cache["c"] = batch_norm_forward(x_, w_, b_, rm, rv, training=False)
+        return y
+
+    def bwd(dy):
+        fwd(x, w, b)
+        return batch_norm_backward(dy, cache["c"])
+
+    assert max(check_function(fwd, bwd, [x, w, b], rng=rng)) < 1e-6
+
+
+def test_hand_computed_case():
+    # one channel, values 1 and 3: mean 2, biased var 1, unbiased var 2
+    x = np.array([[1.0], [3.0]])
+    rm, rv = np.zeros(1), np.ones(1)
+    y = batch_norm(x, np.array([2.0]), np.array([0.5]), rm, rv, momentum=0.1, eps=0.0)
+    np.testing.assert_allclose(y, [[2 * -1 + 0.5], [2 * 1 + 0.5]], rtol=1e-15)
+    np.testing.assert_allclose(rm, [0.9 * 0 + 0.1 * 2], rtol=1e-15)
+    np.testing.assert_allclose(rv, [0.9 * 1 + 0.1 * 2], rtol=1e-15)  # unbiased in the estimate
+    # eval mode uses them: (x - 0.2) / sqrt(1.1 + 1e-5)
+    ye = batch_norm(x, None, None, rm, rv, training=False)
+    np.testing.assert_allclose(ye, (x - 0.2) / np.sqrt(1.1 + 1e-5), rtol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(16, 3), (4, 3, 10), (2, 3, 5, 6), (2, 3, 2, 3, 4)])
+def test_training_output_is_standardized(rng, shape):
+    x = rng.normal(size=shape) * 5 + 3
+    y = batch_norm(x, eps=0.0)
+    axes = (0, *range(2, x.ndim))
+    np.testing.assert_allclose(y.mean(axis=axes), 0, atol=1e-13)
+    np.testing.assert_allclose(y.var(axis=axes), 1, rtol=1e-12)
+
+
+def test_constant_upstream_gradient_gives_zero_dx(rng):
+    # why gradchecks must use a random dy: sum(y) is constant in x for batch norm (without
+    # affine scale, sum(xhat) = 0), so dy = 1 makes the input gradient vanish identically
+    x = rng.normal(size=(4, 3, 2, 2))
+    _, cache = batch_norm_forward(x, rng.normal(size=3), rng.normal(size=3))
+    dx, _, _ = batch_norm_backward(np.ones_like(x), cache)
+    np.testing.assert_allclose(dx, 0, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+def test_naive_matches_vectorized(rng, shape, training):
+    x = rng.normal(size=shape) * 3 + 1
+    w, b = _params(rng, shape[1])
+    rm1, rv1 = rng.normal(size=shape[1]), rng.uniform(0.5, 2, size=shape[1])
+    rm2, rv2 = rm1.copy(), rv1.copy()
+    y = batch_norm(x, w, b, rm1, rv1, training=training, momentum=0.3)
+    yn = batch_norm_naive(x, w, b, rm2, rv2, training=training, momentum=0.3)
+    np.testing.assert_allclose(yn, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rm2, rm1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(rv2, rv1, rtol=1e-12, atol=1e-14)
+    if training:
+        dy = rng.normal(size=shape)
+        _, cache = batch_norm_forward(x, w, b)
+        for fast, naive in zip(
+            batch_norm_backward(dy, cache), batch_norm_backward_naive(dy, x, w), strict=True
+        ):
+            np.testing.assert_allclose(naive, fast, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_stays_float32(rng):
+    x = rng.normal(size=(4, 3, 5)).astype(np.float32)
+    w, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    y, cache = batch_norm_forward(x, w, b, rm, rv)
+    assert y.dtype == np.float32 and rm.dtype == rv.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in batch_norm_backward(np.ones_like(y), cache))
+
+
+def test_literal_lacks_eps(rng):
+    x = rng.normal(size=(6, 3, 4))
+    # where it is right it agrees with batch_norm at eps = 0, gamma = 1, beta = 0 ...
+    np.testing.assert_allclose(batch_norm_literal(x), batch_norm(x, eps=0.0), rtol=1e-12)
+    # ... but a constant channel (sigma = 0, e.g. a dead ReLU map) is 0/0
+    x[:, 1] = 0.0
+    with pytest.warns(RuntimeWarning):
+        lit = batch_norm_literal(x)
+    assert np.isnan(lit[:, 1]).all()
+    fixed = batch_norm(x)  # eps = 1e-5 keeps it finite: the constant channel maps to 0
+    assert np.isfinite(fixed).all()
+    np.testing.assert_allclose(fixed[:, 1], 0, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 2, 1), (1, 2, 1, 1), (1, 4, 1, 1, 1)])
+def test_single_value_per_channel_in_training(shape):
+    with pytest.raises(ValueError, match="expected more than 1 value per channel when training"):
+        batch_norm(np.ones(shape))
+    # evaluation with running statistics is fine
+    c = shape[1]
+    assert batch_norm(np.ones(shape), None, None, np.zeros(c), np.ones(c), training=False).shape
+
+
+def test_bad_inputs(rng):
+    x = rng.normal(size=(4, 3, 2, 2))
+    with pytest.raises(ValueError, match="batch_norm x must be 2 or 3 or 4 or 5-dimensional"):
+        batch_norm(np.ones(3))
+    with pytest.raises(ValueError, match="batch_norm x must be"):
+        batch_norm(np.ones((2, 2, 2, 2, 2, 2)))
+    with pytest.raises(TypeError, match="batch_norm x must have dtype.*int64"):
+        batch_norm(np.ones((4, 3), np.int64))
+    with pytest.raises(TypeError, match="batch_norm x must have dtype.*float16"):
+        batch_norm(np.ones((4, 3), np.float16))
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\).*got \(2,\)"):
+        batch_norm(x, np.ones(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"running_var must have shape \(3,\)"):
+        batch_norm(x, None, None, np.zeros(3), np.ones(4))
+    with pytest.raises(ValueError, match="both running_mean and running_var"):
+        batch_norm(x, None, None, np.zeros(3), None)
+    with pytest.raises(ValueError, match="training=False needs running_mean"):
+        batch_norm(x, training=False)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        batch_norm(x, momentum=1.5)
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+        batch_norm(x, eps=-1.0)
+    with pytest.raises(TypeError, match="weight has dtype float32 but x has float64"):
+        batch_norm(x, np.ones(3, np.float32), None)
+    _, cache = batch_norm_forward(x)
+    with pytest.raises(ValueError, match="dy must have shape"):
+        batch_norm_backward(np.ones((4, 3)), cache)
