@@ -1,0 +1,76 @@
+"""Time minidl's linear models against scikit-learn in the same run; print the ratios.
+
+    python benchmarks/bench_linear.py
+
+Best of ``REPEATS`` wall-clock runs each (the machines are shared: expect noise of 10-30 %).
+Targets (issue 5): Ridge fit on 5000 x 500 <= 1.0x scikit-learn; Lasso CD on 5000 x 500 with
+~10 % nonzeros and a 100-alpha lasso_path on diabetes <= 2x.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn import linear_model as sk
+from sklearn.datasets import load_diabetes
+
+from minidl.linear import Lasso, Ridge, lasso_path
+
+REPEATS = 7
+
+
+def best_time(fn, repeats=REPEATS):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def report(name, t_minidl, t_sklearn):
+    print(
+        f"{name:<44s} minidl {t_minidl * 1e3:8.2f} ms   sklearn {t_sklearn * 1e3:8.2f} ms   "
+        f"ratio {t_minidl / t_sklearn:5.2f}x"
+    )
+
+
+def main():
+    rng = np.random.default_rng(0)
+    n, p = 5000, 500
+    X = rng.normal(size=(n, p))
+    w_true = np.zeros(p)
+    w_true[:50] = 3.0 * rng.normal(size=50)
+    y = X @ w_true + rng.normal(size=n)
+
+    report(
+        "Ridge(alpha=1) fit 5000x500",
+        best_time(lambda: Ridge(alpha=1.0).fit(X, y)),
+        best_time(lambda: sk.Ridge(alpha=1.0).fit(X, y)),
+    )
+
+    alpha = 0.1
+    ours, theirs = Lasso(alpha=alpha).fit(X, y), sk.Lasso(alpha=alpha).fit(X, y)
+    print(
+        f"  lasso nonzeros: minidl {np.count_nonzero(ours.coef_)}, sklearn "
+        f"{np.count_nonzero(theirs.coef_)} of {p}; max |coef diff| "
+        f"{np.max(np.abs(ours.coef_ - theirs.coef_)):.2e}"
+    )
+    report(
+        "Lasso(alpha=0.1) CD fit 5000x500",
+        best_time(lambda: Lasso(alpha=alpha).fit(X, y)),
+        best_time(lambda: sk.Lasso(alpha=alpha).fit(X, y)),
+    )
+
+    Xd, yd = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn's n_alphas/alphas deprecation notices
+        report(
+            "lasso_path diabetes, 100 alphas",
+            best_time(lambda: lasso_path(Xd, yd, n_alphas=100)),
+            best_time(lambda: sk.lasso_path(Xd, yd, alphas=100)),
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+r"""What every linear estimator shares: input checks, centring, predict, score, get_params.
+
+The estimators compute in float64 (DESIGN: float64 for the classical estimators): integer,
+bool and float32 input is converted once, at the door, and the conversion is the only copy
+``fit`` makes besides the centred design.
+
+The intercept is never penalized. It is removed by centring,
+
+.. math:: \tilde X = X - \mathbf 1 \bar x^\top,\quad \tilde y = y - \bar y, \qquad
+          b = \bar y - \bar x^\top w,
+
+so every solver works on :math:`(\tilde X, \tilde y)` without a column of ones, exactly as
+scikit-learn's ``_preprocess_data`` does.
+"""
+
+import inspect
+
+import numpy as np
+
+from minidl.exceptions import NotFittedError
+
+
+def as_float64(a, name, ndim):
+    """Return ``a`` as a float64 ndarray of rank ``ndim`` (int or tuple), all finite."""
+    arr = np.asarray(a)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = np.asarray(arr, dtype=np.float64)
+    accepted = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if arr.ndim not in accepted:
+        want = " or ".join(str(d) for d in accepted)
+        raise ValueError(f"{name} must be {want}-dimensional, got shape {arr.shape}")
+    # One cheap reduction first: the sum is finite whenever every entry is (bar overflow),
+    # so the full elementwise test runs only when something may be wrong.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains NaN or inf ({bad} entries); clean or impute it first")
+    return arr
+
+
+def check_X_y(X, y, multi_output=False):
+    """Validate a design ``X`` (n, p) and target ``y`` (n,) or, if allowed, (n, k)."""
+    X = as_float64(X, "X", 2)
+    y = as_float64(y, "y", (1, 2) if multi_output else 1)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X and y must have the same number of samples, got X with {X.shape[0]} rows "
+            f"and y with {y.shape[0]}"
+        )
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X must have at least one sample and one feature, got {X.shape}")
+    return X, y
+
+
+def center(X, y, fit_intercept):
+    """Return ``(X - x_mean, y - y_mean, x_mean, y_mean)``; zero means if no intercept."""
+    if fit_intercept:
+        x_mean = X.mean(axis=0)
+        y_mean = y.mean(axis=0)
+        return X - x_mean, y - y_mean, x_mean, y_mean
+    x_mean = np.zeros(X.shape[1])
+    y_mean = np.zeros(y.shape[1:]) if y.ndim > 1 else 0.0
+    return X, y, x_mean, y_mean
+
+
+class LinearModel:
+    """Base class: ``predict`` (``X @ coef_.T + intercept_``), ``score`` (R^2), ``get_params``."""
+
+    def get_params(self):
+        """Constructor arguments by name (what ``type(est)(**est.get_params())`` rebuilds)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind != p.VAR_KEYWORD
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def _set_intercept(self, x_mean, y_mean):
+        self.intercept_ = y_mean - x_mean @ self.coef_.T if self.fit_intercept else 0.0 * y_mean
+        if np.ndim(self.intercept_) == 0:
+            self.intercept_ = float(self.intercept_)
+
+    def _check_predict_X(self, X):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X, y) before predict"
+            )
+        X = as_float64(X, "X", 2)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_} features"
+            )
+        return X
+
+    def predict(self, X):
+        r""":math:`\hat y = X w + b` (``coef_`` is (p,) or, for k targets, (k, p))."""
+        X = self._check_predict_X(X)
+        return X @ self.coef_.T + self.intercept_
+
+    def score(self, X, y):
+        """Coefficient of determination R^2 = 1 - SS_res / SS_tot (averaged over targets)."""
+        return r2_score(as_float64(y, "y", (1, 2)), self.predict(X))
+
+
+def r2_score(y_true, y_pred):
+    """R^2 = 1 - sum (y - yhat)^2 / sum (y - ybar)^2, uniform average over targets.
+
+    A constant ``y_true`` has no variance to explain: R^2 is 1.0 for a perfect prediction and
+    0.0 otherwise (scikit-learn's convention), never a division by zero.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred shapes differ: {y_true.shape} vs {y_pred.shape}")
+    ss_res = np.sum((y_true - y_pred) ** 2, axis=0)
+    ss_tot = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
+    safe = np.where(ss_tot > 0, ss_tot, 1.0)
+    r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+    return float(np.mean(r2))
+
+
+def mean_squared_error(y_true, y_pred):
+    """MSE = (1/n) sum (y - yhat)^2, averaged over targets."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred shapes differ: {y_true.shape} vs {y_pred.shape}")
+    return float(np.mean((y_true - y_pred) ** 2))
