@@ -66,12 +66,13 @@ def dense(x, weight, bias=None):
     return y
 
 
-def dense_backward(dy, x, weight, bias=True):
+def dense_backward(dy, x, weight, bias=True, out=None):
     r"""Gradients of :math:`y = x W^\top + b`: :math:`dx = dy W`, :math:`dW = dy^\top x`,
     :math:`db = \sum_n dy_n`.
 
     ``bias`` says whether the forward had a bias; with ``bias=False`` the third result is None.
-    Returns ``(dx, dweight, dbias)``.
+    ``out`` optionally gives ``(dweight, dbias)`` arrays to write into (a layer's ``grads``),
+    which saves a copy of the weight gradient. Returns ``(dx, dweight, dbias)``.
     """
     x, weight, _ = _check(x, weight, None, "dense_backward")
     dy = check_float_array(dy, "dense_backward dy", ndim=2)
@@ -80,9 +81,10 @@ def dense_backward(dy, x, weight, bias=True):
             f"dense_backward: dy must have shape (N, out_features) = "
             f"{(x.shape[0], weight.shape[0])}, got {dy.shape}"
         )
+    dw_out, db_out = (None, None) if out is None else out
     dx = dy @ weight
-    dweight = dy.T @ x
-    dbias = dy.sum(axis=0) if bias else None
+    dweight = np.matmul(dy.T, x, out=dw_out)
+    dbias = np.sum(dy, axis=0, out=db_out) if bias else None
     return dx, dweight, dbias
 
 

@@ -77,11 +77,9 @@ class Dense(Layer):
         x = self._cache
         if dy.dtype != x.dtype:
             dy = dy.astype(x.dtype)
-        dx, dw, db = dense_backward(dy, x, self.params["weight"], bias=self.use_bias)
-        # copy into the existing arrays: Sequential's flat grads dict holds views of them
-        self.grads["weight"][...] = dw
-        if self.use_bias:
-            self.grads["bias"][...] = db
+        # write into the existing arrays: Sequential's flat grads dict holds views of them
+        out = (self.grads["weight"], self.grads.get("bias"))
+        dx, _, _ = dense_backward(dy, x, self.params["weight"], bias=self.use_bias, out=out)
         return dx
 
     def _output_shape_cached(self):

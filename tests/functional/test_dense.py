@@ -72,3 +72,12 @@ def test_bad_inputs(rng):
         dense(np.ones((3, 4), dtype=np.float32), w)
     with pytest.raises(ValueError, match="dy must have shape"):
         dense_backward(np.ones((3, 3)), np.ones((3, 4)), w)
+
+
+def test_backward_writes_into_out(rng):
+    x, w, dy = rng.normal(size=(3, 4)), rng.normal(size=(2, 4)), rng.normal(size=(3, 2))
+    gw, gb = np.full((2, 4), np.nan), np.full(2, np.nan)
+    _, dw, db = dense_backward(dy, x, w, out=(gw, gb))
+    assert dw is gw and db is gb
+    np.testing.assert_allclose(gw, dense_backward_naive(dy, x, w)[1], rtol=1e-12)
+    np.testing.assert_allclose(gb, dy.sum(axis=0), rtol=1e-12)
