@@ -1,0 +1,389 @@
+r"""Parameters, MACs, FLOPs and activation memory per layer (source articles 000 and 001).
+
+``summary(layers, input_shape)`` walks a list of layers (or one layer, or a ``Sequential``) with
+``layer.output_shape`` -- nothing is computed on data -- and returns a :class:`Summary` whose
+``rows`` hold, per layer: output shape, parameters, MACs, FLOPs, the bytes of the output and
+the bytes minidl's backward caches. ``print(summary(...))`` gives the table.
+
+Conventions (all counts are **per sample**; the batch size in ``input_shape`` only shows in the
+shapes):
+
+* **MAC** = one multiply-accumulate of a *weight* with an input value. Only ``Dense`` and the
+  convolutions have MACs; bias adds are not MACs.
+* **FLOPs** = 2 x MACs (a multiply and an add each) + one add per output for a bias, plus the
+  elementwise work of the other layers, counted as: ReLU, LeakyReLU, Sigmoid and Tanh **1 FLOP
+  per element** (one function evaluation, whatever it costs in instructions); Softmax 3 per
+  element (exp, add to the sum, divide); max pooling ``prod(k) - 1`` comparisons per output;
+  average pooling ``prod(k)`` per output (``prod(k) - 1`` adds and a divide); global average
+  pooling one per input element; BatchNorm 2 per element (inference, with the statistics folded
+  into one scale and one shift: :math:`y = a x + b`); Dropout and Flatten 0 (identity/reshape at
+  inference).
+* **Activation memory**: ``activation_bytes`` is the size of the layer's output for one sample
+  (what inference must hold; the total is the sum over layers, i.e. what a training forward
+  keeps if every output is kept). It does **not** include what backward caches; that is
+  ``cache_bytes``, from minidl's own caches in training: Dense the input; a convolution the input
+  *and* its im2col matrix (``C_in prod(k) prod(out)`` values); ReLU/LeakyReLU the input;
+  Sigmoid/Tanh/Softmax the output; max pooling a 1-byte first-max mask per input element when
+  stride == kernel without padding, else one small-int argmax per output; BatchNorm the
+  normalized input; Dropout its mask; average pooling and Flatten nothing.
+
+Cost formulas of the convolutions (eq. numbers as cited by the complexity chapter):
+
+.. math::
+    \text{2-D:}\quad \mathrm{MACs} = H_{out} W_{out}\, C_{out}\, \frac{C_{in}}{g}\, k_h k_w
+    \qquad \text{params} = C_{out} \frac{C_{in}}{g} k_h k_w + C_{out}\,[\text{bias}]
+
+    \text{3-D:}\quad \mathrm{MACs} = D_{out} H_{out} W_{out}\, C_{out}\, \frac{C_{in}}{g}\,
+    k_t k_h k_w
+
+    \text{(2+1)-D:}\quad \mathrm{MACs} = \underbrace{D_{in} H_{out} W_{out}\, M\, C_{in}\,
+    k_h k_w}_{1 \times k_h \times k_w \text{ spatial, into } M}
+    + \underbrace{D_{out} H_{out} W_{out}\, C_{out}\, M\, k_t}_{k_t \times 1 \times 1
+    \text{ temporal}}
+
+(the spatial part runs on every input frame: it has no temporal stride or padding). This is
+*not* torchinfo's "mult-adds", which is parameters x output positions x batch, bias included:
+for ``Conv2d(1, 10, 5)`` on ``[7, 1, 28, 28]`` torchinfo reports 260 x 24 x 24 x 7 =
+1,048,320, minidl 10 x 24 x 24 x 25 = 144,000 MACs per sample (tests/test_complexity.py).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from minidl._validation import as_tuple, check_positive_int
+from minidl.functional.pool import _check_args as _pool_args
+from minidl.functional.pool import _is_tiling
+
+# ------------------------------------------------------------------ standalone cost formulas
+
+
+def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
+    r"""MACs per sample of an N-d convolution: :math:`\prod(out)\, C_{out} (C_{in}/g) \prod(k)`.
+
+    ``kernel_size`` and ``output_size`` are ints or tuples (one entry per spatial dim); 2-D gives
+    :math:`H_{out} W_{out} C_{out} (C_{in}/g) k_h k_w`, 3-D adds :math:`D_{out}` and :math:`k_t`.
+    Dilation does not change the count (it spreads the same taps).
+    """
+    c_in, c_out, g = _channels(in_channels, out_channels, groups)
+    k = as_tuple(kernel_size, _rank(kernel_size, output_size), "kernel_size")
+    out = as_tuple(output_size, len(k), "output_size")
+    return math.prod(out) * c_out * (c_in // g) * math.prod(k)
+
+
+def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
+    r""":math:`C_{out} (C_{in}/g) \prod(k) + C_{out}` (the last term only with a bias)."""
+    c_in, c_out, g = _channels(in_channels, out_channels, groups)
+    k = as_tuple(kernel_size, _rank(kernel_size, None), "kernel_size")
+    return c_out * (c_in // g) * math.prod(k) + (c_out if bias else 0)
+
+
+def _channels(in_channels, out_channels, groups):
+    c_in = check_positive_int(in_channels, "in_channels")
+    c_out = check_positive_int(out_channels, "out_channels")
+    g = check_positive_int(groups, "groups")
+    if c_in % g or c_out % g:
+        raise ValueError(f"groups={g} must divide in_channels ({c_in}) and out_channels ({c_out})")
+    return c_in, c_out, g
+
+
+def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1, bias=True):
+    r""":math:`2\,\mathrm{MACs} + C_{out} \prod(out)` (the bias add, one per output)."""
+    macs = conv_macs(in_channels, out_channels, kernel_size, output_size, groups)
+    n_out = math.prod(as_tuple(output_size, _rank(kernel_size, output_size), "output_size"))
+    return 2 * macs + (out_channels * n_out if bias else 0)
+
+
+def _rank(kernel_size, output_size):
+    for v in (kernel_size, output_size):
+        if isinstance(v, (tuple, list)):
+            return len(v)
+    return 1
+
+
+def mid_channels_tran(t, kernel_hw, in_channels, out_channels):
+    r"""Tran et al.'s :math:`M = \lfloor k_t k_h k_w C_{in} C_{out} / (k_h k_w C_{in} + k_t C_{out})
+    \rfloor`, which makes the (2+1)-D weight count match the full 3-D kernel's."""
+    kh, kw = as_tuple(kernel_hw, 2, "kernel_hw")
+    t = check_positive_int(t, "t")
+    c_in = check_positive_int(in_channels, "in_channels")
+    c_out = check_positive_int(out_channels, "out_channels")
+    return t * kh * kw * c_in * c_out // (kh * kw * c_in + t * c_out)
+
+
+def conv2plus1d_macs(in_channels, out_channels, kernel_size, input_frames, output_size, mid=None):
+    r"""MACs per sample of a (2+1)-D block (formula in the module docstring).
+
+    ``kernel_size = (k_t, k_h, k_w)``, ``output_size = (D_out, H_out, W_out)``; ``input_frames``
+    is :math:`D_{in}`, the frames the spatial part runs on. ``mid`` defaults to
+    :func:`mid_channels_tran`. Returns ``(spatial, temporal)``.
+    """
+    t, kh, kw = as_tuple(kernel_size, 3, "kernel_size")
+    d_out, h_out, w_out = as_tuple(output_size, 3, "output_size")
+    d_in = check_positive_int(input_frames, "input_frames")
+    m = mid_channels_tran(t, (kh, kw), in_channels, out_channels) if mid is None else mid
+    spatial = conv_macs(in_channels, m, (1, kh, kw), (d_in, h_out, w_out))
+    temporal = conv_macs(m, out_channels, (t, 1, 1), (d_out, h_out, w_out))
+    return spatial, temporal
+
+
+class Conv3DComparison(NamedTuple):
+    """Full 3-D convolution vs its (2+1)-D factorization, per sample, biases included."""
+
+    mid_channels: int
+    params_3d: int
+    params_2plus1d: int
+    macs_3d: int
+    macs_2plus1d: int
+    output_size: tuple
+
+    @property
+    def macs_ratio(self):
+        """(2+1)-D MACs / 3-D MACs."""
+        return self.macs_2plus1d / self.macs_3d
+
+
+def compare_conv3d_2plus1d(
+    in_channels, out_channels, kernel_size, input_size, stride=1, padding=0, mid=None, bias=True
+):
+    """Parameters and MACs of a ``k_t x k_h x k_w`` 3-D conv and of the matching (2+1)-D block.
+
+    ``input_size = (D, H, W)``; ``padding`` is an int/tuple (symmetric) or ``'valid'`` /
+    ``'same'`` (TensorFlow: output ``ceil(L / s)``). Both produce the same output size; the
+    (2+1)-D spatial part runs on all ``D`` input frames. ``mid`` defaults to Tran et al.'s M.
+    """
+    k = as_tuple(kernel_size, 3, "kernel_size")
+    s = as_tuple(stride, 3, "stride")
+    size = as_tuple(input_size, 3, "input_size")
+    if isinstance(padding, str):
+        if padding.lower() not in ("same", "valid"):
+            raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        same = padding.lower() == "same"
+        out = tuple(
+            -(-n // si) if same else (n - ki) // si + 1
+            for n, ki, si in zip(size, k, s, strict=True)
+        )
+    else:
+        p = as_tuple(padding, 3, "padding", minimum=0)
+        out = tuple(
+            (n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(size, k, s, p, strict=True)
+        )
+    if min(out) < 1:
+        raise ValueError(f"kernel_size {k} is larger than the padded input_size {size}")
+    m = mid_channels_tran(k[0], k[1:], in_channels, out_channels) if mid is None else mid
+    m = check_positive_int(m, "mid")
+    params_3d = conv_params(in_channels, out_channels, k, bias=bias)
+    params_21 = conv_params(in_channels, m, (1,) + k[1:], bias=bias) + conv_params(
+        m, out_channels, (k[0], 1, 1), bias=bias
+    )
+    macs_3d = conv_macs(in_channels, out_channels, k, out)
+    macs_21 = sum(conv2plus1d_macs(in_channels, out_channels, k, size[0], out, m))
+    return Conv3DComparison(m, params_3d, params_21, macs_3d, macs_21, out)
+
+
+# ------------------------------------------------------------------------- per-layer accounting
+
+_ELEMENTWISE_FLOPS = {"ReLU": 1, "LeakyReLU": 1, "Sigmoid": 1, "Tanh": 1, "Softmax": 3}
+_CONV = ("Conv1D", "Conv2D", "Conv3D")
+_MAXPOOL = ("MaxPool1D", "MaxPool2D", "MaxPool3D")
+_AVGPOOL = ("AvgPool1D", "AvgPool2D", "AvgPool3D")
+_BATCHNORM = ("BatchNorm1D", "BatchNorm2D", "BatchNorm3D")
+_KNOWN = (
+    ("Dense", "Conv2Plus1D", "GlobalAvgPool", "Dropout", "Flatten")
+    + _CONV
+    + _MAXPOOL
+    + _AVGPOOL
+    + _BATCHNORM
+    + tuple(_ELEMENTWISE_FLOPS)
+)
+
+
+class Row(NamedTuple):
+    """One layer's line of a :class:`Summary`; counts per sample (see the module docstring)."""
+
+    index: int
+    layer: str
+    input_shape: tuple
+    output_shape: tuple
+    params: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    cache_bytes: int
+
+
+def _per_sample(shape):
+    return math.prod(shape[1:])
+
+
+def _costs(layer, in_shape, itemsize):
+    """(macs, flops, cache_bytes) per sample, by class name (module docstring conventions).
+
+    Dispatching on the name rather than the class keeps this module importable whichever
+    layer modules exist, and lets a user's look-alike class be counted the same way.
+    """
+    name = type(layer).__name__
+    out_shape = tuple(layer.output_shape(in_shape))
+    n_in, n_out = _per_sample(in_shape), _per_sample(out_shape)
+    if name == "Dense":
+        macs = layer.in_features * layer.out_features
+        return macs, 2 * macs + layer.out_features * bool(layer.use_bias), n_in * itemsize
+    if name in _CONV:
+        args = (layer.in_channels, layer.out_channels, layer.kernel_size, out_shape[2:])
+        macs = conv_macs(*args, groups=layer.groups)
+        flops = conv_flops(*args, groups=layer.groups, bias=layer.use_bias)
+        col = layer.in_channels * math.prod(layer.kernel_size) * math.prod(out_shape[2:])
+        return macs, flops, (n_in + col) * itemsize
+    if name == "Conv2Plus1D":
+        mid_shape = tuple(layer.spatial.output_shape(in_shape))
+        sp = _costs(layer.spatial, in_shape, itemsize)
+        tm = _costs(layer.temporal, mid_shape, itemsize)
+        relu = _per_sample(mid_shape)  # the ReLU between the two convolutions
+        return sp[0] + tm[0], sp[1] + tm[1] + relu, sp[2] + tm[2] + relu * itemsize
+    if name in _MAXPOOL:
+        taps = math.prod(layer.kernel_size)
+        geometry = _pool_args(in_shape, layer.kernel_size, layer.stride, layer.padding,
+                              layer.ceil_mode)  # fmt: skip
+        if _is_tiling(tuple(in_shape), *geometry):
+            cache = n_in  # boolean first-max mask, one byte per input element
+        else:
+            cache = n_out * np.min_scalar_type(taps - 1).itemsize  # argmax per output
+        return 0, (taps - 1) * n_out, cache
+    if name in _AVGPOOL:
+        return 0, math.prod(layer.kernel_size) * n_out, 0
+    if name == "GlobalAvgPool":
+        return 0, n_in, 0
+    if name in _BATCHNORM:
+        return 0, 2 * n_out, n_out * itemsize
+    if name in _ELEMENTWISE_FLOPS:
+        return 0, _ELEMENTWISE_FLOPS[name] * n_out, n_out * itemsize
+    if name == "Dropout":
+        return 0, 0, (n_out * itemsize if layer.p > 0 else 0)
+    if name == "Flatten":
+        return 0, 0, 0
+    raise TypeError(
+        f"layer {name} has no cost rule in minidl.complexity; known layers: {', '.join(_KNOWN)}"
+    )
+
+
+def layer_row(layer, input_shape, dtype=np.float32, index=0):
+    """The :class:`Row` of one layer for a full ``input_shape`` (N, ...)."""
+    input_shape = _check_shape(input_shape)
+    itemsize = np.dtype(getattr(layer, "dtype", None) or dtype).itemsize
+    out_shape = tuple(int(v) for v in layer.output_shape(input_shape))
+    macs, flops, cache = _costs(layer, input_shape, itemsize)
+    params = sum(int(p.size) for p in layer.params.values())
+    act = _per_sample(out_shape) * itemsize
+    return Row(index, type(layer).__name__, input_shape, out_shape, params, macs, flops, act, cache)
+
+
+def _check_shape(input_shape):
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except TypeError:
+        raise TypeError(
+            f"input_shape must be a tuple of ints (N, ...), got {input_shape!r}"
+        ) from None
+    if len(shape) < 2 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (N, ...) with positive sizes, got {input_shape!r}")
+    return shape
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-layer rows and totals; ``str(summary)`` is the table. Counts are per sample."""
+
+    rows: tuple
+    input_shape: tuple
+
+    @property
+    def output_shape(self):
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    @property
+    def total_params(self):
+        return sum(r.params for r in self.rows)
+
+    @property
+    def total_macs(self):
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def total_flops(self):
+        return sum(r.flops for r in self.rows)
+
+    @property
+    def total_activation_bytes(self):
+        """Sum of the layers' outputs per sample (all kept, as in a training forward)."""
+        return sum(r.activation_bytes for r in self.rows)
+
+    @property
+    def total_cache_bytes(self):
+        return sum(r.cache_bytes for r in self.rows)
+
+    def __str__(self):
+        head = ("#", "layer", "output shape", "params", "MACs", "FLOPs", "out bytes", "cache bytes")
+        body = [
+            (str(r.index), r.layer, str(r.output_shape)) + tuple(f"{v:,}" for v in r[4:])
+            for r in self.rows
+        ]
+        totals = ("", "total", str(self.output_shape)) + tuple(
+            f"{v:,}"
+            for v in (self.total_params, self.total_macs, self.total_flops,
+                      self.total_activation_bytes, self.total_cache_bytes)
+        )  # fmt: skip
+        widths = [max(len(line[i]) for line in [head, *body, totals]) for i in range(len(head))]
+
+        def fmt(line):
+            cells = [
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            return "  ".join(cells).rstrip()
+
+        rule = "-" * len(fmt(head))
+        return "\n".join(
+            [f"input {self.input_shape}; counts per sample", fmt(head), rule]
+            + [fmt(line) for line in body]
+            + [rule, fmt(totals), _LEGEND]
+        )
+
+
+_LEGEND = (
+    "MAC = one weight multiply-accumulate; FLOPs = 2 MACs + bias adds + elementwise ops;\n"
+    "out bytes = the layer's output; cache bytes = what backward keeps in training "
+    "(minidl.complexity)."
+)
+
+
+def summary(layers, input_shape, dtype=np.float32):
+    """Walk ``layers`` (a list, one layer, or a model with ``.layers``) from ``input_shape``.
+
+    ``input_shape`` is the full shape with the batch first, e.g. ``(64, 1, 100, 100)``; counts
+    are per sample. ``dtype`` sizes the activations of layers without parameters until a layer
+    with parameters sets its own (layers compute in their parameter dtype).
+    """
+    if hasattr(layers, "layers"):
+        layers = layers.layers
+    elif hasattr(layers, "output_shape"):
+        layers = [layers]
+    layers = list(layers)
+    shape = _check_shape(input_shape)
+    rows, current = [], np.dtype(dtype)
+    for i, layer in enumerate(layers):
+        current = np.dtype(getattr(layer, "dtype", None) or current)
+        row = layer_row(layer, shape, current, index=i)
+        rows.append(row)
+        shape = row.output_shape
+    return Summary(tuple(rows), _check_shape(input_shape))
+
+
+def count_params(layers):
+    """Total number of parameters (weights and biases, not buffers) of a layer or layers."""
+    if hasattr(layers, "layers"):
+        layers = layers.layers
+    elif hasattr(layers, "params"):
+        layers = [layers]
+    return sum(int(p.size) for layer in layers for p in layer.params.values())
