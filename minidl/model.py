@@ -18,7 +18,8 @@ import numpy as np
 from minidl._validation import check_float_array, check_positive_int
 from minidl.layers.base import Layer
 
-# PyTorch's BatchNorm counts batches in this buffer; minidl's may not, so it is never required.
+# PyTorch's BatchNorm counts batches in this buffer; a minidl layer may keep it as a plain
+# attribute instead, so the key is never required (but is loaded where both sides have it).
 IGNORED_KEYS = ("num_batches_tracked",)
 
 
@@ -125,17 +126,17 @@ class Sequential:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"state_dict must be a dict name -> array, got {type(state_dict)}")
         own = self.state_dict()
-        given = {k: v for k, v in state_dict.items() if not k.endswith(IGNORED_KEYS)}
-        own_keys = [k for k in own if not k.endswith(IGNORED_KEYS)]
-        missing = [k for k in own_keys if k not in given]
-        unexpected = [k for k in given if k not in own]
+        given = dict(state_dict.items())
+        ignorable = lambda k: k.endswith(IGNORED_KEYS)  # checked and copied only if both have it
+        missing = [k for k in own if k not in given and not ignorable(k)]
+        unexpected = [k for k in given if k not in own and not ignorable(k)]
         problems = []
         if missing:
             problems.append(f"missing keys {missing}")
         if unexpected:
             problems.append(f"unexpected keys {unexpected}")
         values = {}
-        for k in own_keys:
+        for k in own:
             if k not in given:
                 continue
             v = np.asarray(given[k])
@@ -293,11 +294,12 @@ class Sequential:
                 self.train()
         return np.concatenate(outs)
 
-    def summary(self, input_shape):
-        """Per-layer output shape, parameters, MACs: :func:`minidl.complexity.summary`."""
-        from minidl.complexity import summary  # lazy: complexity is optional for the engine
+    def summary(self, input_shape, **kwargs):
+        """Per-layer output shape, parameters, MACs...: :func:`minidl.complexity.summary`
+        (``input_shape`` with the batch axis; ``kwargs`` are passed on)."""
+        from minidl.complexity import summary  # lazy: the engine does not need complexity
 
-        return summary(self.layers, input_shape)
+        return summary(self.layers, input_shape, **kwargs)
 
     # --- files -------------------------------------------------------------------------------
 

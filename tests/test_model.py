@@ -334,3 +334,55 @@ def test_summary_delegates_to_complexity():
     complexity = pytest.importorskip("minidl.complexity")
     model = mlp()
     assert repr(model.summary((1, 4))) == repr(complexity.summary(model.layers, (1, 4)))
+
+
+# --- with the convolutional layers -----------------------------------------------------------
+
+
+def cnn(dtype=np.float32, seed=0):
+    from minidl.layers.batchnorm import BatchNorm2D
+    from minidl.layers.conv import Conv2D
+    from minidl.layers.pool import MaxPool2D
+
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Conv2D(1, 4, 3, padding=1, dtype=dtype, rng=rng), BatchNorm2D(4, dtype=dtype), ReLU(),
+        MaxPool2D(2), Flatten(), Dense(16, 4, dtype=dtype, rng=rng),
+    ])  # fmt: skip
+
+
+def quadrant_images(rng, n):
+    """4x4 images whose class is the quadrant holding a bright 2x2 patch."""
+    y = rng.integers(0, 4, size=n)
+    X = 0.3 * rng.normal(size=(n, 1, 4, 4))
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 2)
+        X[i, 0, 2 * r : 2 * r + 2, 2 * q : 2 * q + 2] += 2.0
+    return X.astype(np.float32), y
+
+
+def test_fit_cnn_with_batchnorm(rng):
+    X, y = quadrant_images(rng, 96)
+    model = cnn()
+    running_before = model.buffers["1.running_mean"].copy()
+    hist = model.fit(
+        X[:64], y[:64], 8, 16, SGD(0.1, momentum=0.9), CrossEntropyLoss(),
+        validation_data=(X[64:], y[64:]), rng=1, verbose=False,
+    )  # fmt: skip
+    assert hist["val_accuracy"][-1] >= 0.95
+    assert not np.array_equal(model.buffers["1.running_mean"], running_before)
+    # evaluation uses the running statistics: one sample alone gets the same logits as in a batch
+    logits = model.predict(X[64:])
+    np.testing.assert_allclose(model.predict(X[64:65]), logits[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_num_batches_tracked_loaded_only_when_both_sides_have_it():
+    model = Sequential([Affine(2)])
+    model.layers[0].buffers["num_batches_tracked"] = np.array(0)
+    state = {k: v.copy() for k, v in model.state_dict().items()}
+    state["0.num_batches_tracked"] = np.array(7)
+    model.load_state_dict(state)
+    assert model.buffers["0.num_batches_tracked"] == 7
+    del state["0.num_batches_tracked"]
+    model.load_state_dict(state)  # absent from the dict: not required
+    assert model.buffers["0.num_batches_tracked"] == 7

@@ -248,3 +248,31 @@ def test_single_npy_and_missing_file(tmp_path):
         Sequential.load(npy)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Sequential.load(tmp_path / "nothing.npz")
+
+
+# --- the convolutional layers ----------------------------------------------------------------
+
+
+def test_round_trip_cnn_with_buffers_and_composite_layers(tmp_path, rng):
+    from minidl.layers.batchnorm import BatchNorm2D, BatchNorm3D
+    from minidl.layers.conv import Conv2D, Conv2Plus1D
+    from minidl.layers.dropout import Dropout
+    from minidl.layers.pool import MaxPool2D
+
+    model2d = Sequential([
+        Conv2D(1, 3, 3, padding="same"), BatchNorm2D(3, momentum=0.3), ReLU(), MaxPool2D(2),
+        Flatten(), Dropout(0.2), Dense(18, 2),
+    ])  # fmt: skip
+    model3d = Sequential(
+        [Conv2Plus1D(1, 2, (2, 3, 3), mid_channels=3), BatchNorm3D(2), Flatten(), Dense(16, 2)]
+    )
+    for model, shape in [(model2d, (5, 1, 4, 6)), (model3d, (4, 1, 3, 4, 4))]:
+        model(rng.normal(size=shape).astype(np.float32))  # moves the running statistics
+        path = tmp_path / "cnn.npz"
+        model.save(path)
+        loaded = Sequential.load(path)
+        assert_unchanged(loaded, snapshot(model))
+        assert [layer.get_config() for layer in loaded] == [layer.get_config() for layer in model]
+        x = rng.normal(size=shape).astype(np.float32)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert "0.spatial.weight" in model3d.state_dict() and "1.running_var" in model3d.state_dict()
