@@ -1,0 +1,119 @@
+r"""Integer-only inference for Dense and ConvND (Jacob et al. 2018, §2.2-2.4; gemmlowp).
+
+With :math:`r = S(q - Z)` for input, weight and output, a layer :math:`y = W x + b` becomes
+
+.. math:: q_y[o] = Z_y + M_o \Big( \sum_j q_w[o, j]\,(q_x[j] - Z_x) + q_b[o] \Big),
+          \qquad M_o = \frac{S_x S_{w,o}}{S_y}, \qquad
+          q_b[o] = \mathrm{round}\Big(\frac{b[o]}{S_x S_{w,o}}\Big)            (eq. 7)
+
+with symmetric weights (:math:`Z_w = 0`, one scale per output channel), int8 codes, an int32
+accumulator, and the bias quantized to int32 at the accumulator's scale. The real multiplier
+:math:`M \in (0, 1)` is applied in integers as :math:`M = M_0 2^{-n}`, :math:`M_0` an int32 in
+:math:`[2^{30}, 2^{31})` (a Q31 number in [0.5, 1)): a rounding doubling high multiply by
+:math:`M_0` then a rounding right shift by n, written out below exactly as gemmlowp's
+``SaturatingRoundingDoublingHighMul`` and ``RoundingDivideByPOT``. Scalar ``_naive`` twins (plain
+Python integers, line by line as the C++) sit beside the vectorized versions; tests hold them
+equal and check both against exact rational arithmetic.
+
+The layers and :func:`quantize_model` are in :mod:`minidl.compression.int_model`.
+"""
+
+import numpy as np
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _round_half_away(v):
+    whole = np.trunc(v)
+    return whole + np.sign(v) * (np.abs(v - whole) >= 0.5)
+
+
+def quantize_multiplier(M):
+    r"""Real multiplier(s) :math:`M > 0` to ``(M0, shift)``, :math:`M \approx M_0 2^{shift - 31}`.
+
+    ``frexp`` writes :math:`M = f 2^{e}`, :math:`f \in [0.5, 1)`; :math:`M_0 = round(f 2^{31})`
+    (half away from zero, TFLite's ``QuantizeMultiplier``) lies in :math:`[2^{30}, 2^{31}]`; the
+    end case :math:`2^{31}` becomes :math:`2^{30}` with ``e + 1``. ``shift = e`` (negative: a
+    right shift by :math:`n = -e`, the usual case :math:`M < 1`). :math:`M < 2^{-31}` gives
+    ``M0 = 0`` (the product rounds to 0 anyway). Returns int64 arrays of ``M``'s shape.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    if not np.all(np.isfinite(M)) or np.any(M <= 0):
+        raise ValueError(f"M (real multiplier) must be finite and > 0, got {M}")
+    f, e = np.frexp(M)
+    m0 = _round_half_away(f * 2.0**31).astype(np.int64)
+    carry = m0 == 2**31
+    m0, e = np.where(carry, m0 // 2, m0), np.where(carry, e + 1, e).astype(np.int64)
+    tiny = e < -31
+    return np.where(tiny, 0, m0), np.where(tiny, 0, e)
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    r"""gemmlowp's ``SaturatingRoundingDoublingHighMul``: :math:`\lfloor ab / 2^{31} + 1/2 \rfloor`.
+
+    The high 32 bits of :math:`2ab`, rounded (ties toward :math:`+\infty`: the nudge is
+    :math:`2^{30}` for :math:`ab \ge 0`, :math:`1 - 2^{30}` below, then C's truncating
+    division); the one overflow, :math:`a = b = -2^{31}`, saturates to :math:`2^{31} - 1`.
+    ``a``, ``b``: int32 values (any integer arrays, computed in int64).
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    ab = a * b  # |ab| <= 2^62: exact in int64
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    s = ab + nudge
+    high = np.where(s >= 0, s // (1 << 31), -((-s) // (1 << 31)))  # C division: toward zero
+    return np.where(overflow, INT32_MAX, high)
+
+
+def rounding_divide_by_pot(x, exponent):
+    r"""gemmlowp's ``RoundingDivideByPOT``: :math:`x / 2^{e}` rounded half away from zero.
+
+    ``mask = 2^e - 1``, ``remainder = x & mask``, ``threshold = (mask >> 1) + [x < 0]``; the
+    result is ``(x >> e) + [remainder > threshold]`` (arithmetic shift = floor division).
+    """
+    x, e = np.asarray(x, dtype=np.int64), np.asarray(exponent, dtype=np.int64)
+    if np.any(e < 0) or np.any(e > 62):
+        raise ValueError(f"exponent must lie in [0, 62], got {exponent}")
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, m0, shift):
+    r""":math:`x \cdot M` for :math:`M = M_0 2^{shift - 31}` in integers (TFLite's
+    ``MultiplyByQuantizedMultiplier``): left shift for ``shift > 0`` (saturated to int32),
+    :func:`saturating_rounding_doubling_high_mul` by ``M0``, then
+    :func:`rounding_divide_by_pot` by ``-shift`` for ``shift < 0``. Rounding twice, the result
+    is within :math:`1/2 + 2^{-(n+1)}` of :math:`xM` (plus M0's relative :math:`2^{-31}`), so
+    up to one code from :math:`round(xM)`, as TFLite's reference kernels."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    x = np.clip(np.asarray(x, dtype=np.int64) << left, INT32_MIN, INT32_MAX)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, m0), right)
+
+
+def saturating_rounding_doubling_high_mul_naive(a, b):
+    """One pair of Python ints, line by line as gemmlowp's C++ (fixedpoint.h)."""
+    a, b = int(a), int(b)
+    overflow = a == b == INT32_MIN
+    ab_64 = a * b
+    nudge = (1 << 30) if ab_64 >= 0 else (1 - (1 << 30))
+    num = ab_64 + nudge
+    ab_x2_high32 = abs(num) // (1 << 31) * (1 if num >= 0 else -1)  # C truncating division
+    return INT32_MAX if overflow else ab_x2_high32
+
+
+def rounding_divide_by_pot_naive(x, exponent):
+    """One Python int, line by line as gemmlowp's C++ (Python's & and >> are two's complement)."""
+    x, exponent = int(x), int(exponent)
+    mask = (1 << exponent) - 1
+    zero, one = 0, 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (one if x < zero else zero)
+    return (x >> exponent) + (one if remainder > threshold else zero)
+
+
+def requantize(acc, m0, shift, zero_point, qmin, qmax):
+    r""":math:`q_y = \mathrm{clamp}(Z_y + M \cdot acc, q_{min}, q_{max})` in integers (int64)."""
+    return np.clip(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)

@@ -1,0 +1,110 @@
+"""Fixed-point requantization arithmetic (gemmlowp / TFLite), checked against exact rationals.
+
+The references below use Python's ``fractions.Fraction``: exact, and independent of the
+shift-and-mask tricks being tested.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from minidl.compression.int_inference import (
+    INT32_MAX,
+    INT32_MIN,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    rounding_divide_by_pot,
+    rounding_divide_by_pot_naive,
+    saturating_rounding_doubling_high_mul,
+    saturating_rounding_doubling_high_mul_naive,
+)
+
+EDGES = [INT32_MIN, INT32_MIN + 1, -(2**30), -3, -1, 0, 1, 2, 3, 2**30, INT32_MAX - 1, INT32_MAX]
+
+
+def _int32s(rng, n):
+    return np.concatenate([EDGES, rng.integers(INT32_MIN, INT32_MAX, size=n, endpoint=True)])
+
+
+def test_quantize_multiplier_hand_values():
+    m0, shift = quantize_multiplier([0.5, 0.3, 1.0, 1 - 2.0**-40, 1e-12])
+    # 0.3 = 0.6 * 2^-1, round(0.6 * 2^31) = round(1288490188.8) = 1288490189
+    np.testing.assert_array_equal(m0, [2**30, 1288490189, 2**30, 2**30, 0])
+    np.testing.assert_array_equal(shift, [0, -1, 1, 1, 0])  # 1 - 2^-40 carries to 2^30 * 2^-29
+
+
+def test_quantize_multiplier_range_and_precision(rng):
+    M = np.exp(rng.uniform(np.log(1e-6), np.log(50), size=500))
+    m0, shift = quantize_multiplier(M)
+    assert np.all((m0 >= 2**30) & (m0 < 2**31))
+    approx = np.array(
+        [Fraction(int(a)) * Fraction(2) ** int(s - 31) for a, s in zip(m0, shift, strict=True)]
+    )
+    err = np.array(
+        [abs(a - Fraction(float(m))) / Fraction(float(m)) for a, m in zip(approx, M, strict=True)]
+    )
+    assert float(err.max()) <= 2.0**-31  # half a unit in the 31st bit, relative to M >= 2^30
+
+
+def test_quantize_multiplier_bad_inputs():
+    for bad in (0.0, -0.5, np.nan, np.inf):
+        with pytest.raises(ValueError, match="M"):
+            quantize_multiplier(bad)
+
+
+def test_srdhm_hand_values():
+    f = saturating_rounding_doubling_high_mul
+    assert f(2**30, 1) == 1  # 0.5 rounds up
+    assert f(-(2**30), 1) == 0  # -0.5 rounds up too (toward +inf)
+    assert f(-(2**30) - 1, 1) == -1
+    assert f(INT32_MIN, INT32_MIN) == INT32_MAX  # the one overflow saturates
+    assert f(INT32_MAX, INT32_MAX) == INT32_MAX - 1  # (2^31 - 1)^2 / 2^31 = 2^31 - 2 + 2^-31
+
+
+def test_srdhm_matches_exact_rounding_and_naive_twin(rng):
+    a, b = _int32s(rng, 2000), _int32s(rng, 2000)[::-1]
+    fast = saturating_rounding_doubling_high_mul(a, b)
+    for x, y, got in zip(a.tolist(), b.tolist(), fast.tolist(), strict=True):
+        exact = math.floor(Fraction(x * y, 2**31) + Fraction(1, 2))
+        expected = INT32_MAX if x == y == INT32_MIN else exact
+        assert got == expected == saturating_rounding_doubling_high_mul_naive(x, y), (x, y)
+
+
+def _round_half_away(fr):
+    return int(math.copysign(math.floor(abs(fr) + Fraction(1, 2)), fr))
+
+
+def test_rounding_divide_by_pot_hand_values():
+    got = rounding_divide_by_pot(np.array([5, -5, 6, -6, 7, -7, -6]), np.array([1] * 6 + [2]))
+    np.testing.assert_array_equal(got, [3, -3, 3, -3, 4, -4, -2])  # halves away from zero
+
+
+def test_rounding_divide_by_pot_matches_exact_rounding_and_naive_twin(rng):
+    x = _int32s(rng, 1500)
+    e = rng.integers(0, 32, size=x.size)
+    fast = rounding_divide_by_pot(x, e)
+    for xi, ei, got in zip(x.tolist(), e.tolist(), fast.tolist(), strict=True):
+        expected = _round_half_away(Fraction(xi, 2**ei))
+        assert got == expected == rounding_divide_by_pot_naive(xi, ei), (xi, ei)
+    with pytest.raises(ValueError, match="exponent"):
+        rounding_divide_by_pot(5, -1)
+
+
+def test_multiply_by_quantized_multiplier_error_bound(rng):
+    """x M through M0 2^(shift - 31) rounds twice: the high multiply rounds x M 2^n to an
+    integer (error <= 1/2), the shift by n rounds again (<= 1/2), so |result - x M| <=
+    1/2 + 2^-(n+1) + |x| M 2^-31 (the last term from M0's own rounding). For n = 1 (M = 0.31)
+    that double rounding makes about a quarter of the results differ from round(x M) by one,
+    as in TFLite; never by more than one."""
+    x = rng.integers(-(2**24), 2**24, size=3000)
+    for M in (0.0007, 0.31, 0.999, 1.7, 3.25):
+        m0, shift = quantize_multiplier(M)
+        n = max(-int(shift), 0)
+        got = multiply_by_quantized_multiplier(x, m0, shift)
+        for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
+            exact = Fraction(xi) * Fraction(M)
+            bound = Fraction(1, 2) + Fraction(1, 2 ** (n + 1)) + abs(exact) / 2**31
+            assert abs(gi - exact) <= bound, (M, xi)
+            assert abs(gi - _round_half_away(exact)) <= 1

@@ -1,0 +1,197 @@
+"""Integer-only Dense/Conv layers and quantize_model.
+
+Each output is checked against a worst-case bound derived from the quantization steps (not
+against minidl's own output): with :math:`|\\tilde x - x| \\le S_x/2`, :math:`|\\tilde w - w| \\le
+S_w/2`, :math:`|\\tilde b - b| \\le S_x S_w / 2` and at most one output code from the
+requantization's two roundings,
+
+.. math:: |\\hat y - y| \\le \\sum_j \\big(|\\tilde w_j| S_x/2 + |x_j| S_w/2\\big)
+          + S_x S_w/2 + S_y.
+"""
+
+import numpy as np
+import pytest
+
+from minidl.compression.int_model import (
+    QuantizedConv2D,
+    QuantizedDense,
+    quantize_model,
+    quantized_layer,
+)
+from minidl.compression.quantization import choose_qparams, dequantize, quantize
+from minidl.functional.conv import conv_nd
+from minidl.layers.activations import ReLU, Softmax, Tanh
+from minidl.layers.conv import Conv1D, Conv2D
+from minidl.layers.dense import Dense
+from minidl.layers.pool import AvgPool2D, MaxPool2D
+from minidl.layers.reshape import Flatten
+from minidl.model import Sequential
+
+
+def _qparams(y):
+    return choose_qparams(y.min(), y.max())
+
+
+def test_dense_accumulator_naive_twin_and_bound(rng):
+    layer = Dense(20, 7, rng=rng)
+    x = rng.normal(size=(5, 20)).astype(np.float32)
+    y = layer.forward(x)
+    qx, qy = _qparams(x), _qparams(y)
+    ql = QuantizedDense(layer, qx, qy)
+    q_in = quantize(x, *qx)
+    np.testing.assert_array_equal(ql.accumulate(q_in), ql.accumulate_naive(q_in))
+    assert ql.weight_q.dtype == np.int8 and ql.bias_q.dtype == np.int32
+    assert np.abs(ql.weight_q).max() == 127  # symmetric, narrow range: the largest |w| -> 127
+    q_out = ql(q_in)
+    assert q_out.dtype == np.int8
+    w_t = dequantize(ql.weight_q, ql.weight_scale, np.zeros(7, int), axis=0)
+    s_w = ql.weight_scale
+    bound = (np.abs(w_t).sum(1) * qx[0] / 2 + np.abs(x) @ (np.ones((20, 7)) * s_w / 2)
+             + qx[0] * s_w / 2 + qy[0])  # fmt: skip
+    err = np.abs(dequantize(q_out, *qy) - y)
+    assert np.all(err <= bound * (1 + 1e-5)), (err / bound).max()
+    assert err.mean() < 0.25 * bound.mean()  # typical errors average out well below worst case
+
+
+def test_requantization_within_one_code_of_float_rescaling(rng):
+    layer = Dense(30, 9, rng=rng)
+    x = rng.uniform(-1, 2, size=(40, 30)).astype(np.float32)
+    y = layer.forward(x)
+    ql = QuantizedDense(layer, _qparams(x), _qparams(y))
+    q_in = quantize(x, *_qparams(x))
+    acc = ql.accumulate(q_in).astype(np.float64)
+    q_float = np.clip(np.rint(ql.output_zero_point + acc * ql.multiplier), -128, 127)
+    diff = np.abs(ql(q_in) - q_float)
+    assert diff.max() <= 1 and diff.mean() < 0.1
+
+
+CONV_CASES = [
+    dict(in_channels=3, out_channels=4, kernel_size=3),
+    dict(in_channels=2, out_channels=4, kernel_size=3, stride=2, padding=1),
+    dict(in_channels=4, out_channels=6, kernel_size=(3, 2), padding="same", dilation=(2, 1)),
+    dict(in_channels=4, out_channels=6, kernel_size=3, padding=1, groups=2),
+    dict(in_channels=3, out_channels=3, kernel_size=3, padding="same", stride=2, groups=3),
+]
+
+
+@pytest.mark.parametrize("cfg", CONV_CASES)
+def test_conv_accumulator_naive_twin_and_bound(rng, cfg):
+    layer = Conv2D(**cfg, rng=rng)
+    x = rng.normal(size=(2, cfg["in_channels"], 7, 6)).astype(np.float32)
+    y = layer.forward(x)
+    qx, qy = _qparams(x), _qparams(y)
+    ql = quantized_layer(layer, qx, qy)
+    assert isinstance(ql, QuantizedConv2D)
+    q_in = quantize(x, *qx)
+    np.testing.assert_array_equal(ql.accumulate(q_in), ql.accumulate_naive(q_in))
+    w_t = dequantize(ql.weight_q, ql.weight_scale, np.zeros(len(ql.weight_scale), int), axis=0)
+    s_w = ql.weight_scale.astype(np.float64).reshape(1, -1, 1, 1)
+    args = (None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    ones = np.ones_like(x, dtype=np.float64)
+    bound = (conv_nd(ones, np.abs(w_t).astype(np.float64), *args) * qx[0] / 2
+             + conv_nd(np.abs(x).astype(np.float64), np.ones(w_t.shape), *args) * s_w / 2
+             + qx[0] * s_w / 2 + qy[0])  # fmt: skip
+    err = np.abs(dequantize(ql(q_in), *qy) - y)
+    assert np.all(err <= bound * (1 + 1e-5)), (err / bound).max()
+
+
+def test_conv1d_and_per_tensor_weights(rng):
+    layer = Conv1D(2, 3, 3, padding=1, rng=rng)
+    x = rng.normal(size=(2, 2, 9)).astype(np.float32)
+    y = layer.forward(x)
+    ql = quantized_layer(layer, _qparams(x), _qparams(y), per_channel=False)
+    assert len(np.unique(ql.weight_scale)) == 1
+    q_in = quantize(x, *_qparams(x))
+    np.testing.assert_array_equal(ql.accumulate(q_in), ql.accumulate_naive(q_in))
+    assert np.abs(ql.forward_float(x) - y).max() < 0.05 * np.abs(y).max()
+
+
+def test_fused_relu_clamps_at_the_zero_code(rng):
+    layer = Dense(10, 8, rng=rng)
+    x = rng.normal(size=(30, 10)).astype(np.float32)
+    y = np.maximum(layer.forward(x), 0)
+    qy = _qparams(y)
+    ql = QuantizedDense(layer, _qparams(x), qy, relu=True)
+    q = ql(quantize(x, *_qparams(x)))
+    assert q.min() >= qy[1] and np.any(q == qy[1])
+    assert np.all(dequantize(q, *qy) >= 0)
+
+
+def _small_cnn(rng, middle=None, tail=()):
+    layers = [Conv2D(1, 4, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2)]
+    layers += [middle] if middle is not None else []
+    layers += [Conv2D(4, 6, 3, rng=rng), ReLU(), AvgPool2D(2), Flatten(), Dense(6, 5, rng=rng)]
+    return Sequential(layers + list(tail))
+
+
+def test_quantize_model_matches_float_model(rng):
+    model = _small_cnn(rng)
+    x = rng.normal(size=(64, 1, 8, 8)).astype(np.float32)
+    qmodel = quantize_model(model, x, batch_size=16)
+    lines = qmodel.describe()
+    assert lines[0].startswith("QuantizedConv2D") and "fused ReLU" in lines[0]
+    assert "maxpool" in lines[1] and lines[-1].startswith("QuantizedDense")
+    y, yq = model.forward(x), qmodel.predict(x, batch_size=20)
+    # three requantized layers: each adds at most a few output steps of error
+    assert np.abs(yq - y).max() < 0.05 * (y.max() - y.min())
+    assert np.mean(np.argmax(yq, 1) == np.argmax(y, 1)) >= 0.9
+
+
+def test_quantize_model_float_fallback_and_tail(rng):
+    model = _small_cnn(rng, middle=Tanh(), tail=[Softmax()])
+    x = rng.normal(size=(32, 1, 8, 8)).astype(np.float32)
+    qmodel = quantize_model(model, x, observer="percentile", percentile=99.9)
+    lines = qmodel.describe()
+    assert "Tanh: float fallback" in lines and lines[-1] == "Softmax: float, after dequantize"
+    p = qmodel(x)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    assert np.abs(p - model.forward(x)).max() < 0.05
+    with pytest.raises(TypeError, match="Tanh"):
+        quantize_model(model, x, allow_float_fallback=False)
+
+
+def test_int_model_bad_inputs(rng):
+    layer = Dense(4, 3, rng=rng)
+    ql = QuantizedDense(layer, (np.float32(0.1), 0), (np.float32(0.1), 0))
+    with pytest.raises(TypeError, match="q_x"):
+        ql(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="q_x"):
+        ql(np.full((2, 4), 300, np.int16))
+    with pytest.raises(ValueError, match="bits"):
+        QuantizedDense(layer, (0.1, 0), (0.1, 0), bits=16)
+    with pytest.raises(TypeError, match="layer"):
+        quantized_layer(ReLU(), (0.1, 0), (0.1, 0))
+    model = Sequential([layer])
+    with pytest.raises(TypeError, match="model"):
+        quantize_model([layer], np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="observer"):
+        quantize_model(model, np.zeros((2, 4), np.float32), observer="kl")
+    with pytest.raises(ValueError, match="calibration_data"):
+        quantize_model(model, np.zeros((0, 4), np.float32))
+
+
+@pytest.mark.slow
+def test_int8_model_within_one_point_of_float_on_digits():
+    """Article 003's recipe in small (Conv-ReLU-MaxPool, Dense) trained by minidl on the 8x8
+    digits (1,197 train / 600 test); post-training int8 with min/max calibration on the
+    training images must lose at most 1 accuracy point on the test images."""
+    from minidl.datasets import load_digits
+    from minidl.losses import CrossEntropyLoss
+    from minidl.optim import Adam
+
+    X, y = load_digits(scale=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    tr, te = order[:1197], order[1197:]
+    rng = np.random.default_rng(1)
+    model = Sequential([
+        Conv2D(1, 8, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2), Flatten(),
+        Dense(8 * 16, 32, rng=rng), ReLU(), Dense(32, 10, rng=rng),
+    ])  # fmt: skip
+    model.fit(X[tr], y[tr], epochs=15, batch_size=32, optimizer=Adam(1e-2),
+              loss=CrossEntropyLoss(), rng=2, verbose=False)  # fmt: skip
+    model.eval()
+    acc_float = np.mean(np.argmax(model.predict(X[te]), 1) == y[te])
+    qmodel = quantize_model(model, X[tr])
+    acc_int = np.mean(np.argmax(qmodel.predict(X[te]), 1) == y[te])
+    assert acc_float > 0.9
+    assert abs(acc_float - acc_int) <= 0.01, (acc_float, acc_int)
