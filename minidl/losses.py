@@ -160,8 +160,8 @@ class MSELoss(_Loss):
     to the input's dtype.
     """
 
-    def forward(self, logits, target):
-        x = _check_logits(logits, "input", "MSELoss")
+    def forward(self, prediction, target):
+        x = _check_logits(prediction, "input", "MSELoss")
         y = _check_float_target(target, x, "MSELoss")
         diff = x - y
         self._cache = diff

@@ -180,4 +180,4 @@ def test_training_loss_curve_matches_torch(opt_name, dtype):
     ours, theirs = loss_curves(opt_name, dtype)
     assert theirs[-1] < 0.9 * theirs[0]  # the curve really moves (no trivially equal flats)
     # round-off grows a little with each step; still float32 precision after 20 of them
-    np.testing.assert_allclose(ours, theirs, rtol={np.float32: 2e-5, np.float64: 1e-10}[dtype])
+    np.testing.assert_allclose(ours, theirs, rtol={np.float32: 5e-6, np.float64: 1e-10}[dtype])
