@@ -71,11 +71,18 @@ def save_model(model, path):
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
 
 
 def read_model_file(path):
@@ -113,7 +120,7 @@ def read_model_file(path):
             f"model file {path!r} has format_version {meta.get('format_version')!r}; this "
             f"minidl reads version {FORMAT_VERSION}"
         )
-    if not isinstance(meta.get("layers"), list):
+    if not isinstance(meta.get("layers"), list) or not meta["layers"]:
         raise ValueError(f"model file {path!r} has corrupt metadata: no list of layers")
     return meta, arrays
 

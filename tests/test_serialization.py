@@ -276,3 +276,17 @@ def test_round_trip_cnn_with_buffers_and_composite_layers(tmp_path, rng):
         x = rng.normal(size=shape).astype(np.float32)
         np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert "0.spatial.weight" in model3d.state_dict() and "1.running_var" in model3d.state_dict()
+
+
+def test_saved_file_has_the_usual_permissions(saved):
+    _, path = saved
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_metadata_without_layers_is_corrupt(saved, tmp_path):
+    _, path = saved
+    bad = rewrite(path, tmp_path / "n.npz", edit_meta=lambda m: m.update(layers=[]))
+    with pytest.raises(ValueError, match="no list of layers"):
+        Sequential.load(bad)
