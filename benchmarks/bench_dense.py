@@ -2,6 +2,7 @@
 
     python benchmarks/bench_dense.py            # all cases, prints a table of ratios
     python benchmarks/bench_dense.py --quick    # fewer repeats
+    python benchmarks/bench_dense.py --threads 1  # both single-threaded (less load noise)
 
 Float32, forward + backward through the layer objects (what a training step pays), best of
 ``REPEATS`` wall-clock runs, minidl and PyTorch interleaved so both see the same machine load
@@ -17,21 +18,36 @@ Cases (issue 3, section 6):
 """
 
 import argparse
+import os
 import time
 
-import numpy as np
-import torch
+# thread counts must be fixed before NumPy's BLAS and torch load, so parse the flag first
+_parser = argparse.ArgumentParser()
+_parser.add_argument("--quick", action="store_true")
+_parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks")
+ARGS = _parser.parse_args()
+if ARGS.threads:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
 
-from minidl.functional.batchnorm import (
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from minidl.functional.batchnorm import (  # noqa: E402
     batch_norm_backward,
     batch_norm_backward_naive,
     batch_norm_forward,
     batch_norm_naive,
 )
-from minidl.functional.dense import dense, dense_backward, dense_backward_naive, dense_naive
-from minidl.layers.activations import ReLU
-from minidl.layers.batchnorm import BatchNorm2D
-from minidl.layers.dense import Dense
+from minidl.functional.dense import (  # noqa: E402
+    dense,
+    dense_backward,
+    dense_backward_naive,
+    dense_naive,
+)
+from minidl.layers.activations import ReLU  # noqa: E402
+from minidl.layers.batchnorm import BatchNorm2D  # noqa: E402
+from minidl.layers.dense import Dense  # noqa: E402
 
 REPEATS = 15
 
@@ -66,10 +82,9 @@ def pair(ours_layer, theirs_layer, x, dy):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    repeats = 5 if args.quick else REPEATS
+    if ARGS.threads:
+        torch.set_num_threads(ARGS.threads)
+    repeats = 5 if ARGS.quick else REPEATS
     rng = np.random.default_rng(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
     print(f"float32, forward+backward, best of {repeats}\n")

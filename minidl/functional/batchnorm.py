@@ -51,6 +51,7 @@ compact formula, so the two are independent.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -89,6 +90,17 @@ def _check(x, weight, bias, running_mean, running_var, training, fn):
             f"shape {x.shape}"
         )
     return x, n
+
+
+class BatchNormCache(NamedTuple):
+    """What the backward needs: the input as (N, C, L), the statistics used, gamma, the mode."""
+
+    x3: np.ndarray
+    mean: np.ndarray
+    invstd: np.ndarray
+    weight: np.ndarray | None
+    training: bool
+    shape: tuple
 
 
 def _channel_sum(a3):
@@ -145,21 +157,21 @@ def batch_norm_forward(
     x3 = x.reshape(big_n, c, -1)
     if training:
         mean = _channel_sum(x3) / n
-        xhat = x3 - mean[:, None]
-        var = _channel_dot(xhat, xhat) / n  # biased: this is what normalizes the batch
+        y = x3 - mean[:, None]
+        var = _channel_dot(y, y) / n  # biased: this is what normalizes the batch
         if running_mean is not None:
             _update_running(running_mean, running_var, mean, var, n, momentum)
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
-        xhat = x3 - mean[:, None]
+        y = x3 - mean[:, None]
     invstd = 1 / np.sqrt(var + x.dtype.type(eps))
-    xhat *= invstd[:, None]  # in place: xhat was x - mean
-    y = xhat * weight[:, None] if weight is not None else xhat.copy()
+    # y = (x - mean) * (gamma * invstd) + beta, in place in the one output array; the cache
+    # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
+    y *= (invstd if weight is None else weight * invstd)[:, None]
     if bias is not None:
         y += bias[:, None]
-    cache = (xhat, invstd, weight, training, x.shape)
-    return y.reshape(x.shape), cache
+    return y.reshape(x.shape), BatchNormCache(x3, mean, invstd, weight, training, x.shape)
 
 
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, **kwargs):
@@ -174,17 +186,19 @@ def batch_norm_backward(dy, cache):
     evaluation: :math:`dx = \gamma\, dy / \sigma`. Always :math:`d\gamma = \sum dy\,\hat x`,
     :math:`d\beta = \sum dy`.
     """
-    xhat, invstd, weight, training, shape = cache
+    x3, mean, invstd, weight, training, shape = cache
     dy = check_float_array(dy, "batch_norm_backward dy")
     if dy.shape != shape:
         raise ValueError(f"batch_norm_backward: dy must have shape {shape}, got {dy.shape}")
-    dy3 = dy.reshape(xhat.shape)
-    n = xhat.shape[0] * xhat.shape[2]
+    dy3 = dy.reshape(x3.shape)
+    n = x3.shape[0] * x3.shape[2]
+    centered = x3 - mean[:, None]  # x_hat = centered * invstd, never formed: one pass less
     sum_dy = _channel_sum(dy3)
-    sum_dy_xhat = _channel_dot(dy3, xhat)
+    sum_dy_xhat = _channel_dot(dy3, centered) * invstd
     scale = invstd if weight is None else weight * invstd
     if training:
-        dx = xhat * (-sum_dy_xhat / n)[:, None]
+        dx = centered  # reuse the buffer: x_hat * sum(dy x_hat) = centered * invstd * ...
+        dx *= (-invstd * sum_dy_xhat / n)[:, None]
         dx += dy3
         dx -= (sum_dy / n)[:, None]
         dx *= scale[:, None]

@@ -105,7 +105,7 @@ class _BatchNorm(Layer):
 
     def backward(self, dy):
         """``dx``; writes ``grads['weight']`` and ``grads['bias']`` when affine."""
-        shape = None if self._cache is None else self._cache[4]
+        shape = None if self._cache is None else self._cache.shape
         dy = self._check_grad(dy, shape)
         if dy.dtype != self._dtype:
             dy = dy.astype(self._dtype)
