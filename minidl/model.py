@@ -13,8 +13,12 @@ layer's ``grads``. ``params`` / ``grads`` / ``state_dict()`` gather them under P
 :mod:`minidl.serialization`.
 """
 
-import numpy as np
+import contextlib
 
+import numpy as np
+from tqdm import tqdm
+
+from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_positive_int
 from minidl.layers.base import Layer
 
@@ -194,10 +198,6 @@ class Sequential:
         each of ``callbacks`` is called as ``cb(epoch, logs)`` with that epoch's numbers, and
         training stops early when one returns True.
         """
-        from tqdm import tqdm
-
-        from minidl._rng import get_rng
-
         X, y = _check_data(X, y, "X", "y")
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -209,6 +209,7 @@ class Sequential:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             _check_data(*validation_data, "validation_data[0]", "validation_data[1]")
+        callbacks = () if callbacks is None else tuple(callbacks)
         if any(not callable(cb) for cb in callbacks):
             raise TypeError("callbacks must be callables cb(epoch, logs)")
         rng = get_rng(rng)
@@ -264,19 +265,14 @@ class Sequential:
         """
         X, y = _check_data(X, y, "X", "y")
         batch_size = check_positive_int(batch_size, "batch_size")
-        was_training = self.training
-        self.eval()
-        try:
-            total, correct = 0.0, 0
+        total, correct = 0.0, 0
+        with self._evaluating():
             for start in range(0, len(X), batch_size):
                 out = self.forward(X[start : start + batch_size])
                 yb = y[start : start + batch_size]
                 total += loss(out, yb) * len(yb)
                 hits = _n_correct(out, yb)
                 correct = None if hits is None or correct is None else correct + hits
-        finally:
-            if was_training:
-                self.train()
         return total / len(X), None if correct is None else correct / len(X)
 
     def predict(self, X, batch_size=256):
@@ -285,14 +281,20 @@ class Sequential:
         if X.ndim < 1 or len(X) == 0:
             raise ValueError(f"X must hold at least one sample, got shape {X.shape}")
         batch_size = check_positive_int(batch_size, "batch_size")
+        with self._evaluating():
+            outs = [self.forward(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
+        return np.concatenate(outs)
+
+    @contextlib.contextmanager
+    def _evaluating(self):
+        """Eval mode inside the block; the previous mode afterwards, even after an error."""
         was_training = self.training
         self.eval()
         try:
-            outs = [self.forward(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
+            yield
         finally:
             if was_training:
                 self.train()
-        return np.concatenate(outs)
 
     def summary(self, input_shape, **kwargs):
         """Per-layer output shape, parameters, MACs...: :func:`minidl.complexity.summary`

@@ -272,7 +272,9 @@ def test_fit_scheduler_and_early_stopping(rng):
 
 def test_fit_regression_has_no_accuracy(rng):
     X = rng.normal(size=(8, 4))
-    hist = mlp().fit(X, rng.normal(size=(8, 3)), 1, 4, SGD(0.01), MSELoss(), verbose=False)
+    hist = mlp().fit(
+        X, rng.normal(size=(8, 3)), 1, 4, SGD(0.01), MSELoss(), verbose=False, callbacks=None
+    )
     assert "accuracy" not in hist and len(hist["loss"]) == 1
 
 
@@ -319,6 +321,13 @@ def test_fit_bad_inputs(kwargs, exc, match):
     ) | kwargs  # fmt: skip
     with pytest.raises(exc, match=match):
         mlp().fit(**args)
+
+
+def test_predict_restores_training_mode_after_an_error():
+    model = mlp()
+    with pytest.raises(ValueError, match="in_features=4"):
+        model.predict(np.zeros((2, 5)))
+    assert model.training and all(layer.training for layer in model)
 
 
 def test_predict_evaluate_bad_inputs():
