@@ -13,7 +13,7 @@ from minidl.model import Sequential
 from minidl.optim import SGD, StepLR
 
 
-class Affine(Layer):
+class AffineForTests(Layer):
     """Test-local y = a * x + c with scalar-per-feature params under dotted names, a buffer
     counting forwards, and a backward that REBINDS its grads (a new array each time)."""
 
@@ -41,7 +41,7 @@ class Affine(Layer):
         return {"n": self.n, "dtype": str(self.params["shift"].dtype)}
 
 
-class Recorder(Layer):
+class BatchRecorderForTests(Layer):
     """Identity that remembers every batch it sees (to check fit's shuffling)."""
 
     def __init__(self):
@@ -76,7 +76,7 @@ def test_forward_is_the_composition(rng):
 
 
 def test_backward_gradcheck_float64(rng):
-    layers = [Affine(6), Dense(6, 5, dtype=np.float64, rng=rng), ReLU()]
+    layers = [AffineForTests(6), Dense(6, 5, dtype=np.float64, rng=rng), ReLU()]
     model = Sequential([*layers, Dense(5, 2, dtype=np.float64, rng=rng)])
     x = rng.normal(size=(4, 6))
     dy = rng.normal(size=(4, 2))
@@ -107,14 +107,14 @@ def test_params_keys_and_identity():
 
 
 def test_dotted_param_names_and_buffers():
-    model = Sequential([Dense(3, 3, dtype=np.float64), Affine(3)])
+    model = Sequential([Dense(3, 3, dtype=np.float64), AffineForTests(3)])
     assert list(model.params) == ["0.weight", "0.bias", "1.scale.weight", "1.shift"]
     assert list(model.state_dict()) == [*model.params, "1.calls"]
     assert model.buffers == {"1.calls": model.layers[1].buffers["calls"]}
 
 
 def test_grads_are_current_after_a_layer_rebinds_them(rng):
-    model = Sequential([Affine(3)])
+    model = Sequential([AffineForTests(3)])
     model(rng.normal(size=(2, 3)))
     model.backward(np.ones((2, 3)))
     assert model.grads["0.shift"] is model.layers[0].grads["shift"]
@@ -229,7 +229,7 @@ def test_fit_full_batch_is_one_gradient_step():
 
 def test_fit_shuffles_with_the_given_rng():
     X = np.arange(10, dtype=np.float64).reshape(10, 1)
-    rec = Recorder()
+    rec = BatchRecorderForTests()
     model = Sequential([rec, Dense(1, 2, dtype=np.float64)])
     hist = model.fit(X, np.zeros(10, int), 2, 4, SGD(0.0), CrossEntropyLoss(), rng=7, verbose=0)
     seen = np.concatenate(rec.seen).ravel()
@@ -386,7 +386,7 @@ def test_fit_cnn_with_batchnorm(rng):
 
 
 def test_num_batches_tracked_loaded_only_when_both_sides_have_it():
-    model = Sequential([Affine(2)])
+    model = Sequential([AffineForTests(2)])
     model.layers[0].buffers["num_batches_tracked"] = np.array(0)
     state = {k: v.copy() for k, v in model.state_dict().items()}
     state["0.num_batches_tracked"] = np.array(7)
