@@ -17,6 +17,7 @@ each exactly and the result is the integer sum bit for bit (checked to fit int32
 import numpy as np
 
 from minidl.compression.int_inference import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
+from minidl.compression.qat import FakeQuantWeight
 from minidl.compression.quantization import (
     choose_qparams,
     dequantize,
@@ -36,7 +37,9 @@ class _QuantizedLinear:
                  relu=False):  # fmt: skip
         if bits > 8:
             raise ValueError(f"bits must be <= 8 for int32 accumulation, got {bits}")
-        w = layer.params["weight"]
+        params = layer.params  # a FakeQuantWeight's params are its float master weights
+        layer = layer.layer if isinstance(layer, FakeQuantWeight) else layer
+        w = params["weight"]
         rows = w.reshape(w.shape[0], -1)
         if per_channel:
             s_w, z_w = choose_qparams(rows.min(1), rows.max(1), bits, True, True, True)
@@ -51,7 +54,7 @@ class _QuantizedLinear:
         self.output_scale, self.output_zero_point = (np.float32(output_qparams[0]),
                                                      int(output_qparams[1]))  # fmt: skip
         bias_scale = np.float64(self.input_scale) * s_w.astype(np.float64)
-        b = layer.params.get("bias")
+        b = params.get("bias")
         b = np.zeros(w.shape[0]) if b is None else b.astype(np.float64)
         self.bias_q = np.clip(np.rint(b / bias_scale), INT32_MIN, INT32_MAX).astype(np.int32)
         self.multiplier = bias_scale / np.float64(self.output_scale)  # M_o = S_x S_w,o / S_y
@@ -125,6 +128,7 @@ class QuantizedConv2D(_QuantizedLinear):
     def __init__(self, layer, input_qparams, output_qparams, bits=8, per_channel=True,
                  relu=False):  # fmt: skip
         super().__init__(layer, input_qparams, output_qparams, bits, per_channel, relu)
+        layer = layer.layer if isinstance(layer, FakeQuantWeight) else layer
         self.stride, self.padding = layer.stride, layer.padding
         self.dilation, self.groups = layer.dilation, layer.groups
 
@@ -157,12 +161,14 @@ class QuantizedConv2D(_QuantizedLinear):
 
 
 def quantized_layer(layer, input_qparams, output_qparams, bits=8, per_channel=True, relu=False):
-    """``QuantizedDense`` for a ``Dense``, ``QuantizedConv2D`` for a ``Conv1D/2D/3D``."""
+    """``QuantizedDense`` for a ``Dense``, ``QuantizedConv2D`` for a ``Conv1D/2D/3D`` (also
+    wrapped in a QAT :class:`~minidl.compression.qat.FakeQuantWeight`)."""
     from minidl.layers.conv import _ConvND
 
-    if isinstance(layer, Dense):
+    inner = layer.layer if isinstance(layer, FakeQuantWeight) else layer
+    if isinstance(inner, Dense):
         cls = QuantizedDense
-    elif isinstance(layer, _ConvND):
+    elif isinstance(inner, _ConvND):
         cls = QuantizedConv2D
     else:
         raise TypeError(
@@ -221,7 +227,8 @@ def _plan(layers, allow_float):
     plan, i = [], 0
     while i < len(layers):
         layer, name = layers[i], type(layers[i]).__name__
-        if isinstance(layer, (Dense, _ConvND)):
+        inner = layer.layer if isinstance(layer, FakeQuantWeight) else layer
+        if isinstance(inner, (Dense, _ConvND)):
             relu = i + 1 < len(layers) and type(layers[i + 1]).__name__ == "ReLU"
             plan.append(("linear", layers[i : i + 1 + relu]))
             i += 1 + relu
@@ -292,7 +299,9 @@ def quantize_model(model, calibration_data, bits=8, per_channel=True, observer="
     and of each float fallback with ``observer`` (``'minmax'``: running min/max;
     ``'percentile'``: the ``percentile``-th and (100 - ``percentile``)-th percentiles), then
     builds the integer layers from those scales and zero points. ReLU, Flatten, Dropout, max
-    and average pooling work on the codes and keep their input's scale. Returns a
+    and average pooling work on the codes and keep their input's scale. A model prepared for
+    QAT (:func:`~minidl.compression.qat.prepare_qat`) converts as is: its float master weights
+    give the same int8 codes its fake quantization trained with. Returns a
     :class:`QuantizedModel`.
     """
     from minidl.compression.observers import MinMaxObserver, PercentileObserver

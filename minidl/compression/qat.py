@@ -112,13 +112,14 @@ class FakeQuantWeight(Layer):
 
     The wrapper owns the float weight as ``params['weight']`` (the very array the wrapped layer
     had, so optimizers and ``state_dict`` keys are unchanged) and the bias. Each forward
-    computes the weight's qparams from its current min/max (per output channel by default,
-    symmetric int8 as PyTorch's default weight fake-quant), writes
+    computes the weight's qparams from its current min/max (per output channel, symmetric int8
+    by default; ``narrow_range=True``, codes in [-127, 127], the grid
+    :mod:`minidl.compression.int_model` uses, so QAT sees the integer model's weights), writes
     :math:`\hat w` into the inner layer, and runs it. Backward: the inner layer's gradient with
     respect to :math:`\hat w`, times the STE mask, is the float weight's gradient.
     """
 
-    def __init__(self, layer, bits=8, symmetric=True, signed=True, narrow_range=False,
+    def __init__(self, layer, bits=8, symmetric=True, signed=True, narrow_range=True,
                  per_channel=True):  # fmt: skip
         super().__init__()
         if isinstance(layer, dict):  # rebuilt from get_config()
@@ -190,7 +191,7 @@ class FakeQuantWeight(Layer):
         }  # fmt: skip
 
 
-def prepare_qat(model, bits=8, symmetric=True, per_channel=True):
+def prepare_qat(model, bits=8, symmetric=True, per_channel=True, narrow_range=True):
     """Wrap every layer with a ``weight`` (Dense, ConvND) of a ``Sequential`` in
     :class:`FakeQuantWeight`, in place (indices and ``state_dict`` keys unchanged); returns it.
 
@@ -202,6 +203,7 @@ def prepare_qat(model, bits=8, symmetric=True, per_channel=True):
     for i, layer in enumerate(model.layers):
         if "weight" in layer.params and not isinstance(layer, FakeQuantWeight):
             model.layers[i] = FakeQuantWeight(
-                layer, bits=bits, symmetric=symmetric, per_channel=per_channel
-            )
+                layer, bits=bits, symmetric=symmetric, per_channel=per_channel,
+                narrow_range=narrow_range,
+            )  # fmt: skip
     return model

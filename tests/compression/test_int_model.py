@@ -195,3 +195,20 @@ def test_int8_model_within_one_point_of_float_on_digits():
     acc_int = np.mean(np.argmax(qmodel.predict(X[te]), 1) == y[te])
     assert acc_float > 0.9
     assert abs(acc_float - acc_int) <= 0.01, (acc_float, acc_int)
+
+
+def test_qat_model_converts_to_the_weights_it_trained_with(rng):
+    from minidl.compression.qat import FakeQuantWeight, prepare_qat
+
+    model = prepare_qat(_small_cnn(rng))
+    x = rng.normal(size=(16, 1, 8, 8)).astype(np.float32)
+    qmodel = quantize_model(model, x)
+    wrappers = [layer for layer in model.layers if isinstance(layer, FakeQuantWeight)]
+    qlayers = [s for s in qmodel.steps if isinstance(s, (QuantizedDense, QuantizedConv2D))]
+    assert len(wrappers) == len(qlayers) == 3
+    for wrapper, ql in zip(wrappers, qlayers, strict=True):
+        w_fake, _ = wrapper.quantized_weight()
+        zeros = np.zeros(len(ql.weight_scale), int)
+        np.testing.assert_array_equal(
+            dequantize(ql.weight_q, ql.weight_scale, zeros, axis=0), w_fake
+        )

@@ -82,12 +82,14 @@ def test_wrapper_forward_uses_the_fake_quantized_weight(rng, per_channel):
     x = rng.normal(size=(5, 6))
     w = layer.params["weight"]
     if per_channel:
-        s, z = choose_qparams(w.min(axis=1), w.max(axis=1), bits=4, symmetric=True)
-        w_hat = dequantize(quantize(w, s, z, bits=4, axis=0), s, z, axis=0, dtype=np.float64)
+        s, z = choose_qparams(w.min(axis=1), w.max(axis=1), 4, True, narrow_range=True)
+        q = quantize(w, s, z, bits=4, narrow_range=True, axis=0)
+        w_hat = dequantize(q, s, z, axis=0, dtype=np.float64)
     else:
-        s, z = choose_qparams(w.min(), w.max(), bits=4, symmetric=True)
-        w_hat = dequantize(quantize(w, s, z, bits=4), s, z, dtype=np.float64)
-    assert len(np.unique(np.round(w_hat / s.reshape(-1, 1) if per_channel else w_hat / s))) <= 16
+        s, z = choose_qparams(w.min(), w.max(), 4, True, narrow_range=True)
+        q = quantize(w, s, z, bits=4, narrow_range=True)
+        w_hat = dequantize(q, s, z, dtype=np.float64)
+    assert np.abs(q).max() == 7  # 4-bit narrow range: 15 levels, the largest |w| -> 7
     np.testing.assert_allclose(layer(x), x @ w_hat.T + layer.params["bias"], rtol=1e-12)
 
 
@@ -154,3 +156,32 @@ def test_qat_training_lowers_the_loss(rng):
     assert losses[-1] < 0.5 * losses[0], losses[::8]
     with pytest.raises(TypeError, match="model"):
         prepare_qat([Dense(2, 2)])
+
+
+def test_fake_quantize_layer_per_channel(rng):
+    fq = FakeQuantize(axis=1, averaging_constant=None, symmetric=True)
+    x = rng.normal(size=(4, 3, 5)) * np.array([0.1, 1.0, 10.0]).reshape(1, 3, 1)
+    y = fq(x)
+    assert fq.buffers["scale"].shape == (3,) and y.dtype == np.float64
+    amax = np.abs(x).max(axis=(0, 2))
+    np.testing.assert_allclose(fq.buffers["scale"], amax / 127.5, rtol=1e-6)
+    # half a step; qparams are float32 (as PyTorch's): rounding max|x| and S, each 2^-24
+    # relative, moves the clamped end by up to ~256 * 2^-24 = 1.5e-5 of a half step each
+    assert np.all(np.abs(y - x) <= fq.buffers["scale"].reshape(1, 3, 1) / 2 * (1 + 1e-4))
+    assert fq.get_config()["axis"] == 1
+
+
+def test_fake_quantize_bad_inputs():
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match="bits"):
+        fake_quantize(x, 0.1, 0, bits=33)
+    with pytest.raises(ValueError, match="scale"):
+        fake_quantize(x, -0.1, 0)
+    with pytest.raises(ValueError, match="zero_point"):
+        fake_quantize(x, 0.1, 128)
+    with pytest.raises(ValueError, match="axis"):
+        fake_quantize(x, np.ones(3), np.zeros(3, int), axis=5)
+    with pytest.raises(ValueError, match="NaN"):
+        fake_quantize(np.array([np.nan]), 0.1, 0)
+    with pytest.raises(ValueError, match="bits"):
+        FakeQuantize(bits=0)
