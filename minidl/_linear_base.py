@@ -133,3 +133,36 @@ def mean_squared_error(y_true, y_pred):
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred shapes differ: {y_true.shape} vs {y_pred.shape}")
     return float(np.mean((y_true - y_pred) ** 2))
+
+
+def centered_gram(X, y, fit_intercept):
+    r"""Gram quantities of the centred data without forming the centred copy of X.
+
+    Returns :math:`\tilde X^\top \tilde X`, :math:`\tilde X^\top \tilde y`,
+    :math:`\|\tilde y\|^2` (per target), :math:`\bar x`, :math:`\bar y`, using
+
+    .. math:: \tilde X^\top \tilde X = X^\top X - n\,\bar x \bar x^\top, \qquad
+              \tilde X^\top \tilde y = X^\top y - n\,\bar x \bar y^\top, \qquad
+              \|\tilde y\|^2 = \|y\|^2 - n \bar y^2
+
+    which saves the n x p centred copy (a third of a Ridge fit on 5000 x 500). The subtraction
+    loses about :math:`\log_{10}(1 + \bar x_j^2/s_j^2)` digits, so it is used only when every
+    column's (and target's) squared mean is at most 1e4 times its variance (at most ~4 of 16
+    digits); otherwise the data are centred explicitly (constant columns always are, so they
+    come out exactly zero).
+    """
+    n = X.shape[0]
+    G = np.dot(X.T, X)  # np.dot(X.T, X) runs BLAS syrk: half the flops of a general product
+    Xty = X.T @ y
+    yy = np.einsum("i...,i...->...", y, y)
+    if not fit_intercept:
+        return G, Xty, yy, np.zeros(X.shape[1]), 0.0 * yy
+    x_mean, y_mean = X.mean(axis=0), y.mean(axis=0)
+    x_var = np.diag(G) / n - x_mean**2
+    y_var = yy / n - y_mean**2
+    if np.all(x_mean**2 <= 1e4 * x_var) and np.all(y_mean**2 <= 1e4 * y_var):
+        G -= n * np.outer(x_mean, x_mean)
+        Xty = Xty - n * np.multiply.outer(x_mean, y_mean)
+        return G, Xty, yy - n * y_mean**2, x_mean, y_mean
+    Xc, yc = X - x_mean, y - y_mean
+    return np.dot(Xc.T, Xc), Xc.T @ yc, np.einsum("i...,i...->...", yc, yc), x_mean, y_mean

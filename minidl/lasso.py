@@ -13,7 +13,7 @@ and the stopping rule are in :mod:`minidl.lasso_solvers`.
 
 import numpy as np
 
-from minidl._linear_base import LinearModel, as_float64, center, check_X_y
+from minidl._linear_base import LinearModel, as_float64, center, centered_gram, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
 from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, proximal_gradient
 
@@ -33,15 +33,25 @@ def _check_weights(weights, p):
     return weights
 
 
-def _solve(Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, solver, gram=None):
-    """Dispatch one fit of (3.5) on centred data; returns (w, gap, n_iter)."""
-    n = Xc.shape[0]
+def _prepare(X, y, fit_intercept, solver):
+    """Centred data for the naive loop, or the scaled Gram triple (G/n, c/n, yy/n) for the rest.
+
+    Returns ``(Xc, yc, gram, x_mean, y_mean)``; the unused one of (Xc, yc) / gram is None.
+    """
+    if solver == "cd_naive":
+        Xc, yc, x_mean, y_mean = center(X, y, fit_intercept)
+        return Xc, yc, None, x_mean, y_mean
+    n = X.shape[0]
+    G, Xty, yy, x_mean, y_mean = centered_gram(X, y, fit_intercept)
+    return None, None, (G / n, Xty / n, float(yy) / n), x_mean, y_mean
+
+
+def _solve(Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, solver, gram):
+    """Dispatch one fit of (3.5) (data from ``_prepare``); returns (w, gap, n_iter)."""
     lam = alpha * l1_ratio * weights
     beta = alpha * (1.0 - l1_ratio)
     if solver == "cd_naive":
         return lasso_cd_naive(Xc, yc, lam, beta, w0, max_iter, tol)
-    if gram is None:
-        gram = (np.dot(Xc.T, Xc) / n, Xc.T @ yc / n, float(yc @ yc) / n)
     G, c, yy = gram
     if solver == "cd":
         return enet_cd_gram(G, c, yy, lam, beta, w0, max_iter, tol)
@@ -99,13 +109,13 @@ class ElasticNet(LinearModel):
             raise ValueError(f"solver must be one of {LASSO_SOLVERS}, got {self.solver!r}")
         X, y = check_X_y(X, y)
         weights = _check_weights(self.penalty_weights, X.shape[1])
-        Xc, yc, x_mean, y_mean = center(X, y, self.fit_intercept)
+        Xc, yc, gram, x_mean, y_mean = _prepare(X, y, self.fit_intercept, self.solver)
         w0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if self.coef_.shape == (X.shape[1],):
                 w0 = self.coef_
         self.coef_, self.dual_gap_, self.n_iter_ = _solve(
-            Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, self.solver
+            Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, self.solver, gram
         )
         self.n_features_in_ = X.shape[1]
         self._set_intercept(x_mean, y_mean)
@@ -168,9 +178,13 @@ def alpha_grid(Xc, yc, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None):
     :math:`\alpha_{\max} = \max_j |X_j^\top y| / (n\,\rho\,\omega_j)` is the smallest alpha
     whose solution is w = 0 (the zero vector satisfies the optimality condition (3.2)).
     """
-    n, p = Xc.shape
-    weights = np.ones(p) if weights is None else weights
-    alpha_max = float(np.max(np.abs(Xc.T @ yc) / weights)) / (n * l1_ratio)
+    return _grid(Xc.T @ yc / Xc.shape[0], l1_ratio, n_alphas, eps, weights)
+
+
+def _grid(c, l1_ratio, n_alphas, eps, weights):
+    """The grid from c = X^T y / n: alpha_max = max_j |c_j| / (rho w_j)."""
+    weights = np.ones(c.size) if weights is None else weights
+    alpha_max = float(np.max(np.abs(c) / weights)) / l1_ratio
     if alpha_max <= np.finfo(np.float64).resolution:  # y orthogonal to X (e.g. y = 0)
         return np.full(n_alphas, np.finfo(np.float64).resolution)
     return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
@@ -202,22 +216,18 @@ def enet_path(
     if solver not in LASSO_SOLVERS:
         raise ValueError(f"solver must be one of {LASSO_SOLVERS}, got {solver!r}")
     X, y = check_X_y(X, y)
-    Xc, yc, _, _ = center(X, y, fit_intercept)
-    n, p = Xc.shape
+    p = X.shape[1]
     weights = _check_weights(penalty_weights, p)
+    Xc, yc, gram, _, _ = _prepare(X, y, fit_intercept, solver)
     if alphas is None:
         if l1_ratio == 0:
             raise ValueError("l1_ratio=0 has no alpha_max: pass alphas explicitly")
-        alphas = alpha_grid(
-            Xc, yc, l1_ratio, check_positive_int(n_alphas, "n_alphas"), eps, weights
-        )
+        c = gram[1] if gram is not None else Xc.T @ yc / X.shape[0]
+        alphas = _grid(c, l1_ratio, check_positive_int(n_alphas, "n_alphas"), eps, weights)
     else:
         alphas = np.sort(as_float64(alphas, "alphas", 1))[::-1]
         if np.any(alphas < 0):
             raise ValueError(f"alphas must all be >= 0, got min {alphas.min()}")
-    gram = (
-        None if solver == "cd_naive" else (np.dot(Xc.T, Xc) / n, Xc.T @ yc / n, float(yc @ yc) / n)
-    )
     coefs = np.empty((p, alphas.size))
     gaps = np.empty(alphas.size)
     w = None if coef_init is None else as_float64(coef_init, "coef_init", 1)

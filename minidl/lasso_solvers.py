@@ -194,19 +194,31 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4):
                     if gap_try <= tol_abs:
                         return w_try, gap_try, n_iter
             signs = new_signs
-            small = w_max == 0.0 or d_w_max <= tol * w_max
-            if small or n_iter == max_iter:
-                gap = _gram_gap(G, c, yy, w, q, lam, beta)
-                if gap <= tol_abs:
-                    return w, gap, n_iter
+            # The gap costs O(p) on the Gram form, so it is checked after every full sweep
+            # (the naive loop checks it only after a sweep with small changes, as sklearn).
+            gap = _gram_gap(G, c, yy, w, q, lam, beta)
+            if gap <= tol_abs:
+                return w, gap, n_iter
             active = np.flatnonzero(w)
             full = active.size == 0 or active.size == live.size
             if not full:  # the sub-problem on the active set: its own small Gram
                 GA, qA, wA = G[np.ix_(active, active)], q[active], w[active]
                 cA, lamA, denA, idxA = c[active], lam[active], denom[active], range(active.size)
+                signs_A, tried = np.sign(wA), False
         else:
             d_w_max, w_max = _sweep(GA, cA, lamA, denA, wA, qA, idxA)
-            if w_max == 0.0 or d_w_max <= tol * w_max or n_iter == max_iter:
+            new_signs_A = np.sign(wA)
+            solved = False
+            if not tried and np.array_equal(new_signs_A, signs_A):
+                # signs settled on A: jump to the sub-problem's exact solution (3.6), once
+                tried = True
+                w_try = _active_set_solve(GA, cA, lamA, beta, wA)
+                if w_try is not None:
+                    wA[:], solved = w_try, True
+            elif not np.array_equal(new_signs_A, signs_A):
+                tried = False
+            signs_A = new_signs_A
+            if solved or w_max == 0.0 or d_w_max <= tol * w_max or n_iter == max_iter:
                 w[active] = wA
                 q = G[:, active] @ wA  # w is zero off the active set
                 full = True

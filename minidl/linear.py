@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from minidl._linear_base import LinearModel, as_float64, center, check_X_y
+from minidl._linear_base import LinearModel, as_float64, center, centered_gram, check_X_y
 from minidl._validation import check_nonnegative, check_positive_int
 from minidl.exceptions import ConvergenceWarning
 from minidl.lasso import (  # noqa: F401  (re-exported: DESIGN lists them under linear.py)
@@ -149,8 +149,17 @@ class Ridge(LinearModel):
         if self.solver not in RIDGE_SOLVERS:
             raise ValueError(f"solver must be one of {RIDGE_SOLVERS}, got {self.solver!r}")
         X, y = check_X_y(X, y, multi_output=True)
-        Xc, yc, x_mean, y_mean = center(X, y, self.fit_intercept)
         self.n_iter_ = None
+        n, p = X.shape
+        if self.solver == "cholesky" and n >= p and alpha > 0:
+            # (2.2) straight from the Gram matrix of the centred data (no centred copy of X)
+            A, Xty, _, x_mean, y_mean = centered_gram(X, y, self.fit_intercept)
+            A.flat[:: p + 1] += alpha
+            self.coef_ = np.linalg.solve(A, Xty).T
+            self.n_features_in_ = p
+            self._set_intercept(x_mean, y_mean)
+            return self
+        Xc, yc, x_mean, y_mean = center(X, y, self.fit_intercept)
         if self.solver == "cholesky":
             coef = _ridge_cholesky(Xc, yc, alpha)
         elif self.solver == "svd":
