@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minidl.functional.batchnorm import (
     batch_norm,
@@ -181,3 +183,42 @@ def test_bad_inputs(rng):
     _, cache = batch_norm_forward(x)
     with pytest.raises(ValueError, match="dy must have shape"):
         batch_norm_backward(np.ones((4, 3)), cache)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rank=st.integers(2, 5),
+    sizes=st.lists(st.integers(1, 3), min_size=4, max_size=4),
+    channels=st.integers(1, 4),
+    training=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_random_shapes(rank, sizes, channels, training, seed):
+    """Any rank and size: gradcheck < 1e-6 and loop twins equal, whenever n > 1 or eval."""
+    rng = np.random.default_rng(seed)
+    # N >= 3: with n = 2 values x_hat is +-1 up to eps, so dx is O(eps / var) ~ 1e-6 and the
+    # central difference's round-off (~1e-10) alone is a relative error of ~1e-5
+    shape = (sizes[0] + 2, channels, *sizes[1 : rank - 1])
+    x = rng.normal(size=shape) * 2 + 1
+    w, b = _params(rng, channels)
+    rm, rv = rng.normal(size=channels), rng.uniform(0.5, 2, size=channels)
+    kw = dict(training=training, momentum=0.2)
+    cache = {}
+
+    def fwd(x_, w_, b_):
+        y, cache["c"] = batch_norm_forward(x_, w_, b_, rm.copy(), rv.copy(), **kw)
+        return y
+
+    def bwd(dy):
+        fwd(x, w, b)
+        return batch_norm_backward(dy, cache["c"])
+
+    assert max(check_function(fwd, bwd, [x, w, b], rng=rng)) < 1e-6
+    rm1, rv1, rm2, rv2 = rm.copy(), rv.copy(), rm.copy(), rv.copy()
+    np.testing.assert_allclose(
+        batch_norm_naive(x, w, b, rm2, rv2, **kw),
+        batch_norm(x, w, b, rm1, rv1, **kw),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(rv2, rv1, rtol=1e-12)
