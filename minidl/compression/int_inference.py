@@ -57,12 +57,16 @@ def saturating_rounding_doubling_high_mul(a, b):
     ``a``, ``b``: int32 values (any integer arrays, computed in int64).
     """
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    ab = a * b  # |ab| <= 2^62: exact in int64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    s = ab + nudge
-    high = np.where(s >= 0, s // (1 << 31), -((-s) // (1 << 31)))  # C division: toward zero
-    return np.where(overflow, INT32_MAX, high)
+    s = np.asarray(a * b)  # |ab| <= 2^62: exact in int64 (asarray: 0-d stays an array)
+    negative = s < 0
+    s += 1 << 30  # the nudge: 2^30 ...
+    np.subtract(s, (1 << 31) - 1, out=s, where=negative)  # ... or 1 - 2^30 when ab < 0
+    # C's s / 2^31 truncates toward zero: add 2^31 - 1 to a negative s, then shift (floor)
+    np.add(s, (1 << 31) - 1, out=s, where=s < 0)
+    s >>= 31
+    if np.any(a == INT32_MIN) and np.any(b == INT32_MIN):  # in-place ops above: check rarely
+        s = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, s)
+    return s
 
 
 def rounding_divide_by_pot(x, exponent):
@@ -77,7 +81,9 @@ def rounding_divide_by_pot(x, exponent):
     mask = (np.int64(1) << e) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + (remainder > threshold)
+    out = x >> e
+    out += remainder > threshold
+    return out
 
 
 def multiply_by_quantized_multiplier(x, m0, shift):

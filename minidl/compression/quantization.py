@@ -12,7 +12,8 @@ the real 0 exactly, so zero padding and ReLU cost nothing). Symmetric quantizati
 PyTorch's observers choose them (:func:`choose_qparams`); rounding is half to even, as PyTorch's
 ``std::nearbyint``. Also here: binary and ternary weights, and SQNR. Calibration observers are in
 :mod:`minidl.compression.observers`, fake quantization (QAT) in :mod:`minidl.compression.qat`,
-integer-only inference in :mod:`minidl.compression.int_inference`.
+integer-only inference in :mod:`minidl.compression.int_inference` (fixed-point arithmetic) and
+:mod:`minidl.compression.int_model` (layers, ``quantize_model``).
 """
 
 import numbers
