@@ -18,12 +18,20 @@ weights as is; ``tests/functional/test_conv.py`` checks the flip against ``np.co
 Shapes: ``x`` (N, C_in, *in), ``weight`` (C_out, C_in / groups, *k), ``bias`` (C_out,) or
 None, ``y`` (N, C_out, *out); padding as in :mod:`minidl.functional.padding`.
 
-Vectorized with im2col: a strided view of the padded input lists every window, one copy
-gathers it channels-first into ``col`` of shape (N, groups, C_g prod(k), prod(out)) (rows
-contiguous along the output's last axis, which is what makes the copy fast), and the sum (3.4)
-is one batched float32 GEMM ``w @ col``. The backward is two more GEMMs and a col2im done as
-prod(k) strided slice additions into a zero array. ``conv_nd_naive`` /
-``conv_nd_backward_naive`` are the same sums as plain loops; tests hold them equal.
+Vectorized with im2col: a strided view of the padded input lists every window, a copy
+gathers it channels-first into ``col`` of shape (N, groups, C_g prod(k), L) (rows contiguous
+along the output's last axis, which is what makes the copy fast), and the sum (3.4) is a
+batched float32 GEMM ``w @ col``. The backward is two more GEMMs (``dw = dy col^T``,
+``dcol = w^T dy``) and a col2im done as prod(k) strided slice additions into a zero array.
+
+``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of
+100x100 and a 5x5 kernel), so it is never built whole: the output is cut into blocks of rows
+along its first spatial axis, each block's windows are gathered into a buffer of about
+``BLOCK_BYTES`` and multiplied at once (one GEMM per block, all N images in it; a small input
+is a single block). The gather then stays in cache, nothing of size ``col`` is kept between the
+forward and the backward (the backward gathers again), and peak memory stays near PyTorch's.
+``conv_nd_naive`` / ``conv_nd_backward_naive`` are the same sums as plain loops; tests hold
+them equal.
 """
 
 import math
@@ -35,10 +43,13 @@ from numpy.lib.stride_tricks import as_strided
 from minidl._validation import as_tuple, check_float_array, check_positive_int
 from minidl.functional.padding import interior, output_sizes, pad_array, resolve_padding
 
+# Target size of one im2col block (see the module docstring); tests lower it to force blocks.
+BLOCK_BYTES = 8 * 2**20
+
 
 @dataclass
 class ConvCache:
-    """What ``conv_nd_backward`` needs from the forward (``col`` is None for the naive one)."""
+    """What ``conv_nd_backward`` needs from the forward: the input, never its im2col matrix."""
 
     x: np.ndarray
     weight: np.ndarray
@@ -48,7 +59,6 @@ class ConvCache:
     groups: int
     pads: tuple
     out: tuple
-    col: np.ndarray = None
 
 
 def _setup(x, weight, bias, stride, padding, dilation, groups, nd=None, name="conv_nd"):
@@ -104,33 +114,47 @@ def _windows(xp, kernel, stride, dilation, out):
     return as_strided(xp, xp.shape[:2] + tuple(kernel) + tuple(out), strides, writeable=False)
 
 
-def _im2col(xp, weight_shape, stride, dilation, out, groups):
-    """Channels-first gather of every window: (N, C, *k, *out) -> (N, groups, C_g prod(k),
-    prod(out)); the reshape of the strided view is the one copy."""
-    c_g, kernel = weight_shape[1], weight_shape[2:]
+def _col_blocks(xp, weight_shape, stride, dilation, out, groups):
+    """Yield ``((a, b), flat, col)`` per block of output rows [a, b) along the first axis.
+
+    ``col`` (N, groups, C_g prod(k), (b - a) prod(out[1:])) holds those outputs' windows,
+    gathered channels-first by one copy of the strided view; ``flat`` is their slice of the
+    flattened output positions (rows are the slowest axis, so the slice is contiguous).
+    """
+    n, c_in = xp.shape[:2]
+    kernel = tuple(weight_shape[2:])
+    inner = math.prod(out[1:])
     win = _windows(xp, kernel, stride, dilation, out)
-    return win.reshape(xp.shape[0], groups, c_g * math.prod(kernel), math.prod(out))
+    row_bytes = n * c_in * math.prod(kernel) * inner * xp.itemsize
+    rows = max(1, BLOCK_BYTES // row_bytes)
+    for a in range(0, out[0], rows):
+        b = min(a + rows, out[0])
+        block = win[(slice(None),) * (2 + len(kernel)) + (slice(a, b),)]
+        yield (a, b), slice(a * inner, b * inner), block.reshape(n, groups, -1, (b - a) * inner)
 
 
 def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False):
     r"""N-d cross-correlation (3.4); D = ``weight.ndim - 2`` spatial axes.
 
     Returns ``y`` of shape (N, C_out, *out), or ``(y, cache)`` with ``return_cache=True`` for
-    :func:`conv_nd_backward`. Vectorized by im2col + one batched GEMM (module docstring).
+    :func:`conv_nd_backward`. Vectorized by im2col + a batched GEMM per block of output rows
+    (module docstring).
     """
     x, weight, bias, stride, dilation, groups, pads, out = _setup(
         x, weight, bias, stride, padding, dilation, groups
     )
     n, c_out = x.shape[0], weight.shape[0]
-    col = _im2col(pad_array(x, pads), weight.shape, stride, dilation, out, groups)
     w2 = weight.reshape(groups, c_out // groups, -1)
-    y = np.matmul(w2, col)  # (N, groups, C_out/groups, prod(out))
-    if bias is not None:
-        y += bias.reshape(groups, c_out // groups, 1)
+    y = np.empty((n, groups, c_out // groups, math.prod(out)), dtype=x.dtype)
+    xp = pad_array(x, pads)
+    for _, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
+        yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
+        if bias is not None:
+            yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
     y = y.reshape((n, c_out) + out)
     if not return_cache:
         return y
-    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out, col)
+    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out)
 
 
 def conv_nd_backward(dy, cache):
@@ -145,41 +169,42 @@ def conv_nd_backward(dy, cache):
               \sum_{o, \mathbf{p}, \mathbf{i} : \mathbf{s i} + \mathbf{d p} = \mathbf{j}}
               dy[n, o, \mathbf{i}]\, w[o, c, \mathbf{p}]
 
-    (:math:`c' = g(o) C_g + c`). As GEMMs: ``dweight = dy @ col^T`` summed over the batch,
-    ``dcol = w^T @ dy``, and col2im scatters ``dcol`` back: for each kernel offset ``p`` one
-    strided slice addition ``dxp[:, :, d p :: s] += dcol[:, :, p]`` (prod(k) additions, no
-    ``np.add.at`` and no loop over the batch). ``dbias`` is None when the forward had no bias.
+    (:math:`c' = g(o) C_g + c`). As GEMMs, block by block of output rows: ``dweight += dy
+    col^T`` (summed over the batch), ``dcol = w^T dy``, and col2im scatters ``dcol`` back: for
+    each kernel offset ``p`` one strided slice addition ``dxp[:, :, d p + s i] += dcol[:, :,
+    p, i]`` (prod(k) additions per block, no ``np.add.at``, no loop over the batch). ``dbias``
+    is None when the forward had no bias.
     """
     x, weight, groups = cache.x, cache.weight, cache.groups
     n, c_in, *in_sizes = x.shape
     c_out, c_g, *kernel = weight.shape
+    out, stride, dilation = cache.out, cache.stride, cache.dilation
     dy = check_float_array(dy, "conv_nd_backward dy")
-    if dy.shape != (n, c_out) + cache.out:
-        raise ValueError(
-            f"conv_nd_backward dy must have shape {(n, c_out) + cache.out}, got {dy.shape}"
-        )
+    if dy.shape != (n, c_out) + out:
+        raise ValueError(f"conv_nd_backward dy must have shape {(n, c_out) + out}, got {dy.shape}")
     dy = dy.astype(x.dtype, copy=False)
     dy2 = dy.reshape(n, groups, c_out // groups, -1)
     db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if cache.has_bias else None
-    col = cache.col
-    if col is None:  # dropped to save memory (a layer does so after its backward): redo im2col
-        col = _im2col(pad_array(x, cache.pads), weight.shape, cache.stride, cache.dilation,
-                      cache.out, groups)  # fmt: skip
-    # dW[g, o, ck] = sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
-    dw = np.matmul(dy2, col.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
-    dcol = np.matmul(weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2), dy2)
-    dcol = dcol.reshape((n, c_in) + tuple(kernel) + cache.out)
-    del dy2
-    padded = tuple(m + lo + hi for m, (lo, hi) in zip(in_sizes, cache.pads, strict=True))
-    dxp = np.zeros((n, c_in) + padded, dtype=x.dtype)
-    for p in np.ndindex(*kernel):
-        window = tuple(
-            slice(d * q, d * q + s * (m - 1) + 1, s)
-            for q, d, s, m in zip(p, cache.dilation, cache.stride, cache.out, strict=True)
-        )
-        dxp[(slice(None), slice(None)) + window] += dcol[(slice(None), slice(None)) + p]
+    w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2)
+    dw = np.zeros((groups, c_out // groups, c_g * math.prod(kernel)), dtype=x.dtype)
+    xp = pad_array(x, cache.pads)
+    dxp = np.zeros(xp.shape, dtype=x.dtype)
+    for (a, b), flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
+        dyb = dy2[..., flat]
+        # dW[g, o, ck] += sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
+        dw += np.matmul(dyb, col.swapaxes(-1, -2)).sum(axis=0)
+        dcol = np.matmul(w_t, dyb).reshape((n, c_in) + tuple(kernel) + (b - a,) + out[1:])
+        first = (a,) + (0,) * (len(kernel) - 1)  # this block's first output position
+        sizes = (b - a,) + out[1:]
+        for p in np.ndindex(*kernel):
+            # outputs i of the block read input d p + s i: a strided slice of dxp
+            window = tuple(
+                slice(d * q + s * i0, d * q + s * (i0 + m - 1) + 1, s)
+                for q, d, s, i0, m in zip(p, dilation, stride, first, sizes, strict=True)
+            )
+            dxp[(slice(None), slice(None)) + window] += dcol[(slice(None), slice(None)) + p]
     dx = dxp[interior(cache.pads, in_sizes)]
-    return dx, dw, db
+    return dx, dw.reshape(weight.shape), db
 
 
 def conv_nd_naive(

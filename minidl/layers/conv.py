@@ -117,7 +117,7 @@ class _ConvND(Layer):
         return (input_shape[0], self.out_channels) + out
 
     def forward(self, x):
-        """Equation (3.4) by im2col; caches the input and the gathered windows."""
+        """Equation (3.4) by blocked im2col; caches the input (not its im2col matrix)."""
         x = self._check_input(x, ndim=self.nd + 2)
         self.output_shape(x.shape)  # channel and kernel-fit errors in this layer's words
         y, self._cache = conv_nd(
@@ -127,16 +127,11 @@ class _ConvND(Layer):
         return y
 
     def backward(self, dy):
-        """dx by col2im; writes grads['weight'] (and grads['bias']) in place.
-
-        The im2col buffer is dropped afterwards, so it does not sit in memory beside the next
-        forward's; a second backward without a new forward recomputes it.
-        """
+        """dx by col2im; writes grads['weight'] (and grads['bias']) in place."""
         cache = self._cache
         shape = None if cache is None else (cache.x.shape[0], self.out_channels) + cache.out
         dy = self._check_grad(dy, shape)
         dx, dw, db = conv_nd_backward(dy, cache)
-        cache.col = None
         self.grads["weight"][...] = dw  # in place: a model's flat grads dict holds views
         if self.use_bias:
             self.grads["bias"][...] = db
