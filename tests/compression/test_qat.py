@@ -185,3 +185,15 @@ def test_fake_quantize_bad_inputs():
         fake_quantize(np.array([np.nan]), 0.1, 0)
     with pytest.raises(ValueError, match="bits"):
         FakeQuantize(bits=0)
+
+
+def test_fake_quantize_layer_in_a_sequential(rng):
+    model = Sequential([Dense(5, 4, rng=rng), FakeQuantize(), ReLU(), Dense(4, 3, rng=rng)])
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = model(x)
+    dx = model.backward(rng.normal(size=y.shape).astype(np.float32))
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    state = model.state_dict()
+    assert "1.scale" in state and "1.zero_point" in state
+    again = FakeQuantize(**model.layers[1].get_config())
+    assert again.get_config() == model.layers[1].get_config()
