@@ -226,16 +226,21 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     xp = _canvas(x, k, s, p, out, -np.inf)
     slices = list(_window_slices(k, s, out))
     y = xp[slices[0]].copy()
+    for sl in slices[1:]:
+        np.maximum(y, xp[sl], out=y)
     if not return_cache:
-        for sl in slices[1:]:
-            np.maximum(y, xp[sl], out=y)
         return y
+    # First maximum: walk the offsets backwards writing i wherever the window's value equals
+    # the max, so the smallest (raster-first) i is written last. arg = where(eq, i, arg) is done
+    # as arg += eq * (i - arg), in place and modulo 2^bits (exact for unsigned ints), which
+    # measured ~2x faster than np.where / boolean-mask assignment here.
     arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(slices) - 1))
-    for i, sl in enumerate(slices[1:], start=1):
-        v = xp[sl]
-        better = v > y  # strict: an equal later value never displaces the first maximum
-        np.copyto(y, v, where=better)
-        arg[better] = i
+    eq, step = np.empty(y.shape, dtype=bool), np.empty_like(arg)
+    for i in range(len(slices) - 1, -1, -1):
+        np.equal(xp[slices[i]], y, out=eq)
+        np.subtract(arg.dtype.type(i), arg, out=step)
+        step *= eq
+        arg += step
     cache["arg"], cache["canvas_shape"] = arg, xp.shape
     return y, cache
 
@@ -253,9 +258,11 @@ def max_pool_backward(dy, cache):
         np.multiply(cache["mask"], dy[_tile_expand(len(k))], out=_tiles(dx, k, out))
         return dx
     dcanvas = np.zeros(cache["canvas_shape"], dtype=cache["dtype"])
+    hit, share = np.empty(dy.shape, dtype=bool), np.empty(dy.shape, dtype=cache["dtype"])
     for i, sl in enumerate(_window_slices(k, s, out)):
-        view = dcanvas[sl]
-        np.add(view, dy, out=view, where=cache["arg"] == i)
+        np.equal(cache["arg"], i, out=hit)
+        np.multiply(dy, hit, out=share)  # dy where offset i was the first max, else 0
+        dcanvas[sl] += share
     return _crop(dcanvas, p, shape[2:])
 
 
