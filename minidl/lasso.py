@@ -16,6 +16,7 @@ import numpy as np
 from minidl._linear_base import LinearModel, as_float64, center, centered_gram, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
 from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, proximal_gradient
+from minidl.lasso_working_set import enet_cd_working_set
 
 LASSO_SOLVERS = ("cd", "cd_naive", "ista", "fista")
 
@@ -33,26 +34,44 @@ def _check_weights(weights, p):
     return weights
 
 
-def _prepare(X, y, fit_intercept, solver):
-    """Centred data for the naive loop, or the scaled Gram triple (G/n, c/n, yy/n) for the rest.
+WORKING_SET_MIN_FEATURES = 64  # below this the full Gram matrix costs next to nothing
 
-    Returns ``(Xc, yc, gram, x_mean, y_mean)``; the unused one of (Xc, yc) / gram is None.
+
+def _prepare(X, y, fit_intercept, solver):
+    """Set up one problem (3.5) for ``_solve``; returns ``(problem, c, x_mean, y_mean)``.
+
+    ``problem`` is ('naive', Xc, yc) for the plain loop, ('gram', G/n, X^T y/n, y.y/n) for
+    Gram coordinate descent and ISTA/FISTA, or ('ws', X, x_mean, yc) for coordinate descent on
+    a working set (``solver='cd'`` with more than 64 features, when the columns' means are
+    moderate: see ``centered_gram``). ``c`` = (centred X)^T (centred y) / n, for the alpha grid.
     """
+    n, p = X.shape
     if solver == "cd_naive":
         Xc, yc, x_mean, y_mean = center(X, y, fit_intercept)
-        return Xc, yc, None, x_mean, y_mean
-    n = X.shape[0]
+        return ("naive", Xc, yc), Xc.T @ yc / n, x_mean, y_mean
+    if solver == "cd" and p > WORKING_SET_MIN_FEATURES:
+        x_mean = X.mean(axis=0) if fit_intercept else np.zeros(p)
+        y_mean = float(y.mean()) if fit_intercept else 0.0
+        x_var = np.einsum("ij,ij->j", X, X) / n - x_mean**2
+        if np.all(x_mean**2 <= 1e4 * x_var):
+            yc = y - y_mean
+            c = (X.T @ yc - x_mean * yc.sum()) / n
+            return ("ws", X, x_mean, yc), c, x_mean, y_mean
     G, Xty, yy, x_mean, y_mean = centered_gram(X, y, fit_intercept)
-    return None, None, (G / n, Xty / n, float(yy) / n), x_mean, y_mean
+    return ("gram", G / n, Xty / n, float(yy) / n), Xty / n, x_mean, y_mean
 
 
-def _solve(Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, solver, gram):
-    """Dispatch one fit of (3.5) (data from ``_prepare``); returns (w, gap, n_iter)."""
+def _solve(problem, alpha, l1_ratio, weights, w0, max_iter, tol, solver):
+    """One fit of (3.5) on a problem from ``_prepare``; returns (w, gap, n_iter)."""
     lam = alpha * l1_ratio * weights
     beta = alpha * (1.0 - l1_ratio)
-    if solver == "cd_naive":
-        return lasso_cd_naive(Xc, yc, lam, beta, w0, max_iter, tol)
-    G, c, yy = gram
+    kind = problem[0]
+    if kind == "naive":
+        return lasso_cd_naive(problem[1], problem[2], lam, beta, w0, max_iter, tol)
+    if kind == "ws":
+        _, X, x_mean, yc = problem
+        return enet_cd_working_set(X, x_mean, yc, lam, beta, w0, max_iter, tol)
+    _, G, c, yy = problem
     if solver == "cd":
         return enet_cd_gram(G, c, yy, lam, beta, w0, max_iter, tol)
     return proximal_gradient(G, c, yy, lam, beta, w0, max_iter, tol, fista=solver == "fista")
@@ -71,7 +90,9 @@ class ElasticNet(LinearModel):
     warm_start : bool
         Start from the previous ``coef_`` (a path of alphas converges in a few sweeps).
     solver : {'cd', 'cd_naive', 'ista', 'fista'}
-        'cd': Gram-matrix coordinate descent with active sets (fast); 'cd_naive': the plain loop.
+        'cd': Gram-matrix coordinate descent with active sets (``enet_cd_gram``), on a growing
+        working set of features when p > 64 (``enet_cd_working_set``); 'cd_naive': the plain
+        loop; 'ista'/'fista': proximal gradient. All stop on the same duality-gap rule.
     penalty_weights : None or array (p,) of positive numbers
         :math:`\omega_j` of the weighted L1 penalty.
 
@@ -109,13 +130,13 @@ class ElasticNet(LinearModel):
             raise ValueError(f"solver must be one of {LASSO_SOLVERS}, got {self.solver!r}")
         X, y = check_X_y(X, y)
         weights = _check_weights(self.penalty_weights, X.shape[1])
-        Xc, yc, gram, x_mean, y_mean = _prepare(X, y, self.fit_intercept, self.solver)
+        problem, _, x_mean, y_mean = _prepare(X, y, self.fit_intercept, self.solver)
         w0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if self.coef_.shape == (X.shape[1],):
                 w0 = self.coef_
         self.coef_, self.dual_gap_, self.n_iter_ = _solve(
-            Xc, yc, alpha, l1_ratio, weights, w0, max_iter, tol, self.solver, gram
+            problem, alpha, l1_ratio, weights, w0, max_iter, tol, self.solver
         )
         self.n_features_in_ = X.shape[1]
         self._set_intercept(x_mean, y_mean)
@@ -218,11 +239,10 @@ def enet_path(
     X, y = check_X_y(X, y)
     p = X.shape[1]
     weights = _check_weights(penalty_weights, p)
-    Xc, yc, gram, _, _ = _prepare(X, y, fit_intercept, solver)
+    problem, c, _, _ = _prepare(X, y, fit_intercept, solver)
     if alphas is None:
         if l1_ratio == 0:
             raise ValueError("l1_ratio=0 has no alpha_max: pass alphas explicitly")
-        c = gram[1] if gram is not None else Xc.T @ yc / X.shape[0]
         alphas = _grid(c, l1_ratio, check_positive_int(n_alphas, "n_alphas"), eps, weights)
     else:
         alphas = np.sort(as_float64(alphas, "alphas", 1))[::-1]
@@ -232,7 +252,7 @@ def enet_path(
     gaps = np.empty(alphas.size)
     w = None if coef_init is None else as_float64(coef_init, "coef_init", 1)
     for k, alpha in enumerate(alphas):
-        w, gaps[k], _ = _solve(Xc, yc, alpha, l1_ratio, weights, w, max_iter, tol, solver, gram)
+        w, gaps[k], _ = _solve(problem, alpha, l1_ratio, weights, w, max_iter, tol, solver)
         coefs[:, k] = w
     return alphas, coefs, gaps
 

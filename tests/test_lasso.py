@@ -16,6 +16,7 @@ from minidl.lasso import (
     lasso_path,
 )
 from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, soft_threshold
+from minidl.lasso_working_set import enet_cd_working_set
 
 SOLVERS = ["cd", "cd_naive", "ista", "fista"]
 
@@ -58,7 +59,7 @@ def test_orthogonal_design_closed_form(rng, solver):
 
 @pytest.mark.parametrize("shape", [(60, 12), (20, 40)])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.4])
-def test_fast_cd_equals_naive_loop(rng, shape, l1_ratio):
+def test_gram_cd_equals_naive_loop(rng, shape, l1_ratio):
     X, y = sparse_problem(rng, *shape)
     Xc, yc = X - X.mean(0), y - y.mean()
     n, p = Xc.shape
@@ -70,6 +71,25 @@ def test_fast_cd_equals_naive_loop(rng, shape, l1_ratio):
     w_fast, gap_fast, _ = enet_cd_gram(G, c, yy, lam, beta, max_iter=100000, tol=1e-15)
     np.testing.assert_allclose(w_fast, w_naive, atol=1e-10)
     assert 0 <= gap_naive <= 1e-15 * yy * 10 and gap_fast <= 1e-15 * yy * 10
+
+
+@pytest.mark.parametrize("shape", [(50, 100), (300, 80)])  # > 64 features: working sets
+def test_working_set_cd_equals_naive_loop(rng, shape):
+    X, y = sparse_problem(rng, *shape)
+    n = X.shape[0]
+    Xc, yc = X - X.mean(0), y - y.mean()
+    alpha = 0.1 * np.max(np.abs(Xc.T @ yc)) / n
+    lam = alpha * rng.uniform(0.5, 2.0, size=X.shape[1])
+    w_naive, _, _ = lasso_cd_naive(Xc, yc, lam, 0.0, max_iter=100000, tol=1e-15)
+    w_ws, gap, _ = enet_cd_working_set(X, X.mean(0), yc, lam, 0.0, max_iter=100000, tol=1e-15)
+    np.testing.assert_allclose(w_ws, w_naive, atol=1e-10)
+    assert gap <= 1e-15 * (yc @ yc) / n
+    # through the estimator (which picks the working set for p > 64), same answer
+    m = Lasso(alpha=alpha, penalty_weights=lam / alpha, tol=1e-15, max_iter=100000).fit(X, y)
+    np.testing.assert_allclose(m.coef_, w_naive, atol=1e-10)
+    path = lasso_path(X, y, alphas=[2 * alpha, alpha], penalty_weights=lam / alpha,
+                      fit_intercept=True, tol=1e-15, max_iter=100000)[1]  # fmt: skip
+    np.testing.assert_allclose(path[:, 1], w_naive, atol=1e-10)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

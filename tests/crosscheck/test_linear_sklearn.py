@@ -36,7 +36,7 @@ def diabetes():
     return sk_datasets.load_diabetes(return_X_y=True)
 
 
-PROBLEMS = [(0, 50, 8), (1, 15, 30), (2, 200, 20)]
+PROBLEMS = [(0, 50, 8), (1, 15, 30), (2, 200, 20), (3, 60, 120), (4, 400, 90)]  # p>64: w. sets
 
 
 @pytest.mark.parametrize("seed,n,p", PROBLEMS)
@@ -81,7 +81,7 @@ def test_diabetes_closed_forms(diabetes):
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_lasso_and_elastic_net(seed, n, p, solver, l1_ratio):
     X, y = random_problem(seed, n, p)
-    alpha = 0.05
+    alpha = 0.05 * np.max(np.abs((X - X.mean(0)).T @ (y - y.mean()))) / n  # 5% of alpha_max
     a = ElasticNet(alpha, l1_ratio=l1_ratio, solver=solver, tol=1e-13, max_iter=100000)
     b = sk.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-13, max_iter=100000)
     a.fit(X, y), b.fit(X, y)
