@@ -1,5 +1,48 @@
-"""Stateful layers: params/grads dicts in PyTorch layouts, a cache, train()/eval()."""
+"""Stateful layers: params/grads dicts in PyTorch layouts, a cache, train()/eval().
 
+Names follow the Keras names the source articles use; constructor arguments follow PyTorch.
+"""
+
+from minidl.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from minidl.layers.base import LAYERS, Layer
+from minidl.layers.batchnorm import BatchNorm1D, BatchNorm2D, BatchNorm3D
+from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D
+from minidl.layers.dense import Dense
+from minidl.layers.dropout import Dropout
+from minidl.layers.pool import (
+    AvgPool1D,
+    AvgPool2D,
+    AvgPool3D,
+    GlobalAvgPool,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPool3D,
+)
+from minidl.layers.reshape import Flatten
 
-__all__ = ["LAYERS", "Layer"]
+__all__ = [
+    "LAYERS",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
+    "BatchNorm1D",
+    "BatchNorm2D",
+    "BatchNorm3D",
+    "Conv1D",
+    "Conv2D",
+    "Conv2Plus1D",
+    "Conv3D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "Layer",
+    "LeakyReLU",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]
