@@ -7,7 +7,7 @@ the others.
 """
 
 from minidl.functional import activations as F
-from minidl.layers.base import LAYERS, Layer
+from minidl.layers.base import Layer
 
 
 class _Activation(Layer):
@@ -109,4 +109,3 @@ class Softmax(_Activation):
 
 
 # the shared base is plumbing, not a layer a model file should name
-LAYERS.pop("_Activation", None)

@@ -27,7 +27,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        LAYERS[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases are never in a model file
+            LAYERS[cls.__name__] = cls
 
     def __init__(self):
         self.params = {}

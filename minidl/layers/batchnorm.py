@@ -11,7 +11,7 @@ import numpy as np
 
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
-from minidl.layers.base import LAYERS, Layer, check_dtype
+from minidl.layers.base import Layer, check_dtype
 
 
 class _BatchNorm(Layer):
@@ -157,4 +157,3 @@ class BatchNorm3D(_BatchNorm):
 
 
 # the shared base is plumbing, not a layer a model file should name
-LAYERS.pop("_BatchNorm", None)
