@@ -196,3 +196,26 @@ def test_label_smoothing_out_of_range():
 def test_backward_before_forward(crit):
     with pytest.raises(RuntimeError, match="backward called before forward"):
         crit.backward()
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_cross_entropy_shift_invariance_and_zero_sum_gradient(rng, eps):
+    # softmax ignores a per-row constant; p and q both sum to 1, so each gradient row sums to 0
+    z = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, size=6)
+    crit = CrossEntropyLoss(eps)
+    a = crit(z, y)
+    b = crit(z + rng.normal(size=(6, 1)) * 50, y)
+    assert a == pytest.approx(b, rel=1e-12)
+    np.testing.assert_allclose(crit.backward().sum(axis=1), 0.0, atol=1e-15)
+
+
+def test_bce_equals_two_class_cross_entropy(rng):
+    # sigmoid(z) is the softmax of the logits (0, z): the two losses are the same number
+    z = rng.normal(size=7) * 3
+    y = rng.integers(0, 2, size=7)
+    ce = CrossEntropyLoss()(np.stack([np.zeros(7), z], axis=1), y)
+    assert BCEWithLogitsLoss()(z, y.astype(np.float64)) == pytest.approx(ce, rel=1e-13)

@@ -181,3 +181,12 @@ def test_training_loss_curve_matches_torch(opt_name, dtype):
     assert theirs[-1] < 0.9 * theirs[0]  # the curve really moves (no trivially equal flats)
     # round-off grows a little with each step; still float32 precision after 20 of them
     np.testing.assert_allclose(ours, theirs, rtol={np.float32: 5e-6, np.float64: 1e-10}[dtype])
+
+
+def test_torch_state_dict_loads_directly(rng):
+    # CPU tensors convert through numpy.asarray; num_batches_tracked is ignored
+    model, tnet = cnn_pair(np.float32, seed=3)
+    other, _ = cnn_pair(np.float32, seed=4)
+    other.load_state_dict(tnet.state_dict())
+    x, _ = batch(rng, np.float32)
+    np.testing.assert_array_equal(other.predict(x), model.predict(x))
