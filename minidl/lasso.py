@@ -41,7 +41,7 @@ def _prepare(X, y, fit_intercept, solver):
     """Set up one problem (3.5) for ``_solve``; returns ``(problem, c, x_mean, y_mean)``.
 
     ``problem`` is ('naive', Xc, yc) for the plain loop, ('gram', G/n, X^T y/n, y.y/n) for
-    Gram coordinate descent and ISTA/FISTA, or ('ws', X, x_mean, yc) for coordinate descent on
+    Gram coordinate descent and ISTA/FISTA, or ('ws', X, x_mean, yc, fit_intercept) for CD on
     a working set (``solver='cd'`` with more than 64 features, when the columns' means are
     moderate: see ``centered_gram``). ``c`` = (centred X)^T (centred y) / n, for the alpha grid.
     """
@@ -56,7 +56,7 @@ def _prepare(X, y, fit_intercept, solver):
         if np.all(x_mean**2 <= 1e4 * x_var):
             yc = y - y_mean
             c = (X.T @ yc - x_mean * yc.sum()) / n
-            return ("ws", X, x_mean, yc), c, x_mean, y_mean
+            return ("ws", X, x_mean, yc, fit_intercept), c, x_mean, y_mean
     G, Xty, yy, x_mean, y_mean = centered_gram(X, y, fit_intercept)
     return ("gram", G / n, Xty / n, float(yy) / n), Xty / n, x_mean, y_mean
 
@@ -69,8 +69,13 @@ def _solve(problem, alpha, l1_ratio, weights, w0, max_iter, tol, solver):
     if kind == "naive":
         return lasso_cd_naive(problem[1], problem[2], lam, beta, w0, max_iter, tol)
     if kind == "ws":
-        _, X, x_mean, yc = problem
-        return enet_cd_working_set(X, x_mean, yc, lam, beta, w0, max_iter, tol)
+        _, X, x_mean, yc, fit_intercept = problem
+        if np.all(lam > 0):
+            return enet_cd_working_set(X, x_mean, yc, lam, beta, w0, max_iter, tol)
+        # no L1 term (alpha = 0 or l1_ratio = 0): the answer is dense, use the whole Gram
+        G, Xty, yy, _, _ = centered_gram(X, yc, fit_intercept)
+        n = X.shape[0]
+        problem = ("gram", G / n, Xty / n, float(yy) / n)
     _, G, c, yy = problem
     if solver == "cd":
         return enet_cd_gram(G, c, yy, lam, beta, w0, max_iter, tol)

@@ -17,6 +17,7 @@ from minidl.lasso import (
 )
 from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, soft_threshold
 from minidl.lasso_working_set import enet_cd_working_set
+from minidl.linear import Ridge
 
 SOLVERS = ["cd", "cd_naive", "ista", "fista"]
 
@@ -249,3 +250,20 @@ def test_constant_column_and_zero_target(rng, solver):
         z = Lasso(alpha=0.1, solver=solver).fit(X, np.zeros(len(y)))
     assert np.all(z.coef_ == 0) and z.intercept_ == 0
     assert z.n_iter_ == 0
+
+
+@pytest.mark.parametrize("p", [10, 100])  # Gram path and working-set path
+def test_enet_without_l1_is_ridge_and_edge_cases(rng, p):
+    X = rng.normal(size=(80, p))
+    y = X[:, :3] @ [1.0, 2.0, 3.0] + rng.normal(size=80)
+    # (1/2n)||y - Xw||^2 + (a/2)||w||^2 has the minimizer of ||y - Xw||^2 + n a ||w||^2.
+    e = ElasticNet(alpha=0.05, l1_ratio=0.0, tol=1e-14, max_iter=100000).fit(X, y)
+    r = Ridge(alpha=0.05 * 80).fit(X, y)
+    np.testing.assert_allclose(e.coef_, r.coef_, atol=1e-10)
+    X[:, 5], X[:, 6] = 3.0, 0.0  # a constant and an all-zero column
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = Lasso(alpha=0.05).fit(X, y)
+        z = Lasso(alpha=0.05).fit(X, np.zeros(80))
+    assert m.coef_[5] == 0 and m.coef_[6] == 0 and np.all(np.isfinite(m.coef_))
+    assert np.all(z.coef_ == 0) and z.n_iter_ == 0
