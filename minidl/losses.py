@@ -21,15 +21,9 @@ import numpy as np
 
 from minidl._validation import check_float_array, check_fraction
 
-
-def log_softmax(z):
-    r"""Row-wise :math:`\log\mathrm{softmax}(z)_{ik} = z_{ik} - m_i - \log\sum_j e^{z_{ij} - m_i}`.
-
-    Subtracting the row maximum :math:`m_i` (log-sum-exp) keeps every exponent <= 0, so nothing
-    overflows and the largest term is exactly 1, so the log never sees 0.
-    """
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+# log p = (z - m) - log sum_j exp(z_j - m), m the row maximum: every exponent <= 0, so nothing
+# overflows, and the largest term is exactly 1, so the log never sees 0 (log-sum-exp)
+from minidl.functional.activations import log_softmax
 
 
 def _check_logits(z, name, cls, ndim=None):
