@@ -271,12 +271,19 @@ def _costs(layer, in_shape, itemsize):
 def layer_row(layer, input_shape, dtype=np.float32, index=0):
     """The :class:`Row` of one layer for a full ``input_shape`` (N, ...)."""
     input_shape = _check_shape(input_shape)
-    itemsize = np.dtype(getattr(layer, "dtype", None) or dtype).itemsize
+    itemsize = _layer_dtype(layer, dtype).itemsize
     out_shape = tuple(int(v) for v in layer.output_shape(input_shape))
     macs, flops, cache = _costs(layer, input_shape, itemsize)
     params = sum(int(p.size) for p in layer.params.values())
     act = _per_sample(out_shape) * itemsize
     return Row(index, type(layer).__name__, input_shape, out_shape, params, macs, flops, act, cache)
+
+
+def _layer_dtype(layer, default):
+    """The layer's parameter dtype, else ``default`` (explicit None test: a dtype's truth value
+    has varied across NumPy versions)."""
+    dt = getattr(layer, "dtype", None)
+    return np.dtype(default if dt is None else dt)
 
 
 def _check_shape(input_shape):
@@ -373,7 +380,7 @@ def summary(layers, input_shape, dtype=np.float32):
     shape = _check_shape(input_shape)
     rows, current = [], np.dtype(dtype)
     for i, layer in enumerate(layers):
-        current = np.dtype(getattr(layer, "dtype", None) or current)
+        current = _layer_dtype(layer, current)
         row = layer_row(layer, shape, current, index=i)
         rows.append(row)
         shape = row.output_shape
