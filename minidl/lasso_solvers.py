@@ -19,9 +19,10 @@ Stopping rule (scikit-learn's): the duality gap :math:`G = P(w) - D(\theta) \ge 
 (3.3) with the dual point :math:`\theta = s\,(y - Xw)`, :math:`s = \min(1, 1/\max_j
 |X_j^\top(y - Xw)/n - \beta w_j| / \lambda_j)`, must satisfy
 :math:`G \le \text{tol}\cdot\|y\|^2/n` (scikit-learn's ``_cd_fast`` checks
-:math:`G_n \le \text{tol}\|y\|^2` on the n-times-larger objective: the same rule). The gap is
-computed only after a sweep whose largest coefficient change is below ``tol`` times the largest
-coefficient, as scikit-learn does.
+:math:`G_n \le \text{tol}\|y\|^2` on the n-times-larger objective: the same rule). The naive
+loop computes the gap only after a sweep whose largest coefficient change is below ``tol`` times
+the largest coefficient, as scikit-learn does; on the Gram form the gap costs O(p), so it is
+checked after every full sweep.
 
 ``lasso_cd_naive`` is (3.2) as a plain loop over coordinates with the residual
 :math:`r = y - Xw` updated in place. ``enet_cd_gram`` is the same update on the Gram matrix
@@ -36,7 +37,8 @@ of (3.1) restricted to A is linear,
 
 .. math:: (G_{AA} + \beta I)\, w_A = c_A - \lambda_A \circ s                              (3.6)
 
-so ``enet_cd_gram`` solves it directly (a |A| x |A| system) and keeps the answer only if its
+so ``enet_cd_gram`` solves it directly (a |A| x |A| system; also once per active-set phase,
+for the sub-problem on A) and keeps the answer only if its
 duality gap meets the same tolerance (the gap certifies it: a wrong A or s cannot pass).
 Otherwise the sweeps simply continue. Along a warm-started path this usually ends each alpha
 after one sweep.

@@ -12,8 +12,9 @@ Ridge's minimizer solves the normal equations :math:`(X^\top X + \alpha I) w = X
 :math:`\hat y = U \operatorname{diag}(d_j^2/(d_j^2+\alpha)) U^\top y` give the effective degrees
 of freedom :math:`\operatorname{df}(\alpha) = \sum_j d_j^2/(d_j^2+\alpha)` (2.4).
 
-Lasso, ElasticNet, lasso_path and AdaptiveLasso live in :mod:`minidl.lasso` and are
-re-exported here, so ``from minidl.linear import Lasso`` works as DESIGN.md lists it.
+Lasso, ElasticNet and AdaptiveLasso live in :mod:`minidl.lasso`, lasso_path/enet_path in
+:mod:`minidl.regularization_path`; all are re-exported here, so ``from minidl.linear import
+Lasso, lasso_path`` works as DESIGN.md lists it.
 """
 
 import warnings
@@ -28,8 +29,8 @@ from minidl.lasso import (  # noqa: F401  (re-exported: DESIGN lists them under 
     ElasticNet,
     Lasso,
     lasso_literal,
-    lasso_path,
 )
+from minidl.regularization_path import enet_path, lasso_path  # noqa: F401  (re-exported)
 
 RIDGE_SOLVERS = ("cholesky", "svd", "gd")
 

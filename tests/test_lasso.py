@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 
 from minidl.exceptions import ConvergenceWarning, NotFittedError
-from minidl.lasso import (
-    AdaptiveLasso,
-    ElasticNet,
-    Lasso,
-    alpha_grid,
-    enet_path,
-    lasso_literal,
-    lasso_path,
-)
+from minidl.lasso import AdaptiveLasso, ElasticNet, Lasso, lasso_literal
 from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, soft_threshold
 from minidl.lasso_working_set import enet_cd_working_set
 from minidl.linear import Ridge
+from minidl.regularization_path import alpha_grid, enet_path, lasso_path
 
 SOLVERS = ["cd", "cd_naive", "ista", "fista"]
 
