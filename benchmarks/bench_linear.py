@@ -2,11 +2,19 @@
 
     python benchmarks/bench_linear.py
 
-Best of ``REPEATS`` wall-clock runs each (the machines are shared: expect noise of 10-30 %).
-Targets (issue 5): Ridge fit on 5000 x 500 <= 1.0x scikit-learn; Lasso CD on 5000 x 500 with
-~10 % nonzeros and a 100-alpha lasso_path on diabetes <= 2x.
+Best of ``REPEATS`` wall-clock runs each, minidl and scikit-learn alternating (the machines are
+shared: expect noise of 10-30 %). Targets (issue 5): Ridge fit on 5000 x 500 <= 1.0x
+scikit-learn; Lasso CD on 5000 x 500 with ~10 % nonzeros and a 100-alpha lasso_path on diabetes
+<= 2x.
+
+When the machine is oversubscribed (load average above the core count), multi-threaded OpenBLAS
+level-3 calls stall (measured here at load 13 on 2 cores: a 5000 x 100 Gram product took 500 ms
+instead of 2 ms). minidl's solvers use such products and scikit-learn's Cython lasso does not,
+so the Lasso ratio then measures the contention, not the code. Run with
+``OPENBLAS_NUM_THREADS=1`` for a comparison that does not depend on the other processes.
 """
 
+import os
 import time
 import warnings
 
@@ -39,6 +47,9 @@ def report(name, times):
 
 
 def main():
+    load = os.getloadavg()[0]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores, OPENBLAS_NUM_THREADS={threads}")
     rng = np.random.default_rng(0)
     n, p = 5000, 500
     X = rng.normal(size=(n, p))

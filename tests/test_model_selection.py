@@ -139,3 +139,20 @@ def test_lasso_bic_keeps_the_true_support_and_is_sparser_than_aic(rng):
     assert m.criterion_.shape == m.alphas_.shape
     assert m.alpha_ == m.alphas_[np.argmin(m.criterion_)]
     np.testing.assert_allclose(m.predict(X), X @ m.coef_ + m.intercept_)
+
+
+def test_cv_and_ic_estimators_bad_inputs(rng):
+    X, y = sparse_problem(rng)
+    with pytest.raises(ValueError, match="alphas"):
+        RidgeCV(alphas=[1.0, -1.0]).fit(X, y)
+    with pytest.raises(ValueError, match="alphas"):
+        LassoCV(alphas=[0.1, -0.2]).fit(X, y)
+    with pytest.raises(ValueError, match="n_splits"):
+        LassoCV(cv=KFold(200)).fit(X, y)
+    with pytest.raises(ValueError, match="criterion"):
+        LassoIC(criterion="cp").fit(X, y)
+    Xn = X.copy()
+    Xn[1, 1] = np.nan
+    for model in (RidgeCV(), LassoCV(), LassoIC()):
+        with pytest.raises(ValueError, match="X contains NaN"):
+            model.fit(Xn, y)
