@@ -56,19 +56,20 @@ class LinearRegression(LinearModel):
         return self
 
 
-def _ridge_cholesky(Xc, yc, alpha):
-    """(2.2) by a symmetric solve; the n x n dual form K = X X^T when n < p (same w)."""
-    n, p = Xc.shape
-    if alpha == 0:
-        # X^T X may be singular without the penalty: fall back to the minimum-norm lstsq.
-        return np.linalg.lstsq(Xc, yc, rcond=None)[0]
-    if n >= p:
-        A = np.dot(Xc.T, Xc)  # np.dot(X.T, X) runs BLAS syrk: half the flops of a GEMM
-        A.flat[:: p + 1] += alpha
-        return np.linalg.solve(A, Xc.T @ yc)
-    # Dual: w = X^T (X X^T + alpha I)^{-1} y, since (X^T X + aI) X^T = X^T (X X^T + aI).
+def _ridge_normal_equations(X, y, alpha, fit_intercept):
+    """(2.2) by one solve with (X~^T X~ + alpha I), X~^T X~ from ``centered_gram`` (n >= p)."""
+    A, Xty, _, x_mean, y_mean = centered_gram(X, y, fit_intercept)
+    A.flat[:: X.shape[1] + 1] += alpha
+    return np.linalg.solve(A, Xty), x_mean, y_mean
+
+
+def _ridge_dual(Xc, yc, alpha):
+    """(2.2) in dual form for n < p: w = X^T (X X^T + alpha I)^{-1} y (an n x n system).
+
+    Same w, since (X^T X + alpha I) X^T = X^T (X X^T + alpha I).
+    """
     K = np.dot(Xc, Xc.T)
-    K.flat[:: n + 1] += alpha
+    K.flat[:: Xc.shape[0] + 1] += alpha
     return Xc.T @ np.linalg.solve(K, yc)
 
 
@@ -128,9 +129,10 @@ class Ridge(LinearModel):
     fit_intercept : bool
         Centre X and y, then :math:`b = \bar y - \bar x^\top w`.
     solver : {'cholesky', 'svd', 'gd'}
-        'cholesky': normal equations (2.2) by ``numpy.linalg.solve`` (dual n x n system when
-        n < p; alpha = 0 falls back to lstsq). 'svd': formula (2.3). 'gd': gradient descent
-        (2.5) with ``max_iter`` and ``tol``.
+        'cholesky': normal equations (2.2) by ``numpy.linalg.solve``, the Gram matrix of the
+        centred data formed without a centred copy of X (``centered_gram``); the dual n x n
+        system when n < p; alpha = 0 falls back to lstsq. 'svd': formula (2.3). 'gd':
+        gradient descent (2.5) with ``max_iter`` and ``tol``.
     max_iter, tol : used by 'gd' only.
 
     ``y`` may be (n,) or (n, k) (k targets share alpha); ``coef_`` is (p,) or (k, p).
@@ -153,22 +155,20 @@ class Ridge(LinearModel):
         self.n_iter_ = None
         n, p = X.shape
         if self.solver == "cholesky" and n >= p and alpha > 0:
-            # (2.2) straight from the Gram matrix of the centred data (no centred copy of X)
-            A, Xty, _, x_mean, y_mean = centered_gram(X, y, self.fit_intercept)
-            A.flat[:: p + 1] += alpha
-            self.coef_ = np.linalg.solve(A, Xty).T
-            self.n_features_in_ = p
-            self._set_intercept(x_mean, y_mean)
-            return self
-        Xc, yc, x_mean, y_mean = center(X, y, self.fit_intercept)
-        if self.solver == "cholesky":
-            coef = _ridge_cholesky(Xc, yc, alpha)
-        elif self.solver == "svd":
-            coef = _ridge_svd(Xc, yc, alpha)
+            coef, x_mean, y_mean = _ridge_normal_equations(X, y, alpha, self.fit_intercept)
         else:
-            max_iter = check_positive_int(self.max_iter, "max_iter")
-            tol = check_nonnegative(self.tol, "tol")
-            coef, self.n_iter_ = _ridge_gd(Xc, yc, alpha, max_iter, tol)
+            Xc, yc, x_mean, y_mean = center(X, y, self.fit_intercept)
+            if self.solver == "cholesky" and alpha == 0:
+                # X^T X may be singular without the penalty: the minimum-norm lstsq answer.
+                coef = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+            elif self.solver == "cholesky":
+                coef = _ridge_dual(Xc, yc, alpha)
+            elif self.solver == "svd":
+                coef = _ridge_svd(Xc, yc, alpha)
+            else:
+                max_iter = check_positive_int(self.max_iter, "max_iter")
+                tol = check_nonnegative(self.tol, "tol")
+                coef, self.n_iter_ = _ridge_gd(Xc, yc, alpha, max_iter, tol)
         self.coef_ = coef.T
         self.n_features_in_ = X.shape[1]
         self._set_intercept(x_mean, y_mean)
