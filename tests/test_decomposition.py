@@ -40,6 +40,21 @@ def test_covariance_blocks_cover_every_row(rng):
     np.testing.assert_allclose(covariance(X), np.cov(X, rowvar=False), rtol=0, atol=1e-12)
 
 
+def test_eigh_keeps_its_digits_when_the_mean_is_large(rng):
+    # Why PCA centres block by block instead of the shortcut X^T X - n mean mean^T (what
+    # scikit-learn's 'covariance_eigh' does): with |mean| = 1e4 >> std ~ 1 the shortcut cancels
+    # ~8 digits. The SVD of the centred data is the accurate reference.
+    X = correlated(rng, n=2000, p=8, mean=1e4)
+    ref = PCA(solver="svd").fit(X)
+    ours = PCA(solver="eigh").fit(X)
+    np.testing.assert_allclose(ours.components_, ref.components_, atol=1e-12)
+    np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-12)
+    mu = X.mean(axis=0)
+    shortcut = (X.T @ X - len(X) * np.outer(mu, mu)) / (len(X) - 1)
+    err = np.max(np.abs(np.linalg.eigvalsh(shortcut)[::-1] - ref.explained_variance_))
+    assert err > 1e-9
+
+
 # ---------------------------------------------------------------- hand-computed cases
 
 
