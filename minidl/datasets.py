@@ -42,11 +42,13 @@ CHECKSUMS = {
     "mnist/t10k-images-idx3-ubyte.gz": (
         "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b"
     ),
+    "prostate.data": "b430e3ee430d836672e30615ceda161ded50a8cf4701fe130580eab5153aa0b2",
     "mnist/t10k-labels-idx1-ubyte.gz": (
         "fc607395669ec21321ea83e4b82c0544b7e8e63ff5b34337c06bc0a17cc0da3c"
     ),
 }
 
+PROSTATE_FEATURES = ("lcavol", "lweight", "age", "lbph", "svi", "lcp", "gleason", "pgg45")
 DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 
 
@@ -176,8 +178,35 @@ def load_digits(as_images=True, scale=False, dtype=np.float32, data_dir=None):
 
 # ---------------------------------------------------------------- IDX files (MNIST)
 
+
 # IDX type codes (third magic byte) -> big-endian NumPy dtype, from the format's definition on
 # Y. LeCun's MNIST page.
+def load_prostate(standardize=True, data_dir=None):
+    """The prostate cancer data of Stamey et al. (1989), as used in ESL chapter 3.
+
+    Returns ``(X, y, train)``: X (97, 8) float64 with the columns ``PROSTATE_FEATURES``, y the
+    log PSA (``lpsa``), and ``train`` a boolean mask of the 67 training rows of ESL's split.
+
+    ``standardize=True`` scales X as the ESL data page prescribes before Table 3.1 and beyond:
+    every column centred and divided by its standard deviation (ddof=1) over all 97 rows, as R's
+    ``scale(x, TRUE, TRUE)`` does.
+    """
+    path = bundled_path("prostate.data", data_dir)
+    try:
+        table = np.loadtxt(path, skiprows=1, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"could not parse {path} as the ESL prostate table: {exc}") from None
+    if table.shape != (97, 11):
+        raise ValueError(
+            f"{path}: expected a 97 x 11 table (id, 8 features, lpsa, train), "
+            f"got shape {table.shape}"
+        )
+    X, y, train = table[:, 1:9], table[:, 9], table[:, 10] == 1
+    if standardize:
+        X = (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+    return X, y, train
+
+
 IDX_DTYPES = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
@@ -397,6 +426,7 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "load_mnist_t10k_split",
+    "load_prostate",
     "make_moving_digits",
     "make_signals_1d",
     "read_idx",
