@@ -44,7 +44,7 @@ from minidl._validation import as_tuple, check_float_array, check_positive_int
 from minidl.functional.padding import interior, output_sizes, pad_array, resolve_padding
 
 # Target size of one im2col block (see the module docstring); tests lower it to force blocks.
-BLOCK_BYTES = 8 * 2**20
+BLOCK_BYTES = 2 * 2**20
 
 
 @dataclass
