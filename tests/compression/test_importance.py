@@ -104,3 +104,31 @@ def test_importance_bad_inputs(rng):
         dense_ce_hessian_diag(np.ones((2, 4)), np.ones((3, 5)))
     with pytest.raises(ValueError, match="eps"):
         hessian_diag_fd(model, X, y, CrossEntropyLoss(), "0.weight", eps=0)
+
+
+def test_obd_and_taylor_pruning_hurt_less_than_random(rng):
+    """Train a small net, prune 60% of its last layer by OBD, by Taylor and by a random mask:
+    the loss-aware criteria must raise the training loss less than random pruning does."""
+    from minidl.compression.pruning import mask_from_scores
+    from minidl.optim import Adam
+
+    X = rng.normal(size=(150, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    model = _net(rng)
+    model.fit(X, y, 40, 16, Adam(1e-2), CrossEntropyLoss(), rng=0, verbose=False)
+    loss = CrossEntropyLoss()
+    base = loss(model.forward(X), y)
+    w = model.params["2.weight"]
+    saved = w.copy()
+
+    def loss_with(mask):
+        w[...] = saved * mask
+        out = loss(model.forward(X), y)
+        w[...] = saved
+        return out - base
+
+    obd = obd_scores(model, X, y, loss, ["2.weight"])["2.weight"]
+    taylor = taylor_scores(model, X, y, loss, keys=["2.weight"])["2.weight"]
+    random_costs = [loss_with(mask_from_scores(rng.random(w.shape), 0.6)) for _ in range(10)]
+    assert loss_with(mask_from_scores(obd, 0.6)) < np.mean(random_costs)
+    assert loss_with(mask_from_scores(taylor, 0.6)) < np.mean(random_costs)
