@@ -81,8 +81,9 @@ def dense_ce_hessian_diag(x, weight, bias=None):
     x = check_float_array(x, "x", ndim=2, finite=True).astype(np.float64)
     weight = check_float_array(weight, "weight", ndim=2, finite=True).astype(np.float64)
     if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x must have {weight.shape[1]} columns (weight's in_features), got "
-                         f"shape {x.shape}")  # fmt: skip
+        raise ValueError(
+            f"x must have {weight.shape[1]} columns (weight's in_features), got shape {x.shape}"
+        )
     z = x @ weight.T
     if bias is not None:
         z = z + np.asarray(bias, dtype=np.float64)
@@ -154,5 +155,6 @@ def obd_scores(model, X, y, loss, keys):
 def _check_keys(keys, params):
     for k in keys:
         if k not in params:
-            raise ValueError(f"keys has {k!r}, which is not a parameter; choose from "
-                             f"{list(params)}")  # fmt: skip
+            raise ValueError(
+                f"keys has {k!r}, which is not a parameter; choose from {list(params)}"
+            )

@@ -128,8 +128,9 @@ def global_magnitude_masks(params, sparsity):
     check :func:`sparsity_of` per layer). Equals ``torch.nn.utils.prune.global_unstructured``
     with ``L1Unstructured``. Returns dict name -> mask.
     """
-    return global_masks_from_scores({k: np.abs(_as_array(v, k)) for k, v in params.items()},
-                                    sparsity)  # fmt: skip
+    return global_masks_from_scores(
+        {k: np.abs(_as_array(v, k)) for k, v in params.items()}, sparsity
+    )
 
 
 def global_masks_from_scores(scores, sparsity):
@@ -185,8 +186,9 @@ def model_masks(model, sparsity, scope="layer", scores=None):
     if isinstance(sparsity, dict):
         unknown = sorted(set(sparsity) - set(weights))
         if unknown:
-            raise ValueError(f"sparsity has keys {unknown} that are not prunable weights "
-                             f"{sorted(weights)}")  # fmt: skip
+            raise ValueError(
+                f"sparsity has keys {unknown} that are not prunable weights {sorted(weights)}"
+            )
         return {k: mask_from_scores(scores[k], v, f"scores[{k!r}]") for k, v in sparsity.items()}
     return {k: mask_from_scores(scores[k], sparsity, f"scores[{k!r}]") for k in weights}
 

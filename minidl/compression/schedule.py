@@ -108,8 +108,7 @@ def prune_and_finetune(
         apply_masks(model, masks)
         masked.masks = masks
         model.fit(X, y, epochs_per_step, batch_size, masked, loss, rng=rng, verbose=False)
-        row = {"step": t, "target_sparsity": s_t,
-               "sparsity": sparsity_of(prunable_weights(model))}  # fmt: skip
+        row = {"step": t, "target_sparsity": s_t, "sparsity": sparsity_of(prunable_weights(model))}
         if validation_data is not None:
             row["val_accuracy"] = accuracy(model, *validation_data)
         rows.append(row)

@@ -88,12 +88,14 @@ def _amounts(model, amount):
     if isinstance(amount, dict):
         bad = sorted(set(amount) - set(idx))
         if bad:
-            raise ValueError(f"amount has layer indices {bad}; prunable (all but the output "
-                             f"layer): {idx}")  # fmt: skip
+            raise ValueError(
+                f"amount has layer indices {bad}; prunable (all but the output layer): {idx}"
+            )
         return {i: check_sparsity(a, f"amount[{i}]") for i, a in amount.items()}
     if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
-        raise TypeError(f"amount must be a number in [0, 1) or a dict index -> number, "
-                        f"got {amount!r}")  # fmt: skip
+        raise TypeError(
+            f"amount must be a number in [0, 1) or a dict index -> number, got {amount!r}"
+        )
     return {i: check_sparsity(amount, "amount") for i in idx}
 
 
@@ -102,13 +104,17 @@ def _check_supported(model, amounts):
     pruning = False
     for i, layer in enumerate(model.layers):
         if isinstance(layer, _ConvND) and layer.groups != 1 and pruning:
-            raise TypeError(f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
-                            "is not supported by structured pruning")  # fmt: skip
+            raise TypeError(
+                f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
+                "is not supported by structured pruning"
+            )
         if isinstance(layer, (Dense, _ConvND)):
             pruning = amounts.get(i, 0) > 0
             if pruning and isinstance(layer, _ConvND) and layer.groups != 1:
-                raise TypeError(f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
-                                "is not supported by structured pruning")  # fmt: skip
+                raise TypeError(
+                    f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
+                    "is not supported by structured pruning"
+                )
         elif pruning and not isinstance(layer, (*_ZERO_PRESERVING, _BatchNorm, Flatten)):
             raise TypeError(
                 f"layer {i} ({type(layer).__name__}) is not supported by structured pruning: a "

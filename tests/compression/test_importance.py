@@ -79,8 +79,9 @@ def test_taylor_scores_equal_abs_w_times_full_batch_gradient(rng):
     loss(model.forward(X), y)
     model.backward(loss.backward())
     for k in ("0.weight", "2.weight"):
-        np.testing.assert_allclose(scores[k], np.abs(model.params[k] * model.grads[k]),
-                                   rtol=1e-12, atol=1e-15)  # fmt: skip
+        np.testing.assert_allclose(
+            scores[k], np.abs(model.params[k] * model.grads[k]), rtol=1e-12, atol=1e-15
+        )
 
 
 def test_obd_scores_uses_both_routes(rng):
@@ -88,8 +89,9 @@ def test_obd_scores_uses_both_routes(rng):
     X, y = _data(rng)
     scores = obd_scores(model, X, y, CrossEntropyLoss(), ["0.weight", "2.weight"])
     num = _second_derivative(model, X, y, "2.weight")
-    np.testing.assert_allclose(scores["2.weight"], 0.5 * num * model.params["2.weight"] ** 2,
-                               rtol=1e-5, atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        scores["2.weight"], 0.5 * num * model.params["2.weight"] ** 2, rtol=1e-5, atol=1e-9
+    )
     assert scores["0.weight"].shape == (5, 4)
 
 

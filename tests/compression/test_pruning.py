@@ -25,8 +25,16 @@ from minidl.model import Sequential
 
 
 def _tiny(rng):
-    return Sequential([Conv2D(1, 3, 3, rng=rng), ReLU(), Flatten(), Dense(3 * 4 * 4, 5, rng=rng),
-                       ReLU(), Dense(5, 3, rng=rng)])  # fmt: skip
+    return Sequential(
+        [
+            Conv2D(1, 3, 3, rng=rng),
+            ReLU(),
+            Flatten(),
+            Dense(3 * 4 * 4, 5, rng=rng),
+            ReLU(),
+            Dense(5, 3, rng=rng),
+        ]
+    )
 
 
 def test_threshold_prune_hand_case_and_literal_difference():
@@ -63,8 +71,9 @@ def test_global_masks_rank_across_tensors():
 
 
 def test_mask_from_scores_keeps_highest_scores():
-    np.testing.assert_array_equal(mask_from_scores(np.array([3.0, 1.0, 2.0, 0.5]), 0.5),
-                                  [1, 0, 1, 0])  # fmt: skip
+    np.testing.assert_array_equal(
+        mask_from_scores(np.array([3.0, 1.0, 2.0, 0.5]), 0.5), [1, 0, 1, 0]
+    )
 
 
 def test_model_masks_layer_and_global_then_apply(rng):

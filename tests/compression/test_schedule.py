@@ -40,8 +40,9 @@ def _net(rng):
     return Sequential([Dense(6, 32, rng=rng), ReLU(), Dense(32, 3, rng=rng)])
 
 
-@pytest.mark.parametrize("opt", [lambda: SGD(0.1, momentum=0.9, weight_decay=1e-2),
-                                 lambda: Adam(1e-2)])  # fmt: skip
+@pytest.mark.parametrize(
+    "opt", [lambda: SGD(0.1, momentum=0.9, weight_decay=1e-2), lambda: Adam(1e-2)]
+)
 def test_masked_optimizer_holds_zeros_through_fit(rng, opt):
     X, y = _data(rng)
     model = _net(rng)
@@ -82,9 +83,18 @@ def test_prune_and_finetune_reaches_target_and_keeps_accuracy(rng):
     one_shot = copy.deepcopy(model)
     apply_masks(one_shot, model_masks(one_shot, 0.8, scope="global"))
     acc_one_shot = np.mean(np.argmax(one_shot.predict(X), 1) == y)
-    masks, rows = prune_and_finetune(model, X, y, Adam(1e-2), CrossEntropyLoss(), 0.8,
-                                     n_steps=4, epochs_per_step=5, validation_data=(X, y),
-                                     rng=1)  # fmt: skip
+    masks, rows = prune_and_finetune(
+        model,
+        X,
+        y,
+        Adam(1e-2),
+        CrossEntropyLoss(),
+        0.8,
+        n_steps=4,
+        epochs_per_step=5,
+        validation_data=(X, y),
+        rng=1,
+    )
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["target_sparsity"] == 0.8
     assert rows[-1]["sparsity"] == pytest.approx(0.8, abs=0.01)

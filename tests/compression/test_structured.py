@@ -25,11 +25,21 @@ from minidl.model import Sequential
 
 def _cnn(rng, dtype=np.float64):
     kw = dict(rng=rng, dtype=dtype)
-    model = Sequential([
-        Conv2D(1, 6, 3, **kw), BatchNorm2D(6, dtype=dtype), ReLU(), MaxPool2D(2),
-        Conv2D(6, 8, 3, padding=1, **kw), ReLU(), Flatten(),
-        Dense(8 * 3 * 3, 10, **kw), BatchNorm1D(10, dtype=dtype), ReLU(), Dense(10, 4, **kw),
-    ])  # fmt: skip
+    model = Sequential(
+        [
+            Conv2D(1, 6, 3, **kw),
+            BatchNorm2D(6, dtype=dtype),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D(6, 8, 3, padding=1, **kw),
+            ReLU(),
+            Flatten(),
+            Dense(8 * 3 * 3, 10, **kw),
+            BatchNorm1D(10, dtype=dtype),
+            ReLU(),
+            Dense(10, 4, **kw),
+        ]
+    )
     x = rng.normal(size=(16, 1, 8, 8)).astype(dtype)
     model.train()
     model(x)  # BatchNorm running statistics that are not the defaults
@@ -97,7 +107,8 @@ def test_structured_bad_inputs(rng):
     sig = Sequential([Dense(4, 6, rng=rng), Sigmoid(), Dense(6, 2, rng=rng)])
     with pytest.raises(TypeError, match="Sigmoid"):
         prune_units(sig, 0.5, (1, 4))
-    grouped = Sequential([Conv2D(2, 4, 3, groups=2, rng=rng), ReLU(), Flatten(),
-                          Dense(4, 2, rng=rng)])  # fmt: skip
+    grouped = Sequential(
+        [Conv2D(2, 4, 3, groups=2, rng=rng), ReLU(), Flatten(), Dense(4, 2, rng=rng)]
+    )
     with pytest.raises(TypeError, match="groups"):
         structured_masks(grouped, 0.5)
