@@ -253,3 +253,16 @@ def test_blocks_cover_the_output(monkeypatch):
     assert blocks[0] == (0, 3) and blocks[-1] == (99, 100) and len(blocks) == 34
     assert all(b == c for (_, b), (c, _) in zip(blocks, blocks[1:], strict=False))
     assert conv2d(x, w, padding=1).shape == (2, 1, 100, 10)
+
+
+def test_non_contiguous_input(rng):
+    """Strided and reversed views are read through their strides, not their memory order."""
+    big, w = rng.normal(size=(2, 3, 9, 16)), rng.normal(size=(4, 3, 3, 3))
+    for view in (big[:, :, :, ::2], big[:, :, ::-1, 1::3], big.transpose(0, 1, 3, 2)):
+        y, cache = conv2d(view, w, stride=(2, 1), padding="same", return_cache=True)
+        y_ref, cache_ref = conv2d(view.copy(), w, stride=(2, 1), padding="same", return_cache=True)
+        np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-13)
+        dy = rng.normal(size=y.shape)
+        for a, b in zip(conv_nd_backward(dy, cache), conv_nd_backward(dy, cache_ref), strict=True):
+            if a is not None:
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
