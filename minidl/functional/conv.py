@@ -188,13 +188,15 @@ def conv_nd_backward(dy, cache):
         raise ValueError(f"conv_nd_backward dy must have shape {(n, c_out) + out}, got {dy.shape}")
     dy = dy.astype(x.dtype, copy=False)
     dy2 = dy.reshape(n, groups, c_out // groups, -1)
-    db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if cache.has_bias else None
+    db = np.zeros((groups, c_out // groups), dtype=x.dtype) if cache.has_bias else None
     w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2)
     dw = np.zeros((groups, c_out // groups, c_g * math.prod(kernel)), dtype=x.dtype)
     xp = pad_array(x, cache.pads)
     dxp = np.zeros(xp.shape, dtype=x.dtype)
     for (a, b), flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
         dyb = dy2[..., flat]
+        if db is not None:
+            db += dyb.sum(axis=(0, 3))  # while the block is in cache
         # dW[g, o, ck] += sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
         dw += np.matmul(dyb, col.swapaxes(-1, -2)).sum(axis=0)
         dcol = np.matmul(w_t, dyb).reshape((n, c_in) + tuple(kernel) + (b - a,) + out[1:])
@@ -208,7 +210,7 @@ def conv_nd_backward(dy, cache):
             )
             dxp[(slice(None), slice(None)) + window] += dcol[(slice(None), slice(None)) + p]
     dx = dxp[interior(cache.pads, in_sizes)]
-    return dx, dw.reshape(weight.shape), db
+    return dx, dw.reshape(weight.shape), None if db is None else db.reshape(c_out)
 
 
 def conv_nd_naive(
