@@ -1,0 +1,1 @@
+"""Conformance: golden cases other implementations are checked against (see check.py)."""

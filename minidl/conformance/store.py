@@ -1,0 +1,105 @@
+"""Golden files: one ``.npz`` per family in ``minidl/conformance/golden/``, read and written here.
+
+Layout of ``<family>.npz`` (loaded with ``allow_pickle=False``):
+
+- ``meta``: a one-element string array holding JSON: the family name, its signature, minidl's
+  version, a format number and the list of cases with their keyword values;
+- ``<case>/in/<name>``: the input arrays; ``<case>/out/<name>``: the expected outputs;
+- ``<case>/dy``: the upstream gradient and ``<case>/grad/<name>``: the expected gradients of
+  ``sum(y * dy)`` (families with gradients only).
+
+Writes go to a temporary file in the same directory and are renamed into place, so an
+interrupted regeneration never leaves half a file.
+"""
+
+import json
+import os
+import pathlib
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
+FORMAT = 1
+
+
+@dataclass
+class GoldenCase:
+    """A stored case: inputs, keyword values, upstream gradient and expected results."""
+
+    name: str
+    inputs: dict
+    kwargs: dict
+    outputs: dict
+    dy: np.ndarray | None = None
+    grads: dict | None = None
+
+
+def save_family(path, meta, cases):
+    """Write ``cases`` (list of :class:`GoldenCase`) and ``meta`` (dict) to ``path`` atomically."""
+    arrays = {"meta": np.array([json.dumps(meta, sort_keys=True)])}
+    for case in cases:
+        for part, values in (("in", case.inputs), ("out", case.outputs), ("grad", case.grads)):
+            for key, value in (values or {}).items():
+                arrays[f"{case.name}/{part}/{key}"] = np.asarray(value)
+        if case.dy is not None:
+            arrays[f"{case.name}/dy"] = np.asarray(case.dy)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for key, value in arrays.items():
+                if value.dtype.hasobject:  # would need a pickle, which loading refuses
+                    raise TypeError(f"golden array {key!r} has dtype object; use numbers")
+            np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; package data must be readable by all
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_family(name, golden_dir=None):
+    """Return ``(meta, [GoldenCase, ...])`` for family ``name`` from ``golden_dir``.
+
+    Raises ``FileNotFoundError`` naming the file (regenerate with
+    ``python -m minidl.conformance.generate``) and ``ValueError`` for a file of another
+    family or format.
+    """
+    path = pathlib.Path(golden_dir or GOLDEN_DIR) / f"{name}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"golden file {path} not found; regenerate with python -m minidl.conformance.generate"
+        )
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    try:
+        meta = json.loads(str(arrays.pop("meta")[0]))
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry") from err
+    if meta.get("family") != name or meta.get("format") != FORMAT:
+        raise ValueError(
+            f"golden file {path} holds family {meta.get('family')!r} format {meta.get('format')}, "
+            f"expected family {name!r} format {FORMAT}"
+        )
+    cases = []
+    for entry in meta["cases"]:
+        prefix = entry["name"] + "/"
+        parts = {"in": {}, "out": {}, "grad": {}}
+        for key, value in arrays.items():
+            if key.startswith(prefix) and key.count("/") == 2:
+                _, part, field = key.split("/")
+                parts[part][field] = value
+        cases.append(
+            GoldenCase(
+                entry["name"],
+                parts["in"],
+                entry["kwargs"],
+                parts["out"],
+                arrays.get(prefix + "dy"),
+                parts["grad"] or None,
+            )
+        )
+    return meta, cases
