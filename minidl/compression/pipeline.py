@@ -125,14 +125,44 @@ def article004_steps(bits=8, alpha=0.01, threshold=0.001, literal=False):
     ]
 
 
-def article004_pipeline(model, X, y, bits=8, alpha=0.01, threshold=0.001, literal=False):
+def prune_then_quantize_steps(sparsity=0.9, scope="global"):
+    """Han et al.'s order as pipeline steps: magnitude pruning, then int8 per output unit (the
+    zeros stay zeros, and every weight stays on the 8-bit grid). No fine-tuning here: see
+    :func:`minidl.compression.schedule.prune_and_finetune` for that."""
+    from minidl.compression.pruning import apply_masks, model_masks
+    from minidl.compression.quantization import dequantize
+    from minidl.compression.storage import quantize_weight_int8
+
+    def int8(w):
+        codes, scale = quantize_weight_int8(w)
+        return dequantize(codes, scale, np.zeros(len(scale), np.int64), axis=0, dtype=w.dtype)
+
+    return [
+        (
+            f"prune {sparsity:.0%} ({scope})",
+            lambda m: apply_masks(m, model_masks(m, sparsity, scope=scope)),
+        ),
+        ("quantize (int8 per unit)", lambda m: _each(m, int8, False)),
+    ]
+
+
+def article004_pipeline(
+    model, X, y, bits=8, alpha=0.01, threshold=0.001, literal=False, plot_path=None
+):
     """Article 004's quantize -> clip -> prune -> validate on a copy of ``model``.
 
     Returns ``(rows, compressed_model)``; each row is a dict with ``step``, ``accuracy``,
-    ``bytes``, ``int8`` and ``sparsity``. Plot with
-    :func:`minidl.compression.plots.plot_pipeline`.
+    ``bytes``, ``int8`` and ``sparsity``. ``plot_path`` also writes
+    :func:`minidl.compression.plots.plot_pipeline` of the rows there.
     """
-    return compression_pipeline(model, X, y, article004_steps(bits, alpha, threshold, literal))
+    steps = article004_steps(bits, alpha, threshold, literal)
+    rows, compressed = compression_pipeline(model, X, y, steps)
+    if plot_path is not None:
+        from minidl.compression.plots import plot_pipeline
+
+        title = "article 004 pipeline" + (" (literal)" if literal else "")
+        plot_pipeline(rows, path=plot_path, title=title)
+    return rows, compressed
 
 
 def format_table(rows, baseline_bytes=None):

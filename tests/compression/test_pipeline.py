@@ -49,6 +49,22 @@ def test_article004_pipeline_rows_and_what_they_show(rng):
     assert compressed is not model
 
 
+def test_prune_then_quantize_keeps_both_savings(rng, tmp_path):
+    from minidl.compression.pipeline import prune_then_quantize_steps
+
+    model, X, y = _setup(rng)
+    rows, m = compression_pipeline(model, X, y, prune_then_quantize_steps(0.8))
+    pruned, quantized = rows[1:]
+    assert pruned["sparsity"] == pytest.approx(0.8, abs=1e-3) and not pruned["int8"]
+    assert quantized["int8"] and quantized["sparsity"] >= pruned["sparsity"]
+    nz = 560 - round(0.8 * 560)
+    # bitmask + int8 values + scales + float32 biases, against 4 * (560 + 44) dense
+    assert quantized["bytes"] <= 70 + nz + 4 * 44 + 4 * 44
+    assert rows[0]["bytes"] / quantized["bytes"] > 4
+    article004_pipeline(model, X, y, plot_path=tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 1000
+
+
 def test_literal_pipeline_scales_weights_by_256(rng):
     model, X, y = _setup(rng)
     _, literal = article004_pipeline(model, X, y, literal=True, alpha=0.0, threshold=0.0)
