@@ -71,6 +71,11 @@ def numpy_adapter(fn, family, backward=None):
         args, kw = call_args(family, inputs, kwargs)
         result = fn(*args, **kw)
         grads = None
+        if backward is None and isinstance(result, tuple):
+            raise TypeError(
+                f"{family.name} candidate returned a tuple of {len(result)}, expected the output "
+                "array; a (y, cache) forward needs backward="
+            )
         if backward is not None:
             result, cache = result
             if dy is not None:
