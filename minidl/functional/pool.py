@@ -46,7 +46,7 @@ import numpy as np
 from minidl._validation import check_float_array
 
 # The loop twins are re-exported so `from minidl.functional.pool import max_pool_naive` keeps
-# working; so are the geometry helpers (complexity.py imports _check_args and _is_tiling here).
+# working; so are the geometry helpers, for code that imports them from here.
 from minidl.functional.pool_naive import (  # noqa: F401
     _first_max,
     _naive_loops,
