@@ -9,18 +9,17 @@ layer before it (the chain rule, right to left) and leaves every parameter gradi
 layer's ``grads``. ``params`` / ``grads`` / ``state_dict()`` gather them under PyTorch's
 ``state_dict`` keys (``'0.weight'``, ``'3.bias'``, ``'1.running_mean'``), so an
 ``nn.Sequential`` with the same layers exchanges weights with this one as is. ``fit`` /
-``evaluate`` / ``predict`` are the training loop; saving and loading files is in
-:mod:`minidl.serialization`.
+``evaluate`` / ``predict`` hand the model to the training loop in :mod:`minidl.training`;
+saving and loading files is in :mod:`minidl.serialization`.
 """
 
-import contextlib
-
 import numpy as np
-from tqdm import tqdm
 
-from minidl._rng import get_rng
-from minidl._validation import check_float_array, check_positive_int
+from minidl import training
 from minidl.layers.base import Layer
+
+# Helpers that moved to minidl.training with the loop, re-exported for code importing them here.
+from minidl.training import _check_data, _fmt, _n_correct  # noqa: F401
 
 # PyTorch's BatchNorm counts batches in this buffer; a minidl layer may keep it as a plain
 # attribute instead, so the key is never required (but is loaded where both sides have it).
@@ -161,7 +160,7 @@ class Sequential:
         for k, v in values.items():
             own[k][...] = v
 
-    # --- training loop ---------------------------------------------------------------------
+    # --- training loop: the code is in minidl.training -----------------------------------
 
     def fit(
         self,
@@ -177,124 +176,36 @@ class Sequential:
         scheduler=None,
         callbacks=(),
     ):
-        r"""Mini-batch training; returns the history of each epoch's numbers.
-
-        Each epoch shuffles the samples with ``rng`` (a ``numpy.random.Generator``, an int seed
-        or None for the package generator), then for each batch :math:`B`: forward,
-        :math:`\ell_B = ` ``loss(out, y_B)``, ``backward(loss.backward())`` and
-        ``optimizer.step(params, grads)``. A tqdm bar per epoch (``verbose=False`` hides it)
-        shows the running loss and accuracy.
-
-        Returns
-        -------
-        history : dict of lists, one entry per epoch
-            ``loss`` and ``accuracy``: means over the epoch's batches weighted by batch size,
-            taken while the weights change (as Keras reports them); ``val_loss`` and
-            ``val_accuracy``: :meth:`evaluate` on ``validation_data`` after the epoch; ``lr``:
-            the learning rate the epoch used. Accuracy (``argmax`` of the logits for integer
-            labels, ``logit > 0`` for one binary output) is left out when it is undefined.
-
-        ``scheduler`` (:class:`minidl.optim.StepLR` ...) is stepped after each epoch;
-        each of ``callbacks`` is called as ``cb(epoch, logs)`` with that epoch's numbers, and
-        training stops early when one returns True.
-        """
-        X, y = _check_data(X, y, "X", "y")
-        epochs = check_positive_int(epochs, "epochs")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if not callable(getattr(optimizer, "step", None)):
-            raise TypeError(f"optimizer must have a step(params, grads) method, got {optimizer!r}")
-        if not callable(loss) or not callable(getattr(loss, "backward", None)):
-            raise TypeError(f"loss must be a loss object such as CrossEntropyLoss(), got {loss!r}")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            _check_data(*validation_data, "validation_data[0]", "validation_data[1]")
-        callbacks = () if callbacks is None else tuple(callbacks)
-        if any(not callable(cb) for cb in callbacks):
-            raise TypeError("callbacks must be callables cb(epoch, logs)")
-        rng = get_rng(rng)
-        n = len(X)
-        history = {}
-        for epoch in range(epochs):
-            self.train()
-            order = rng.permutation(n)
-            total, correct, seen = 0.0, 0, 0
-            logs = {"lr": getattr(optimizer, "lr", None)}
-            bar = tqdm(
-                total=-(-n // batch_size),
-                desc=f"epoch {epoch + 1}/{epochs}",
-                unit="batch",
-                disable=not verbose,
-                dynamic_ncols=True,
-            )
-            with bar:
-                for start in range(0, n, batch_size):
-                    idx = order[start : start + batch_size]
-                    out = self.forward(X[idx])
-                    batch_loss = loss(out, y[idx])
-                    self.backward(loss.backward())
-                    optimizer.step(self.params, self.grads)
-                    total += batch_loss * len(idx)
-                    seen += len(idx)
-                    hits = _n_correct(out, y[idx])
-                    correct = None if hits is None or correct is None else correct + hits
-                    logs["loss"] = total / seen
-                    if correct is not None:
-                        logs["accuracy"] = correct / seen
-                    bar.set_postfix(_fmt(logs), refresh=False)
-                    bar.update(1)
-                if validation_data is not None:
-                    val_loss, val_acc = self.evaluate(*validation_data, loss, batch_size)
-                    logs["val_loss"] = val_loss
-                    if val_acc is not None:
-                        logs["val_accuracy"] = val_acc
-                    bar.set_postfix(_fmt(logs))
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            if scheduler is not None:
-                scheduler.step()
-            if any([bool(cb(epoch, dict(logs))) for cb in callbacks]):
-                break
-        return history
+        """Mini-batch training; returns ``history``, a dict of per-epoch lists (``loss``,
+        ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``). Shuffling with ``rng``, the tqdm
+        bar, ``scheduler`` and ``callbacks``: see :func:`minidl.training.fit`."""
+        return training.fit(
+            self,
+            X,
+            y,
+            epochs,
+            batch_size,
+            optimizer,
+            loss,
+            validation_data=validation_data,
+            rng=rng,
+            verbose=verbose,
+            scheduler=scheduler,
+            callbacks=callbacks,
+        )
 
     def evaluate(self, X, y, loss, batch_size=256):
-        """``(mean loss, accuracy)`` over ``(X, y)`` in eval mode (the mode is restored).
-
-        The loss is the batch losses' mean weighted by batch size, which is the mean over all
-        samples; accuracy is None where it is undefined (see :meth:`fit`).
-        """
-        X, y = _check_data(X, y, "X", "y")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        total, correct = 0.0, 0
-        with self._evaluating():
-            for start in range(0, len(X), batch_size):
-                out = self.forward(X[start : start + batch_size])
-                yb = y[start : start + batch_size]
-                total += loss(out, yb) * len(yb)
-                hits = _n_correct(out, yb)
-                correct = None if hits is None or correct is None else correct + hits
-        return total / len(X), None if correct is None else correct / len(X)
+        """``(mean loss, accuracy)`` over ``(X, y)`` in eval mode (the mode is restored); accuracy
+        is None where undefined. See :func:`minidl.training.evaluate`."""
+        return training.evaluate(self, X, y, loss, batch_size)
 
     def predict(self, X, batch_size=256):
         """The network's outputs (logits) for ``X``, batch by batch in eval mode (restored)."""
-        X = check_float_array(X, "X")
-        if X.ndim < 1 or len(X) == 0:
-            raise ValueError(f"X must hold at least one sample, got shape {X.shape}")
-        batch_size = check_positive_int(batch_size, "batch_size")
-        with self._evaluating():
-            outs = [self.forward(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
-        return np.concatenate(outs)
+        return training.predict(self, X, batch_size)
 
-    @contextlib.contextmanager
     def _evaluating(self):
         """Eval mode inside the block; the previous mode afterwards, even after an error."""
-        was_training = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            if was_training:
-                self.train()
+        return training.evaluating(self)
 
     def summary(self, input_shape, **kwargs):
         """Per-layer output shape, parameters, MACs...: :func:`minidl.complexity.summary`
@@ -338,28 +249,3 @@ class Sequential:
     def __repr__(self):
         inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
-
-
-def _check_data(X, y, xname, yname):
-    """Float samples X (N, ...) and N targets y: the pair every training routine takes."""
-    X = check_float_array(X, xname)
-    if X.ndim < 1 or len(X) == 0:
-        raise ValueError(f"{xname} must hold at least one sample, got shape {X.shape}")
-    y = np.asarray(y)
-    if y.ndim < 1 or len(y) != len(X):
-        raise ValueError(f"{yname} must have one target per sample ({len(X)}), got shape {y.shape}")
-    return X, y
-
-
-def _n_correct(out, y):
-    """Correct predictions in a batch, or None where accuracy is undefined (regression)."""
-    multiclass = out.ndim == 2 and out.shape[1] > 1
-    if np.issubdtype(y.dtype, np.integer) and multiclass and y.shape == (len(out),):
-        return int(np.sum(np.argmax(out, axis=1) == y))
-    if out.size == len(out) and y.size == len(y):  # one logit per sample: binary, logit > 0
-        return int(np.sum((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)))
-    return None
-
-
-def _fmt(logs):
-    return {k: f"{v:.4f}" for k, v in logs.items() if k != "lr" and v is not None}
