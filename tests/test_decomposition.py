@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from minidl import decomposition
 from minidl.decomposition import PCA, covariance, covariance_naive, pca_literal, pca_objective
 
 
@@ -34,10 +35,16 @@ def test_covariance_fast_equals_naive_and_numpy(rng):
     np.testing.assert_allclose(C, np.cov(X, rowvar=False), rtol=0, atol=1e-12)
 
 
-def test_covariance_blocks_cover_every_row(rng):
-    # p = 2**18 // ... : with p large the block is 1 row; n not a multiple of the block size.
-    X = rng.normal(size=(7, 3000))
+def test_covariance_blocks_cover_every_row(rng, monkeypatch):
+    # Shrink the block budget so 23 x 5 float64 (920 bytes) needs 4 blocks: 6 + 6 + 6 + 5 rows.
+    monkeypatch.setattr(decomposition, "_BLOCK_BYTES", 256)
+    X = rng.normal(size=(23, 5)) + 5.0
     np.testing.assert_allclose(covariance(X), np.cov(X, rowvar=False), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        PCA(solver="eigh").fit(X).explained_variance_,
+        PCA(solver="svd").fit(X).explained_variance_,
+        rtol=1e-12,
+    )
 
 
 def test_eigh_keeps_its_digits_when_the_mean_is_large(rng):
