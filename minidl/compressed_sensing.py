@@ -337,8 +337,8 @@ def phase_transition(n, ms, ks, trials=20, method="omp", rng=None, tol=1e-6):
     k-sparse ``x``, recover from ``y = A x`` and count ``recovery_success(x_hat, x, tol)``.
     ``method``: ``'omp'`` (``omp`` with ``n_nonzero=k``), ``'l1'`` (support from a FISTA lasso path
     down to :math:`\lambda = 10^{-3}\|A^\top y\|_\infty`, then least squares on it), or a
-    callable ``method(A, y, k) -> x_hat``. Cells with ``k > m`` are 0 without running: with more
-    unknowns than equations on any support of size k, x is not determined by y.
+    callable ``method(A, y, k) -> x_hat``. Cells with ``k > m`` are 0 without running: y = Ax then
+    always has a sparser solution (at most m nonzeros), so no sparsity-seeking method returns x.
 
     Returns an array of shape ``(len(ms), len(ks))``; plotted with m/n on one axis and k/m on
     the other it is the Donoho–Tanner phase-transition picture.
