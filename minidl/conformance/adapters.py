@@ -26,7 +26,8 @@ Two wrappers adapt a runner whose conventions differ from minidl's:
   TensorFlow rule, ``x`` is zero-padded (the extra zero at the end) and the function is called
   with ``padding=0``; the input gradient is cropped back.
 
-:func:`build` parses a spec such as ``'torch+explicit_padding'`` or ``'nhwc'``.
+:func:`build` parses a spec such as ``'torch+explicit_padding'`` or ``'nhwc'``; the order of
+the wrappers in it does not matter (layout next to the function, padding outside it).
 """
 
 import importlib
@@ -78,7 +79,10 @@ def numpy_adapter(fn, family, backward=None):
             )
         if backward is not None:
             result, cache = result
-            if dy is not None:
+            # a forward of the wrong shape has no gradient to compare: report it missing
+            if dy is not None and np.shape(result) != np.shape(dy):
+                grads = {}
+            elif dy is not None:
                 g = backward(dy, cache)
                 g = (g,) if isinstance(g, np.ndarray) else tuple(g)
                 grads = {
@@ -117,7 +121,9 @@ def torch_adapter(fn, family):
         with torch.set_grad_enabled(dy is not None):
             y = fn(*args, **kw)
         grads = None
-        if dy is not None:
+        if dy is not None and tuple(y.shape) != np.shape(dy):
+            grads = {}  # a forward of the wrong shape: gradients reported missing
+        elif dy is not None:
             y.backward(torch.as_tensor(np.asarray(dy), dtype=y.dtype))
             grads = {
                 name: _to_numpy(tensors[name].grad)
@@ -225,12 +231,25 @@ def build(spec, fn, family, backward=None):
             f"adapter must be 'numpy' or 'torch' followed by '+' wrappers from "
             f"{sorted(WRAPPERS)}, got {spec!r}"
         )
-    if parts[0] == "torch":
-        if backward is not None:
-            raise ValueError("backward= is for the numpy adapter; torch uses autograd")
-        runner = torch_adapter(fn, family)
-    else:
-        runner = numpy_adapter(fn, family, backward)
-    for w in parts[1:]:
-        runner = WRAPPERS[w](runner, family)
-    return runner
+    if parts[0] == "torch" and backward is not None:
+        raise ValueError("backward= is for the numpy adapter; torch uses autograd")
+
+    def chain(wrappers):
+        if parts[0] == "torch":
+            runner = torch_adapter(fn, family)
+        else:
+            runner = numpy_adapter(fn, family, backward)
+        for w in wrappers:
+            runner = WRAPPERS[w](runner, family)
+        # the diagnosis reruns the candidate with one more convention changed, applied first
+        # (closest to the function): e.g. variant('nhwc') tests "it reads channels-last"
+        runner.variant = lambda extra: chain(_ordered([extra] + wrappers))
+        return runner
+
+    return chain(_ordered(parts[1:]))
+
+
+def _ordered(wrappers):
+    """Layout wrappers innermost (next to the function), padding outermost: the padding
+    wrapper then works on minidl's channels-first arrays, whatever order the spec names."""
+    return sorted(set(wrappers), key=list(WRAPPERS).index)

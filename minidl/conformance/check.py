@@ -183,6 +183,8 @@ def check(
         Read the golden files from here instead of the package's.
     """
     family = case_family if isinstance(case_family, Family) else get_family(case_family)
+    if not callable(fn):
+        raise TypeError(f"fn must be a function or an estimator class, got {type(fn).__name__}")
     run = adapters.build(adapter, fn, family, backward)
     can = getattr(run, "can_grad", False)
     if grad and not can:

@@ -1,0 +1,113 @@
+"""Grade a function against minidl from the command line.
+
+.. code-block:: text
+
+    python -m minidl.check MODULE:FUNCTION --case FAMILY [--adapter SPEC] [--grad]
+                           [--backward MODULE:FUNCTION] [--dtype float32] [--rtol R] [--atol A]
+
+``MODULE`` is an importable module (``torch.nn.functional``) or a path to a ``.py`` file
+(``hw3/layers.py``); ``FUNCTION`` may be dotted (``MyConv.forward``). The table of
+:func:`minidl.conformance.check.check` is printed; the exit status is 0 when every case
+passes, 1 when one fails, 2 for a usage error. ``--list`` prints the families and the
+signature each expects. Examples::
+
+    python -m minidl.check torch.nn.functional:conv2d --case conv2d --adapter torch+explicit_padding
+    python -m minidl.check hw3/layers.py:conv_forward --case conv2d \\
+        --backward hw3/layers.py:conv_backward --grad
+"""
+
+import argparse
+import importlib
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+
+from minidl.conformance.cases import FAMILIES
+from minidl.conformance.check import check
+
+
+def resolve(spec):
+    """The object named by ``MODULE:NAME`` (module importable, or a ``.py`` file path)."""
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected MODULE:FUNCTION, got {spec!r}")
+    if module_name.endswith(".py"):
+        path = pathlib.Path(module_name)
+        if not path.is_file():
+            raise ValueError(f"file {module_name!r} (from {spec!r}) does not exist")
+        spec_ = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec_)
+        sys.path.insert(0, str(path.parent.resolve()))  # its own imports of sibling files
+        try:
+            spec_.loader.exec_module(module)
+        finally:
+            sys.path.pop(0)
+    else:
+        module = importlib.import_module(module_name)
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"{module_name} has no attribute {attr!r} (from {spec!r})") from None
+    return obj
+
+
+def _families_text():
+    width = max(map(len, FAMILIES))
+    return "\n".join(f"{n:<{width}}  {f.signature}" for n, f in sorted(FAMILIES.items()))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m minidl.check",
+        description="Run a function on minidl's golden cases and print a pass/fail table.",
+    )
+    parser.add_argument("function", nargs="?", help="MODULE:FUNCTION (or path/to/file.py:FUNC)")
+    parser.add_argument("--case", help="case family, e.g. conv2d (see --list)")
+    parser.add_argument(
+        "--adapter",
+        default="numpy",
+        help="numpy (default), torch, nhwc, nhwc_hwio, explicit_padding, joined by '+' "
+        "(e.g. torch+explicit_padding)",
+    )
+    parser.add_argument("--backward", help="MODULE:FUNCTION of backward(dy, cache) (numpy)")
+    parser.add_argument("--grad", action="store_true", help="require gradients to be checked")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--rtol", type=float, default=None)
+    parser.add_argument("--atol", type=float, default=None)
+    parser.add_argument("--golden", default=None, help="directory of golden files")
+    parser.add_argument("--list", action="store_true", help="list the families and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print(_families_text())
+        return 0
+    if not args.function or not args.case:
+        parser.print_usage(sys.stderr)
+        print("error: give MODULE:FUNCTION and --case FAMILY (or --list)", file=sys.stderr)
+        return 2
+    try:
+        fn = resolve(args.function)
+        backward = resolve(args.backward) if args.backward else None
+        report = check(
+            fn,
+            args.case,
+            adapter=args.adapter,
+            backward=backward,
+            grad=True if args.grad else None,
+            rtol=args.rtol,
+            atol=args.atol,
+            dtype=None if args.dtype == "float64" else np.float32,
+            golden_dir=args.golden,
+        )
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(report.table())
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
