@@ -1,21 +1,24 @@
 """Why did a case fail? Test named convention mistakes against the golden data.
 
-Each hypothesis is a generator ``h(case, run) -> (detail, predicted, got)`` triples, one per
-variant it tries: ``predicted`` and ``got`` are dicts of arrays that must agree if the candidate
-made that mistake. Three kinds:
+Each hypothesis is a generator ``h(family, case, run, got)`` (``got``: the candidate's outputs
+on the case) of ``(detail, predicted, observed)`` triples, one per variant it tries:
+``predicted`` and ``observed`` are dicts of arrays that agree if the candidate made that
+mistake. Three kinds:
 
 - *model the mistake*: ``predicted`` is what minidl gives under the wrong convention (the
-  kernel flipped, padding one less, the unbiased variance ...), ``got`` the candidate's own
-  outputs on the case;
+  kernel flipped, padding one less, the unbiased variance ...), ``observed`` the candidate's
+  own outputs on the case;
 - *rerun*: the candidate is run again on transformed inputs (channels-last ``x``, a transposed
-  dense weight), its outputs transformed back: ``got``; ``predicted`` the golden outputs;
+  dense weight), its outputs transformed back: ``observed``; ``predicted`` the golden outputs;
 - *reinterpret*: the candidate's outputs transformed (PCA components as columns).
 
 A hypothesis *explains* a failure when its arrays agree within the check's tolerance and at
 least one of them had failed (or the candidate raised). :func:`diagnose` returns the messages
 of those that explain it, in the order listed (most specific first); otherwise it falls back
-to generic findings (non-finite values, a wrong shape, a constant factor, forward right but a
-gradient wrong).
+to generic findings (non-finite values, a constant factor, forward right but a gradient
+wrong). Hypotheses are models of *mistakes*; the correct behaviour is minidl's own code. The
+few lines here that compute rather than call minidl (a biased running update, a rounding
+rule) are the mistake itself, which minidl does not implement.
 """
 
 from dataclasses import replace
@@ -394,8 +397,10 @@ def quantize_conventions(family, case, run, got):
         {"q": np.clip(_round_half_away(v) + z, lo, hi)},
         got,
     )
-    floor = np.clip(np.floor(v) + z, lo, hi)
-    yield "rounds down (floor) instead of to nearest", {"q": floor}, got
+    # x * (1/S) (PyTorch's way) and x / S differ in the last bit, which floor can see
+    for ratio in (v, case.inputs["x"] / case.kwargs["scale"]):
+        floor = np.clip(np.floor(ratio) + z, lo, hi)
+        yield "rounds down (floor) instead of to nearest", {"q": floor}, got
     minus = np.clip(np.rint(v) - z, lo, hi)
     yield "subtracts the zero point instead of adding it", {"q": minus}, got
     x, s = case.inputs["x"], case.kwargs["scale"]
@@ -418,8 +423,8 @@ def mask_conventions(family, case, run, got):
     n = w.size
     yield "ranks by signed value, not magnitude |w|", {"mask": mask_from_scores(w, s)}, got
     yield (
-        "keeps the smallest |w| instead of the largest",
-        {"mask": 1.0 - mask_from_scores(np.abs(w), 1.0 - s) if s > 0 else np.zeros_like(w)},
+        "removes the largest |w| instead of the smallest",
+        {"mask": mask_from_scores(-np.abs(w), s)},
         got,
     )
     for rule, k in (("floor", int(np.floor(s * n))), ("ceil", int(np.ceil(s * n)))):

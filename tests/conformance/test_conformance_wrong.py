@@ -21,8 +21,9 @@ from minidl.functional.batchnorm import batch_norm, batch_norm_backward, batch_n
 from minidl.functional.conv import conv2d, conv_nd, conv_nd_backward
 from minidl.functional.dense import dense
 from minidl.functional.padding import pad_array, resolve_padding
-from minidl.functional.pool import avg_pool2d
+from minidl.functional.pool import avg_pool2d, max_pool2d
 from minidl.lasso import Lasso
+from minidl.linear import Ridge
 from minidl.losses import CrossEntropyLoss
 
 
@@ -264,3 +265,90 @@ def test_keyword_names_are_part_of_the_signature(bad):
 
     report = check(renamed, "conv2d")
     assert all(r.status == "ERROR" and "TypeError" in r.diagnosis for r in report.rows)
+
+
+# ------------------------------------------------------------------ the remaining hypotheses
+def _bn_running_in_training(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    rm, rv = running_mean.copy(), running_var.copy()
+    batch_norm(x, weight, bias, running_mean, running_var, training=True, momentum=momentum)
+    return batch_norm(x, weight, bias, rm, rv, training=False, eps=eps)
+
+
+def _bn_keras_momentum(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    return batch_norm(
+        x, weight, bias, running_mean, running_var, training=True, momentum=1 - momentum, eps=eps
+    )
+
+
+class _RidgeTimesN(Ridge):  # minimizes (1/n) ||y - Xw||^2 + alpha ||w||^2
+    def fit(self, X, y):
+        self.alpha = self.alpha * len(X)
+        return super().fit(X, y)
+
+
+class _RidgeAlwaysIntercept(Ridge):
+    def __init__(self, alpha=1.0, fit_intercept=True):
+        super().__init__(alpha)
+
+
+def _q_floor(x, scale, zero_point, bits=8, signed=True):
+    lo, hi = (-128, 127) if signed else (0, 255)
+    return np.clip(np.floor(x / scale) + zero_point, lo, hi)
+
+
+def _q_no_clamp(x, scale, zero_point, bits=8, signed=True):
+    return np.rint(x / scale) + zero_point
+
+
+def _ce_no_smoothing(logits, target, label_smoothing=0.0):
+    return CrossEntropyLoss()(logits, target)
+
+
+WRONG = [
+    # (family, wrong implementation, phrase in the diagnosis, the cases that must fail)
+    (
+        "max_pool2d",
+        lambda x, padding, **kw: max_pool2d(
+            x, padding=np.maximum(np.subtract(padding, 1), 0), **kw
+        ),
+        "padding - 1",
+        {"k3_s2_pad1", "k2_s1_pad1", "anisotropic"},
+    ),
+    (
+        "avg_pool2d",
+        lambda x, ceil_mode, **kw: avg_pool2d(x, ceil_mode=False, **kw),
+        "ceil_mode=False, asked True",
+        {"ceil_mode"},
+    ),
+    ("batch_norm_train", _bn_running_in_training, "running estimates in training mode", None),
+    ("batch_norm_train", _bn_keras_momentum, "Keras' convention", None),
+    ("ridge", _RidgeTimesN, "alpha scaled by n", None),
+    (
+        "ridge",
+        _RidgeAlwaysIntercept,
+        "fit_intercept=True behaviour (asked False)",
+        {"no_intercept"},
+    ),
+    ("quantize", _q_floor, "rounds down (floor)", None),
+    ("quantize", _q_no_clamp, "does not clamp", {"int8", "saturate"}),
+    (
+        "dequantize",
+        lambda q, scale, zero_point: scale * q.astype(np.float64),
+        "ignores the zero point",
+        None,
+    ),
+    (
+        "magnitude_mask",
+        lambda w, sparsity: mask_from_scores(-np.abs(w), sparsity),
+        "removes the largest |w|",
+        {"matrix_half", "conv_weight", "most"},
+    ),
+    ("cross_entropy", _ce_no_smoothing, "ignores label_smoothing", {"smoothing"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "wrong", "phrase", "cases"), WRONG, ids=[f"{w[0]}-{w[2][:20]}" for w in WRONG]
+)
+def test_more_wrong_conventions(family, wrong, phrase, cases):
+    assert_diagnosed(check(wrong, family), phrase, cases)
