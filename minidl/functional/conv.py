@@ -26,11 +26,11 @@ batched float32 GEMM ``w @ col``. The backward is two more GEMMs (``dw = dy col^
 
 ``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of
 100x100 and a 5x5 kernel), so it is never built whole: the output is cut into blocks of rows
-along its first spatial axis, each block's windows are gathered into a buffer of about
-``BLOCK_BYTES`` and multiplied at once (one batched ``np.matmul`` per block, all N images in
-it; a small input is a single block). The gather then stays in cache, nothing of size ``col``
-is kept between the forward and the backward (the backward gathers again), and peak memory
-stays near PyTorch's.
+along its first spatial axis (and its second, when one row is already too much), each
+block's windows are gathered into a buffer of at most ``BLOCK_BYTES`` and multiplied at once
+(one batched ``np.matmul`` per block, all N images in it; a small input is a single block).
+The gather then stays in cache, nothing of size ``col`` is kept between the forward and the
+backward (the backward gathers again), and peak memory stays near PyTorch's.
 ``conv_nd_naive`` / ``conv_nd_backward_naive`` are the same sums as plain loops; tests hold
 them equal.
 """
@@ -44,11 +44,16 @@ from numpy.lib.stride_tricks import as_strided
 from minidl._validation import as_tuple, check_float_array, check_positive_int
 from minidl.functional.padding import interior, output_sizes, pad_array, resolve_padding
 
-# Target size of one im2col block (see the module docstring); tests lower it to force blocks.
-# 2 MiB fits in this machine's caches (1 MiB L2 per core, 32 MiB L3), so a block gathered by
-# the copy is read back by the GEMM without a trip to memory; larger blocks were no faster on
-# one thread and, with many per-image GEMMs on a loaded 2-core machine, much slower on two.
+# Block size (see the module docstring), in output positions per image: at most BLOCK_BYTES
+# of gathered windows for the whole batch (2 MiB sits in this machine's caches: 1 MiB L2 per
+# core, 32 MiB L3, so the GEMM reads back what the gather just wrote), and per image a GEMM of
+# at most GEMM_MACS multiply-adds, which OpenBLAS runs on one thread: a second thread only
+# pays off on larger products, and on a loaded 2-core machine each hand-off to it waits for a
+# scheduler slot (measured: 5-10x slower steps). MIN_COLUMNS keeps each GEMM wide enough to be
+# efficient when the kernel is big (deep layers), where threads do help. Tests shrink these.
 BLOCK_BYTES = 2 * 2**20
+GEMM_MACS = 2**19
+MIN_COLUMNS = 256
 
 
 @dataclass
@@ -65,19 +70,16 @@ class ConvCache:
     out: tuple
 
 
-def _setup(x, weight, bias, stride, padding, dilation, groups, nd=None, name="conv_nd"):
-    """Validate the arguments; return (x, weight, bias, stride, dilation, groups, pads, out)."""
+def _setup(x, weight, bias, stride, padding, dilation, groups, name="conv_nd"):
+    """Validate the arguments; return (x, weight, bias, stride, dilation, groups, pads, out).
+
+    The number of spatial axes D comes from the weight, (C_out, C_in/groups, *kernel).
+    """
     weight = check_float_array(weight, f"{name} weight")
-    if nd is None:
-        nd = weight.ndim - 2
-        if nd < 1:
-            raise ValueError(
-                f"{name} weight must be (C_out, C_in/groups, *kernel) with >= 1 spatial axis, "
-                f"got shape {weight.shape}"
-            )
-    elif weight.ndim != nd + 2:
+    nd = weight.ndim - 2
+    if nd < 1:
         raise ValueError(
-            f"{name} weight must be {nd + 2}-dimensional (C_out, C_in/groups, *kernel), "
+            f"{name} weight must be (C_out, C_in/groups, *kernel) with >= 1 spatial axis, "
             f"got shape {weight.shape}"
         )
     x = check_float_array(x, f"{name} input x", ndim=nd + 2)
@@ -119,22 +121,38 @@ def _windows(xp, kernel, stride, dilation, out):
 
 
 def _col_blocks(xp, weight_shape, stride, dilation, out, groups):
-    """Yield ``((a, b), flat, col)`` per block of output rows [a, b) along the first axis.
+    """Yield ``(first, sizes, flat, col)`` for each block of output positions.
 
-    ``col`` (N, groups, C_g prod(k), (b - a) prod(out[1:])) holds those outputs' windows,
-    gathered channels-first by one copy of the strided view; ``flat`` is their slice of the
-    flattened output positions (rows are the slowest axis, so the slice is contiguous).
+    A block spans ``sizes[0]`` rows of the first spatial output axis from ``first[0]`` (and,
+    when one such row alone is more than a block, ``sizes[1]`` rows of the second axis from
+    ``first[1]``), all of the remaining axes. ``col`` (N, groups, C_g prod(k), prod(sizes))
+    holds the block's windows, gathered channels-first by one copy of the strided view;
+    ``flat`` is the block's slice of the flattened output positions (contiguous, because the
+    blocked axes are the slowest).
     """
     n, c_in = xp.shape[:2]
     kernel = tuple(weight_shape[2:])
-    inner = math.prod(out[1:])
+    nd = len(kernel)
     win = _windows(xp, kernel, stride, dilation, out)
-    row_bytes = n * c_in * math.prod(kernel) * inner * xp.itemsize
-    rows = max(1, BLOCK_BYTES // row_bytes)
-    for a in range(0, out[0], rows):
-        b = min(a + rows, out[0])
-        block = win[(slice(None),) * (2 + len(kernel)) + (slice(a, b),)]
-        yield (a, b), slice(a * inner, b * inner), block.reshape(n, groups, -1, (b - a) * inner)
+    rows_of_col = c_in * math.prod(kernel)  # = groups * C_g prod(k)
+    macs_per_column = weight_shape[0] // groups * weight_shape[1] * math.prod(kernel)
+    positions = min(BLOCK_BYTES // (n * rows_of_col * xp.itemsize), GEMM_MACS // macs_per_column)
+    positions = max(positions, MIN_COLUMNS, 1)
+    split = 1 if nd == 1 or positions >= math.prod(out[1:]) else 2
+    inner = math.prod(out[split:])  # positions in one row of the last blocked axis
+    step = max(1, positions // inner)
+    for outer in np.ndindex(*out[: split - 1]):  # () when split == 1
+        start = sum(i * math.prod(out[j + 1 : split]) for j, i in enumerate(outer))
+        for a in range(0, out[split - 1], step):
+            b = min(a + step, out[split - 1])
+            first = outer + (a,) + (0,) * (nd - split)
+            sizes = (1,) * len(outer) + (b - a,) + tuple(out[split:])
+            index = tuple(
+                slice(f, f + m) for f, m in zip(first[:split], sizes[:split], strict=True)
+            )
+            block = win[(slice(None),) * (2 + nd) + index]
+            flat = slice((start + a) * inner, (start + b) * inner)
+            yield first, sizes, flat, block.reshape(n, groups, -1, (b - a) * inner)
 
 
 def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False):
@@ -151,7 +169,7 @@ def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, ret
     w2 = weight.reshape(groups, c_out // groups, -1)
     y = np.empty((n, groups, c_out // groups, math.prod(out)), dtype=x.dtype)
     xp = pad_array(x, pads)
-    for _, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
+    for _, _, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
         yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
         if bias is not None:
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
@@ -193,15 +211,13 @@ def conv_nd_backward(dy, cache):
     dw = np.zeros((groups, c_out // groups, c_g * math.prod(kernel)), dtype=x.dtype)
     xp = pad_array(x, cache.pads)
     dxp = np.zeros(xp.shape, dtype=x.dtype)
-    for (a, b), flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
+    for first, sizes, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
         dyb = dy2[..., flat]
         if db is not None:
             db += dyb.sum(axis=(0, 3))  # while the block is in cache
         # dW[g, o, ck] += sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
         dw += np.matmul(dyb, col.swapaxes(-1, -2)).sum(axis=0)
-        dcol = np.matmul(w_t, dyb).reshape((n, c_in) + tuple(kernel) + (b - a,) + out[1:])
-        first = (a,) + (0,) * (len(kernel) - 1)  # this block's first output position
-        sizes = (b - a,) + out[1:]
+        dcol = np.matmul(w_t, dyb).reshape((n, c_in) + tuple(kernel) + sizes)
         for p in np.ndindex(*kernel):
             # outputs i of the block read input d p + s i: a strided slice of dxp
             window = tuple(
@@ -216,8 +232,15 @@ def conv_nd_backward(dy, cache):
 def conv_nd_naive(
     x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False
 ):
-    """Equation (3.4) as plain loops: the reference ``conv_nd`` is tested against.
+    r"""Equation (3.4) as plain loops: the reference ``conv_nd`` is tested against,
 
+    .. math:: y[n, o, \mathbf{i}] = b[o] + \sum_{c, \mathbf{p}}
+              x[n, c, \mathbf{s i} + \mathbf{d p}]\, w[o, c, \mathbf{p}].
+
+    This is article 002's convolution sum :math:`y(s) = \sum_t x(s - t) k(t)` written as a
+    cross-correlation (``+ d p`` where the article has ``- t``), the convention of every
+    framework: with ``w = k`` flipped along each spatial axis the two are the same sum (for
+    stride 1, no padding; ``tests/functional/test_conv.py`` checks it with ``np.convolve``).
     Padding is never materialized: a tap that falls outside the input contributes zero.
     """
     x, weight, bias, stride, dilation, groups, pads, out = _setup(

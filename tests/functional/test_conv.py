@@ -229,9 +229,10 @@ def test_bad_dy(rng):
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::5], ids=IDS[::5])
 def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
-    """With a tiny BLOCK_BYTES every output row is its own block (the path large inputs take):
-    forward and backward still equal the loops."""
+    """With tiny blocks every output position is its own block (the path large inputs take,
+    first and second axes split): forward and backward still equal the loops."""
     monkeypatch.setattr(conv_module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
     x, w, b, kw = _arrays(cfg, rng)
     y, cache = conv_nd(x, w, b, return_cache=True, **kw)
     y_naive, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
@@ -244,15 +245,28 @@ def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
 
 
 def test_blocks_cover_the_output(monkeypatch):
-    """Block sizes: a 100-row output at ~3 rows per block gives 34 blocks covering [0, 100)."""
-    x, w = np.zeros((2, 1, 100, 10), np.float32), np.zeros((1, 1, 3, 3), np.float32)
-    row_bytes = 2 * 1 * 9 * 10 * 4  # N * C_in * prod(k) * prod(out[1:]) * itemsize
-    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 3 * row_bytes + 1)
-    blocks = [ab for ab, _, _ in conv_module._col_blocks(
-        np.zeros((2, 1, 102, 12), np.float32), w.shape, (1, 1), (1, 1), (100, 10), 1)]  # fmt: skip
-    assert blocks[0] == (0, 3) and blocks[-1] == (99, 100) and len(blocks) == 34
-    assert all(b == c for (_, b), (c, _) in zip(blocks, blocks[1:], strict=False))
-    assert conv2d(x, w, padding=1).shape == (2, 1, 100, 10)
+    """Blocks tile the output exactly: ~3 rows per block on a 100-row output gives 34 blocks;
+    a budget below one row splits the second axis too (here 10 columns -> 4 per block); the
+    GEMM size cap limits a block the same way (9 MACs per column here)."""
+    xp, w = np.zeros((2, 1, 102, 12), np.float32), (1, 1, 3, 3)
+    monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
+    position_bytes = 2 * 1 * 9 * 4  # N * C_in * prod(k) * itemsize
+    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 3 * 10 * position_bytes + 1)
+    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
+    assert len(blocks) == 34 and blocks[-1][:2] == ((99, 0), (1, 10))
+    flats = [f for _, _, f, _ in blocks]
+    assert flats[0] == slice(0, 30) and flats[-1] == slice(990, 1000)
+    assert all(f.stop == g.start for f, g in zip(flats, flats[1:], strict=False))
+    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 4 * position_bytes)
+    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
+    assert [b[:2] for b in blocks[:3]] == [((0, 0), (1, 4)), ((0, 4), (1, 4)), ((0, 8), (1, 2))]
+    flats = [f for _, _, f, _ in blocks]
+    assert len(blocks) == 300 and flats[3] == slice(10, 14) and flats[-1] == slice(998, 1000)
+    assert all(f.stop == g.start for f, g in zip(flats, flats[1:], strict=False))
+    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 2**30)
+    monkeypatch.setattr(conv_module, "GEMM_MACS", 9 * 25)  # 25 positions -> 2 whole rows a block
+    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
+    assert len(blocks) == 50 and blocks[0][:2] == ((0, 0), (2, 10))
 
 
 def test_non_contiguous_input(rng):
