@@ -58,6 +58,7 @@ def test_every_network_family_has_a_torch_op():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions:UserWarning")
 @pytest.mark.parametrize("name", sorted(TORCH_OPS))
 def test_torch_passes_every_case(name):
     # PyTorch's integer padding cannot express TensorFlow's SAME with stride > 1: the
@@ -68,6 +69,7 @@ def test_torch_passes_every_case(name):
     assert report.gradients == bool(FAMILIES[name].grad_wrt)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_torch_conv_without_the_padding_adapter_errors_only_on_strided_same():
     report = check(F.conv2d, "conv2d", adapter="torch")
     assert [r.case for r in report.failures] == ["same_stride2_tf"]
