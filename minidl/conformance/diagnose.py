@@ -73,8 +73,8 @@ def flipped_kernel(family, case, run, got):
     w = case.inputs["weight"]
     flipped = np.flip(w, axis=tuple(range(2, w.ndim)))
     yield (
-        "computes a true convolution (kernel flipped) instead of the cross-correlation "
-        "y[i] = sum_p x[s*i + d*p] w[p] that minidl and every framework use",
+        "kernel flipped: computes a true convolution, not the cross-correlation "
+        "y[i] = sum_p x[s*i + d*p] w[p] of minidl and every framework",
         _conv(case, weight=flipped),
         got,
     )
