@@ -134,6 +134,7 @@ def torch_adapter(fn, family):
         return {k: _to_numpy(v) for k, v in outputs.items()}, grads
 
     run.can_grad = bool(family.grad_wrt)
+    run.torch = True
     return run
 
 
@@ -174,6 +175,7 @@ def channels_last(runner, family, weight_layout="oihw"):
         return outputs, grads
 
     run.can_grad = getattr(runner, "can_grad", False)
+    run.torch = getattr(runner, "torch", False)
     return run
 
 
@@ -200,6 +202,7 @@ def explicit_padding(runner, family):
         return outputs, grads
 
     run.can_grad = getattr(runner, "can_grad", False)
+    run.torch = getattr(runner, "torch", False)
     return run
 
 

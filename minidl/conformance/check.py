@@ -140,6 +140,11 @@ def _cast(inputs, dtype):
 
 
 def _tolerances(family, dtype, rtol, atol):
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be None, float32 or float64, got {np.dtype(dtype)}")
     r, a = family.rtol, family.atol
     if dtype is not None and np.dtype(dtype) == np.float32 and r > 0:
         r, a = max(r, 1e-4), max(a, 1e-5)
@@ -210,6 +215,8 @@ def _check_case(family, case, run, grad, rtol, atol, dtype):
         got, got_grads = run(_cast(case.inputs, dtype), case.kwargs, dy)
     except Exception as err:  # noqa: BLE001 - any failure of the candidate is reported
         message = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+        if "Tensor" in message and not getattr(run, "torch", False):
+            message += " (a PyTorch function? use adapter='torch')"
         diagnosis = diagnose(family, case, run, None, None, (), rtol, atol, error=message)
         return Row(case.name, np.nan, np.nan, rtol, atol, "ERROR", diagnosis)
     pairs = [(k, case.outputs[k], got.get(k), k in family.up_to_sign) for k in case.outputs]

@@ -125,3 +125,29 @@ def test_pool_nhwc_adapter_with_numpy():
     report = check(pool_nhwc, "max_pool2d")
     assert not report.passed
     assert all("channels-last" in r.diagnosis for r in report.failures)
+
+
+def test_bad_tolerance_dtype_and_fn():
+    with pytest.raises(ValueError, match="rtol must be a finite number >= 0"):
+        check(relu, "relu", rtol=-1)
+    with pytest.raises(ValueError, match="atol"):
+        check(relu, "relu", atol=float("nan"))
+    with pytest.raises(TypeError, match="dtype must be None, float32 or float64"):
+        check(relu, "relu", dtype=np.float16)
+    with pytest.raises(TypeError, match="fn must be a function"):
+        check({"not": "callable"}, "relu")
+
+
+def test_a_torch_function_without_the_torch_adapter_gets_a_hint():
+    torch = pytest.importorskip("torch")
+    report = check(torch.relu, "relu")
+    assert all("use adapter='torch'" in r.diagnosis for r in report.rows)
+
+
+def test_generate_command_writes_the_named_families(tmp_path, capsys):
+    from minidl.conformance.generate import main
+
+    assert main(["--out", str(tmp_path), "relu", "pca"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pca.npz", "relu.npz"]
+    assert "relu.npz" in capsys.readouterr().out
+    assert check(relu, "relu", golden_dir=tmp_path).passed
