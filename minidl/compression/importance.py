@@ -108,6 +108,12 @@ def hessian_diag_fd(model, X, y, loss, key, eps=1e-5):
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     w = params[key]
+    if w.dtype != np.float64:
+        # a float32 gradient differenced over eps = 1e-5 keeps ~2 significant digits
+        raise TypeError(
+            f"hessian_diag_fd needs float64 parameters, params[{key!r}] is {w.dtype}; "
+            "build a float64 copy of the model (dtype=np.float64)"
+        )
     h = np.zeros(w.shape, dtype=np.float64)
     flat = w.reshape(-1)  # a view: perturbing it perturbs the layer's weight
     for i in range(flat.size):

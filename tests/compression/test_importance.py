@@ -106,6 +106,9 @@ def test_importance_bad_inputs(rng):
         dense_ce_hessian_diag(np.ones((2, 4)), np.ones((3, 5)))
     with pytest.raises(ValueError, match="eps"):
         hessian_diag_fd(model, X, y, CrossEntropyLoss(), "0.weight", eps=0)
+    f32 = Sequential([Dense(4, 3, rng=rng)])
+    with pytest.raises(TypeError, match="float64"):
+        hessian_diag_fd(f32, X.astype(np.float32), y, CrossEntropyLoss(), "0.weight")
 
 
 def test_obd_and_taylor_pruning_hurt_less_than_random(rng):
