@@ -1,0 +1,137 @@
+"""One training step (forward + loss + backward + optimizer step): minidl against PyTorch.
+
+Run by hand: ``python benchmarks/bench_training.py [--repeats 15] [--profile]``.
+
+For LeNet-5 and source article 003's CNN (``minidl.zoo``) at batch 64 and 128, float32, the
+same architecture is built in PyTorch and both take Adam steps on the same random batch. The
+two are timed alternately in the same run (so a busy machine slows both alike) and the best
+of ``--repeats`` steps is kept. Printed: both times, their ratio (target <= 1.5) and one epoch
+over 60,000 28x28 images extrapolated from the step time (60,000 / batch steps). PyTorch gets
+as many threads as the machine has cores (``torch.set_num_threads(os.cpu_count())``) and so does
+NumPy's BLAS (threadpoolctl); ``--threads 1`` compares single-threaded, which a busy machine
+disturbs less.
+
+``--profile`` adds the forward and backward time of each minidl layer (best of the repeats)
+for every case, to show which layer is the bottleneck.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from minidl import zoo
+from minidl.losses import CrossEntropyLoss
+from minidl.optim import Adam
+
+EPOCH = 60_000
+
+
+def torch_net(name):
+    if name == "lenet5":
+        layers = [
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        ]  # fmt: skip
+    else:
+        layers = [
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10),
+        ]  # fmt: skip
+    return nn.Sequential(*layers)
+
+
+def make_steps(name, batch, rng):
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(10, size=batch)
+    model = getattr(zoo, name)(rng=rng)
+    crit, opt = CrossEntropyLoss(), Adam(1e-3)
+
+    def minidl_step():
+        crit(model(x), y)
+        model.backward(crit.backward())
+        opt.step(model.params, model.grads)
+
+    net = torch_net(name)
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
+    topt = torch.optim.Adam(net.parameters(), 1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def torch_step():
+        topt.zero_grad()
+        nn.functional.cross_entropy(net(tx), ty).backward()
+        topt.step()
+
+    return model, x, y, minidl_step, torch_step
+
+
+def best_times(fns, repeats):
+    for fn in fns:  # warm-up: allocations, BLAS threads, optimizer state
+        fn()
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
+def profile_layers(model, x, y, repeats):
+    crit = CrossEntropyLoss()
+    fwd = [float("inf")] * len(model.layers)
+    bwd = list(fwd)
+    for _ in range(repeats):
+        h = x
+        for i, layer in enumerate(model.layers):
+            t = time.perf_counter()
+            h = layer(h)
+            fwd[i] = min(fwd[i], time.perf_counter() - t)
+        crit(h, y)
+        d = crit.backward()
+        for i in reversed(range(len(model.layers))):
+            t = time.perf_counter()
+            d = model.layers[i].backward(d)
+            bwd[i] = min(bwd[i], time.perf_counter() - t)
+    for i, layer in enumerate(model.layers):
+        print(f"      {i:>2} {type(layer).__name__:<10} fwd {fwd[i] * 1e3:7.2f} ms"
+              f"   bwd {bwd[i] * 1e3:7.2f} ms")  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="threads for both (default: cores)"
+    )
+    args = parser.parse_args()
+    threads = args.threads
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # NumPy's BLAS, the same number
+    print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam")
+    print(f"best of {args.repeats} steps each, timed alternately; epoch = {EPOCH:,} images\n")
+    header = f"{'model':<15}{'batch':>6}{'minidl ms':>11}{'torch ms':>10}{'ratio':>7}"
+    print(header + f"{'minidl epoch s':>16}{'torch epoch s':>15}")
+    rng = np.random.default_rng(0)
+    for name in ("lenet5", "article003_cnn"):
+        for batch in (64, 128):
+            model, x, y, ours, theirs = make_steps(name, batch, rng)
+            t_ours, t_torch = best_times([ours, theirs], args.repeats)
+            steps = EPOCH / batch
+            row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
+            row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"
+            print(row)
+            if args.profile:
+                profile_layers(model, x, y, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
