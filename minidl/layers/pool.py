@@ -63,7 +63,11 @@ class _Pool(Layer):
         dy = self._check_grad(dy, expected)
         if dy.dtype != c["dtype"]:
             dy = dy.astype(c["dtype"])
-        return type(self)._backward_fn(dy, c)
+        dx = type(self)._backward_fn(dy, c)
+        # The max mask is as large as the input: let it go once used, as an autograd graph
+        # frees its buffers (a second backward needs a new forward).
+        self._cache = None
+        return dx
 
     def output_shape(self, input_shape):
         if len(input_shape) != self._d + 2:
