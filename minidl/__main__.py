@@ -6,7 +6,8 @@ Steps, all on data shipped in ``datasets/`` (no download):
    (:func:`minidl.datasets.load_mnist_t10k_split`, seed 0);
 2. build article 003's Keras CNN (:func:`minidl.zoo.article003_cnn`) and print its summary:
    output shape, parameters and multiply-accumulates (MACs) per layer;
-3. train it with Adam, a progress bar per epoch (loss, accuracy, validation);
+3. train it with Adam (learning rate decayed by a cosine over the epochs), batch 32, a
+   progress bar per epoch (loss, accuracy, validation);
 4. print the test accuracy and the confusion matrix;
 5. write to the output folder: ``history.png`` (loss/accuracy per epoch), ``filters.png``
    (the first layer's 32 kernels), ``feature_maps.png`` (what they make of one test digit),
@@ -49,7 +50,7 @@ def build_parser():
     parser.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default 4, or 1 with --quick)"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default 64)")
+    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     return parser
 
@@ -70,7 +71,7 @@ def main(argv=None):
     from minidl.datasets import load_mnist_t10k_split
     from minidl.losses import CrossEntropyLoss
     from minidl.metrics import accuracy, confusion_matrix
-    from minidl.optim import Adam
+    from minidl.optim import Adam, CosineAnnealingLR
 
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 4)
     if epochs < 1 or args.batch_size < 1:
@@ -89,9 +90,11 @@ def main(argv=None):
     print(summary)
     print(f"parameters: {summary.total_params:,}   MACs per image: {summary.total_macs:,}")
 
+    optimizer = Adam(args.lr)
     history = model.fit(
-        X_train, y_train, epochs=epochs, batch_size=args.batch_size, optimizer=Adam(args.lr),
+        X_train, y_train, epochs=epochs, batch_size=args.batch_size, optimizer=optimizer,
         loss=CrossEntropyLoss(), validation_data=(X_test, y_test), rng=rng,
+        scheduler=CosineAnnealingLR(optimizer, epochs),
     )  # fmt: skip
 
     pred = np.argmax(model.predict(X_test), axis=1)
