@@ -1,10 +1,18 @@
-r"""Lasso, ElasticNet, AdaptiveLasso (source article 001), scaled as scikit-learn:
+r"""Lasso, ElasticNet, AdaptiveLasso (source article 001), scaled as scikit-learn.
+
+Numbers (2.k) are the formula numbers of chapter 02
+(``chapters/02_complexity_gradient_descent_regularization.ipynb``): the lasso below is its
+(2.8), the article's weighted L1 objective (2.2) with the squared loss and the plain lasso (2.4)
+with :math:`\lambda = n\alpha`, :math:`\omega_j = 1`; the elastic net, which the chapter does
+not number, is tagged (EN) as in :mod:`minidl.lasso_solvers`.
 
 .. math::
     \text{Lasso:}\quad \min_w \frac{1}{2n}\|y - Xw\|_2^2 + \alpha\sum_j \omega_j|w_j|
-    \qquad
+    \qquad (2.8)
+
+.. math::
     \text{ElasticNet:}\quad \min_w \frac{1}{2n}\|y - Xw\|_2^2
-        + \alpha\rho\sum_j\omega_j|w_j| + \frac{\alpha(1-\rho)}{2}\|w\|_2^2            (3.5)
+        + \alpha\rho\sum_j\omega_j|w_j| + \frac{\alpha(1-\rho)}{2}\|w\|_2^2            (EN)
 
 :math:`\rho` = ``l1_ratio``, :math:`\omega_j` = ``penalty_weights`` (article 001's weighted
 L1, default all 1 = scikit-learn's objective). The intercept is unpenalized (centring). Solvers
@@ -39,7 +47,7 @@ WORKING_SET_MIN_FEATURES = 64  # below this the full Gram matrix costs next to n
 
 
 def _prepare(X, y, fit_intercept, solver):
-    """Set up one problem (3.5) for ``_solve``; returns ``(problem, c, x_mean, y_mean)``.
+    """Set up one problem (EN) for ``_solve``; returns ``(problem, c, x_mean, y_mean)``.
 
     ``problem`` is ('naive', Xc, yc) for the plain loop, ('gram', G/n, X^T y/n, y.y/n) for
     Gram coordinate descent and ISTA/FISTA, or ('ws', X, x_mean, yc, fit_intercept) for CD on
@@ -63,7 +71,7 @@ def _prepare(X, y, fit_intercept, solver):
 
 
 def _solve(problem, alpha, l1_ratio, weights, w0, max_iter, tol, solver):
-    """One fit of (3.5) on a problem from ``_prepare``; returns (w, gap, n_iter)."""
+    """One fit of (EN) on a problem from ``_prepare``; returns (w, gap, n_iter)."""
     lam = alpha * l1_ratio * weights
     beta = alpha * (1.0 - l1_ratio)
     kind = problem[0]
@@ -84,7 +92,7 @@ def _solve(problem, alpha, l1_ratio, weights, w0, max_iter, tol, solver):
 
 
 class ElasticNet(LinearModel):
-    r"""Elastic net (3.5) by coordinate descent (or ISTA/FISTA); ``l1_ratio=1`` is the lasso.
+    r"""Elastic net (EN) by coordinate descent (or ISTA/FISTA); ``l1_ratio=1`` is the lasso.
 
     Parameters
     ----------
@@ -150,9 +158,12 @@ class ElasticNet(LinearModel):
 
 
 class Lasso(ElasticNet):
-    r"""Lasso: ElasticNet with ``l1_ratio=1``.
+    r"""Lasso (2.8) of chapter 02: ElasticNet with ``l1_ratio=1``.
 
-    .. math:: \min_w \frac{1}{2n}\|y - Xw\|^2 + \alpha\sum_j\omega_j|w_j|
+    .. math:: \min_w \frac{1}{2n}\|y - Xw\|^2 + \alpha\sum_j\omega_j|w_j|           (2.8)
+
+    the weighted L1 objective (2.2) with the squared loss; with all :math:`\omega_j = 1` the
+    lasso (2.4) with :math:`\lambda = n\alpha`.
     """
 
     def __init__(
@@ -171,7 +182,7 @@ class Lasso(ElasticNet):
 
 
 class AdaptiveLasso(Lasso):
-    r"""Adaptive lasso (Zou 2006): weighted lasso, :math:`\omega_j = 1/|\hat\beta_j^{ols}|^\gamma`.
+    r"""Adaptive lasso (Zou 2006): lasso (2.8) with :math:`\omega_j = 1/|\hat\beta_j^{ols}|^\gamma`.
 
     :math:`\hat\beta^{ols}` is the least-squares fit on the centred data (minimum-norm lstsq when
     p >= n). A coefficient that OLS puts at (numerically) zero gets a huge but finite weight
@@ -217,7 +228,7 @@ def lasso_literal(X, y, alpha, iterations):
        m = 100, alpha = 0.1 is a penalty of 0.001: almost least squares.
     2. **Subgradient steps never give zeros.** ``np.sign`` of a coordinate that should be 0
        flips it back and forth around 0 with amplitude ~ alpha^2/m; nothing is ever pruned. The
-       soft threshold (3.2) sets it exactly to 0.
+       soft threshold (2.9) sets it exactly to 0.
     3. No intercept; ``y_pred`` unused.
 
     ``Lasso`` (coordinate descent, or ``solver='ista'``: the proximal version of this same

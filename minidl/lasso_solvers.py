@@ -1,22 +1,29 @@
-r"""Solvers for the (weighted) lasso / elastic net, written in scikit-learn's 1/n scale:
+r"""Solvers for the (weighted) lasso / elastic net, written in scikit-learn's 1/n scale.
+
+Numbers (2.k) are the formula numbers of chapter 02
+(``chapters/02_complexity_gradient_descent_regularization.ipynb``); the formulas the chapter
+does not number are tagged by name, (EN), (gap) and (AS), so they cannot clash with a chapter's.
 
 .. math::
-    P(w) = \frac{1}{2n}\|y - Xw\|_2^2 + \sum_j \lambda_j |w_j| + \frac{\beta}{2}\|w\|_2^2  (3.1)
+    P(w) = \frac{1}{2n}\|y - Xw\|_2^2 + \sum_j \lambda_j |w_j| + \frac{\beta}{2}\|w\|_2^2  (EN)
 
 with :math:`\lambda_j = \alpha\,\rho\,\omega_j` (article 001's weighted L1
-:math:`\lambda\sum_j\omega_j|\theta_j|`; :math:`\omega_j = 1` is the plain lasso) and
-:math:`\beta = \alpha(1-\rho)`, :math:`\rho` = ``l1_ratio``.
+:math:`\lambda\sum_j\omega_j|\theta_j|`, (2.2); :math:`\omega_j = 1` is the plain lasso) and
+:math:`\beta = \alpha(1-\rho)`, :math:`\rho` = ``l1_ratio``. With :math:`\beta = 0` (EN) is the
+chapter's lasso (2.8).
 
-Coordinate descent (Friedman, Hastie & Tibshirani 2010) minimizes (3.1) in one coordinate at a
-time, in closed form with the soft threshold :math:`S(z, \lambda) = \operatorname{sign}(z)
+Coordinate descent (Friedman, Hastie & Tibshirani 2010) minimizes (EN) in one coordinate at a
+time, in closed form with the soft threshold (2.9) :math:`S(z, \lambda) = \operatorname{sign}(z)
 \max(|z| - \lambda, 0)`:
 
 .. math::
     z_j = \tfrac1n X_j^\top (y - Xw) + \tfrac1n\|X_j\|^2 w_j, \qquad
-    w_j \leftarrow \frac{S(z_j, \lambda_j)}{\tfrac1n\|X_j\|^2 + \beta}                     (3.2)
+    w_j \leftarrow \frac{S(z_j, \lambda_j)}{\tfrac1n\|X_j\|^2 + \beta}                     (2.11)
+
+(chapter 02 writes (2.11) for the lasso, :math:`\beta = 0`).
 
 Stopping rule (scikit-learn's): the duality gap :math:`G = P(w) - D(\theta) \ge P(w) - P(w^*)`
-(3.3) with the dual point :math:`\theta = s\,(y - Xw)`, :math:`s = \min(1, 1/\max_j
+(gap) with the dual point :math:`\theta = s\,(y - Xw)`, :math:`s = \min(1, 1/\max_j
 |X_j^\top(y - Xw)/n - \beta w_j| / \lambda_j)`, must satisfy
 :math:`G \le \text{tol}\cdot\|y\|^2/n` (scikit-learn's ``_cd_fast`` checks
 :math:`G_n \le \text{tol}\|y\|^2` on the n-times-larger objective: the same rule). The naive
@@ -24,7 +31,7 @@ loop computes the gap only after a sweep whose largest coefficient change is bel
 the largest coefficient, as scikit-learn does; on the Gram form the gap costs O(p), so it is
 checked after every full sweep.
 
-``lasso_cd_naive`` is (3.2) as a plain loop over coordinates with the residual
+``lasso_cd_naive`` is (2.11) as a plain loop over coordinates with the residual
 :math:`r = y - Xw` updated in place. ``enet_cd_gram`` is the same update on the Gram matrix
 (covariance updates: :math:`X_j^\top r = c_j - q_j` with :math:`c = X^\top y/n` and
 :math:`q = (X^\top X/n) w` kept current in O(p) per change), plus active-set sweeps: after a
@@ -33,9 +40,9 @@ then one full sweep checks the rest. Tests hold the two equal to 1e-10.
 
 One shortcut makes the Python loop fast enough (scikit-learn's is compiled): once a full sweep
 leaves the set A of nonzero coefficients and their signs s unchanged, the optimality condition
-of (3.1) restricted to A is linear,
+of (EN) restricted to A is linear,
 
-.. math:: (G_{AA} + \beta I)\, w_A = c_A - \lambda_A \circ s                              (3.6)
+.. math:: (G_{AA} + \beta I)\, w_A = c_A - \lambda_A \circ s                              (AS)
 
 so ``enet_cd_gram`` solves it directly (a |A| x |A| system; also once per active-set phase,
 for the sub-problem on A) and keeps the answer only if its
@@ -52,12 +59,12 @@ from minidl.exceptions import ConvergenceWarning
 
 
 def soft_threshold(z, lam):
-    r""":math:`S(z, \lambda) = \operatorname{sign}(z)\max(|z| - \lambda, 0)` (elementwise)."""
+    r""":math:`S(z, \lambda) = \operatorname{sign}(z)\max(|z| - \lambda, 0)` (elementwise) (2.9)."""
     return np.sign(z) * np.maximum(np.abs(z) - lam, 0.0)
 
 
 def duality_gap(r_sq, r_y, w, xtr, lam, beta):
-    r"""Gap (3.3) from :math:`\|r\|^2/n`, :math:`r^\top y/n`, :math:`w` and :math:`X^\top r/n`.
+    r"""Duality gap (gap) from :math:`\|r\|^2/n`, :math:`r^\top y/n`, :math:`w`, :math:`X^\top r/n`.
 
     Formulation A of scikit-learn's ``_cd_fast`` (divided by n) when some :math:`\lambda_j > 0`;
     formulation B (Dünner et al. 2016) for a pure ridge penalty; the gradient norm
@@ -87,7 +94,7 @@ def _warn(solver, max_iter, gap, tol_abs):
 
 
 def lasso_cd_naive(X, y, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4):
-    """Readable twin: (3.2) coordinate by coordinate, residual updated in place.
+    """Readable twin: (2.11) coordinate by coordinate, residual updated in place.
 
     ``lam`` is the per-feature penalty vector (length p). Returns ``(w, gap, n_iter)``.
     """
@@ -105,7 +112,7 @@ def lasso_cd_naive(X, y, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4):
             if col_sq[j] == 0.0:  # constant (or all-zero) column: coefficient stays 0
                 continue
             w_old = w[j]
-            z = X[:, j] @ r / n + col_sq[j] * w_old  # z_j of (3.2)
+            z = X[:, j] @ r / n + col_sq[j] * w_old  # z_j of (2.11)
             w[j] = np.sign(z) * max(abs(z) - lam[j], 0.0) / (col_sq[j] + beta)  # S(z, lam)/...
             if w[j] != w_old:
                 r -= X[:, j] * (w[j] - w_old)
@@ -120,7 +127,7 @@ def lasso_cd_naive(X, y, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4):
 
 
 def _sweep(G, c, lam, denom, w, q, idx):
-    """One pass of (3.2) over the coordinates ``idx`` on the Gram form; updates w, q in place.
+    """One pass of (2.11) over the coordinates ``idx`` on the Gram form; updates w, q in place.
 
     z_j = c_j - q_j + G_jj w_j, since X_j^T r / n = c_j - (Gw)_j. Returns (max |dw|, max |w|).
     """
@@ -142,13 +149,13 @@ def _sweep(G, c, lam, denom, w, q, idx):
 
 
 def _gram_gap(G, c, yy, w, q, lam, beta):
-    """Gap (3.3) without the residual: ||r||^2/n = yy + w.q - 2 c.w, r.y/n = yy - c.w."""
+    """Duality gap (gap) without the residual: ||r||^2/n = yy + w.q - 2 c.w, r.y/n = yy - c.w."""
     cw = float(c @ w)
     return duality_gap(yy + float(w @ q) - 2.0 * cw, yy - cw, w, c - q, lam, beta)
 
 
 def _active_set_solve(G, c, lam, beta, w):
-    """Solve (3.6) on the support of ``w`` with its signs; None if the signs do not hold."""
+    """Solve (AS) on the support of ``w`` with its signs; None if the signs do not hold."""
     active = np.flatnonzero(w)
     if active.size == 0:
         return None
@@ -167,7 +174,7 @@ def _active_set_solve(G, c, lam, beta, w):
 
 
 def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=True):
-    """Fast coordinate descent (3.2) on ``G = X^T X / n``, ``c = X^T y / n``, ``yy = y.y / n``.
+    """Fast coordinate descent (2.11) on ``G = X^T X / n``, ``c = X^T y / n``, ``yy = y.y / n``.
 
     Same updates, same stopping rule as ``lasso_cd_naive``; Gram computed once by the caller
     (a path reuses it for every alpha). Returns ``(w, gap, n_iter)``.
@@ -189,7 +196,7 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=
         if full:
             d_w_max, w_max = _sweep(G, c, lam, denom, w, q, live)
             new_signs = np.sign(w)
-            if np.array_equal(new_signs, signs):  # support and signs settled: try (3.6)
+            if np.array_equal(new_signs, signs):  # support and signs settled: try (AS)
                 w_try = _active_set_solve(G, c, lam, beta, w)
                 if w_try is not None:
                     gap_try = _gram_gap(G, c, yy, w_try, G @ w_try, lam, beta)
@@ -212,7 +219,7 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=
             new_signs_A = np.sign(wA)
             solved = False
             if not tried and np.array_equal(new_signs_A, signs_A):
-                # signs settled on A: jump to the sub-problem's exact solution (3.6), once
+                # signs settled on A: jump to the sub-problem's exact solution (AS), once
                 tried = True
                 w_try = _active_set_solve(GA, cA, lamA, beta, wA)
                 if w_try is not None:
@@ -235,15 +242,15 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=
 
 
 def proximal_gradient(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, fista=True):
-    r"""ISTA / FISTA (Beck & Teboulle 2009) on (3.1), step :math:`1/L`.
+    r"""ISTA / FISTA (Beck & Teboulle 2009) on (EN), step :math:`1/L`.
 
     .. math::
         w_{k+1} = S\!\left(z_k - \tfrac1L \nabla f(z_k),\ \lambda/L\right),\quad
-        \nabla f(z) = \tfrac1n X^\top(Xz - y) + \beta z = G z - c + \beta z               (3.4)
+        \nabla f(z) = \tfrac1n X^\top(Xz - y) + \beta z = G z - c + \beta z
 
     with :math:`L = \lambda_{\max}(X^\top X/n) + \beta`. ISTA: :math:`z_k = w_k`. FISTA:
     :math:`t_{k+1} = (1 + \sqrt{1 + 4t_k^2})/2`,
-    :math:`z_{k+1} = w_{k+1} + \frac{t_k - 1}{t_{k+1}}(w_{k+1} - w_k)`. Same gap rule (3.3).
+    :math:`z_{k+1} = w_{k+1} + \frac{t_k - 1}{t_{k+1}}(w_{k+1} - w_k)`. Same gap rule (gap).
     """
     p = c.size
     w = np.zeros(p) if w is None else np.array(w, dtype=np.float64)

@@ -1,16 +1,21 @@
 r"""Least squares and ridge regression, formula by formula (source articles 001 and 002).
 
+Numbers (2.k) are chapter 02's formula numbers
+(``chapters/02_complexity_gradient_descent_regularization.ipynb``), (3.k) chapter 03's
+(``chapters/03_linear_analysis_and_convolution.ipynb``).
+
 Objectives, scaled as scikit-learn scales them (DESIGN), intercept unpenalized (centring):
 
 .. math::
     \text{LinearRegression:}\quad \min_w \|y - Xw\|_2^2 \qquad
-    \text{Ridge:}\quad \min_w \|y - Xw\|_2^2 + \alpha \|w\|_2^2            (2.1)
+    \text{Ridge:}\quad \min_w \|y - Xw\|_2^2 + \alpha \|w\|_2^2            (2.7)
 
 Ridge's minimizer solves the normal equations :math:`(X^\top X + \alpha I) w = X^\top y`
-(2.2); with the thin SVD :math:`X = U \operatorname{diag}(d) V^\top` it is
-:math:`w = V \operatorname{diag}(d_j / (d_j^2 + \alpha)) U^\top y` (2.3), and the fitted values
+(chapter 03's (3.2), written there for :math:`\tfrac12\|y - Xw\|^2 + \lambda\|w\|^2`, so
+:math:`\alpha = 2\lambda`); with the thin SVD :math:`X = U \operatorname{diag}(d) V^\top` it is
+:math:`w = V \operatorname{diag}(d_j / (d_j^2 + \alpha)) U^\top y`, and the fitted values
 :math:`\hat y = U \operatorname{diag}(d_j^2/(d_j^2+\alpha)) U^\top y` give the effective degrees
-of freedom :math:`\operatorname{df}(\alpha) = \sum_j d_j^2/(d_j^2+\alpha)` (2.4).
+of freedom :math:`\operatorname{df}(\alpha) = \sum_j d_j^2/(d_j^2+\alpha)`: both are (2.10).
 
 Lasso, ElasticNet and AdaptiveLasso live in :mod:`minidl.lasso`, lasso_path/enet_path in
 :mod:`minidl.regularization_path`; all are re-exported here, so ``from minidl.linear import
@@ -57,14 +62,14 @@ class LinearRegression(LinearModel):
 
 
 def _ridge_normal_equations(X, y, alpha, fit_intercept):
-    """(2.2) by one solve with (X~^T X~ + alpha I), X~^T X~ from ``centered_gram`` (n >= p)."""
+    """(3.2) by one solve with (X~^T X~ + alpha I), X~^T X~ from ``centered_gram`` (n >= p)."""
     A, Xty, _, x_mean, y_mean = centered_gram(X, y, fit_intercept)
     A.flat[:: X.shape[1] + 1] += alpha
     return np.linalg.solve(A, Xty), x_mean, y_mean
 
 
 def _ridge_dual(Xc, yc, alpha):
-    """(2.2) in dual form for n < p: w = X^T (X X^T + alpha I)^{-1} y (an n x n system).
+    """(3.2) in dual form for n < p: w = X^T (X X^T + alpha I)^{-1} y (an n x n system).
 
     Same w, since (X^T X + alpha I) X^T = X^T (X X^T + alpha I).
     """
@@ -74,7 +79,7 @@ def _ridge_dual(Xc, yc, alpha):
 
 
 def _ridge_svd(Xc, yc, alpha):
-    """(2.3): w = V diag(d / (d^2 + alpha)) U^T y; singular values <= 1e-15 count as zero."""
+    """(2.10): w = V diag(d / (d^2 + alpha)) U^T y; singular values <= 1e-15 count as zero."""
     U, d, Vt = np.linalg.svd(Xc, full_matrices=False)
     keep = d > 1e-15
     shrink = np.zeros_like(d)
@@ -84,18 +89,19 @@ def _ridge_svd(Xc, yc, alpha):
 
 
 def ridge_gradient(X, y, w, alpha):
-    r"""Gradient of the ridge objective (2.1): :math:`\nabla J(w) = 2X^\top(Xw - y) + 2\alpha w`."""
+    r"""Gradient of the ridge objective (2.7): :math:`\nabla J(w) = 2X^\top(Xw - y) + 2\alpha w`."""
     return 2.0 * X.T @ (X @ w - y) + 2.0 * alpha * w
 
 
 def _ridge_gd(Xc, yc, alpha, max_iter, tol, w0=None):
-    r"""Gradient descent on (2.1) with the gradient written out:
+    r"""Gradient descent (2.1) on (2.7) with the gradient written out:
 
     .. math:: \nabla J(w) = 2 X^\top (X w - y) + 2 \alpha w, \qquad
-              w_{t+1} = w_t - \eta \nabla J(w_t), \quad \eta = 1/L                      (2.5)
+              w_{t+1} = w_t - \eta \nabla J(w_t), \quad \eta = 1/L                      (2.1)
 
-    :math:`L = 2(d_{\max}^2 + \alpha)` is the gradient's Lipschitz constant, so the step never
-    diverges (the article ties its step to the penalty instead: ``ridge_gd_literal``). Stops
+    :math:`L = 2(d_{\max}^2 + \alpha)` is the gradient's Lipschitz constant (the Hessian's largest
+    eigenvalue), so :math:`\eta = 1/L` is inside the step limit (2.6) and never diverges (the
+    article ties its step to the penalty instead: ``ridge_gd_literal``). Stops
     when :math:`\|\nabla J(w)\| \le \text{tol}\cdot\|\nabla J(0)\| = \text{tol}\cdot\|2X^\top y\|`.
     """
     n, p = Xc.shape
@@ -120,7 +126,7 @@ def _ridge_gd(Xc, yc, alpha, max_iter, tol, w0=None):
 
 
 class Ridge(LinearModel):
-    r"""Ridge :math:`\min_w \|y - Xw\|_2^2 + \alpha\|w\|_2^2` (2.1), intercept unpenalized.
+    r"""Ridge :math:`\min_w \|y - Xw\|_2^2 + \alpha\|w\|_2^2` (2.7), intercept unpenalized.
 
     Parameters
     ----------
@@ -129,10 +135,10 @@ class Ridge(LinearModel):
     fit_intercept : bool
         Centre X and y, then :math:`b = \bar y - \bar x^\top w`.
     solver : {'cholesky', 'svd', 'gd'}
-        'cholesky': normal equations (2.2) by ``numpy.linalg.solve``, the Gram matrix of the
+        'cholesky': normal equations (3.2) by ``numpy.linalg.solve``, the Gram matrix of the
         centred data formed without a centred copy of X (``centered_gram``); the dual n x n
-        system when n < p; alpha = 0 falls back to lstsq. 'svd': formula (2.3). 'gd':
-        gradient descent (2.5) with ``max_iter`` and ``tol``.
+        system when n < p; alpha = 0 falls back to lstsq. 'svd': formula (2.10). 'gd':
+        gradient descent (2.1) with ``max_iter`` and ``tol``.
     max_iter, tol : used by 'gd' only.
 
     ``y`` may be (n,) or (n, k) (k targets share alpha); ``coef_`` is (p,) or (k, p).
@@ -183,7 +189,7 @@ def _check_alphas(alphas):
 
 
 def ridge_path(X, y, alphas, fit_intercept=False):
-    """Ridge coefficients for every alpha from one SVD (2.3): (p, n_alphas), or (k, p, n_alphas).
+    """Ridge coefficients for every alpha from one SVD (2.10): (p, n_alphas), or (k, p, n_alphas).
 
     Like the lasso path, the data are used as given (``fit_intercept=False``); with
     ``fit_intercept=True`` they are centred first (the intercepts are then
@@ -203,7 +209,7 @@ def ridge_path(X, y, alphas, fit_intercept=False):
 
 
 def effective_df(X, alpha, fit_intercept=True):
-    r"""Effective degrees of freedom of ridge (2.4): :math:`\sum_j d_j^2 / (d_j^2 + \alpha)`.
+    r"""Effective degrees of freedom of ridge (2.10): :math:`\sum_j d_j^2 / (d_j^2 + \alpha)`.
 
     :math:`d_j` are the singular values of the (centred, if ``fit_intercept``) design; this is
     :math:`\operatorname{tr} X (X^\top X + \alpha I)^{-1} X^\top`, the trace of the hat matrix.

@@ -1,9 +1,10 @@
 r"""Regularization paths: the lasso / elastic net along a decreasing grid of alphas.
 
 scikit-learn's grid: :math:`\alpha_{\max} = \max_j |X_j^\top y| / (n\rho\omega_j)`, the smallest
-alpha whose solution is w = 0, then ``n_alphas`` values log-spaced down to
-``eps * alpha_max``. Each fit starts from the previous one's coefficients (warm start), and the
-Gram matrix (or the working-set setup) is prepared once for the whole path.
+alpha whose solution is w = 0 (chapter 02's (2.11) for :math:`\rho = \omega_j = 1`), then
+``n_alphas`` values log-spaced down to ``eps * alpha_max``. Each fit starts from the previous
+one's coefficients (warm start), and the Gram matrix (or the working-set setup) is prepared
+once for the whole path.
 """
 
 import numpy as np
@@ -17,7 +18,9 @@ def alpha_grid(Xc, yc, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None):
     r"""scikit-learn's grid: ``n_alphas`` values log-spaced from alpha_max down to eps * alpha_max.
 
     :math:`\alpha_{\max} = \max_j |X_j^\top y| / (n\,\rho\,\omega_j)` is the smallest alpha
-    whose solution is w = 0 (the zero vector satisfies the optimality condition (3.2)).
+    whose solution is w = 0 (the zero vector satisfies the optimality condition: the soft
+    threshold (2.9) of chapter 02 maps every :math:`z_j` to 0). For :math:`\rho = \omega_j = 1` it
+    is the chapter's :math:`\alpha_{\max}` of (2.11).
     """
     return _grid(Xc.T @ yc / Xc.shape[0], l1_ratio, n_alphas, eps, weights)
 
@@ -90,7 +93,7 @@ def lasso_path(
     coef_init=None,
     solver="cd",
 ):
-    """The lasso path: ``enet_path`` with ``l1_ratio=1`` (alpha_max = max|X^T y|/n downwards)."""
+    """Chapter 02's lasso path (2.11): ``enet_path`` with ``l1_ratio=1``, from max|X^T y|/n down."""
     return enet_path(
         X,
         y,
