@@ -1,14 +1,16 @@
 r"""Principal component analysis, as in source article 001 (section "PCA"), with scikit-learn's API.
 
-Article 001 states PCA as trace maximization over orthonormal projections (formula 2.3 in
-chapter 02):
+Article 001 states PCA as trace maximization over orthonormal projections ((2.3) in
+chapter 02, ``chapters/02_complexity_gradient_descent_regularization.ipynb``; (2.12) below is the
+same chapter's):
 
 .. math:: \max_{W \in \mathbb{R}^{p \times k}} \operatorname{tr}(W^\top C W)
           \quad \text{s.t.} \quad W^\top W = I_k,
           \qquad C = \frac{1}{n - 1} X_c^\top X_c                                    (2.3)
 
 where :math:`X_c` is the centred data. The maximum is :math:`\lambda_1 + \dots + \lambda_k`,
-the sum of the ``k`` largest eigenvalues of ``C`` (Ky Fan), reached by its leading eigenvectors.
+the sum of the ``k`` largest eigenvalues of ``C`` (Ky Fan's theorem, (2.12) in chapter 02),
+reached by its leading eigenvectors.
 ``PCA`` finds them two ways: ``solver='eigh'`` diagonalizes ``C`` with the symmetric solver, and
 ``solver='svd'`` takes the thin SVD :math:`X_c = U S V^\top`, whose right singular vectors are
 the same eigenvectors with :math:`\lambda_j = s_j^2 / (n - 1)`.
@@ -92,7 +94,7 @@ def covariance_naive(X):
 
 
 def pca_objective(W, C):
-    r"""The article's objective :math:`\operatorname{tr}(W^\top C W)` for a (p, k) matrix ``W``."""
+    r"""The objective (2.3) :math:`\operatorname{tr}(W^\top C W)` for a (p, k) ``W``; max (2.12)."""
     W = check_float_array(W, "W", ndim=2)
     C = check_float_array(C, "C", ndim=2)
     if C.shape[0] != C.shape[1] or C.shape[0] != W.shape[0]:
@@ -109,7 +111,7 @@ def _flip_signs(V):
 
 
 class PCA:
-    r"""Principal component analysis (article 001, formula 2.3), scikit-learn's estimator API.
+    r"""Principal component analysis (article 001, (2.3)/(2.12)), scikit-learn's estimator API.
 
     Parameters
     ----------

@@ -1,8 +1,11 @@
 r"""Choosing the penalty (article 001's Q&A: "cross-validation or AIC/BIC").
 
+Numbers (2.15) and (2.16) are chapter 02's
+(``chapters/02_complexity_gradient_descent_regularization.ipynb``).
+
 * ``KFold`` / ``cross_val_score``: scikit-learn's K-fold splitter (same folds for
   ``shuffle=False``) and the per-fold score of a freshly built estimator.
-* ``RidgeCV`` / ``LassoCV``: pick alpha with the smallest mean held-out error. ``LassoCV``
+* ``RidgeCV`` / ``LassoCV``: pick alpha with the smallest mean held-out error (2.15). ``LassoCV``
   follows scikit-learn's: one alpha grid from the full data, a warm-started lasso path on each
   training fold (centred on that fold), mean squared error on the held-out fold, then a refit
   at the best alpha on all the data.
@@ -13,7 +16,7 @@ r"""Choosing the penalty (article 001's Q&A: "cross-validation or AIC/BIC").
       \mathrm{AIC} = n\log(2\pi\hat\sigma^2) + \frac{\mathrm{RSS}}{\hat\sigma^2} + 2\,\mathrm{df},
       \qquad
       \mathrm{BIC} = n\log(2\pi\hat\sigma^2) + \frac{\mathrm{RSS}}{\hat\sigma^2}
-                     + \log(n)\,\mathrm{df}                                               (4.1)
+                     + \log(n)\,\mathrm{df}                                               (2.16)
 
   with df = the number of nonzero coefficients (|w_j| > float64 eps), an unbiased estimate of
   the lasso's degrees of freedom (Zou, Hastie & Tibshirani 2007, "On the degrees of freedom of
@@ -100,7 +103,7 @@ def cross_val_score(estimator, X, y, cv=5, scoring="r2"):
 
 
 class RidgeCV(Ridge):
-    """Ridge with alpha chosen from ``alphas`` by K-fold cross-validation (best mean score).
+    """Ridge with alpha chosen from ``alphas`` by K-fold CV (best mean score; (2.15) for neg_mse).
 
     Attributes: ``alpha_``, ``cv_scores_`` (n_alphas, n_splits), then the refit ``coef_``.
     """
@@ -130,7 +133,7 @@ class RidgeCV(Ridge):
 
 
 class LassoCV(Lasso):
-    """Lasso with alpha chosen by K-fold CV along the path, as scikit-learn's ``LassoCV``.
+    """Lasso with alpha minimizing the K-fold CV error (2.15) along the path, as sklearn's LassoCV.
 
     Attributes: ``alphas_`` (decreasing), ``mse_path_`` (n_alphas, n_splits), ``alpha_``, then
     the refit ``coef_``, ``intercept_``.
@@ -171,7 +174,7 @@ class LassoCV(Lasso):
 
 
 def information_criterion(X, y, coefs, criterion="aic", noise_variance=None, fit_intercept=True):
-    """AIC or BIC (4.1) of each column of ``coefs`` (p, n_models); returns (criteria, sigma^2)."""
+    """AIC or BIC (2.16) of each column of ``coefs`` (p, n_models); returns (criteria, sigma^2)."""
     if criterion not in ("aic", "bic"):
         raise ValueError(f"criterion must be 'aic' or 'bic', got {criterion!r}")
     X, y = check_X_y(X, y)
@@ -196,7 +199,7 @@ def information_criterion(X, y, coefs, criterion="aic", noise_variance=None, fit
 
 
 class LassoIC(Lasso):
-    """Lasso with alpha chosen by AIC or BIC (4.1) along the coordinate-descent path.
+    """Lasso with alpha chosen by AIC or BIC (2.16) along the coordinate-descent path.
 
     Attributes: ``alphas_``, ``criterion_``, ``alpha_``, ``noise_variance_``, and ``coef_``,
     ``intercept_`` taken from the path at the best alpha (as ``LassoLarsIC``).

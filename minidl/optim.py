@@ -1,8 +1,8 @@
 r"""Optimizers: article 001's gradient descent as a formula, then SGD, Adam and AdamW as PyTorch.
 
-Source article 001 writes gradient descent as
+Source article 001 writes gradient descent as (chapter 02's (2.1))
 
-.. math:: \theta_{t+1} = \theta_t - \eta \nabla J(\theta_t).
+.. math:: \theta_{t+1} = \theta_t - \eta \nabla J(\theta_t).                                 (2.1)
 
 :func:`gradient_descent` is exactly that, returning the whole path so a chapter can plot it.
 The optimizer classes apply the same idea to a network's parameters, with the update rules
@@ -26,7 +26,11 @@ from minidl._validation import check_float_array, check_fraction, check_nonnegat
 
 
 def gradient_descent(grad, w0, lr, n_steps):
-    r"""Article 001's :math:`w_{t+1} = w_t - \eta \nabla L(w_t)`, returning every iterate.
+    r"""Article 001's :math:`w_{t+1} = w_t - \eta \nabla L(w_t)` ((2.1), chapter 02), all iterates.
+
+    On a quadratic :math:`\tfrac12 w^\top A w - b^\top w` the path is known in closed form,
+    :math:`w_t = w^* + (I - \eta A)^t (w_0 - w^*)` ((2.5) in chapter 02), and converges iff
+    :math:`0 < \eta < 2/\lambda_{\max}(A)` ((2.6)); chapter 02 checks this function against both.
 
     Parameters
     ----------

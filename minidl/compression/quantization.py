@@ -1,19 +1,21 @@
 r"""Quantization: fixed point (articles 003/004), affine and symmetric, per tensor and per channel.
 
 The affine scheme of Jacob et al. (2018), "Quantization and Training of Neural Networks for
-Efficient Integer-Arithmetic-Only Inference", eq. (1):
+Efficient Integer-Arithmetic-Only Inference", eq. (1) of the paper, shown in the chapters as
+(1.10) in chapter 01 and (2.13) in chapter 02:
 
 .. math:: r = S\,(q - Z), \qquad q = \operatorname{clamp}(\operatorname{round}(r / S) + Z,
-          q_{min}, q_{max})
+          q_{min}, q_{max})                                                        (2.13)
 
 with a real scale :math:`S > 0` and an integer zero point :math:`Z` (the integer that represents
 the real 0 exactly, so zero padding and ReLU cost nothing). Symmetric quantization is the case
 :math:`Z = 0` (signed) or :math:`Z = 2^{b-1}` (unsigned). Scales and zero points are chosen as
 PyTorch's observers choose them (:func:`choose_qparams`); rounding is half to even, as PyTorch's
-``std::nearbyint``. Also here: binary and ternary weights, and SQNR. Calibration observers are in
-:mod:`minidl.compression.observers`, fake quantization (QAT) in :mod:`minidl.compression.qat`,
-integer-only inference in :mod:`minidl.compression.int_inference` (fixed-point arithmetic) and
-:mod:`minidl.compression.int_model` (layers, ``quantize_model``).
+``std::nearbyint``. Fixed point (articles 003/004) is chapter 04's (4.5)/(4.6), also used by
+chapter 05's pipeline. Also here: binary and ternary weights, and SQNR (2.14). Calibration
+observers are in :mod:`minidl.compression.observers`, fake quantization (QAT) in
+:mod:`minidl.compression.qat`, integer-only inference in :mod:`minidl.compression.int_inference`
+(fixed-point arithmetic) and :mod:`minidl.compression.int_model` (layers, ``quantize_model``).
 """
 
 import numbers
@@ -68,6 +70,9 @@ def _round_half_away(v):
 def quantize_fixed_point(w, p, bits=None, rounding="half_away"):
     r"""Fixed point with ``p`` fractional bits (articles 003/004): :math:`round(w 2^p) / 2^p`.
 
+    Chapter 04's (4.6) (the code :math:`round(w 2^p)` is (4.5)): the error is at most
+    :math:`2^{-p-1}`, and a ``bits``-bit word saturates at :math:`[-2^{bits-1}, 2^{bits-1} - 1]`.
+
     The grid step is :math:`2^{-p}`. Article 004's text says ``round`` is 四舍五入 (round half
     away from zero, the default here); ``rounding='half_even'`` rounds as ``np.round`` does.
     ``bits`` (optional) is the whole word length: the integer :math:`round(w 2^p)` is saturated
@@ -90,7 +95,7 @@ def quantize_fixed_point(w, p, bits=None, rounding="half_away"):
 
 
 def quantize_fixed_point_literal(x, bits):
-    """Article 004's code, verbatim: ``np.round(x * (1 << bits))``.
+    """Article 004's code, verbatim: ``np.round(x * (1 << bits))`` (chapter 04's (4.5), undivided).
 
     What is wrong with it, beside the corrected :func:`quantize_fixed_point`: (1) it never
     divides by :math:`2^{bits}`, so the "quantized weights" it writes back into the model are
@@ -222,6 +227,8 @@ def quantize(
 ):
     r"""Affine quantization :math:`q = \mathrm{clamp}(\mathrm{round}(x/S) + Z, q_{min}, q_{max})`.
 
+    (2.13) in chapter 02, (1.10) in chapter 01.
+
     Per tensor (``axis=None``: scalar ``scale``/``zero_point``) or per channel (``axis=k``:
     arrays of length ``x.shape[k]``). Rounding is half to even (PyTorch's). Returns the codes in
     the smallest integer dtype for ``bits`` (:func:`integer_dtype`: int8 for the default).
@@ -232,7 +239,7 @@ def quantize(
 
 
 def dequantize(q, scale, zero_point, axis=None, dtype=np.float32):
-    r""":math:`r = S\,(q - Z)`, computed as ``float(q - Z) * float(S)`` in ``dtype``.
+    r""":math:`r = S\,(q - Z)` ((2.13), (1.10)) as ``float(q - Z) * float(S)`` in ``dtype``.
 
     ``q`` is an integer array (from :func:`quantize`); per channel along ``axis`` as there.
     float32 arithmetic reproduces ``torch.Tensor.dequantize`` bit for bit.
@@ -250,6 +257,8 @@ def dequantize(q, scale, zero_point, axis=None, dtype=np.float32):
 
 def sqnr_db(x, x_hat):
     r"""Signal-to-quantization-noise ratio, :math:`10 \log_{10}(\sum x^2 / \sum (x - \hat x)^2)` dB.
+
+    (2.14) in chapter 02.
 
     For a uniform signal filling a b-bit quantizer's range it is :math:`\approx 6.02\,b` dB
     (each bit halves the step, quartering the noise power: :math:`10 \log_{10} 4 = 6.02`).
