@@ -6,23 +6,30 @@ Closed forms from the layer hyper-parameters, no layer objects needed: :func:`co
 3-D convolution against its (2+1)-D factorization. Counts are per sample; MAC and FLOP are
 defined in :mod:`minidl.complexity`, which applies these formulas layer by layer.
 
-The formulas (as cited by the complexity chapter):
+The formulas, with their numbers in chapter 01
+(``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``; groups and bias as here):
 
 .. math::
     \text{2-D:}\quad \mathrm{MACs} = H_{out} W_{out}\, C_{out}\, \frac{C_{in}}{g}\, k_h k_w
     \qquad \text{params} = C_{out} \frac{C_{in}}{g} k_h k_w + C_{out}\,[\text{bias}]
+    \qquad (1.1)
+
+    \mathrm{FLOPs} = 2\,\mathrm{MACs} + C_{out} H_{out} W_{out}\,[\text{bias}]    \qquad (1.2)
 
     \text{3-D:}\quad \mathrm{MACs} = D_{out} H_{out} W_{out}\, C_{out}\, \frac{C_{in}}{g}\,
-    k_t k_h k_w
+    k_t k_h k_w    \qquad (1.3)
 
     \text{(2+1)-D:}\quad \mathrm{MACs} = \underbrace{D_{in} H_{out} W_{out}\, M\, C_{in}\,
     k_h k_w}_{1 \times k_h \times k_w \text{ spatial, into } M}
     + \underbrace{D_{out} H_{out} W_{out}\, C_{out}\, M\, k_t}_{k_t \times 1 \times 1
-    \text{ temporal}}
+    \text{ temporal}}    \qquad (1.4)
 
-(the spatial part runs on every input frame: it has no temporal stride or padding). This is
-*not* torchinfo's "mult-adds", which is parameters x output positions x batch, bias included:
-for ``Conv2d(1, 10, 5)`` on ``[7, 1, 28, 28]`` torchinfo reports 260 x 24 x 24 x 7 =
+(the spatial part runs on every input frame: it has no temporal stride or padding), with
+Tran et al.'s middle width :math:`M` of (1.5). Chapter 03 uses the parameter count again as the
+:math:`P_{\text{conv}}` of its (3.6).
+
+This is *not* torchinfo's "mult-adds", which is parameters x output positions x batch, bias
+included: for ``Conv2d(1, 10, 5)`` on ``[7, 1, 28, 28]`` torchinfo reports 260 x 24 x 24 x 7 =
 1,048,320, minidl 10 x 24 x 24 x 25 = 144,000 MACs per sample (tests/test_complexity.py).
 """
 
@@ -36,7 +43,8 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
     r"""MACs per sample of an N-d convolution: :math:`\prod(out)\, C_{out} (C_{in}/g) \prod(k)`.
 
     ``kernel_size`` and ``output_size`` are ints or tuples (one entry per spatial dim); 2-D gives
-    :math:`H_{out} W_{out} C_{out} (C_{in}/g) k_h k_w`, 3-D adds :math:`D_{out}` and :math:`k_t`.
+    :math:`H_{out} W_{out} C_{out} (C_{in}/g) k_h k_w` (1.1), 3-D adds :math:`D_{out}` and
+    :math:`k_t` (1.3).
     Dilation does not change the count (it spreads the same taps).
     """
     c_in, c_out, g = _channels(in_channels, out_channels, groups)
@@ -46,7 +54,10 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
 
 
 def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
-    r""":math:`C_{out} (C_{in}/g) \prod(k) + C_{out}` (the last term only with a bias)."""
+    r""":math:`C_{out} (C_{in}/g) \prod(k) + C_{out}` (the last term only with a bias).
+
+    (1.1) in chapter 01; :math:`P_{\text{conv}}` of (3.6) in chapter 03.
+    """
     c_in, c_out, g = _channels(in_channels, out_channels, groups)
     k = as_tuple(kernel_size, _rank(kernel_size, None), "kernel_size")
     return c_out * (c_in // g) * math.prod(k) + (c_out if bias else 0)
@@ -62,7 +73,7 @@ def _channels(in_channels, out_channels, groups):
 
 
 def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1, bias=True):
-    r""":math:`2\,\mathrm{MACs} + C_{out} \prod(out)` (the bias add, one per output)."""
+    r""":math:`2\,\mathrm{MACs} + C_{out} \prod(out)` (the bias add, one per output): (1.2)."""
     macs = conv_macs(in_channels, out_channels, kernel_size, output_size, groups)
     n_out = math.prod(as_tuple(output_size, _rank(kernel_size, output_size), "output_size"))
     return 2 * macs + (out_channels * n_out if bias else 0)
@@ -77,7 +88,7 @@ def _rank(kernel_size, output_size):
 
 def mid_channels_tran(t, kernel_hw, in_channels, out_channels):
     r"""Tran et al.'s :math:`M = \lfloor k_t k_h k_w C_{in} C_{out} / (k_h k_w C_{in} + k_t C_{out})
-    \rfloor`, which makes the (2+1)-D weight count match the full 3-D kernel's."""
+    \rfloor` ((1.5) in chapter 01): the (2+1)-D weight count matches the full 3-D kernel's."""
     kh, kw = as_tuple(kernel_hw, 2, "kernel_hw")
     t = check_positive_int(t, "t")
     c_in = check_positive_int(in_channels, "in_channels")
@@ -86,7 +97,7 @@ def mid_channels_tran(t, kernel_hw, in_channels, out_channels):
 
 
 def conv2plus1d_macs(in_channels, out_channels, kernel_size, input_frames, output_size, mid=None):
-    r"""MACs per sample of a (2+1)-D block (formula in the module docstring).
+    r"""MACs per sample of a (2+1)-D block, (1.4) in the module docstring.
 
     ``kernel_size = (k_t, k_h, k_w)``, ``output_size = (D_out, H_out, W_out)``; ``input_frames``
     is :math:`D_{in}`, the frames the spatial part runs on. ``mid`` defaults to

@@ -1,6 +1,9 @@
 r"""N-d convolution (1-D, 2-D, 3-D from one core): forward, backward and their loop twins.
 
-Source article 002 writes the convolution sum :math:`y(s) = \sum_t x(s - t)\, k(t)`. Every
+Numbers (3.k) are the formula numbers of chapter 03
+(``chapters/03_linear_analysis_and_convolution.ipynb``).
+
+Source article 002 writes the convolution sum :math:`y(s) = \sum_t x(s - t)\, k(t)` (3.3). Every
 framework (PyTorch, TensorFlow, Keras, cuDNN) actually computes the *cross-correlation*
 
 .. math:: y[n, o, \mathbf{i}] = b[o] + \sum_{c} \sum_{\mathbf{p}}
@@ -11,9 +14,10 @@ framework (PyTorch, TensorFlow, Keras, cuDNN) actually computes the *cross-corre
 ``d`` dilation, ``x`` zero-padded, :math:`C_g = C_{in} / groups` input channels per group and
 ``g(o)`` the group of output channel ``o``). The two differ only by flipping the kernel:
 the article's sum with kernel ``k`` equals this one with ``w = k[::-1]`` on every spatial axis
-(for stride 1, no padding, the "valid" part). Since the kernel is learned, the flip changes
-nothing about what a network can represent, so minidl follows the frameworks and loads their
-weights as is; ``tests/functional/test_conv.py`` checks the flip against ``np.convolve``.
+(for stride 1, no padding, the "valid" part): identity (3.5). Since the kernel is learned, the
+flip changes nothing about what a network can represent, so minidl follows the frameworks and
+loads their weights as is; ``tests/functional/test_conv.py`` checks the flip against
+``np.convolve``.
 
 Shapes: ``x`` (N, C_in, *in), ``weight`` (C_out, C_in / groups, *k), ``bias`` (C_out,) or
 None, ``y`` (N, C_out, *out); padding as in :mod:`minidl.functional.padding`.
@@ -237,9 +241,9 @@ def conv_nd_naive(
     .. math:: y[n, o, \mathbf{i}] = b[o] + \sum_{c, \mathbf{p}}
               x[n, c, \mathbf{s i} + \mathbf{d p}]\, w[o, c, \mathbf{p}].
 
-    This is article 002's convolution sum :math:`y(s) = \sum_t x(s - t) k(t)` written as a
+    This is article 002's convolution sum (3.3) :math:`y(s) = \sum_t x(s - t) k(t)` written as a
     cross-correlation (``+ d p`` where the article has ``- t``), the convention of every
-    framework: with ``w = k`` flipped along each spatial axis the two are the same sum (for
+    framework: with ``w = k`` flipped along each spatial axis the two are the same sum ((3.5), for
     stride 1, no padding; ``tests/functional/test_conv.py`` checks it with ``np.convolve``).
     Padding is never materialized: a tap that falls outside the input contributes zero.
     """

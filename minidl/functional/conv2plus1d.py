@@ -7,10 +7,13 @@ A full 3-D convolution with a :math:`t \times k \times k` kernel from :math:`C_{
 :math:`k^2 C_{in} M + t M C_{out}` weights. Choosing
 
 .. math:: M = \left\lfloor \frac{t k^2 C_{in} C_{out}}{k^2 C_{in} + t C_{out}} \right\rfloor
+          \qquad (1.5)
 
 (Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition", CVPR
 2018, section 3.5) makes the two weight counts equal up to the floor, while the factored
-block has twice the nonlinearities. For :math:`t = k = 3`, :math:`C_{in} = C_{out} = 64`:
+block has twice the nonlinearities. (1.5) is chapter 01's number
+(``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``, with :math:`k^2 = k_h k_w`),
+the block's output and MACs its (1.4). For :math:`t = k = 3`, :math:`C_{in} = C_{out} = 64`:
 :math:`M = 144` and both have 110,592 weights.
 
 The block itself is :class:`minidl.layers.conv.Conv2Plus1D` (two ``Conv3D`` and a ``ReLU``).
@@ -20,7 +23,7 @@ from minidl._validation import check_positive_int
 
 
 def conv2plus1d_mid_channels(t, k, c_in, c_out):
-    r""":math:`M = \lfloor t k^2 C_{in} C_{out} / (k^2 C_{in} + t C_{out}) \rfloor`.
+    r""":math:`M = \lfloor t k^2 C_{in} C_{out} / (k^2 C_{in} + t C_{out}) \rfloor`, (1.5).
 
     ``k`` is the spatial kernel size (an int; for a ``kh x kw`` kernel pass the pair, and
     :math:`k^2` becomes :math:`k_h k_w`). Integer arithmetic, so no float rounding.

@@ -3,7 +3,10 @@ r"""Padding and output sizes for sliding-window ops (convolution, pooling), N-d.
 For one spatial axis with input size ``n``, kernel ``k``, stride ``s``, dilation ``d`` and
 ``before``/``after`` zeros added, the window covers ``d (k - 1) + 1`` samples and
 
-.. math:: n_{out} = \left\lfloor \frac{n + before + after - d (k - 1) - 1}{s} \right\rfloor + 1.
+.. math:: n_{out} = \left\lfloor \frac{n + before + after - d (k - 1) - 1}{s} \right\rfloor + 1
+          \qquad (3.8)
+
+((3.7) and (3.8) are chapter 03's numbers, ``chapters/03_linear_analysis_and_convolution.ipynb``.)
 
 ``padding`` may be
 
@@ -12,7 +15,7 @@ For one spatial axis with input size ``n``, kernel ``k``, stride ``s``, dilation
 - ``'valid'``: no padding;
 - ``'same'``: TensorFlow's SAME. The output has :math:`\lceil n / s \rceil` samples and the
   total padding is :math:`\max((n_{out} - 1) s + d (k - 1) + 1 - n, 0)`, split as
-  ``before = total // 2`` and ``after = total - before``: when the total is odd the extra
+  ``before = total // 2`` and ``after = total - before`` (3.7): when the total is odd the extra
   zero goes at the END. With stride 1 and an odd kernel this is the symmetric ``(k - 1) / 2``
   on each side; with stride > 1 (or an even kernel) it is asymmetric, which PyTorch's integer
   ``padding`` cannot express (PyTorch's own ``padding='same'`` exists only for stride 1).
@@ -34,8 +37,8 @@ def resolve_padding(padding, in_sizes, kernel_size, stride, dilation):
     """Return ``((before_1, after_1), ..., (before_D, after_D))`` for the given ``padding``.
 
     ``in_sizes``, ``kernel_size``, ``stride`` and ``dilation`` are D-tuples of ints (already
-    validated by the caller). Raises ``ValueError`` naming ``padding`` for an unknown string,
-    a negative amount or a tuple of the wrong length.
+    validated by the caller); ``'same'`` follows (3.7). Raises ``ValueError`` naming ``padding``
+    for an unknown string, a negative amount or a tuple of the wrong length.
     """
     nd = len(in_sizes)
     if isinstance(padding, str):
@@ -68,7 +71,7 @@ def resolve_padding(padding, in_sizes, kernel_size, stride, dilation):
 
 
 def output_sizes(in_sizes, kernel_size, stride, dilation, pads, name="kernel_size"):
-    """Output size per axis (formula in the module docstring); checks the window fits.
+    """Output size per axis, (3.8) in the module docstring; checks the window fits.
 
     Raises ``ValueError`` naming ``name`` when the dilated kernel is larger than the padded
     input on some axis (the output would be empty).

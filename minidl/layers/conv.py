@@ -3,8 +3,11 @@ r"""Convolution layers ``Conv1D``, ``Conv2D``, ``Conv3D`` (one N-d class) and ``
 Arguments and parameter layout follow PyTorch's ``nn.ConvNd``: ``weight`` is
 ``(out_channels, in_channels / groups, *kernel_size)`` and ``bias`` is ``(out_channels,)``, so a
 PyTorch ``state_dict`` loads as is. ``padding`` also takes ``'valid'`` and TensorFlow's
-``'same'`` (asymmetric when stride > 1: the extra zero goes at the end). The formulas, the
-im2col implementation and the loop twins are in :mod:`minidl.functional.conv`.
+``'same'`` (asymmetric when stride > 1: the extra zero goes at the end; (3.7) in chapter 03).
+The formulas, the im2col implementation and the loop twins are in :mod:`minidl.functional.conv`:
+the layer computes the cross-correlation (3.4) of chapter 03
+(``chapters/03_linear_analysis_and_convolution.ipynb``); its cost is (1.1)/(1.3) of chapter 01,
+the (2+1)-D block's (1.4)/(1.5).
 """
 
 import numpy as np
@@ -117,7 +120,7 @@ class _ConvND(Layer):
         return (input_shape[0], self.out_channels) + out
 
     def forward(self, x):
-        """Equation (3.4) by blocked im2col; caches the input (not its im2col matrix)."""
+        """(3.4) of chapter 03 by blocked im2col; caches the input (not its im2col matrix)."""
         x = self._check_input(x, ndim=self.nd + 2)
         self.output_shape(x.shape)  # channel and kernel-fit errors in this layer's words
         y, self._cache = conv_nd(
@@ -170,11 +173,11 @@ class Conv3D(_ConvND):
 class Conv2Plus1D(Layer):
     r"""(2+1)-D block (Tran et al., CVPR 2018): spatial conv, ReLU, temporal conv.
 
-    .. math:: y = w_t \star \mathrm{ReLU}(w_s \star x + b_s) + b_t,
+    .. math:: y = w_t \star \mathrm{ReLU}(w_s \star x + b_s) + b_t,                       (1.4)
 
     ``spatial`` is a ``Conv3D(in_channels, M, (1, k_h, k_w))`` and ``temporal`` a
     ``Conv3D(M, out_channels, (t, 1, 1))``. ``M = mid_channels`` defaults to
-    :func:`minidl.functional.conv2plus1d.conv2plus1d_mid_channels`, which makes the weight count
+    :func:`minidl.functional.conv2plus1d.conv2plus1d_mid_channels`, (1.5), which makes the weights
     match the full ``t x k_h x k_w`` 3-D convolution. Stride and padding split by axis: the
     spatial conv takes the (H, W) parts, the temporal conv the D part ('same' / 'valid' apply
     to both), so the output shape equals the full 3-D conv's.
