@@ -1,9 +1,13 @@
 r"""Weight clipping: article 003's two rules (text and code), clip by value, max-norm, and
 article 004's "clipping".
 
+Numbers (4.k) are chapter 04's (``chapters/04_cnn_optimization.ipynb``), (5.6) chapter 05's
+(``chapters/05_compressed_sensing_pipeline.ipynb``).
+
 Article 003 (section 3, "权重裁剪") says in its *text*
 
 .. math:: w_{new} = \begin{cases} h, & |w_{old}| > h \\ 0, & \text{otherwise} \end{cases}
+          \qquad (4.3)
 
 (:func:`clip_article003_text`), while its *code* does
 ``tf.where(tf.abs(kernel) > h, h * tf.sign(kernel), kernel)`` and sets
@@ -12,9 +16,9 @@ the text zeroes every weight with :math:`|w| \le h` and turns every larger one i
 :math:`+h` (a negative weight :math:`-0.5` becomes :math:`+h`: the sign is lost), i.e. it
 binarizes the network to :math:`\{0, h\}`; the code leaves small weights alone and saturates
 large ones to :math:`\pm h` (clip by value, sign kept), then bounds each unit's norm. The code
-is the usual meaning of clipping; the text is not clipping at all.
+is the usual meaning of clipping, (4.4); the text is not clipping at all.
 
-Article 004's formula :math:`x (1 - \alpha) + \alpha\,\mathrm{sign}(x)`
+Article 004's formula (5.6) :math:`x (1 - \alpha) + \alpha\,\mathrm{sign}(x)`
 (:func:`clip_article004`) is not a clip either: it moves every weight a fraction
 :math:`\alpha` of the way towards :math:`\pm 1`, which *enlarges* any :math:`|x| < 1` and
 bounds nothing.
@@ -36,7 +40,7 @@ def _positive(value, name):
 
 
 def clip_by_value(w, c):
-    r""":math:`\mathrm{clip}(w, -c, c) = \mathrm{sign}(w)\min(|w|, c)`."""
+    r""":math:`\mathrm{clip}(w, -c, c) = \mathrm{sign}(w)\min(|w|, c)`, (4.4) in chapter 04."""
     w = check_float_array(w, "w", finite=True)
     c = _positive(c, "c")
     return np.clip(w, -c, c).astype(w.dtype)
@@ -46,6 +50,7 @@ def max_norm(w, c, axis=0):
     r"""Keras ``MaxNorm(c)``: rescale each unit so its norm is at most ``c``.
 
     .. math:: w_{o,:} \leftarrow w_{o,:} \cdot \min\!\left(1, \frac{c}{\|w_{o,:}\|_2}\right)
+              \qquad (4.4)
 
     The norm runs over every axis but ``axis``, the output units (0 in minidl's and PyTorch's
     layouts; Keras's kernels put outputs last and reduce over ``axis=0`` of theirs, which is the
@@ -78,7 +83,7 @@ def max_norm_naive(w, c):
 
 
 def clip_article003_text(w, h):
-    r"""Article 003's *text*: :math:`w_{new} = h` if :math:`|w| > h`, else 0 (literal).
+    r"""Article 003's *text* (4.3): :math:`w_{new} = h` if :math:`|w| > h`, else 0 (literal).
 
     Not a clip: every surviving weight becomes :math:`+h` whatever its sign, and every small
     one 0. Kept to show what the formula does; :func:`clip_article003_code` is what the
@@ -92,20 +97,21 @@ def clip_article003_text(w, h):
 def clip_article003_code(w, h, apply_max_norm=True):
     r"""Article 003's *code*: ``tf.where(|w| > h, h * sign(w), w)``, then ``MaxNorm(h)``.
 
-    The first step is :func:`clip_by_value` (values beyond :math:`\pm h` saturate, sign kept,
-    small weights untouched). The code then sets ``layer.kernel_constraint = MaxNorm(h)``,
-    which Keras applies after every optimizer step; applied once here (``apply_max_norm``) it
-    rescales each unit to norm :math:`\le h` (:func:`max_norm`). (In Keras the constraint is
-    attached to the variable when the layer is built, so assigning the attribute afterwards,
-    as the article does, most likely has no effect at all; we implement the evident intent.)
-    With the article's :math:`h = 0.01` both steps shrink a trained network to near zero.
+    The corrected rule (4.4). The first step is :func:`clip_by_value` (values beyond :math:`\pm h`
+    saturate, sign kept, small weights untouched). The code then sets
+    ``layer.kernel_constraint=MaxNorm(h)``, which Keras applies after every optimizer step; applied
+    once here (``apply_max_norm``) it rescales each unit to norm :math:`\le h` (:func:`max_norm`).
+    (In Keras the constraint is attached to the variable when the layer is built, so assigning the
+    attribute afterwards, as the article does, most likely has no effect at all; we implement the
+    evident intent.) With the article's :math:`h = 0.01` both steps shrink a trained network to near
+    zero.
     """
     w = clip_by_value(w, h)
     return max_norm(w, h) if apply_max_norm else w
 
 
 def clip_article004(x, alpha):
-    r"""Article 004's "clipping": :math:`x_{clip} = x (1 - \alpha) + \alpha\,\mathrm{sign}(x)`.
+    r"""Article 004's (5.6): :math:`x_{clip} = x (1 - \alpha) + \alpha\,\mathrm{sign}(x)` (no clip).
 
     A convex combination of :math:`x` and :math:`\mathrm{sign}(x)`: each value moves the
     fraction :math:`\alpha \in [0, 1]` of the way to :math:`\pm 1` (0 stays 0). Values below 1

@@ -2,12 +2,14 @@ r"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a student learns from 
 softened outputs as well as from the labels.
 
 With student logits :math:`s`, teacher logits :math:`t`, temperature :math:`T` and weight
-:math:`\alpha`, averaged over the :math:`N` samples of the batch:
+:math:`\alpha`, averaged over the :math:`N` samples of the batch ((1.11) in chapter 01,
+``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``; (4.7) in chapter 04,
+``chapters/04_cnn_optimization.ipynb``):
 
 .. math::
 
     L = \alpha\, T^2\, \mathrm{KL}\big(p^t \,\|\, p^s\big) + (1 - \alpha)\,\mathrm{CE}(s, y),
-    \qquad p^t = \mathrm{softmax}(t / T),\; p^s = \mathrm{softmax}(s / T),
+    \qquad p^t = \mathrm{softmax}(t / T),\; p^s = \mathrm{softmax}(s / T),   \qquad (1.11)
 
     \mathrm{KL}(p^t \| p^s) = \sum_k p^t_k (\log p^t_k - \log p^s_k).
 
@@ -18,7 +20,7 @@ probabilities, its second the teacher's probabilities). The gradient with respec
 student logits is
 
 .. math:: \frac{\partial L}{\partial s} = \frac{1}{N}\Big(\alpha\, T\, (p^s - p^t)
-          + (1 - \alpha)(\mathrm{softmax}(s) - \mathrm{onehot}(y))\Big)
+          + (1 - \alpha)(\mathrm{softmax}(s) - \mathrm{onehot}(y))\Big)              (1.12)
 
 (:math:`\partial p^s / \partial s` brings :math:`1/T`, hence :math:`T^2 / T = T`); the
 :math:`T^2` keeps the soft term's gradient on the scale of the hard term's as :math:`T` grows.
@@ -58,11 +60,11 @@ def distillation_targets(labels, teacher_logits):
 
 
 class DistillationLoss(_Loss):
-    r"""Hinton et al.'s loss (module docstring) with :class:`minidl.losses` API.
+    r"""Hinton et al.'s loss (1.11)/(4.7) (module docstring) with :class:`minidl.losses` API.
 
     ``loss = crit(student_logits, target)`` where ``target`` is either the structured array of
     :func:`distillation_targets` or a pair ``(teacher_logits, labels)``; ``crit.backward()``
-    returns :math:`\partial L / \partial s` (already divided by N).
+    returns :math:`\partial L / \partial s` (1.12) (already divided by N).
 
     Parameters
     ----------

@@ -1,10 +1,13 @@
 r"""Pruning by loss importance (article 000: "compute the loss, split the weights into important
 and unimportant by it, delete the unimportant ones").
 
-Removing weight :math:`w_i` (setting it to 0) changes the loss by, to second order,
+Removing weight :math:`w_i` (setting it to 0) changes the loss by, to second order ((1.8) in
+chapter 01, ``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``),
 
 .. math:: \Delta L \approx -g_i w_i + \tfrac12 h_{ii} w_i^2 \;(+\text{off-diagonal terms}),
-          \qquad g = \partial L / \partial w, \; h_{ii} = \partial^2 L / \partial w_i^2 .
+          \qquad g = \partial L / \partial w, \; h_{ii} = \partial^2 L / \partial w_i^2 .   (1.8)
+
+Its two classical scores are chapter 01's (1.9):
 
 - first-order Taylor importance (Molchanov et al. 2017): :math:`|w_i g_i|`
   (:func:`taylor_scores`);
@@ -36,7 +39,7 @@ def _grads_over_data(model, X, y, loss, batch_size):
 
 
 def taylor_scores(model, X, y, loss, keys=None, batch_size=256):
-    r"""First-order Taylor importance :math:`|w_i \, \partial L / \partial w_i|` per weight.
+    r"""First-order Taylor importance :math:`|w_i \, \partial L / \partial w_i|` per weight, (1.9).
 
     :math:`L` is the mean ``loss`` over all of ``(X, y)``, computed in the model's current mode
     (call ``model.eval()`` first for BatchNorm's running statistics). Returns dict key -> score
@@ -51,7 +54,7 @@ def taylor_scores(model, X, y, loss, keys=None, batch_size=256):
 
 
 def obd_saliency(w, h_diag):
-    r"""Optimal Brain Damage saliency :math:`s_i = \tfrac12 h_{ii} w_i^2` (LeCun et al. 1990).
+    r"""Optimal Brain Damage saliency (1.9) :math:`s_i = \tfrac12 h_{ii} w_i^2` (LeCun et al. 1990).
 
     It is the predicted loss increase from deleting :math:`w_i`, valid near a minimum (where
     the gradient term vanishes and :math:`h_{ii} \ge 0`; a negative :math:`h_{ii}` away from a

@@ -8,12 +8,15 @@ Article 004 (section 4.1) runs, on every weight and bias,
     model['weights'] = clip(model['weights'], 0.01)       # x * (1 - 0.01) + 0.01 * sign(x)
     model['weights'] = prune(model['weights'], 0.001)     # where(|x| < 0.001, 0, x)
 
-then "validates" the accuracy. :func:`compression_pipeline` runs any list of such steps on a
-copy of a model and measures, after each, the accuracy, the bytes the weights would take
-(:func:`minidl.compression.storage.model_bytes`, int8 only while every weight is still on an
-8-bit grid) and the sparsity. :func:`article004_pipeline` is the article's recipe, corrected
-(``literal=False``: the fixed point is divided back by :math:`2^p`, with :math:`p` chosen per
-tensor so the codes fit 8 bits) or verbatim (``literal=True``: weights 256 times too large).
+then "validates" the accuracy: the map
+:math:`W \mapsto \mathrm{prune}_\epsilon(\mathrm{clip}_\alpha(\mathrm{quantize}_b(W)))` of (5.7) in
+chapter 05 (``chapters/05_compressed_sensing_pipeline.ipynb``), whose three steps are that chapter's
+(4.5)/(4.6), (5.6) and (4.9). :func:`compression_pipeline` runs any list of such steps on a copy of
+a model and measures, after each, the accuracy, the bytes the weights would take
+(:func:`minidl.compression.storage.model_bytes`, int8 only while every weight is still on an 8-bit
+grid) and the sparsity. :func:`article004_pipeline` is the article's recipe, corrected
+(``literal=False``: the fixed point is divided back by :math:`2^p`, with :math:`p` chosen per tensor
+so the codes fit 8 bits) or verbatim (``literal=True``: weights 256 times too large).
 
 What the table shows: quantizing already zeroes every weight below half a step, so the
 article's prune threshold (0.001, below half a step) removes nothing more; its "clip" then

@@ -1,10 +1,13 @@
 r"""Unstructured pruning: masks from a criterion, applied to a model's weights.
 
 A pruning *mask* :math:`m \in \{0, 1\}` has the weight's shape; the pruned weight is
-:math:`m \odot w`. The criteria here:
+:math:`m \odot w` ((1.7) in chapter 01,
+``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``). The criteria here:
 
-- article 003's threshold rule, :math:`w \cdot I(|w| > h)` (:func:`threshold_prune`), and the
-  article's formula as printed, :math:`w \cdot I(w > h)` (:func:`threshold_prune_literal`);
+- article 003's threshold rule, :math:`w \cdot I(|w| > h)` (:func:`threshold_prune`; (4.9) in
+  chapter 04, ``chapters/04_cnn_optimization.ipynb``, and chapter 05's pruning step), and the
+  article's formula as printed, :math:`w \cdot I(w > h)` (:func:`threshold_prune_literal`,
+  (4.8));
 - magnitude to a target sparsity :math:`s`: the :math:`\mathrm{round}(s n)` weights of smallest
   :math:`|w|` are removed, in one tensor (:func:`magnitude_mask`, as
   ``torch.nn.utils.prune.l1_unstructured``) or ranked across tensors
@@ -45,7 +48,7 @@ def check_sparsity(sparsity, name="sparsity", allow_one=False):
 
 
 def threshold_prune(w, h):
-    r"""Article 003's pruning rule, corrected: :math:`w_{pruned} = w \cdot I(|w| > h)`.
+    r"""Article 003's pruning rule, corrected: :math:`w_{pruned} = w \cdot I(|w| > h)`, (4.9).
 
     Weights of magnitude at most ``h`` become 0; the others are kept unchanged, whatever their
     sign. Returns a new array of ``w``'s dtype.
@@ -56,7 +59,7 @@ def threshold_prune(w, h):
 
 
 def threshold_prune_literal(w, h):
-    r"""Article 003's formula as printed: :math:`w_{pruned} = w_{old} \cdot I(w_{old} > h)`.
+    r"""Article 003's formula (4.8) as printed: :math:`w_{pruned} = w_{old} \cdot I(w_{old} > h)`.
 
     Without the absolute value every negative weight fails :math:`w > h` (for ``h >= 0``), so
     the rule deletes about half of the network, the large negative weights included, while
@@ -209,7 +212,7 @@ def apply_masks(model, masks):
 
 
 def sparsity_of(arrays):
-    """Fraction of exact zeros in an array or over all arrays of a dict."""
+    """Fraction of exact zeros in an array or over all arrays of a dict: :math:`s` of (1.7)."""
     if isinstance(arrays, dict):
         total = sum(np.size(a) for a in arrays.values())
         zeros = sum(int(np.count_nonzero(np.asarray(a) == 0)) for a in arrays.values())

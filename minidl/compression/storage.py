@@ -11,12 +11,14 @@ Per Dense/Conv weight tensor of :math:`n` entries, :math:`z` of them nonzero, :m
                   + :math:`4(R + 1)` row pointers (int32)
 ================  ====================================================================
 
-where "values" are :math:`4z` (float32) or :math:`z + 4R` (int8 with scales). Everything else
-in the state (biases, BatchNorm) stays float32. The combined form is Han, Mao & Dally (2016),
-"Deep Compression": prune, then quantize the survivors (they add k-means weight sharing and
-Huffman coding; here the codes are linear int8, symmetric per output unit, as
-:mod:`minidl.compression.quantization` defines them). ``sparse='auto'`` picks whichever of
-dense / bitmask / CSR is smallest per tensor.
+where "values" are :math:`4z` (float32) or :math:`z + 4R` (int8 with scales). Everything else in the
+state (biases, BatchNorm) stays float32. In chapter 04 (``chapters/04_cnn_optimization.ipynb``)
+``dense`` is (4.1), :math:`P b / 8` bytes, and bitmask + int8 is (4.12),
+:math:`\lceil n/8 \rceil + z + 4R`. The combined form is Han, Mao & Dally (2016), "Deep
+Compression": prune, then quantize the survivors (they add k-means weight sharing and Huffman
+coding; here the codes are linear int8, symmetric per output unit, as
+:mod:`minidl.compression.quantization` defines them). ``sparse='auto'`` picks whichever of dense /
+bitmask / CSR is smallest per tensor.
 
 :func:`save_compressed` writes exactly these arrays into an ``.npz`` (stored, not deflated,
 unless ``compress=True``), so the file is the counted bytes plus the zip and ``.npy`` headers

@@ -2,13 +2,14 @@ r"""Batch normalization (Ioffe & Szegedy, 2015) with PyTorch's conventions; sour
 
 Input ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``: every channel ``c``
 is normalized with statistics over all other axes, :math:`n = N \cdot L` values (``L`` the
-product of the spatial sizes). In training, with the batch statistics
+product of the spatial sizes). Numbers (4.10) and (4.11) are chapter 04's
+(``chapters/04_cnn_optimization.ipynb``). In training, with the batch statistics
 
 .. math::
 
     \mu_c = \frac1n \sum_i x_i, \qquad v_c = \frac1n \sum_i (x_i - \mu_c)^2 \quad
     \text{(biased)}, \qquad \hat x_i = \frac{x_i - \mu_c}{\sqrt{v_c + \epsilon}}, \qquad
-    y_i = \gamma_c \hat x_i + \beta_c,
+    y_i = \gamma_c \hat x_i + \beta_c,    \qquad (4.10)
 
 and the running estimates, with ``momentum`` :math:`m` the weight of the *new* value
 (PyTorch's convention; Keras' ``momentum=0.99`` is :math:`1 - m`) and the *unbiased*
@@ -17,7 +18,7 @@ variance :math:`\frac{n}{n-1} v_c`:
 .. math::
 
     \bar\mu \leftarrow (1 - m)\,\bar\mu + m\,\mu_c, \qquad
-    \bar v \leftarrow (1 - m)\,\bar v + m\,\tfrac{n}{n-1}\,v_c.
+    \bar v \leftarrow (1 - m)\,\bar v + m\,\tfrac{n}{n-1}\,v_c.    \qquad (4.11)
 
 In evaluation :math:`\hat x = (x - \bar\mu)/\sqrt{\bar v + \epsilon}`, a fixed affine map.
 
@@ -115,7 +116,7 @@ def _channel_dot(a3, b3):
 
 def _update_running(running_mean, running_var, mean, var, n, momentum):
     r""":math:`\bar\mu \leftarrow (1-m)\bar\mu + m\mu`, :math:`\bar v \leftarrow (1-m)\bar v
-    + m \frac{n}{n-1} v`, in place (as ``torch.nn.functional.batch_norm``)."""
+    + m \frac{n}{n-1} v` (4.11), in place (as ``torch.nn.functional.batch_norm``)."""
     running_mean *= 1 - momentum
     running_mean += momentum * mean
     running_var *= 1 - momentum
@@ -132,7 +133,9 @@ def batch_norm_forward(
     momentum=0.1,
     eps=1e-5,
 ):
-    r"""Batch norm forward; returns ``(y, cache)`` for :func:`batch_norm_backward`.
+    r"""Batch norm forward (4.10), running estimates (4.11); returns ``(y, cache)``.
+
+    ``cache`` is for :func:`batch_norm_backward`.
 
     Parameters
     ----------
