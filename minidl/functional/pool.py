@@ -15,9 +15,11 @@ the window :math:`[o s - p,\ o s - p + k)` of the input and
     \text{avg:}\ y[n, c, o] = \frac{1}{|\text{window}(o) \cap [-p, L + p)|}
     \sum_{t \in \text{window}(o) \cap [0, L)} x[n, c, t]
 
-Max pooling pads with :math:`-\infty` (padding never wins); average pooling counts the zero
-padding in the divisor (PyTorch's default ``count_include_pad=True``) but not the part of a
-ceil-mode window that hangs past the right padding, exactly as PyTorch does.
+The size formula is chapter 03's (3.8) with dilation 1 and chapter 04's (4.2) with :math:`p = 0`
+(``chapters/04_cnn_optimization.ipynb``). Max pooling pads with :math:`-\infty` (padding never
+wins); average pooling counts the zero padding in the divisor (PyTorch's default
+``count_include_pad=True``) but not the part of a ceil-mode window that hangs past the right
+padding, exactly as PyTorch does.
 
 Backward: max sends :math:`\partial L/\partial y` to the *first* maximum of each window in
 raster order (PyTorch's rule, so ties give identical gradients); average spreads it evenly,
