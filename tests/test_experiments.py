@@ -5,9 +5,9 @@ held-out data, so a wrong gradient, optimizer or data pipeline fails here even i
 test passes. All use float32, Adam and a cosine learning-rate decay over the run (which makes
 the last epoch's accuracy stable rather than the luck of the last batch).
 
-- MNIST: the 10,000 bundled t10k images split 8,000 / 2,000 (seed 0). Article 003's CNN,
-  LeNet-5 and article 000's CNN all reach >= 97% (a logistic regression gets ~90% on this
-  split, so 97% needs the convolutions to work).
+- MNIST: the 10,000 bundled t10k images split 8,000 / 2,000 (seed 0). Article 003's CNN and
+  LeNet-5 reach >= 97%, article 000's CNN >= 96.5% (a logistic regression gets ~90% on this
+  split, so these need the convolutions to work).
 - 8x8 digits: 1,437 / 360 (permutation with seed 0), made 28x28 by bilinear resizing
   (``minidl.transforms.digits_to_28(x, 'resize')``), so the MNIST networks run unchanged.
 - Moving digits: the direction (right, left, down, up) of a glyph sliding across 8 frames of
@@ -55,20 +55,29 @@ def digits28():
     return (X[tr], y[tr]), (X[te], y[te])
 
 
-MNIST_RUNS = [  # builder, epochs, Adam learning rate
-    (zoo.article003_cnn, 4, 1e-3),
-    (zoo.lenet5, 6, 2e-3),
-    (zoo.article000_cnn, 4, 1e-3),
+# builder, epochs, Adam learning rate, required test accuracy. Measured (seed 0, one BLAS
+# thread): article 003 97.55% (97.90% with seed 1), LeNet-5 97.65% (98.25%), article 000
+# 97.30%. Article 000's net has no hidden Dense layer (a linear classifier on 1,600 pooled
+# features); PyTorch trains the same net to 97.3-97.9% over three seeds on this split, so its
+# bar is 96.5%: 97% would sit inside the seed-to-seed spread. 8,000 training images put the
+# others' ceiling near 98% too, hence margins of ~0.5-1% (10-20 of the 2,000 test images).
+MNIST_RUNS = [
+    (zoo.article003_cnn, 6, 1e-3, 0.97),
+    (zoo.lenet5, 6, 2e-3, 0.97),
+    (zoo.article000_cnn, 5, 1e-3, 0.965),
 ]
 
 
-@pytest.mark.parametrize("build,epochs,lr", MNIST_RUNS, ids=lambda v: getattr(v, "__name__", ""))
-def test_mnist_t10k_split_accuracy(mnist, build, epochs, lr):
+@pytest.mark.parametrize(
+    "build,epochs,lr,required", MNIST_RUNS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_mnist_t10k_split_accuracy(mnist, build, epochs, lr, required):
     train, test = mnist
     acc, _ = train_and_score(build(rng=np.random.default_rng(0)), train, test, epochs, lr)
-    assert acc >= 0.97, f"{build.__name__}: test accuracy {acc:.4f} < 0.97"
+    assert acc >= required, f"{build.__name__}: test accuracy {acc:.4f} < {required}"
 
 
+# measured: 99.17% for both (seed 0)
 DIGITS_RUNS = [(zoo.article003_cnn, 10, 1e-3), (zoo.lenet5, 10, 2e-3)]
 
 
@@ -86,6 +95,7 @@ def clips():
     return (X[:800], y[:800]), (X[800:], y[800:])
 
 
+# measured: Conv3D 100%, (2+1)-D 99.75%; the 2-D net on the average 51.75% (axis 100%)
 @pytest.mark.parametrize("build", [zoo.conv3d_net, zoo.conv2plus1d_net], ids=["3d", "2plus1d"])
 def test_spatiotemporal_nets_tell_the_direction(clips, build):
     train, test = clips
