@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 
+from minidl._linear_base import shortcut_is_safe
 from minidl._validation import check_float_array
 
 __all__ = ["PCA", "covariance", "covariance_naive", "pca_objective", "pca_literal"]
@@ -46,18 +47,22 @@ _BLOCK_BYTES = 16 << 20  # centring buffer for the covariance (see _centred_gram
 def _centred_gram(X, mean):
     r""":math:`X_c^\top X_c` with :math:`X_c = X - \bar x`, accumulated over row blocks.
 
-    Each block (equal blocks of at most 16 MB) is centred into one reused buffer and added with
-    one ``xc.T @ xc`` (NumPy hands this to BLAS ``syrk``). Centring block by block avoids both
-    a full copy of ``X`` and the cancellation of the shortcut :math:`X^\top X - n\bar x\bar
-    x^\top`, which loses digits when the mean is large against the spread (a test shows ~8
-    digits at mean 1e4, std 1). Few large blocks keep the GEMMs big: measured, 2 blocks of
-    2500 x 500 cost about what the uncentred ``X.T @ X`` does; 10 blocks cost ~25% more.
+    First the shortcut :math:`X^\top X - n\bar x\bar x^\top` (one ``syrk``, no copy, as
+    scikit-learn's covariance solver), kept only when no column's mean is large against its
+    spread (``_linear_base.shortcut_is_safe``: at most 4 of 16 digits lost; the linear models
+    use the same rule). Otherwise each block (equal blocks of at most 16 MB) is centred into
+    one reused buffer and added with one ``xc.T @ xc``: no full copy of ``X`` and no
+    cancellation (a test shows the shortcut would lose ~8 digits at mean 1e4, std 1).
     """
     n, p = X.shape
+    G = np.dot(X.T, X)
+    if shortcut_is_safe(G, mean, n):
+        G -= n * np.outer(mean, mean)
+        return G
     n_blocks = -(-n * p * X.itemsize // _BLOCK_BYTES)  # ceiling division
     rows = -(-n // n_blocks)
     buf = np.empty((rows, p), dtype=X.dtype)
-    G = np.zeros((p, p), dtype=X.dtype)
+    G[...] = 0.0
     for start in range(0, n, rows):
         block = X[start : start + rows]
         xc = np.subtract(block, mean, out=buf[: block.shape[0]])

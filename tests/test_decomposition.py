@@ -37,8 +37,10 @@ def test_covariance_fast_equals_naive_and_numpy(rng):
 
 def test_covariance_blocks_cover_every_row(rng, monkeypatch):
     # Shrink the block budget so 23 x 5 float64 (920 bytes) needs 4 blocks: 6 + 6 + 6 + 5 rows.
+    # A mean of 1e3 against a spread of 1 rules the uncentred shortcut out (mean^2 > 1e4 var),
+    # so the blocked centring is what runs.
     monkeypatch.setattr(decomposition, "_BLOCK_BYTES", 256)
-    X = rng.normal(size=(23, 5)) + 5.0
+    X = rng.normal(size=(23, 5)) + 1e3
     np.testing.assert_allclose(covariance(X), np.cov(X, rowvar=False), rtol=0, atol=1e-12)
     np.testing.assert_allclose(
         PCA(solver="eigh").fit(X).explained_variance_,
@@ -48,9 +50,9 @@ def test_covariance_blocks_cover_every_row(rng, monkeypatch):
 
 
 def test_eigh_keeps_its_digits_when_the_mean_is_large(rng):
-    # Why PCA centres block by block instead of the shortcut X^T X - n mean mean^T (what
-    # scikit-learn's 'covariance_eigh' does): with |mean| = 1e4 >> std ~ 1 the shortcut cancels
-    # ~8 digits. The SVD of the centred data is the accurate reference.
+    # Why PCA refuses the shortcut X^T X - n mean mean^T (what scikit-learn's 'covariance_eigh'
+    # always does) when the mean is large: with |mean| = 1e4 >> std ~ 1 it cancels ~8 digits.
+    # The SVD of the centred data is the accurate reference.
     X = correlated(rng, n=2000, p=8, mean=1e4)
     ref = PCA(solver="svd").fit(X)
     ours = PCA(solver="eigh").fit(X)
