@@ -15,16 +15,6 @@ TOL = {np.float32: 2e-6, np.float64: 1e-12}
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: on these shared 2-core machines PyTorch's second thread spin-waits for a
-    busy core (a 20-step run took 15 s with 2 threads, 0.3 s with 1); restore it afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _torch_loss_and_grad(fn, z, *args):
     zt = torch.tensor(z, requires_grad=True)
     loss = fn(zt, *args)

@@ -24,16 +24,6 @@ TOL = {np.float32: 1e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: on these shared 2-core machines PyTorch's second thread spin-waits for a
-    busy core (a 20-step run took 15 s with 2 threads, 0.3 s with 1); restore it afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def cnn_pair(dtype, seed=0):
     """Conv2d-BatchNorm2d-ReLU-MaxPool-Flatten-Linear in both libraries, same weights."""
     torch.manual_seed(seed)
