@@ -49,28 +49,31 @@ _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 _POOLS = {"max": MaxPool2D, "avg": AvgPool2D}
 
 
+def _keras_conv_features(kw):
+    """The feature extractor both articles' Keras CNNs share: (N, 1, 28, 28) -> (N, 1600).
+
+    Conv2D(1, 32, 3) - ReLU - MaxPool2D(2) - Conv2D(32, 64, 3) - ReLU - MaxPool2D(2) - Flatten.
+    """
+    return [
+        Conv2D(1, 32, 3, **kw),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(32, 64, 3, **kw),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+    ]
+
+
 def article003_cnn(rng=None, dtype=np.float32):
     """Source article 003's Keras CNN for 28x28x1 digits, ending in 10 logits.
 
     Conv2D(1, 32, 3) - ReLU - MaxPool2D(2) - Conv2D(32, 64, 3) - ReLU - MaxPool2D(2) - Flatten -
     Dense(1600, 128) - ReLU - Dense(128, 10): 225,034 parameters, input (N, 1, 28, 28).
     """
-    rng = get_rng(rng)
-    kw = dict(dtype=dtype, rng=rng)
-    return Sequential(
-        [
-            Conv2D(1, 32, 3, **kw),
-            ReLU(),
-            MaxPool2D(2),
-            Conv2D(32, 64, 3, **kw),
-            ReLU(),
-            MaxPool2D(2),
-            Flatten(),
-            Dense(64 * 5 * 5, 128, **kw),
-            ReLU(),
-            Dense(128, 10, **kw),
-        ]
-    )
+    kw = dict(dtype=dtype, rng=get_rng(rng))
+    features = _keras_conv_features(kw)  # first: the weights are drawn in layer order
+    return Sequential(features + [Dense(64 * 5 * 5, 128, **kw), ReLU(), Dense(128, 10, **kw)])
 
 
 def article000_cnn(rng=None, dtype=np.float32):
@@ -80,20 +83,8 @@ def article000_cnn(rng=None, dtype=np.float32):
     relu) - MaxPooling2D((2, 2)) - Flatten - Dense(10, softmax): 34,826 parameters. The article
     trains it with ``optimizer='adam'``, 10 epochs, batch 32.
     """
-    rng = get_rng(rng)
-    kw = dict(dtype=dtype, rng=rng)
-    return Sequential(
-        [
-            Conv2D(1, 32, 3, **kw),
-            ReLU(),
-            MaxPool2D(2),
-            Conv2D(32, 64, 3, **kw),
-            ReLU(),
-            MaxPool2D(2),
-            Flatten(),
-            Dense(64 * 5 * 5, 10, **kw),
-        ]
-    )
+    kw = dict(dtype=dtype, rng=get_rng(rng))
+    return Sequential(_keras_conv_features(kw) + [Dense(64 * 5 * 5, 10, **kw)])
 
 
 def lenet5(rng=None, dtype=np.float32, activation="relu", pooling="max"):

@@ -62,26 +62,25 @@ from minidl._validation import check_float_array, check_fraction, check_nonnegat
 def _check(x, weight, bias, running_mean, running_var, training, fn):
     x = check_float_array(x, f"{fn} x", ndim=(2, 3, 4, 5))
     c = x.shape[1]
-    for name, a in (("weight", weight), ("bias", bias)):
-        if a is not None:
-            check_float_array(a, f"{fn} {name}", ndim=1)
-            if a.shape != (c,):
-                raise ValueError(
-                    f"{fn}: {name} must have shape ({c},), one entry per channel of x "
-                    f"{x.shape}, got {a.shape}"
-                )
-            if a.dtype != x.dtype:
-                raise TypeError(f"{fn}: {name} has dtype {a.dtype} but x has {x.dtype}")
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
-    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
-        if a is not None:
-            check_float_array(a, f"{fn} {name}", ndim=1)
-            if a.shape != (c,):
-                raise ValueError(
-                    f"{fn}: {name} must have shape ({c},) to match the channels of x "
-                    f"{x.shape}, got {a.shape}"
-                )
+    per_channel = {
+        "weight": weight,
+        "bias": bias,
+        "running_mean": running_mean,
+        "running_var": running_var,
+    }
+    for name, a in per_channel.items():
+        if a is None:
+            continue
+        check_float_array(a, f"{fn} {name}", ndim=1)
+        if a.shape != (c,):
+            raise ValueError(
+                f"{fn}: {name} must have shape ({c},), one entry per channel of x "
+                f"{x.shape}, got {a.shape}"
+            )
+        if name in ("weight", "bias") and a.dtype != x.dtype:
+            raise TypeError(f"{fn}: {name} has dtype {a.dtype} but x has {x.dtype}")
     if not training and running_mean is None:
         raise ValueError(f"{fn}: training=False needs running_mean and running_var")
     n = x.size // c
