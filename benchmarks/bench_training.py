@@ -55,7 +55,7 @@ def make_steps(name, batch, rng):
 
     def minidl_step():
         crit(model(x), y)
-        model.backward(crit.backward())
+        model.backward(crit.backward(), input_grad=False)  # torch: x needs no grad either
         opt.step(model.params, model.grads)
 
     net = torch_net(name)
@@ -97,8 +97,9 @@ def profile_layers(model, x, y, repeats):
         crit(h, y)
         d = crit.backward()
         for i in reversed(range(len(model.layers))):
+            layer = model.layers[i]
             t = time.perf_counter()
-            d = model.layers[i].backward(d)
+            d = layer.backward(d) if i else layer.backward_params(d)
             bwd[i] = min(bwd[i], time.perf_counter() - t)
     for i, layer in enumerate(model.layers):
         print(f"      {i:>2} {type(layer).__name__:<10} fwd {fwd[i] * 1e3:7.2f} ms"

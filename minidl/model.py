@@ -50,11 +50,19 @@ class Sequential:
             x = layer(x)
         return x
 
-    def backward(self, dy):
-        """Run the layers' backwards in reverse order; return ``dx`` (the input gradient)."""
-        for layer in reversed(self.layers):
+    def backward(self, dy, input_grad=True):
+        """Run the layers' backwards in reverse order; return ``dx`` (the input gradient).
+
+        ``input_grad=False`` (what training uses) returns None and lets the first layer skip
+        its input gradient (``Layer.backward_params``), as PyTorch does for an input that does
+        not require grad.
+        """
+        for layer in reversed(self.layers[1:]):
             dy = layer.backward(dy)
-        return dy
+        if input_grad:
+            return self.layers[0].backward(dy)
+        self.layers[0].backward_params(dy)
+        return None
 
     def output_shape(self, input_shape):
         """Shape of ``forward(x)`` for ``x.shape == input_shape``, layer by layer."""

@@ -90,7 +90,7 @@ def fit(
                 idx = order[start : start + batch_size]
                 out = model.forward(X[idx])
                 batch_loss = loss(out, y[idx])
-                model.backward(loss.backward())
+                model.backward(loss.backward(), input_grad=False)
                 optimizer.step(model.params, model.grads)
                 total += batch_loss * len(idx)
                 seen += len(idx)

@@ -89,6 +89,25 @@ def test_backward_gradcheck_float64(rng):
         assert rel_error(grads[k], numerical_gradient(f, p)) < 1e-7, k
 
 
+def test_backward_without_input_grad_gives_the_same_param_grads(rng):
+    """input_grad=False (what fit uses) returns None; every parameter gradient is unchanged,
+    with a conv first layer (which skips its dx) and with a Dense one (default path)."""
+    from minidl.layers.conv import Conv2D
+
+    conv_first = Sequential([Conv2D(2, 3, 3, dtype=np.float64, rng=rng), Flatten(),
+                             Dense(3 * 3 * 3, 2, dtype=np.float64, rng=rng)])  # fmt: skip
+    cases = ((conv_first, rng.normal(size=(4, 2, 5, 5))), (mlp(), rng.normal(size=(4, 4))))
+    for model, x in cases:
+        dy = rng.normal(size=model(x).shape)
+        model.backward(dy)
+        grads = {k: v.copy() for k, v in model.grads.items()}
+        for g in model.grads.values():
+            g[...] = np.nan
+        assert model.backward(dy, input_grad=False) is None
+        for k, g in model.grads.items():
+            np.testing.assert_array_equal(g, grads[k])
+
+
 def test_backward_through_flatten_returns_input_shape(rng):
     model = Sequential([Flatten(), Dense(12, 2, dtype=np.float64, rng=rng)])
     x = rng.normal(size=(3, 2, 2, 3))

@@ -25,8 +25,11 @@ None, ``y`` (N, C_out, *out); padding as in :mod:`minidl.functional.padding`.
 Vectorized with im2col: a strided view of the padded input lists every window, a copy
 gathers it channels-first into ``col`` of shape (N, groups, C_g prod(k), L) (rows contiguous
 along the output's last axis, which is what makes the copy fast), and the sum (3.4) is a
-batched float32 GEMM ``w @ col``. The backward is two more GEMMs (``dw = dy col^T``,
-``dcol = w^T dy``) and a col2im done as prod(k) strided slice additions into a zero array.
+batched float32 GEMM ``w @ col``. The backward gathers the windows again, this time with the
+batch inside the columns, (groups, C_g prod(k), N L), so that ``dw = dy col^T`` sums over
+images and positions in one GEMM (per image, these GEMMs are too small to run fast);
+``dcol = w^T dy`` is one more, and col2im is prod(k) strided slice additions into a zero
+array. The first layer of a network skips ``dcol`` and col2im (``input_grad=False``).
 
 ``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of
 100x100 and a 5x5 kernel), so it is never built whole: the output is cut into blocks of rows
@@ -34,7 +37,8 @@ along its first spatial axis (and its second, when one row is already too much),
 block's windows are gathered into a buffer of at most ``BLOCK_BYTES`` and multiplied at once
 (one batched ``np.matmul`` per block, all N images in it; a small input is a single block).
 The gather then stays in cache, nothing of size ``col`` is kept between the forward and the
-backward (the backward gathers again), and peak memory stays near PyTorch's.
+backward, and peak memory stays near PyTorch's. The backward works on chunks of whole images
+with at most ``BACKWARD_BYTES`` of windows each.
 ``conv_nd_naive`` / ``conv_nd_backward_naive`` are the same sums as plain loops; tests hold
 them equal.
 """
@@ -58,6 +62,10 @@ from minidl.functional.padding import interior, output_sizes, pad_array, resolve
 BLOCK_BYTES = 2 * 2**20
 GEMM_MACS = 2**19
 MIN_COLUMNS = 256
+# The backward works on chunks of whole images with at most BACKWARD_BYTES of gathered windows
+# (at least one image): LeNet-5 and article 003's CNN at batch 128 fit in one or two chunks,
+# while article 000's 100x100 images stay bounded in memory.
+BACKWARD_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -183,7 +191,7 @@ def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, ret
     return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out)
 
 
-def conv_nd_backward(dy, cache):
+def conv_nd_backward(dy, cache, input_grad=True):
     r"""Gradients of ``sum(y * dy)`` for (3.4): returns ``(dx, dweight, dbias)``.
 
     .. math:: \frac{\partial L}{\partial b[o]} = \sum_{n, \mathbf{i}} dy[n, o, \mathbf{i}],
@@ -195,42 +203,66 @@ def conv_nd_backward(dy, cache):
               \sum_{o, \mathbf{p}, \mathbf{i} : \mathbf{s i} + \mathbf{d p} = \mathbf{j}}
               dy[n, o, \mathbf{i}]\, w[o, c, \mathbf{p}]
 
-    (:math:`c' = g(o) C_g + c`). As GEMMs, block by block of output rows: ``dweight += dy
-    col^T`` (summed over the batch), ``dcol = w^T dy``, and col2im scatters ``dcol`` back: for
-    each kernel offset ``p`` one strided slice addition ``dxp[:, :, d p + s i] += dcol[:, :,
-    p, i]`` (prod(k) additions per block, no ``np.add.at``, no loop over the batch). ``dbias``
-    is None when the forward had no bias.
+    (:math:`c' = g(o) C_g + c`). As GEMMs, chunk by chunk of images: the windows are gathered
+    with the batch *inside* the columns, ``col`` (groups, C_g prod(k), images x positions), so
+    the sum over images and positions in ``dweight += dy col^T`` is one GEMM per group rather
+    than one per image; ``dcol = w^T dy`` and col2im scatters it back: for each kernel offset
+    ``p`` one strided slice addition ``dxp[:, :, d p + s i] += dcol[:, p, :, i]`` (prod(k)
+    additions per chunk, no ``np.add.at``, no loop over the batch). ``dbias`` is None when the
+    forward had no bias. ``input_grad=False`` skips ``dx`` (returned as None): the first layer
+    of a network needs only its weight gradient, and ``dcol`` plus col2im are half the work.
     """
     x, weight, groups = cache.x, cache.weight, cache.groups
     n, c_in, *in_sizes = x.shape
     c_out, c_g, *kernel = weight.shape
-    out, stride, dilation = cache.out, cache.stride, cache.dilation
+    out, o_g, positions = cache.out, c_out // groups, math.prod(cache.out)
     dy = check_float_array(dy, "conv_nd_backward dy")
     if dy.shape != (n, c_out) + out:
         raise ValueError(f"conv_nd_backward dy must have shape {(n, c_out) + out}, got {dy.shape}")
     dy = dy.astype(x.dtype, copy=False)
-    dy2 = dy.reshape(n, groups, c_out // groups, -1)
-    db = np.zeros((groups, c_out // groups), dtype=x.dtype) if cache.has_bias else None
-    w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(-1, -2)
-    dw = np.zeros((groups, c_out // groups, c_g * math.prod(kernel)), dtype=x.dtype)
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache.has_bias else None
+    w2 = weight.reshape(groups, o_g, -1)
+    dw = np.zeros(w2.shape, dtype=x.dtype)
     xp = pad_array(x, cache.pads)
-    dxp = np.zeros(xp.shape, dtype=x.dtype)
-    for first, sizes, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
-        dyb = dy2[..., flat]
-        if db is not None:
-            db += dyb.sum(axis=(0, 3))  # while the block is in cache
-        # dW[g, o, ck] += sum_n sum_l dy[n, g, o, l] col[n, g, ck, l]
-        dw += np.matmul(dyb, col.swapaxes(-1, -2)).sum(axis=0)
-        dcol = np.matmul(w_t, dyb).reshape((n, c_in) + tuple(kernel) + sizes)
-        for p in np.ndindex(*kernel):
-            # outputs i of the block read input d p + s i: a strided slice of dxp
-            window = tuple(
-                slice(d * q + s * i0, d * q + s * (i0 + m - 1) + 1, s)
-                for q, d, s, i0, m in zip(p, dilation, stride, first, sizes, strict=True)
-            )
-            dxp[(slice(None), slice(None)) + window] += dcol[(slice(None), slice(None)) + p]
-    dx = dxp[interior(cache.pads, in_sizes)]
-    return dx, dw.reshape(weight.shape), None if db is None else db.reshape(c_out)
+    dxp = np.zeros(xp.shape, dtype=x.dtype) if input_grad else None
+    chunk = max(1, BACKWARD_BYTES // (c_in * math.prod(kernel) * positions * x.itemsize))
+    for a in range(0, n, chunk):
+        m = min(chunk, n - a)
+        col = _batch_inside_cols(xp[a : a + m], kernel, cache.stride, cache.dilation, out, groups)
+        # dy of these images as (groups, C_out/groups, images x positions), matching col
+        dyc = dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3)
+        dyc = dyc.reshape(groups, o_g, m * positions)
+        dw += np.matmul(dyc, col.swapaxes(-1, -2))  # dW[g, o, ck] = sum_(n,l) dy col
+        if dxp is not None:
+            dcol = np.matmul(w2.swapaxes(-1, -2), dyc)  # (groups, C_g prod(k), m positions)
+            _col2im(dcol, dxp[a : a + m], kernel, cache.stride, cache.dilation, out)
+    dx = None if dxp is None else dxp[interior(cache.pads, in_sizes)]
+    return dx, dw.reshape(weight.shape), db
+
+
+def _batch_inside_cols(xp, kernel, stride, dilation, out, groups):
+    """Copy of the windows as (groups, C_g prod(k), N prod(out)): row (c, p), column (n, i)
+    holds xp[n, c, s i + d p]. One copy of the strided view, transposed so the batch sits
+    inside the columns."""
+    nd = len(kernel)
+    win = _windows(xp, kernel, stride, dilation, out)  # (N, C, *k, *out)
+    perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
+    return win.transpose(perm).reshape(groups, -1, xp.shape[0] * math.prod(out))
+
+
+def _col2im(dcol, dxp, kernel, stride, dilation, out):
+    """dxp[n, c, s i + d p] += dcol[c, p, n, i] for every kernel offset p: one strided slice
+    addition per offset (``dcol`` as returned by the GEMM, (groups, C_g prod(k), N prod(out)))."""
+    n, c_in = dxp.shape[:2]
+    dcol = dcol.reshape((c_in, *kernel, n, *out))
+    by_channel = dxp.swapaxes(0, 1)  # (C, N, *padded): a view, additions land in dxp
+    for p in np.ndindex(*kernel):
+        # outputs i read input d p + s i: a strided slice of dxp
+        window = tuple(
+            slice(d * q, d * q + s * (m - 1) + 1, s)
+            for q, d, s, m in zip(p, dilation, stride, out, strict=True)
+        )
+        by_channel[(slice(None), slice(None)) + window] += dcol[(slice(None),) + p]
 
 
 def conv_nd_naive(

@@ -3,6 +3,9 @@
 - ``layer(x)`` is ``layer.forward(x)``; it caches what the backward needs.
 - ``layer.backward(dy)`` returns ``dx`` and *overwrites* ``layer.grads[name]`` for every
   ``layer.params[name]``; it never mutates ``dy`` or the cached input.
+- ``layer.backward_params(dy)`` fills the same ``grads`` and returns None: the backward of a
+  network's first layer, whose input gradient nobody reads. By default it calls ``backward``;
+  a layer whose ``dx`` is real work (convolution) overrides it to skip that work.
 - ``params`` / ``grads`` / ``buffers`` are dicts of ndarrays in PyTorch's names and layouts
   (``weight``, ``bias``, ``running_mean`` ...), so a PyTorch ``state_dict`` loads as is.
 - ``train()`` / ``eval()`` set ``training`` (BatchNorm and Dropout read it).
@@ -44,6 +47,10 @@ class Layer:
 
     def backward(self, dy):
         raise NotImplementedError
+
+    def backward_params(self, dy):
+        """Fill ``grads`` as ``backward`` does, without returning the input gradient."""
+        self.backward(dy)
 
     def output_shape(self, input_shape):
         """Shape of ``forward(x)`` for ``x.shape == input_shape`` (default: unchanged)."""

@@ -131,10 +131,17 @@ class _ConvND(Layer):
 
     def backward(self, dy):
         """dx by col2im; writes grads['weight'] (and grads['bias']) in place."""
+        return self._backward(dy, input_grad=True)
+
+    def backward_params(self, dy):
+        """Weight and bias gradients only: skips dcol and col2im (the first layer's case)."""
+        self._backward(dy, input_grad=False)
+
+    def _backward(self, dy, input_grad):
         cache = self._cache
         shape = None if cache is None else (cache.x.shape[0], self.out_channels) + cache.out
         dy = self._check_grad(dy, shape)
-        dx, dw, db = conv_nd_backward(dy, cache)
+        dx, dw, db = conv_nd_backward(dy, cache, input_grad=input_grad)
         self.grads["weight"][...] = dw  # in place: a model's flat grads dict holds views
         if self.use_bias:
             self.grads["bias"][...] = db
@@ -260,6 +267,12 @@ class Conv2Plus1D(Layer):
         dy = self._check_grad(dy, self._cache)
         self._sync()
         return self.spatial.backward(self.relu.backward(self.temporal.backward(dy)))
+
+    def backward_params(self, dy):
+        """All four grads, without the input gradient of the spatial conv."""
+        dy = self._check_grad(dy, self._cache)
+        self._sync()
+        self.spatial.backward_params(self.relu.backward(self.temporal.backward(dy)))
 
     def get_config(self):
         return {

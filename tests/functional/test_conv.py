@@ -230,8 +230,10 @@ def test_bad_dy(rng):
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::5], ids=IDS[::5])
 def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
     """With tiny blocks every output position is its own block (the path large inputs take,
-    first and second axes split): forward and backward still equal the loops."""
+    first and second axes split) and every image its own backward chunk: forward and backward
+    still equal the loops."""
     monkeypatch.setattr(conv_module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 1)
     monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
     x, w, b, kw = _arrays(cfg, rng)
     y, cache = conv_nd(x, w, b, return_cache=True, **kw)
@@ -267,6 +269,37 @@ def test_blocks_cover_the_output(monkeypatch):
     monkeypatch.setattr(conv_module, "GEMM_MACS", 9 * 25)  # 25 positions -> 2 whole rows a block
     blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
     assert len(blocks) == 50 and blocks[0][:2] == ((0, 0), (2, 10))
+
+
+def test_backward_chunks_of_images(rng, monkeypatch):
+    """Five images in backward chunks of two (2 + 2 + 1): the same gradients as the loops."""
+    x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
+    kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
+    image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
+    monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 2 * image_bytes + 1)
+    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
+    assert y.shape == (5, 6, 4, 6)
+    dy = rng.normal(size=y.shape)
+    _, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
+    grads, grads_naive = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
+    for fast, slow in zip(grads, grads_naive, strict=True):
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
+def test_backward_without_input_grad(nd, cfg, rng):
+    """input_grad=False returns dx None and the very same weight and bias gradients."""
+    x, w, b, kw = _arrays(cfg, rng)
+    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
+    dy = rng.normal(size=y.shape)
+    dx, dw, db = conv_nd_backward(dy, cache, input_grad=False)
+    _, dw_full, db_full = conv_nd_backward(dy, cache)
+    assert dx is None
+    np.testing.assert_array_equal(dw, dw_full)
+    if b is None:
+        assert db is None
+    else:
+        np.testing.assert_array_equal(db, db_full)
 
 
 def test_non_contiguous_input(rng):

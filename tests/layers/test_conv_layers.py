@@ -58,6 +58,11 @@ def test_layer_contract(cls, kw, x_shape, rng):
     for n in g1:
         np.testing.assert_array_equal(g1[n], layer.grads[n])
     np.testing.assert_array_equal(dy, dy0)
+    for g in layer.grads.values():
+        g[...] = np.nan  # backward_params must overwrite every grad, as backward does
+    assert layer.backward_params(dy) is None
+    for n in g1:
+        np.testing.assert_array_equal(g1[n], layer.grads[n])
     cfg = layer.get_config()
     rebuilt = cls(**json.loads(json.dumps(cfg)))
     assert rebuilt.get_config() == cfg
@@ -115,6 +120,12 @@ def test_conv2plus1d_gradcheck_and_shape(kw, x_shape, rng):
         keys |= {"spatial.bias", "temporal.bias"}
     assert set(errors) == keys | {"x"}
     assert max(errors.values()) < 1e-6, errors
+    dy = rng.normal(size=block(x).shape)
+    block.backward(dy)
+    grads = {k: g.copy() for k, g in block.grads.items()}
+    assert block.backward_params(dy) is None
+    for k, g in block.grads.items():
+        np.testing.assert_array_equal(g, grads[k])
 
 
 def test_conv2plus1d_params_are_the_sublayers_arrays(rng):
