@@ -12,8 +12,8 @@ does; the upstream gradient is a fixed random array passed to ``y.backward(dy)``
 
 Cases:
 (a) MaxPool2D 2x2 on 64 x 32 x 100 x 100 (article 000's pool after its 32-filter conv): the
-    reshape fast path with a first-max mask; forward alone too (minidl's forward also builds
-    the mask the backward needs, PyTorch's its argmax indices).
+    reshape fast path; forward alone too (minidl's forward also finds the first-max offsets
+    the backward needs, PyTorch's its argmax indices).
 (b) MaxPool2D 3x3 stride 2 padding 1 on 64 x 32 x 50 x 50: the general (strided-slice) path.
 (c) AvgPool2D 2x2 and (d) AvgPool2D 3x3 s2 p1 ceil_mode on 64 x 32 x 50 x 50.
 (e) MaxPool3D 2 on 8 x 16 x 16 x 32 x 32; (f) GlobalAvgPool vs AdaptiveAvgPool2d(1) + flatten.

@@ -22,10 +22,11 @@ shapes):
   (what inference must hold; the total is the sum over layers, i.e. what a training forward
   keeps if every output is kept). It does **not** include what backward caches; that is
   ``cache_bytes``, from minidl's own caches in training: Dense the input; a convolution the input
-  *and* its im2col matrix (``C_in prod(k) prod(out)`` values); ReLU/LeakyReLU the input;
-  Sigmoid/Tanh/Softmax the output; max pooling a 1-byte first-max mask per input element when
-  stride == kernel without padding, else one small-int argmax per output; BatchNorm the
-  normalized input; Dropout its mask; average pooling and Flatten nothing.
+  only (its backward gathers the im2col windows again, a chunk at a time, rather than keeping
+  ``C_in prod(k) prod(out)`` values per sample); ReLU/LeakyReLU the input;
+  Sigmoid/Tanh/Softmax the output; max pooling one small unsigned int per output (the raster
+  index of the window's first maximum); BatchNorm the normalized input; Dropout its mask;
+  average pooling and Flatten nothing.
 
 The convolution counts come from the closed forms written out in
 :mod:`minidl.complexity_formulas` (:func:`conv_macs`, :func:`conv_params`, :func:`conv_flops`
@@ -51,8 +52,6 @@ from minidl.complexity_formulas import (  # noqa: F401
     conv_params,
     mid_channels_tran,
 )
-from minidl.functional.pool_windows import _check_args as _pool_args
-from minidl.functional.pool_windows import _is_tiling
 
 # ------------------------------------------------------------------------- per-layer accounting
 
@@ -105,8 +104,7 @@ def _costs(layer, in_shape, itemsize):
         args = (layer.in_channels, layer.out_channels, layer.kernel_size, out_shape[2:])
         macs = conv_macs(*args, groups=layer.groups)
         flops = conv_flops(*args, groups=layer.groups, bias=layer.use_bias)
-        col = layer.in_channels * math.prod(layer.kernel_size) * math.prod(out_shape[2:])
-        return macs, flops, (n_in + col) * itemsize
+        return macs, flops, n_in * itemsize  # the input; im2col is rebuilt in the backward
     if name == "Conv2Plus1D":
         mid_shape = tuple(layer.spatial.output_shape(in_shape))
         sp = _costs(layer.spatial, in_shape, itemsize)
@@ -115,12 +113,7 @@ def _costs(layer, in_shape, itemsize):
         return sp[0] + tm[0], sp[1] + tm[1] + relu, sp[2] + tm[2] + relu * itemsize
     if name in _MAXPOOL:
         taps = math.prod(layer.kernel_size)
-        geometry = _pool_args(in_shape, layer.kernel_size, layer.stride, layer.padding,
-                              layer.ceil_mode)  # fmt: skip
-        if _is_tiling(tuple(in_shape), *geometry):
-            cache = n_in  # boolean first-max mask, one byte per input element
-        else:
-            cache = n_out * np.min_scalar_type(taps - 1).itemsize  # argmax per output
+        cache = n_out * np.min_scalar_type(taps - 1).itemsize  # first-max offset per output
         return 0, (taps - 1) * n_out, cache
     if name in _AVGPOOL:
         return 0, math.prod(layer.kernel_size) * n_out, 0

@@ -50,10 +50,10 @@ def test_article_000_conv_relu_pool():
     # float32 outputs per sample: 32*100*100*4 bytes; pool 32*50*50*4
     assert conv.activation_bytes == relu.activation_bytes == 1_280_000
     assert pool.activation_bytes == 320_000
-    # backward caches: conv = input (10,000 values) + im2col (1 * 25 * 10,000 values), x4 bytes;
-    # ReLU its input; the 2x2 pool a 1-byte mask per input element (32 * 100 * 100)
-    assert conv.cache_bytes == (10_000 + 250_000) * 4
-    assert relu.cache_bytes == 1_280_000 and pool.cache_bytes == 320_000
+    # backward caches: conv its input (10,000 values x 4 bytes; im2col is gathered again in the
+    # backward); ReLU its input; the 2x2 pool a uint8 first-max offset per output (32 * 50 * 50)
+    assert conv.cache_bytes == 10_000 * 4
+    assert relu.cache_bytes == 1_280_000 and pool.cache_bytes == 80_000
     assert s.total_macs == 8_000_000 and s.total_params == 832
     assert s.total_flops == 16_320_000 + 320_000 + 240_000
     assert s.total_activation_bytes == 2 * 1_280_000 + 320_000
@@ -76,8 +76,8 @@ def test_keras_cnn_of_article_000_section_7():
     assert s.rows[7].macs == 1600 * 10
     assert s.total_macs == 194_688 + 2_230_272 + 16_000
     assert s.output_shape == (1, 10)
-    # second pool: 11x11 -> 5x5 drops a row and a column, still the reshape path (1-byte mask)
-    assert s.rows[5].cache_bytes == 64 * 11 * 11
+    # second pool: 11x11 -> 5x5 drops a row and a column; one uint8 offset per output
+    assert s.rows[5].cache_bytes == 64 * 5 * 5
 
 
 def test_conv_formulas_by_hand():

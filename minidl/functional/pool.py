@@ -31,8 +31,10 @@ same array ``as_strided``/``sliding_window_view`` would give as ``windows[..., a
 forward is :math:`k^d` whole-array ``maximum``/``add`` calls and the backward is :math:`k^d` slice
 additions into a zero array -- no ``np.add.at``, no copy of all windows. When stride equals the
 kernel and there is no padding the windows tile the input: ``x.reshape(N, C, H/k, k, W/k, k)``,
-and max pooling keeps a boolean first-max mask of the input's shape so its backward is a single
-broadcast multiply. The window geometry (output sizes, argument checks, the padded canvas, the
+so the backward writes each offset's share straight into its slice of that view, with no
+additions. Max pooling caches the raster index of each window's first maximum (one small
+unsigned int per output, counted as the number of offsets before the first that equals the
+max). The window geometry (output sizes, argument checks, the padded canvas, the
 strided slices, the tile view) is in :mod:`minidl.functional.pool_windows`; the ``*_naive`` loop
 twins of every function here, the same formulas as plain loops, are in
 :mod:`minidl.functional.pool_naive` (both re-exported here).
@@ -86,11 +88,10 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     .. math:: y[n, c, o] = \max_{t \in [o s - p,\ o s - p + k)} x_{-\infty\text{-padded}}[n, c, t]
 
     Returns ``y`` (N, C, *out), or ``(y, cache)`` with ``return_cache=True`` for
-    :func:`max_pool_backward`. The cache holds no copy of ``x``: on the tiling path (stride ==
-    kernel, no padding) a boolean mask of ``x``'s shape marking each window's first maximum, else
-    the raster index of that first maximum per output (``uint8`` when the kernel has <= 256
-    taps); neither is computed without ``return_cache``. ``stride`` defaults to
-    ``kernel_size``; ``padding`` must be at most half the kernel.
+    :func:`max_pool_backward`. The cache holds no copy of ``x``: only the raster index of each
+    window's first maximum (``uint8`` when the kernel has <= 256 taps), which is not computed
+    without ``return_cache``. ``stride`` defaults to ``kernel_size``; ``padding`` must be at
+    most half the kernel.
 
     The loop twin is :func:`minidl.functional.pool_naive.max_pool_naive`.
     """
@@ -98,43 +99,35 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     k, s, p, out = _check_args(x.shape, kernel_size, stride, padding, ceil_mode, where="max_pool")
     cache = {"x_shape": x.shape, "dtype": x.dtype, "kernel": k, "stride": s, "padding": p}
     cache["out"] = out
-    if _is_tiling(x.shape, k, s, p, out):
+    tiling = _is_tiling(x.shape, k, s, p, out)
+    if tiling:  # windows tile x: its (N, C, o1, k1, o2, k2, ...) reshape, no canvas
         xt = _tiles(x, k, out)
         views = [xt[idx] for idx in _tile_offsets(k)]
-        y = views[0].copy()
-        for v in views[1:]:
-            np.maximum(y, v, out=y)
-        if not return_cache:
-            return y
-        mask = np.zeros(xt.shape, dtype=bool)
-        taken = np.zeros(y.shape, dtype=bool)
-        for idx, v in zip(_tile_offsets(k), views, strict=True):
-            m = mask[idx]
-            np.equal(v, y, out=m)
-            np.greater(m, taken, out=m)  # m and not taken: only the first maximum keeps it
-            taken |= m
-        cache["mask"] = mask
-        return y, cache
-    xp = _canvas(x, k, s, p, out, -np.inf)
-    slices = list(_window_slices(k, s, out))
-    y = xp[slices[0]].copy()
-    for sl in slices[1:]:
-        np.maximum(y, xp[sl], out=y)
+    else:
+        xp = _canvas(x, k, s, p, out, -np.inf)
+        views = [xp[sl] for sl in _window_slices(k, s, out)]
+    y = views[0].copy()
+    for v in views[1:]:
+        np.maximum(y, v, out=y)
     if not return_cache:
         return y
-    # First maximum: walk the offsets backwards writing i wherever the window's value equals
-    # the max, so the smallest (raster-first) i is written last. arg = where(eq, i, arg) is done
-    # as arg += eq * (i - arg), in place and modulo 2^bits (exact for unsigned ints), which
-    # measured ~2x faster than np.where / boolean-mask assignment here.
-    arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(slices) - 1))
-    eq, step = np.empty(y.shape, dtype=bool), np.empty_like(arg)
-    for i in range(len(slices) - 1, -1, -1):
-        np.equal(xp[slices[i]], y, out=eq)
-        np.subtract(arg.dtype.type(i), arg, out=step)
-        step *= eq
-        arg += step
-    cache["arg"], cache["canvas_shape"] = arg, xp.shape
+    cache["arg"] = _first_max_offset(views, y)
+    if not tiling:
+        cache["canvas_shape"] = xp.shape
     return y, cache
+
+
+def _first_max_offset(views, y):
+    """Raster index of each window's first maximum: the number of offsets before the first one
+    that equals the max, ``arg = sum_i prod_{j <= i} [v_j != y]`` (a running "not found yet"
+    flag, added up), in the smallest unsigned int that holds ``len(views) - 1``."""
+    arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(views) - 1))
+    not_yet, differs = np.ones(y.shape, dtype=bool), np.empty(y.shape, dtype=bool)
+    for v in views[:-1]:  # the last offset is the max whenever no earlier one is
+        np.not_equal(v, y, out=differs)
+        not_yet &= differs
+        arg += not_yet
+    return arg
 
 
 def max_pool_backward(dy, cache):
@@ -147,15 +140,19 @@ def max_pool_backward(dy, cache):
     """
     dy = _check_dy(dy, cache)
     k, s, p, out, shape = (cache[n] for n in ("kernel", "stride", "padding", "out", "x_shape"))
-    if "mask" in cache:
+    hit = np.empty(dy.shape, dtype=bool)
+    if "canvas_shape" not in cache:  # tiling: each input element is in one window, no sums
         dx = np.zeros(shape, dtype=cache["dtype"])
-        np.multiply(cache["mask"], dy[_tile_expand(len(k))], out=_tiles(dx, k, out))
+        xt = _tiles(dx, k, out)
+        for i, idx in enumerate(_tile_offsets(k)):
+            np.equal(cache["arg"], i, out=hit)
+            np.multiply(dy, hit, out=xt[idx])  # dy where offset i was the first max, else 0
         return dx
     dcanvas = np.zeros(cache["canvas_shape"], dtype=cache["dtype"])
-    hit, share = np.empty(dy.shape, dtype=bool), np.empty(dy.shape, dtype=cache["dtype"])
+    share = np.empty(dy.shape, dtype=cache["dtype"])
     for i, sl in enumerate(_window_slices(k, s, out)):
         np.equal(cache["arg"], i, out=hit)
-        np.multiply(dy, hit, out=share)  # dy where offset i was the first max, else 0
+        np.multiply(dy, hit, out=share)
         dcanvas[sl] += share
     return _crop(dcanvas, p, shape[2:])
 
