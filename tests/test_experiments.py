@@ -57,7 +57,7 @@ def digits28():
 
 # builder, epochs, Adam learning rate, required test accuracy. Measured (seed 0, one BLAS
 # thread): article 003 97.55% (97.90% with seed 1), LeNet-5 97.65% (98.25%), article 000
-# 97.30%. Article 000's net has no hidden Dense layer (a linear classifier on 1,600 pooled
+# 97.35%. Article 000's net has no hidden Dense layer (a linear classifier on 1,600 pooled
 # features); PyTorch trains the same net to 97.3-97.9% over three seeds on this split, so its
 # bar is 96.5%: 97% would sit inside the seed-to-seed spread. 8,000 training images put the
 # others' ceiling near 98% too, hence margins of ~0.5-1% (10-20 of the 2,000 test images).
