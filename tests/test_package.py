@@ -1,5 +1,7 @@
 import ast
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +24,27 @@ def test_minidl_imports_no_framework():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
     assert offenders == []
+
+
+def test_every_module_imports_first():
+    """Each module imports in a fresh state, whatever the order (a circular import between
+    minidl.datasets, minidl.mnist and minidl.synthetic once broke ``import minidl.synthetic``
+    as the first import, while ``import minidl.datasets`` first worked)."""
+    modules = sorted(
+        ".".join(("minidl",) + p.relative_to(PKG).with_suffix("").parts).removesuffix(".__init__")
+        for p in PKG.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    for key in [k for k in sys.modules if k == 'minidl' or k.startswith('minidl.')]:\n"
+        "        del sys.modules[key]\n"
+        "    importlib.import_module(name)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "minidl.synthetic" in modules and "minidl.mnist" in modules
 
 
 def test_seed_makes_draws_reproducible():
