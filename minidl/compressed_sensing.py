@@ -24,6 +24,7 @@ import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_nonnegative, check_positive_int
+from minidl.exceptions import ConvergenceWarning  # one class for every solver (re-exported)
 
 __all__ = [
     "ConvergenceWarning",
@@ -36,10 +37,6 @@ __all__ = [
     "recovery_success",
     "phase_transition",
 ]
-
-
-class ConvergenceWarning(UserWarning):
-    """A solver stopped before meeting its tolerance (the message gives how far it got)."""
 
 
 def gaussian_measurement_matrix(m, n, rng=None):

@@ -256,3 +256,11 @@ def test_no_stray_warnings_on_a_normal_run(rng):
         warnings.simplefilter("error")
         omp(A, y, n_nonzero=4)
         ista(A, y, 0.05)
+
+
+def test_convergence_warning_is_the_shared_class():
+    """One ConvergenceWarning for every solver, so a single filter or except clause catches
+    compressed sensing's as well as the lasso's."""
+    import minidl.exceptions
+
+    assert ConvergenceWarning is minidl.exceptions.ConvergenceWarning
