@@ -4,7 +4,11 @@ A runner is ``run(inputs, kwargs, dy=None) -> (outputs, grads)``: ``inputs`` a d
 arrays, ``kwargs`` the case's keyword values, ``dy`` the upstream gradient (or None for the
 forward only); ``outputs`` a dict of arrays named as ``family.outputs``, ``grads`` a dict of
 gradients named as ``family.grad_wrt`` (None when the runner cannot differentiate). Runners
-never modify the arrays they are given. Two adapters make a runner from a function:
+never modify the arrays they are given. A family with several outputs (``choose_qparams``:
+scale and zero point) expects them returned as a tuple; a list argument or output (the
+``weights`` and ``masks`` of ``global_magnitude_masks``, ``family.sequences``) is stored as
+``name.0``, ``name.1``, ... and passed and returned as a Python list. Two adapters make a
+runner from a function:
 
 - :func:`numpy_adapter` (the default): a plain NumPy function with the family's signature
   (see :mod:`minidl.conformance.cases`). Gradients need ``backward``: then the function returns
@@ -41,6 +45,8 @@ from minidl.functional.padding import interior, pad_array, resolve_padding
 def _value(name, inputs, kwargs):
     if name in inputs:
         return inputs[name]
+    if f"{name}.0" in inputs:  # a list of arrays, stored as name.0, name.1, ...
+        return [inputs[f"{name}.{i}"] for i in range(len(inputs)) if f"{name}.{i}" in inputs]
     if name in kwargs:
         v = kwargs[name]
         return tuple(v) if isinstance(v, list) else v  # JSON stores tuples as lists
@@ -51,11 +57,38 @@ def call_args(family, inputs, kwargs):
     """The positional and keyword arguments of ``family``'s signature for one case."""
     args = [_value(a, inputs, kwargs) for a in family.args]
     kw = {k: _value(k, inputs, kwargs) for k in family.keywords if k in inputs or k in kwargs}
+    kw.update({k: _value(k, inputs, {}) for k in family.keywords if f"{k}.0" in inputs})
     return args, kw
 
 
-def _collect(family, y, inputs):
-    outputs = {family.outputs[0]: y}
+def returned(family):
+    """The outputs the candidate returns (the others are inputs it updates in place)."""
+    return [o for o in family.outputs if o not in family.mutated]
+
+
+def _collect(family, result, inputs):
+    """The named outputs of one call: ``result`` is the returned value (a tuple when the family
+    returns several, a list for a sequence output), the mutated arrays are read from ``inputs``."""
+    names = returned(family)
+    values = (result,)
+    if len(names) > 1:
+        if not isinstance(result, (tuple, list)) or len(result) != len(names):
+            got = f"a tuple of {len(result)}" if isinstance(result, (tuple, list)) else "one value"
+            raise TypeError(
+                f"{family.name} candidate returned {got}, expected a tuple ({', '.join(names)})"
+            )
+        values = tuple(result)
+    outputs = {}
+    for name, value in zip(names, values, strict=True):
+        if name not in family.sequences:
+            outputs[name] = value
+            continue
+        if isinstance(value, dict) or not isinstance(value, (tuple, list)):
+            raise TypeError(
+                f"{family.name} candidate must return {name} as a list of arrays in the order of "
+                f"the input list, got {type(value).__name__}"
+            )
+        outputs.update({f"{name}.{i}": v for i, v in enumerate(value)})
     for name in family.mutated:
         outputs[name] = inputs[name]
     return outputs
@@ -72,7 +105,8 @@ def numpy_adapter(fn, family, backward=None):
         args, kw = call_args(family, inputs, kwargs)
         result = fn(*args, **kw)
         grads = None
-        if backward is None and isinstance(result, tuple):
+        single = len(returned(family)) == 1 and not family.sequences
+        if backward is None and single and isinstance(result, tuple):
             raise TypeError(
                 f"{family.name} candidate returned a tuple of {len(result)}, expected the output "
                 "array; a (y, cache) forward needs backward="
@@ -88,7 +122,8 @@ def numpy_adapter(fn, family, backward=None):
                 grads = {
                     name: gi for name, gi in zip(family.grad_wrt, g, strict=False) if name in inputs
                 }
-        return _collect(family, np.asarray(result), inputs), grads
+        outputs = _collect(family, result, inputs)
+        return {k: np.asarray(v) for k, v in outputs.items()}, grads
 
     run.can_grad = backward is not None and bool(family.grad_wrt)
     return run

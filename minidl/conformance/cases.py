@@ -37,8 +37,18 @@ pca                  estimator class: ``cls(n_components=).fit(X)`` -> ``compone
                      row up to sign), ``explained_variance_``, ``mean_``
 quantize             ``f(x, scale, zero_point[, bits=, signed=]) -> integer codes``
                      (round half to even, clamp to the integer range)
+quantize_per_        ``f(x, scale, zero_point, axis[, bits=, signed=, narrow_range=]) -> codes``,
+channel              scale and zero_point of length ``x.shape[axis]`` (one per channel):
+                     ``clamp(round(x / S_c) + Z_c)``, rounding before adding ``Z_c`` as
+                     ``torch.fake_quantize_per_channel_affine`` (``axis >= 0``)
+choose_qparams       ``f(x_min, x_max[, bits=, symmetric=, signed=, narrow_range=]) ->
+                     (scale, zero_point)``: PyTorch's MinMaxObserver rule in float32, per
+                     tensor (0-d) or per channel (1-D); range widened to contain 0, scale at
+                     least float32 eps, symmetric denominator (qmax - qmin) / 2
 dequantize           ``f(q, scale, zero_point) -> scale * (q - zero_point)``
 magnitude_mask       ``f(w, sparsity) -> 0/1 mask`` dropping the round(s n) smallest ``|w|``
+global_magnitude_    ``f(weights, sparsity) -> masks``: lists of arrays; the round(s N) smallest
+masks                ``|w|`` over all N weights of all tensors go (global_unstructured, L1)
 ===================  ==========================================================================
 
 Gradients are those of :math:`L = \sum y \cdot dy` for a fixed random upstream gradient ``dy``
@@ -188,6 +198,32 @@ def _families():
     )
     fams.append(
         Family(
+            "quantize_per_channel",
+            "f(x, scale, zero_point, axis[, bits=, signed=, narrow_range=]) -> integer codes",
+            args=("x", "scale", "zero_point", "axis"),
+            keywords=("bits", "signed", "narrow_range"),
+            outputs=("q",),
+            rtol=0.0,
+            atol=0.0,
+            cases=cl.quantize_per_channel_cases(),
+        )
+    )
+    fams.append(
+        Family(
+            "choose_qparams",
+            "f(x_min, x_max[, bits=, symmetric=, signed=, narrow_range=]) -> (scale, zero_point)",
+            args=("x_min", "x_max"),
+            keywords=("bits", "symmetric", "signed", "narrow_range"),
+            outputs=("scale", "zero_point"),
+            # float32 arithmetic, as PyTorch's observers: the same formula in float64 differs by
+            # at most two float32 roundings (2 * 2^-24 = 1.2e-7) of the scale
+            rtol=2e-7,
+            atol=0.0,
+            cases=cl.choose_qparams_cases(),
+        )
+    )
+    fams.append(
+        Family(
             "dequantize",
             "f(q, scale, zero_point) -> scale * (q - zero_point)",
             args=("q", "scale", "zero_point"),
@@ -205,6 +241,18 @@ def _families():
             rtol=0.0,
             atol=0.0,
             cases=cl.mask_cases(),
+        )
+    )
+    fams.append(
+        Family(
+            "global_magnitude_masks",
+            "f(weights, sparsity) -> masks (lists of arrays, in the same order)",
+            args=("weights", "sparsity"),
+            outputs=("masks",),
+            sequences=("weights", "masks"),
+            rtol=0.0,
+            atol=0.0,
+            cases=cl.global_mask_cases(),
         )
     )
     return {f.name: f for f in fams}

@@ -28,6 +28,9 @@ class Family:
     grad_wrt: tuple = ()
     mutated: tuple = ()  # input arrays updated in place, compared after the call
     up_to_sign: tuple = ()  # outputs whose rows are compared up to sign (PCA components)
+    # arguments and outputs that are lists of arrays (one weight per layer): stored and
+    # compared as ``name.0``, ``name.1``, ...; several returned outputs come back as a tuple
+    sequences: tuple = ()
     layout: bool = False  # channels-first x -> y (NHWC adapter and hypothesis apply)
     rtol: float = 1e-7
     atol: float = 1e-9

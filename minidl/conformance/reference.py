@@ -13,8 +13,8 @@ import functools
 
 import numpy as np
 
-from minidl.compression.pruning import magnitude_mask
-from minidl.compression.quantization import dequantize, quantize
+from minidl.compression.pruning import global_magnitude_masks, magnitude_mask
+from minidl.compression.quantization import choose_qparams, dequantize, quantize
 from minidl.decomposition import PCA
 from minidl.functional import activations as act
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
@@ -79,6 +79,16 @@ def _loss_pair(cls):
     return forward, lambda dy, crit: dy * crit.backward()
 
 
+def _quantize_per_channel(x, scale, zero_point, axis, **kwargs):
+    return quantize(x, scale, zero_point, axis=axis, **kwargs)
+
+
+def _global_magnitude_masks(weights, sparsity):
+    """The list form of minidl's dict -> dict function (keys: the positions)."""
+    masks = global_magnitude_masks({str(i): w for i, w in enumerate(weights)}, sparsity)
+    return [masks[str(i)] for i in range(len(weights))]
+
+
 REFERENCE = {
     "conv1d": (_with_cache(conv1d), conv_nd_backward),
     "conv2d": (_with_cache(conv2d), conv_nd_backward),
@@ -103,6 +113,9 @@ REFERENCE = {
     "lasso": (Lasso, None),
     "pca": (PCA, None),
     "quantize": (quantize, None),
+    "quantize_per_channel": (_quantize_per_channel, None),
+    "choose_qparams": (choose_qparams, None),
     "dequantize": (functools.partial(dequantize, dtype=np.float64), None),
     "magnitude_mask": (magnitude_mask, None),
+    "global_magnitude_masks": (_global_magnitude_masks, None),
 }

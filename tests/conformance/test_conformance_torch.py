@@ -1,6 +1,8 @@
 """PyTorch's own ops pass every case they cover; PyTorch called with one convention broken
 fails the right cases with the right diagnosis. torch enters only through the torch adapter."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,61 @@ def _l1_mask(w, sparsity):
     return prune.L1Unstructured(amount=sparsity).compute_mask(w, default_mask=torch.ones_like(w))
 
 
+def _qrange(bits, signed, narrow_range):
+    """The integer range, written out here (not minidl's qrange): [-2^(b-1), 2^(b-1) - 1] or
+    [0, 2^b - 1], the lowest code dropped for a narrow range."""
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    return lo + bool(narrow_range), hi
+
+
+def _fake_quantize_per_channel(x, scale, zero_point, axis, bits=8, signed=True, narrow_range=False):
+    """Codes from torch.fake_quantize_per_channel_affine, which returns S_c (q - Z_c): dividing
+    by S_c and rounding recovers q - Z_c exactly (|q - Z_c| < 2^9, far from any rounding)."""
+    qmin, qmax = _qrange(bits, signed, narrow_range)
+    y = torch.fake_quantize_per_channel_affine(x, scale.float(), zero_point.int(), axis, qmin, qmax)
+    shape = [-1 if d == axis else 1 for d in range(x.ndim)]
+    return torch.round(y / scale.view(shape)) + zero_point.view(shape)
+
+
+def _quantize_per_channel(x, scale, zero_point, axis, bits=8, signed=True, narrow_range=False):
+    """torch.quantize_per_channel: int8/uint8 over the full range only."""
+    if bits != 8 or narrow_range:
+        raise NotImplementedError("torch.quantize_per_channel has 8-bit full ranges only")
+    dtype = torch.qint8 if signed else torch.quint8
+    return torch.quantize_per_channel(x.float(), scale, zero_point, axis, dtype)
+
+
+def _observer_qparams(x_min, x_max, bits=8, symmetric=False, signed=True, narrow_range=False):
+    """PyTorch's MinMaxObserver (0-d range) or PerChannelMinMaxObserver (1-D) rule, on float32
+    min/max as the observers keep them; the default 8-bit range is left to PyTorch (a custom
+    [0, 255] would make its symmetric quint8 zero point 127 instead of 128)."""
+    obs = importlib.import_module("torch.ao.quantization.observer")
+    per_channel = x_min.ndim > 0
+    kind = ("per_channel_" if per_channel else "per_tensor_") + (
+        "symmetric" if symmetric else "affine"
+    )
+    kw = {"dtype": torch.qint8 if signed else torch.quint8, "qscheme": getattr(torch, kind)}
+    if bits != 8 or narrow_range:
+        kw["quant_min"], kw["quant_max"] = _qrange(bits, signed, narrow_range)
+    cls = obs.PerChannelMinMaxObserver if per_channel else obs.MinMaxObserver
+    scale, zero_point = cls(**kw)._calculate_qparams(x_min.float(), x_max.float())
+    return scale.reshape(x_min.shape), zero_point.reshape(x_min.shape)  # (1,) for a tensor
+
+
+def _global_l1_masks(weights, sparsity):
+    """torch.nn.utils.prune.global_unstructured with L1Unstructured over one module each."""
+    prune = importlib.import_module("torch.nn.utils.prune")
+    modules = []
+    for w in weights:
+        m = torch.nn.Module()
+        m.weight = torch.nn.Parameter(w.clone())
+        modules.append(m)
+    prune.global_unstructured(
+        [(m, "weight") for m in modules], pruning_method=prune.L1Unstructured, amount=sparsity
+    )
+    return [m.weight_mask for m in modules]
+
+
 TORCH_OPS = {
     "conv1d": F.conv1d,
     "conv2d": F.conv2d,
@@ -48,8 +105,11 @@ TORCH_OPS = {
     "cross_entropy": F.cross_entropy,
     "mse": F.mse_loss,
     "quantize": _quantize,
+    "quantize_per_channel": _fake_quantize_per_channel,
+    "choose_qparams": _observer_qparams,
     "dequantize": _dequantize,
     "magnitude_mask": _l1_mask,
+    "global_magnitude_masks": _global_l1_masks,
 }
 
 
@@ -157,3 +217,50 @@ def test_torch_avg_pool_excluding_padding():
 
     report = check(avg, "avg_pool2d", adapter="torch")
     _fails_with(report, "count_include_pad=False", {"k3_s2_pad1", "k2_s1_pad1", "anisotropic"})
+
+
+# ------------------------------------------------------------------ quantization and pruning
+NEW_FAMILIES = ("quantize_per_channel", "choose_qparams", "global_magnitude_masks")
+
+
+@pytest.mark.parametrize("name", NEW_FAMILIES)
+def test_torch_quantization_and_pruning_agree_exactly(name):
+    """Not just within the tolerance: the same codes, masks and float32 scales, bit for bit."""
+    report = check(TORCH_OPS[name], name, adapter="torch")
+    assert report.passed and max(r.max_abs for r in report.rows) == 0.0, report.table()
+
+
+def test_torch_fake_quantize_on_float32_input():
+    report = check(_fake_quantize_per_channel, "quantize_per_channel", "torch", dtype=np.float32)
+    assert report.passed and max(r.max_abs for r in report.rows) == 0.0, report.table()
+
+
+@pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions:UserWarning")
+def test_torch_quantize_per_channel_rounds_after_adding_the_zero_point():
+    """torch.quantize_per_channel computes round(x/S + Z): on exact ties with an odd Z it
+    differs from (2.13)'s round(x/S) + Z, which fake_quantize_per_channel_affine follows."""
+    report = check(_quantize_per_channel, "quantize_per_channel", adapter="torch")
+    statuses = {r.case: r.status for r in report.rows}
+    assert statuses.pop("narrow_range") == statuses.pop("int4") == "ERROR"
+    assert statuses.pop("ties_odd_zero_points") == "FAIL"
+    assert set(statuses.values()) == {"pass"}, report.table()
+    assert "adds the zero point before rounding" in report.row("ties_odd_zero_points").diagnosis
+
+
+def test_torch_observer_with_tensorflow_symmetric_range():
+    def qparams_127(x_min, x_max, narrow_range=False, **kw):  # always [-127, 127]
+        return _observer_qparams(x_min, x_max, narrow_range=True, **kw)
+
+    report = check(qparams_127, "choose_qparams", adapter="torch")
+    # only the 8-bit signed symmetric cases see the denominator; affine ones move the scale too
+    assert "instead of (qmax - qmin) / 2 = 127.5" in report.row("symmetric_int8").diagnosis
+    assert report.row("channels_narrow_symmetric").passed
+
+
+def test_torch_per_layer_pruning_instead_of_global():
+    def per_layer(weights, sparsity):
+        return [_l1_mask(w, sparsity) for w in weights]
+
+    report = check(per_layer, "global_magnitude_masks", adapter="torch")
+    failing = {"two_layers", "layer_pruned_entirely", "ties_at_threshold", "count_2.5", "count_3.5"}
+    _fails_with(report, "separately (a per-layer threshold)", failing)
