@@ -23,10 +23,14 @@ rule) are the mistake itself, which minidl does not implement.
 
 import numpy as np
 
-from minidl.conformance import hypotheses_classical, hypotheses_network
+from minidl.conformance import hypotheses_classical, hypotheses_compression, hypotheses_network
 
 # family name -> hypotheses, in the order they are tried
-HYPOTHESES = {**hypotheses_network.HYPOTHESES, **hypotheses_classical.HYPOTHESES}
+HYPOTHESES = {
+    **hypotheses_network.HYPOTHESES,
+    **hypotheses_classical.HYPOTHESES,
+    **hypotheses_compression.HYPOTHESES,
+}
 CONV = hypotheses_network.CONV
 
 

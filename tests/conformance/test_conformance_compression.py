@@ -251,3 +251,13 @@ def test_every_edge_is_covered():
     kept = np.concatenate([case.outputs[f"masks.{i}"].ravel() for i in (0, 1)])
     assert np.sum(a == 0.5) == np.sum(a == 0.75) == 5
     assert not kept[a == 0.5].any() and kept[a == 0.75].all()
+
+
+def test_minidl_functions_from_the_command_line(capsys):
+    from minidl.check import main
+
+    assert main(["minidl.compression.quantization:choose_qparams", "--case", "choose_qparams"]) == 0
+    assert "12/12 cases pass" in capsys.readouterr().out
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "quantize_per_channel" in out and "global_magnitude_masks" in out
