@@ -12,44 +12,45 @@ where ``value`` looks a name up in the case's arrays first, then in its keywords
 optional arrays such as a missing ``bias`` are passed as ``None``). Estimator families call
 ``fn(**kwargs).fit(X, y)`` and read the fitted attributes. The signatures:
 
-===================  ==========================================================================
-family               candidate signature  ->  compared outputs (gradients w.r.t.)
-===================  ==========================================================================
-conv1d/2d/3d         ``f(x, weight, bias, stride=, padding=, dilation=, groups=) -> y``
-                     x (N, C, *spatial), weight (C_out, C_in/groups, *k); padding an int, a
-                     tuple, ``'valid'`` or ``'same'`` (TensorFlow SAME)  (x, weight, bias)
-max_pool1d/2d/3d,    ``f(x, kernel_size=, stride=, padding=, ceil_mode=) -> y``  (x)
-avg_pool1d/2d/3d     (average pooling counts the zero padding, PyTorch's default)
-batch_norm_train,    ``f(x, weight=, bias=, running_mean=, running_var=, training=, momentum=,
-batch_norm_eval      eps=) -> y``, running buffers updated in place and compared too
-                     (x, weight, bias)
-dense                ``f(x, weight, bias) -> x @ weight.T + bias``, weight (out, in)
-                     (x, weight, bias)
-relu, sigmoid, tanh  ``f(x) -> y``  (x)
-softmax,             ``f(x, axis) -> y`` (axis positional: minidl's ``axis``, torch's ``dim``)
-log_softmax          (x)
-cross_entropy        ``f(logits, target[, label_smoothing=]) -> mean loss``, integer labels
-                     (logits)
-mse                  ``f(input, target) -> mean of squares``  (input)
-ridge, lasso         estimator class: ``cls(alpha=, fit_intercept=, ...).fit(X, y)`` ->
-                     ``coef_``, ``intercept_`` (scikit-learn's objectives)
-pca                  estimator class: ``cls(n_components=).fit(X)`` -> ``components_`` (each
-                     row up to sign), ``explained_variance_``, ``mean_``
-quantize             ``f(x, scale, zero_point[, bits=, signed=]) -> integer codes``
-                     (round half to even, clamp to the integer range)
-quantize_per_        ``f(x, scale, zero_point, axis[, bits=, signed=, narrow_range=]) -> codes``,
-channel              scale and zero_point of length ``x.shape[axis]`` (one per channel):
-                     ``clamp(round(x / S_c) + Z_c)``, rounding before adding ``Z_c`` as
-                     ``torch.fake_quantize_per_channel_affine`` (``axis >= 0``)
-choose_qparams       ``f(x_min, x_max[, bits=, symmetric=, signed=, narrow_range=]) ->
-                     (scale, zero_point)``: PyTorch's MinMaxObserver rule in float32, per
-                     tensor (0-d) or per channel (1-D); range widened to contain 0, scale at
-                     least float32 eps, symmetric denominator (qmax - qmin) / 2
-dequantize           ``f(q, scale, zero_point) -> scale * (q - zero_point)``
-magnitude_mask       ``f(w, sparsity) -> 0/1 mask`` dropping the round(s n) smallest ``|w|``
-global_magnitude_    ``f(weights, sparsity) -> masks``: lists of arrays; the round(s N) smallest
-masks                ``|w|`` over all N weights of all tensors go (global_unstructured, L1)
-===================  ==========================================================================
+======================  ==========================================================================
+family                  candidate signature  ->  compared outputs (gradients w.r.t.)
+======================  ==========================================================================
+conv1d/2d/3d            ``f(x, weight, bias, stride=, padding=, dilation=, groups=) -> y``
+                        x (N, C, *spatial), weight (C_out, C_in/groups, *k); padding an int, a
+                        tuple, ``'valid'`` or ``'same'`` (TensorFlow SAME)  (x, weight, bias)
+max_pool1d/2d/3d,       ``f(x, kernel_size=, stride=, padding=, ceil_mode=) -> y``  (x)
+avg_pool1d/2d/3d        (average pooling counts the zero padding, PyTorch's default)
+batch_norm_train,       ``f(x, weight=, bias=, running_mean=, running_var=, training=, momentum=,
+batch_norm_eval         eps=) -> y``, running buffers updated in place and compared too
+                        (x, weight, bias)
+dense                   ``f(x, weight, bias) -> x @ weight.T + bias``, weight (out, in)
+                        (x, weight, bias)
+relu, sigmoid, tanh     ``f(x) -> y``  (x)
+softmax,                ``f(x, axis) -> y`` (axis positional: minidl's ``axis``, torch's ``dim``)
+log_softmax             (x)
+cross_entropy           ``f(logits, target[, label_smoothing=]) -> mean loss``, integer labels
+                        (logits)
+mse                     ``f(input, target) -> mean of squares``  (input)
+ridge, lasso            estimator class: ``cls(alpha=, fit_intercept=, ...).fit(X, y)`` ->
+                        ``coef_``, ``intercept_`` (scikit-learn's objectives)
+pca                     estimator class: ``cls(n_components=).fit(X)`` -> ``components_`` (each
+                        row up to sign), ``explained_variance_``, ``mean_``
+quantize                ``f(x, scale, zero_point[, bits=, signed=]) -> integer codes``
+                        (round half to even, clamp to the integer range)
+quantize_per_channel    ``f(x, scale, zero_point, axis[, bits=, signed=, narrow_range=])``
+                        -> codes; scale and zero_point of length ``x.shape[axis]`` (one per
+                        channel): ``clamp(round(x / S_c) + Z_c)``, rounding before adding
+                        ``Z_c`` as ``torch.fake_quantize_per_channel_affine`` (``axis >= 0``)
+choose_qparams          ``f(x_min, x_max[, bits=, symmetric=, signed=, narrow_range=]) ->
+                        (scale, zero_point)``: PyTorch's MinMaxObserver rule in float32, per
+                        tensor (0-d) or per channel (1-D); range widened to contain 0, scale at
+                        least float32 eps, symmetric denominator (qmax - qmin) / 2
+dequantize              ``f(q, scale, zero_point) -> scale * (q - zero_point)``
+magnitude_mask          ``f(w, sparsity) -> 0/1 mask`` dropping the round(s n) smallest ``|w|``
+global_magnitude_masks  ``f(weights, sparsity) -> masks``: lists of arrays; the round(s N)
+                        smallest ``|w|`` over all N weights of all tensors go (PyTorch's
+                        ``global_unstructured`` with L1Unstructured)
+======================  ==========================================================================
 
 Gradients are those of :math:`L = \sum y \cdot dy` for a fixed random upstream gradient ``dy``
 stored with the case (never ones: a wrong batch-norm input gradient passes with ``dy = 1``).
