@@ -107,7 +107,9 @@ def mask_from_scores(scores, sparsity, name="scores"):
 def magnitude_mask(w, sparsity):
     r"""Magnitude pruning of one tensor to ``sparsity``: drop the smallest :math:`|w_i|`.
 
-    The mask of ``torch.nn.utils.prune.l1_unstructured(module, 'weight', amount=sparsity)``.
+    The mask of ``torch.nn.utils.prune.l1_unstructured(module, 'weight', amount=sparsity)``,
+    up to which of several equal :math:`|w_i|` straddling the cut are dropped: minidl drops the
+    first in C order (a stable sort), PyTorch's ``topk`` others (both drop the same number).
     """
     w = check_float_array(w, "w", finite=True)
     return mask_from_scores(np.abs(w), sparsity, "w")
@@ -129,7 +131,8 @@ def global_magnitude_masks(params, sparsity):
     ``params``: dict name -> array (e.g. :func:`prunable_weights`). A layer with small weights
     loses more than ``sparsity``, one with large weights less (it may even be pruned entirely:
     check :func:`sparsity_of` per layer). Equals ``torch.nn.utils.prune.global_unstructured``
-    with ``L1Unstructured``. Returns dict name -> mask.
+    with ``L1Unstructured``, up to which of equal :math:`|w|` straddling the cut are dropped (as
+    for :func:`magnitude_mask`). Returns dict name -> mask.
     """
     return global_masks_from_scores(
         {k: np.abs(_as_array(v, k)) for k, v in params.items()}, sparsity
