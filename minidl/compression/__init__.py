@@ -17,6 +17,7 @@ from minidl.compression.clipping import (
 )
 from minidl.compression.distillation import DistillationLoss, distillation_targets
 from minidl.compression.fold import fold_batchnorm, fold_model
+from minidl.compression.hessian import hessian_diag_backprop
 from minidl.compression.importance import obd_scores, taylor_scores
 from minidl.compression.int_model import QuantizedConv2D, QuantizedDense, quantize_model
 from minidl.compression.lowrank import factorize_dense, lowrank_model
@@ -71,6 +72,7 @@ __all__ = [
     "fold_batchnorm",
     "fold_model",
     "global_magnitude_masks",
+    "hessian_diag_backprop",
     "gradual_sparsity",
     "load_compressed",
     "lowrank_model",

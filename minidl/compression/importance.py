@@ -15,7 +15,9 @@ Its two classical scores are chapter 01's (1.9):
   saliency is :math:`\tfrac12 h_{ii} w_i^2` (:func:`obd_saliency`), with the diagonal Hessian
   computed exactly: in closed form for a Dense layer that feeds the cross entropy
   (:func:`dense_ce_hessian_diag`), and for any parameter by central differences of the
-  backpropagated gradient (:func:`hessian_diag_fd`, two passes per weight: small layers only).
+  backpropagated gradient (:func:`hessian_diag_fd`, two passes per weight: small layers only);
+  or, for a whole network in one sweep, by OBD's own backpropagated approximation
+  (:mod:`minidl.compression.hessian`).
 
 The scores go to :func:`minidl.compression.pruning.mask_from_scores` (lowest removed).
 """
@@ -134,14 +136,26 @@ def hessian_diag_fd(model, X, y, loss, key, eps=1e-5):
     return h
 
 
-def obd_scores(model, X, y, loss, keys):
-    """OBD saliencies for ``keys``: the closed form for the last layer if it is a Dense feeding
-    ``CrossEntropyLoss``, central differences (:func:`hessian_diag_fd`) otherwise."""
+def obd_scores(model, X, y, loss, keys, method="exact"):
+    """OBD saliencies :math:`\tfrac12 h_{ii} w_i^2` for ``keys``.
+
+    ``method='exact'``: the closed form for the last layer if it is a Dense feeding
+    ``CrossEntropyLoss``, central differences (:func:`hessian_diag_fd`, two passes per weight:
+    small layers only) otherwise. ``method='backprop'``: OBD's own approximation, every
+    layer's diagonal in one backward sweep
+    (:func:`minidl.compression.hessian.hessian_diag_backprop`; ``y`` is not needed there).
+    """
+    from minidl.compression.hessian import hessian_diag_backprop
     from minidl.layers.dense import Dense
     from minidl.losses import CrossEntropyLoss
 
+    if method not in ("exact", "backprop"):
+        raise ValueError(f"method must be 'exact' or 'backprop', got {method!r}")
     params = model.params
     _check_keys(list(keys), params)
+    if method == "backprop":
+        h = hessian_diag_backprop(model, X, loss, keys=list(keys))
+        return {key: obd_saliency(params[key], h[key]) for key in keys}
     last = len(model.layers) - 1
     scores = {}
     for key in keys:
