@@ -28,8 +28,9 @@ raster order (PyTorch's rule, so ties give identical gradients); average spreads
 How it is computed: for each of the :math:`k_1 \cdots k_d` kernel offsets, the strided slice
 ``xp[..., a::s, b::s]`` of the padded input is a view holding that offset of every window (the
 same array ``as_strided``/``sliding_window_view`` would give as ``windows[..., a, b]``), so the
-forward is :math:`k^d` whole-array ``maximum``/``add`` calls and the backward is :math:`k^d` slice
-additions into a zero array -- no ``np.add.at``, no copy of all windows. When stride equals the
+forward is :math:`k^d` ``maximum``/``add`` calls and the backward :math:`k^d` slice additions into a
+zero array -- no ``np.add.at``, no copy of all windows -- each over a chunk of images small
+enough to stay in cache across the :math:`k^d` passes (``CHUNK_BYTES``). When stride equals the
 kernel and there is no padding the windows tile the input: ``x.reshape(N, C, H/k, k, W/k, k)``,
 so the backward writes each offset's share straight into its slice of that view, with no
 additions. Max pooling caches the raster index of each window's first maximum (one small
@@ -66,6 +67,7 @@ from minidl.functional.pool_naive import (  # noqa: F401
 )
 from minidl.functional.pool_windows import (  # noqa: F401
     _canvas,
+    _canvas_shape,
     _check_args,
     _check_dy,
     _crop,
@@ -78,6 +80,41 @@ from minidl.functional.pool_windows import (  # noqa: F401
     pool_output_shape,
     pool_output_size,
 )
+
+# Both paths read x (or its padded canvas) once per kernel offset, through strided views that
+# touch every cache line: k^d passes over memory. So they work on chunks of whole images of at
+# most CHUNK_BYTES of input, which stay in cache across the k^d passes (measured 2x faster for
+# a 3x3 stride-2 pool on 64x32x50x50 than one 22 MB canvas for the whole batch).
+CHUNK_BYTES = 2**20
+
+
+def _image_chunks(x_shape, itemsize):
+    """Slices of the batch axis, each of at most CHUNK_BYTES of input (at least one image)."""
+    step = max(1, CHUNK_BYTES // (math.prod(x_shape[1:]) * itemsize))
+    for a in range(0, x_shape[0], step):
+        yield slice(a, min(a + step, x_shape[0]))
+
+
+def _views(x, k, s, p, out, fill, tiling):
+    """One strided view per kernel offset (raster order), each holding that offset of every
+    window: from the (N, C, o1, k1, ...) reshape when the windows tile x, else from the padded
+    canvas."""
+    if tiling:
+        xt = _tiles(x, k, out)
+        return [xt[idx] for idx in _tile_offsets(k)]
+    xp = _canvas(x, k, s, p, out, fill)
+    return [xp[sl] for sl in _window_slices(k, s, out)]
+
+
+def _new_cache(x, k, s, p, out):
+    """What both backwards need: shapes, and the canvas shape of one image off the tiling path
+    (absent on it, which is how the backwards tell the two paths apart)."""
+    cache = {"x_shape": x.shape, "dtype": x.dtype, "kernel": k, "stride": s, "padding": p}
+    cache["out"] = out
+    if not _is_tiling(x.shape, k, s, p, out):
+        cache["canvas_shape"] = _canvas_shape(x.shape, k, s, p, out)[1:]  # (C, *padded)
+    return cache
+
 
 # ---------------------------------------------------------------------------- max pooling
 
@@ -97,37 +134,33 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     """
     x = check_float_array(x, "x")
     k, s, p, out = _check_args(x.shape, kernel_size, stride, padding, ceil_mode, where="max_pool")
-    cache = {"x_shape": x.shape, "dtype": x.dtype, "kernel": k, "stride": s, "padding": p}
-    cache["out"] = out
-    tiling = _is_tiling(x.shape, k, s, p, out)
-    if tiling:  # windows tile x: its (N, C, o1, k1, o2, k2, ...) reshape, no canvas
-        xt = _tiles(x, k, out)
-        views = [xt[idx] for idx in _tile_offsets(k)]
-    else:
-        xp = _canvas(x, k, s, p, out, -np.inf)
-        views = [xp[sl] for sl in _window_slices(k, s, out)]
-    y = views[0].copy()
-    for v in views[1:]:
-        np.maximum(y, v, out=y)
+    cache = _new_cache(x, k, s, p, out)
+    tiling = "canvas_shape" not in cache
+    y = np.empty(x.shape[:2] + out, dtype=x.dtype)
+    arg = np.empty(y.shape, dtype=np.min_scalar_type(math.prod(k) - 1)) if return_cache else None
+    for b in _image_chunks(x.shape, x.itemsize):
+        views = _views(x[b], k, s, p, out, -np.inf, tiling)
+        np.copyto(y[b], views[0])
+        for v in views[1:]:
+            np.maximum(y[b], v, out=y[b])
+        if arg is not None:
+            _first_max_offset(views, y[b], out=arg[b])
     if not return_cache:
         return y
-    cache["arg"] = _first_max_offset(views, y)
-    if not tiling:
-        cache["canvas_shape"] = xp.shape
+    cache["arg"] = arg
     return y, cache
 
 
-def _first_max_offset(views, y):
-    """Raster index of each window's first maximum: the number of offsets before the first one
-    that equals the max, ``arg = sum_i prod_{j <= i} [v_j != y]`` (a running "not found yet"
-    flag, added up), in the smallest unsigned int that holds ``len(views) - 1``."""
-    arg = np.zeros(y.shape, dtype=np.min_scalar_type(len(views) - 1))
+def _first_max_offset(views, y, out):
+    """Raster index of each window's first maximum, into ``out`` (an unsigned int array): the
+    number of offsets before the first one that equals the max,
+    ``arg = sum_i prod_{j <= i} [v_j != y]`` (a running "not found yet" flag, added up)."""
+    out[...] = 0
     not_yet, differs = np.ones(y.shape, dtype=bool), np.empty(y.shape, dtype=bool)
     for v in views[:-1]:  # the last offset is the max whenever no earlier one is
         np.not_equal(v, y, out=differs)
         not_yet &= differs
-        arg += not_yet
-    return arg
+        out += not_yet
 
 
 def max_pool_backward(dy, cache):
@@ -136,25 +169,49 @@ def max_pool_backward(dy, cache):
     .. math:: \frac{\partial L}{\partial x_t} = \sum_{o:\ t = \text{argmax}_1(o)}
               \frac{\partial L}{\partial y_o}
 
+    Each offset's share (``dy`` where that offset was the first max, else 0) is added into its
+    strided slice of a zero canvas, image chunk by image chunk; when the windows tile ``x`` the
+    slices do not overlap and the shares are written straight into ``dx``.
     The loop twin is :func:`minidl.functional.pool_naive.max_pool_backward_naive`.
     """
     dy = _check_dy(dy, cache)
     k, s, p, out, shape = (cache[n] for n in ("kernel", "stride", "padding", "out", "x_shape"))
-    hit = np.empty(dy.shape, dtype=bool)
-    if "canvas_shape" not in cache:  # tiling: each input element is in one window, no sums
-        dx = np.zeros(shape, dtype=cache["dtype"])
-        xt = _tiles(dx, k, out)
-        for i, idx in enumerate(_tile_offsets(k)):
-            np.equal(cache["arg"], i, out=hit)
-            np.multiply(dy, hit, out=xt[idx])  # dy where offset i was the first max, else 0
-        return dx
-    dcanvas = np.zeros(cache["canvas_shape"], dtype=cache["dtype"])
-    share = np.empty(dy.shape, dtype=cache["dtype"])
-    for i, sl in enumerate(_window_slices(k, s, out)):
-        np.equal(cache["arg"], i, out=hit)
-        np.multiply(dy, hit, out=share)
-        dcanvas[sl] += share
-    return _crop(dcanvas, p, shape[2:])
+    dx = np.zeros(shape, dtype=cache["dtype"])
+    tiling = "canvas_shape" not in cache
+    for b in _image_chunks(shape, dx.itemsize):
+        arg, g = cache["arg"][b], dy[b]
+        hit, share = np.empty(g.shape, dtype=bool), np.empty(g.shape, dtype=dx.dtype)
+        target = _scatter_target(dx[b], cache)
+        for i, view in enumerate(_target_views(target, k, s, out, cache)):
+            np.equal(arg, i, out=hit)
+            # dy where offset i was the first max, else 0; tiles do not overlap: write it there
+            np.multiply(g, hit, out=view if tiling else share)
+            if not tiling:
+                view += share
+        _finish_scatter(dx[b], target, cache)
+    return dx
+
+
+def _scatter_target(dx_chunk, cache):
+    """Where a backward puts the shares: ``dx`` itself on the tiling path, else a zero canvas
+    for the chunk (its windows overlap and reach into the padding)."""
+    if "canvas_shape" not in cache:
+        return dx_chunk
+    return np.zeros(dx_chunk.shape[:1] + cache["canvas_shape"], dtype=dx_chunk.dtype)
+
+
+def _target_views(target, k, s, out, cache):
+    """The slice of ``target`` that each kernel offset's share goes to (as ``_views``)."""
+    if "canvas_shape" not in cache:
+        xt = _tiles(target, k, out)
+        return [xt[idx] for idx in _tile_offsets(k)]
+    return [target[sl] for sl in _window_slices(k, s, out)]
+
+
+def _finish_scatter(dx_chunk, target, cache):
+    """Copy a canvas's part that lies on x into ``dx`` (nothing to do on the tiling path)."""
+    if "canvas_shape" in cache:
+        dx_chunk[...] = _crop(target, cache["padding"], dx_chunk.shape[2:])
 
 
 # ------------------------------------------------------------------------ average pooling
@@ -171,22 +228,16 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     """
     x = check_float_array(x, "x")
     k, s, p, out = _check_args(x.shape, kernel_size, stride, padding, ceil_mode, where="avg_pool")
-    cache = {"x_shape": x.shape, "dtype": x.dtype, "kernel": k, "stride": s, "padding": p}
-    cache["out"] = out
-    if _is_tiling(x.shape, k, s, p, out):
-        xt = _tiles(x, k, out)
-        views = [xt[idx] for idx in _tile_offsets(k)]
-        cache["divisor"] = None
-        divisor = math.prod(k)
-    else:
-        xp = _canvas(x, k, s, p, out, 0.0)
-        views = [xp[sl] for sl in _window_slices(k, s, out)]
-        cache["canvas_shape"] = xp.shape
-        divisor = cache["divisor"] = _divisor(x.shape[2:], k, s, p, out, x.dtype)
-    y = views[0].copy()
-    for v in views[1:]:
-        y += v
-    y /= divisor
+    cache = _new_cache(x, k, s, p, out)
+    tiling = "canvas_shape" not in cache
+    y = np.empty(x.shape[:2] + out, dtype=x.dtype)
+    for b in _image_chunks(x.shape, x.itemsize):
+        views = _views(x[b], k, s, p, out, 0.0, tiling)
+        np.copyto(y[b], views[0])
+        for v in views[1:]:
+            y[b] += v
+    cache["divisor"] = None if tiling else _divisor(x.shape[2:], k, s, p, out, x.dtype)
+    y /= math.prod(k) if tiling else cache["divisor"]
     return (y, cache) if return_cache else y
 
 
@@ -197,16 +248,15 @@ def avg_pool_backward(dy, cache):
     """
     dy = _check_dy(dy, cache)
     k, s, p, out, shape = (cache[n] for n in ("kernel", "stride", "padding", "out", "x_shape"))
-    if cache["divisor"] is None:
-        dx = np.zeros(shape, dtype=cache["dtype"])
-        g = (dy / math.prod(k)).astype(cache["dtype"], copy=False)
-        _tiles(dx, k, out)[...] = g[_tile_expand(len(k))]
-        return dx
-    g = (dy / cache["divisor"]).astype(cache["dtype"], copy=False)
-    dcanvas = np.zeros(cache["canvas_shape"], dtype=cache["dtype"])
-    for sl in _window_slices(k, s, out):
-        dcanvas[sl] += g
-    return _crop(dcanvas, p, shape[2:])
+    divisor = math.prod(k) if cache["divisor"] is None else cache["divisor"]
+    g = (dy / divisor).astype(cache["dtype"], copy=False)
+    dx = np.zeros(shape, dtype=cache["dtype"])
+    for b in _image_chunks(shape, dx.itemsize):
+        target = _scatter_target(dx[b], cache)
+        for view in _target_views(target, k, s, out, cache):
+            view += g[b]
+        _finish_scatter(dx[b], target, cache)
+    return dx
 
 
 def _fixed_rank(fn, d):

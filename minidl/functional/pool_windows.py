@@ -105,15 +105,24 @@ def _window_slices(kernel, stride, out):
         )
 
 
-def _canvas(x, kernel, stride, padding, out, fill):
-    """x placed at offset ``padding`` in an array long enough for every window, rest = fill."""
-    spatial = x.shape[2:]
+def _canvas_shape(x_shape, kernel, stride, padding, out):
+    """Shape of the canvas: x's own when every window lies inside x without padding, else long
+    enough for the padding on both sides and for every window."""
+    spatial = x_shape[2:]
     need = tuple((o - 1) * s + k for o, s, k in zip(out, stride, kernel, strict=True))
     if not any(padding) and all(n <= L for n, L in zip(need, spatial, strict=True)):
-        return x  # windows lie inside x: slice it directly, no copy
+        return tuple(x_shape)
     size = tuple(max(n, p + L) for n, p, L in zip(need, padding, spatial, strict=True))
-    xp = np.full(x.shape[:2] + size, fill, dtype=x.dtype)
-    xp[(Ellipsis,) + tuple(slice(p, p + L) for p, L in zip(padding, spatial, strict=True))] = x
+    return tuple(x_shape[:2]) + size
+
+
+def _canvas(x, kernel, stride, padding, out, fill):
+    """x placed at offset ``padding`` in an array long enough for every window, rest = fill."""
+    shape = _canvas_shape(x.shape, kernel, stride, padding, out)
+    if shape == x.shape:
+        return x  # windows lie inside x: slice it directly, no copy
+    xp = np.full(shape, fill, dtype=x.dtype)
+    xp[(Ellipsis,) + tuple(slice(p, p + L) for p, L in zip(padding, x.shape[2:], strict=True))] = x
     return xp
 
 

@@ -98,6 +98,22 @@ def test_naive_equals_fast(case, rng):
     np.testing.assert_allclose(backward(dy, cache), naive_b(dy, cache_naive), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", CASES[::9], ids=[_ids(c) for c in CASES[::9]])
+def test_image_chunks_equal_the_loops(case, rng, monkeypatch):
+    """With CHUNK_BYTES = 1 every image is its own chunk (the path a large batch takes): on a
+    batch of 3 the forward, the first-max offsets and the backward still equal the loops."""
+    monkeypatch.setattr(P, "CHUNK_BYTES", 1)
+    kind, d, (k, s, p, ceil, shape) = case
+    forward, backward = _pair(kind)
+    naive_f, naive_b = getattr(P, f"{kind}_pool_naive"), getattr(P, f"{kind}_pool_backward_naive")
+    x = rng.integers(0, 3, size=(3,) + shape[1:]).astype(np.float64)  # ties: first max matters
+    y, cache = forward(x, k, s, p, ceil, return_cache=True)
+    y_naive, cache_naive = naive_f(x, k, s, p, ceil, return_cache=True)
+    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    np.testing.assert_allclose(backward(dy, cache), naive_b(dy, cache_naive), rtol=0, atol=1e-12)
+
+
 def test_pool_output_size_by_hand():
     # floor((L + 2p - k) / s) + 1, worked by hand.
     assert P.pool_output_size(100, 2, 2, 0) == 50
@@ -166,7 +182,7 @@ def test_max_pool_ties_first_maximum_gets_gradient(stride, padding, expected):
     np.testing.assert_array_equal(dx_naive[0, 0], expected)
 
 
-@pytest.mark.parametrize("stride", [2, 1])  # 2: tiling path (mask), 1: general path (argmax)
+@pytest.mark.parametrize("stride", [2, 1])  # 2: tiling path, 1: general path (canvas)
 def test_max_pool_all_equal_window_goes_to_first_position(stride):
     x = np.full((1, 1, 2, 2, 2), 5.0)
     y, cache = P.max_pool3d(x, 2, stride, return_cache=True)
