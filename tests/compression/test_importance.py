@@ -11,6 +11,7 @@ from minidl.compression.importance import (
     obd_scores,
     taylor_scores,
 )
+from minidl.gradcheck import numerical_hessian_diag
 from minidl.layers.activations import Tanh
 from minidl.layers.dense import Dense
 from minidl.losses import CrossEntropyLoss
@@ -29,18 +30,7 @@ def _data(rng, n=12):
 def _second_derivative(model, X, y, key, h=1e-4):
     """(L(w + h e_i) - 2 L(w) + L(w - h e_i)) / h^2 for every weight: loss values only."""
     loss = CrossEntropyLoss()
-    w = model.params[key].reshape(-1)
-    out = np.zeros(w.size)
-    base = loss(model.forward(X), y)
-    for i in range(w.size):
-        old = w[i]
-        w[i] = old + h
-        lp = loss(model.forward(X), y)
-        w[i] = old - h
-        lm = loss(model.forward(X), y)
-        w[i] = old
-        out[i] = (lp - 2 * base + lm) / h**2
-    return out.reshape(model.params[key].shape)
+    return numerical_hessian_diag(lambda: loss(model.forward(X), y), model.params[key], h)
 
 
 def test_closed_form_last_layer_hessian_matches_numerical(rng):
