@@ -11,20 +11,10 @@ import functools
 
 import numpy as np
 import pytest
+from diagnosis_asserts import assert_diagnosed
 
 from minidl.conformance.check import check
 from minidl.conformance.store import load_family
-
-
-def assert_diagnosed(report, phrase, cases=None):
-    """Every case in ``cases`` (default: all) fails with ``phrase`` in its diagnosis; every
-    other case passes."""
-    for row in report.rows:
-        if cases is None or row.case in cases:
-            assert not row.passed, (row.case, report.table())
-            assert phrase in row.diagnosis, (row.case, row.diagnosis)
-        else:
-            assert row.passed, (row.case, row.diagnosis)
 
 
 def _qrange(bits, signed, narrow_range):

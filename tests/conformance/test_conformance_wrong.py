@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 import pytest
+from diagnosis_asserts import assert_diagnosed
 
 from minidl.compression.pruning import mask_from_scores
 from minidl.conformance.check import check
@@ -25,17 +26,6 @@ from minidl.functional.pool import avg_pool2d, max_pool2d
 from minidl.lasso import Lasso
 from minidl.linear import Ridge
 from minidl.losses import CrossEntropyLoss
-
-
-def assert_diagnosed(report, phrase, cases=None):
-    """Every case in ``cases`` (default: all) fails, and its diagnosis contains ``phrase``;
-    every other case passes."""
-    for row in report.rows:
-        if cases is None or row.case in cases:
-            assert not row.passed, (row.case, report.table())
-            assert phrase in row.diagnosis, (row.case, row.diagnosis)
-        else:
-            assert row.passed, (row.case, row.diagnosis)
 
 
 def _conv2d_fwd(x, weight, bias, stride, padding, dilation, groups):
