@@ -73,18 +73,25 @@ def test_exact_through_max_pooling(rng):
     assert_exact(model, X, y, MSELoss())
 
 
-def test_conv_weight_rule_by_loops(rng):
-    """(H1) for a conv weight, written as loops: h[o, c, p, q] = sum_(n,i,j) x[n, c, i+p,
-    j+q]^2 h_a[n, o, i, j] (stride 1, no padding), with h_a = 2 / size from the MSE."""
-    model = Sequential([Conv2D(2, 3, 2, **F64, rng=rng), Flatten()])
-    X = rng.normal(size=(2, 2, 4, 3))
-    h = hessian_diag_backprop(model, X, MSELoss())["0.weight"]
-    h_a = 2.0 / (2 * 3 * 3 * 2)  # d2L/da2 of the mean over the (2, 3*3*2) output
-    want = np.zeros((3, 2, 2, 2))
-    for o, c, p, q in np.ndindex(*want.shape):
-        for n, i, j in np.ndindex(2, 3, 2):
-            want[o, c, p, q] += X[n, c, i + p, j + q] ** 2 * h_a
-    np.testing.assert_allclose(h, want, rtol=1e-13)
+def test_conv_rules_by_loops(rng):
+    """(H1) and (H2) for a strided, padded, grouped conv, written as loops over the uses of
+    each weight: h_w[o, c, p, q] = sum_(n,i,j) xp[n, c', 2i+p, 2j+q]^2 h_a[n, o, i, j] and
+    h_xp[n, c', 2i+p, 2j+q] += w[o, c, p, q]^2 h_a[n, o, i, j], with c' = g(o) C_g + c and
+    xp the input zero-padded by 1; h_a a random positive array."""
+    conv = Conv2D(4, 6, 3, stride=2, padding=1, groups=2, **F64, rng=rng)
+    X = rng.normal(size=(2, 4, 5, 5))
+    h_a = rng.random(conv.forward(X).shape)  # (2, 6, 3, 3)
+    h_x, found = _layer_backward(conv, h_a, need_input=True)
+    xp, w = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1))), conv.params["weight"]
+    want_w, want_xp = np.zeros(w.shape), np.zeros(xp.shape)
+    for o, c, p, q in np.ndindex(*w.shape):
+        ci = (o // 3) * 2 + c  # 3 output and 2 input channels per group
+        for n, i, j in np.ndindex(2, 3, 3):
+            want_w[o, c, p, q] += xp[n, ci, 2 * i + p, 2 * j + q] ** 2 * h_a[n, o, i, j]
+            want_xp[n, ci, 2 * i + p, 2 * j + q] += w[o, c, p, q] ** 2 * h_a[n, o, i, j]
+    np.testing.assert_allclose(found["weight"], want_w, rtol=1e-13)
+    np.testing.assert_allclose(found["bias"], h_a.sum(axis=(0, 2, 3)), rtol=1e-13)
+    np.testing.assert_allclose(h_x, want_xp[:, :, 1:-1, 1:-1], rtol=1e-13)
 
 
 def test_output_curvature_by_hand():
