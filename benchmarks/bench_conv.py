@@ -27,30 +27,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from timing import interleaved
 
 REPEATS = 7
 ART000 = dict(n=64, c=1, hw=100, filters=32, k=5)
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def interleaved(fns, repeats):
-    """Best time of each function, running them round-robin so load spikes hit all alike."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], best_time(fn, 1))
-    return best
 
 
 # ---------------------------------------------------------------- the steps being timed

@@ -37,12 +37,14 @@ _parser.add_argument(
     help="time with process CPU time, not wall clock (use with --threads 1 on a loaded machine)",
 )
 ARGS = _parser.parse_args()
+CLOCK = time.process_time if ARGS.cpu_time else time.perf_counter
 if ARGS.threads:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from minidl.functional.batchnorm import (  # noqa: E402
     batch_norm_backward,
@@ -61,18 +63,6 @@ from minidl.layers.batchnorm import BatchNorm2D  # noqa: E402
 from minidl.layers.dense import Dense  # noqa: E402
 
 REPEATS = 15
-
-
-def interleaved(fns, repeats):
-    """Best time of each function, run round-robin so load spikes hit all alike."""
-    clock = time.process_time if ARGS.cpu_time else time.perf_counter
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = clock()
-            fn()
-            best[i] = min(best[i], clock() - start)
-    return best
 
 
 def pair(ours_layer, theirs_layer, x, dy):
@@ -117,7 +107,7 @@ def main():
 
     for name, ours, theirs in cases:
         ours(), theirs()  # warm-up: first-call allocations and code paths
-        t_ours, t_theirs = interleaved([ours, theirs], repeats)
+        t_ours, t_theirs = interleaved([ours, theirs], repeats, clock=CLOCK)
         print(f"{name:<42}{t_ours * 1e3:>10.2f}{t_theirs * 1e3:>10.2f}{t_ours / t_theirs:>8.2f}")
 
     print("\n(d) naive loop twins vs vectorized, float64, small cases")
@@ -130,6 +120,7 @@ def main():
             lambda: dense_backward(dys, xs, ws, dense(xs, ws, bs) is not None),
         ],
         3,
+        clock=CLOCK,
     )
     print(
         f"{'dense 8x64 -> 32 fwd+bwd':<42}{t_naive * 1e3:>10.2f}{t_vec * 1e3:>10.3f}"
@@ -146,7 +137,7 @@ def main():
         batch_norm_naive(xb, gb, gb)
         batch_norm_backward_naive(dyb, xb, gb)
 
-    t_naive, t_vec = interleaved([bn_naive, bn_vec], 3)
+    t_naive, t_vec = interleaved([bn_naive, bn_vec], 3, clock=CLOCK)
     print(
         f"{'batch norm 8x4x16x16 fwd+bwd':<42}{t_naive * 1e3:>10.2f}{t_vec * 1e3:>10.3f}"
         f"{t_naive / t_vec:>10.0f}"

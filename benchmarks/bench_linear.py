@@ -15,27 +15,16 @@ so the Lasso ratio then measures the contention, not the code. Run with
 """
 
 import os
-import time
 import warnings
 
 import numpy as np
 from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes
+from timing import interleaved
 
 from minidl.linear import Lasso, Ridge, lasso_path
 
 REPEATS = 7
-
-
-def best_times(fn_a, fn_b, repeats=REPEATS):
-    """Best-of-``repeats`` for two functions, run alternately so both see the same load."""
-    times_a, times_b = [], []
-    for _ in range(repeats):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return min(times_a), min(times_b)
 
 
 def report(name, times):
@@ -59,7 +48,9 @@ def main():
 
     report(
         "Ridge(alpha=1) fit 5000x500",
-        best_times(lambda: Ridge(alpha=1.0).fit(X, y), lambda: sk.Ridge(alpha=1.0).fit(X, y)),
+        interleaved(
+            [lambda: Ridge(alpha=1.0).fit(X, y), lambda: sk.Ridge(alpha=1.0).fit(X, y)], REPEATS
+        ),
     )
 
     alpha = 0.1
@@ -71,7 +62,9 @@ def main():
     )
     report(
         "Lasso(alpha=0.1) CD fit 5000x500",
-        best_times(lambda: Lasso(alpha=alpha).fit(X, y), lambda: sk.Lasso(alpha=alpha).fit(X, y)),
+        interleaved(
+            [lambda: Lasso(alpha=alpha).fit(X, y), lambda: sk.Lasso(alpha=alpha).fit(X, y)], REPEATS
+        ),
     )
 
     Xd, yd = load_diabetes(return_X_y=True)
@@ -79,8 +72,12 @@ def main():
         warnings.simplefilter("ignore")  # sklearn's n_alphas/alphas deprecation notices
         report(
             "lasso_path diabetes, 100 alphas",
-            best_times(
-                lambda: lasso_path(Xd, yd, n_alphas=100), lambda: sk.lasso_path(Xd, yd, alphas=100)
+            interleaved(
+                [
+                    lambda: lasso_path(Xd, yd, n_alphas=100),
+                    lambda: sk.lasso_path(Xd, yd, alphas=100),
+                ],
+                REPEATS,
             ),
         )
 

@@ -14,27 +14,12 @@ p <= 1000): the same algorithm as minidl's ``solver='eigh'`` (one GEMM, one 500 
 """
 
 import sys
-import time
 
 import numpy as np
 from sklearn.decomposition import PCA as SkPCA
+from timing import interleaved
 
 from minidl.decomposition import PCA
-
-
-def best_times(fn_a, fn_b, repeats=11):
-    """Best of ``repeats`` for each, run alternately so a burst of load hits both alike."""
-    best_a = best_b = np.inf
-    for _ in range(repeats):
-        for fn, which in ((fn_a, 0), (fn_b, 1)):
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            if which == 0:
-                best_a = min(best_a, dt)
-            else:
-                best_b = min(best_b, dt)
-    return best_a, best_b
 
 
 def main(repeats=11):
@@ -51,9 +36,11 @@ def main(repeats=11):
             ("svd", "full"),
         ]
         for solver, sk_solver in cases:
-            ours, ref = best_times(
-                lambda s=solver, k=k: PCA(k, solver=s).fit(X),
-                lambda s=sk_solver, k=k: SkPCA(k, svd_solver=s).fit(X),
+            ours, ref = interleaved(
+                [
+                    lambda s=solver, k=k: PCA(k, solver=s).fit(X),
+                    lambda s=sk_solver, k=k: SkPCA(k, svd_solver=s).fit(X),
+                ],
                 repeats,
             )
             name = f"k={k}: minidl {solver!r} vs sklearn {sk_solver!r}"

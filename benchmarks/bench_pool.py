@@ -22,7 +22,6 @@ Cases:
 
 import argparse
 import os
-import time
 
 # thread counts must be fixed before NumPy's BLAS and torch load, so parse the flag first
 _parser = argparse.ArgumentParser()
@@ -35,22 +34,12 @@ if ARGS.threads:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 from minidl.functional import pool as P  # noqa: E402
 from minidl.layers.pool import AvgPool2D, GlobalAvgPool, MaxPool2D, MaxPool3D  # noqa: E402
 
 REPEATS = 10
-
-
-def interleaved(fns, repeats):
-    """Best time of each function, run round-robin so load spikes hit all alike."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
 
 
 def pair(ours_layer, theirs_layer, x, backward=True):

@@ -17,29 +17,12 @@ Cases:
 """
 
 import argparse
-import time
 import warnings
 
 import numpy as np
+from timing import best_time, interleaved
 
 REPEATS = 7
-
-
-def best_time(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def interleaved(fns, repeats):
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], best_time(fn, 1))
-    return best
 
 
 def row(name, t_minidl, t_torch):

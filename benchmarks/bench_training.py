@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+from timing import interleaved
 from torch import nn
 
 from minidl import zoo
@@ -71,19 +72,6 @@ def make_steps(name, batch, rng):
     return model, x, y, minidl_step, torch_step
 
 
-def best_times(fns, repeats):
-    for fn in fns:  # warm-up: allocations, BLAS threads, optimizer state
-        fn()
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
-
-
 def profile_layers(model, x, y, repeats):
     crit = CrossEntropyLoss()
     fwd = [float("inf")] * len(model.layers)
@@ -125,7 +113,14 @@ def main():
     for name in ("lenet5", "article003_cnn"):
         for batch in (64, 128):
             model, x, y, ours, theirs = make_steps(name, batch, rng)
-            t_ours, t_torch = best_times([ours, theirs], args.repeats)
+            for fn in (
+                ours,
+                theirs,
+                ours,
+                theirs,
+            ):  # warm-up: allocations, BLAS threads, Adam state
+                fn()
+            t_ours, t_torch = interleaved([ours, theirs], args.repeats)
             steps = EPOCH / batch
             row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
             row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"

@@ -1,0 +1,25 @@
+"""The timing loop every benchmark uses (imported by name: running ``python benchmarks/x.py``
+puts this folder on ``sys.path``).
+
+The machines are shared, so the functions compared are run round-robin, one call each per
+round, and the best time of each is kept: a burst of load then slows all of them alike, and the
+minimum is the least disturbed run.
+"""
+
+import time
+
+
+def interleaved(fns, repeats, clock=time.perf_counter):
+    """Best time (seconds, by ``clock``) of each function over ``repeats`` round-robin rounds."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = clock()
+            fn()
+            best[i] = min(best[i], clock() - start)
+    return best
+
+
+def best_time(fn, repeats):
+    """Best time of one function over ``repeats`` calls."""
+    return interleaved([fn], repeats)[0]
