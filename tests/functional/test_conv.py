@@ -106,9 +106,9 @@ def test_gradcheck(nd, cfg, rng):
     assert max(errors) < 1e-6, errors
 
 
-@pytest.mark.parametrize(("nd", "cfg"), CASES, ids=IDS)
-def test_fast_equals_naive(nd, cfg, rng):
-    x, w, b, kw = _arrays(cfg, rng)
+def assert_fast_equals_naive(x, w, b, kw, rng):
+    """conv_nd and its backward equal the loop twins to 1e-12 (float64); db is None for both
+    without a bias."""
     y, cache = conv_nd(x, w, b, return_cache=True, **kw)
     y_naive, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
     np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
@@ -119,6 +119,11 @@ def test_fast_equals_naive(nd, cfg, rng):
             assert slow is None
             continue
         np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("nd", "cfg"), CASES, ids=IDS)
+def test_fast_equals_naive(nd, cfg, rng):
+    assert_fast_equals_naive(*_arrays(cfg, rng), rng)
 
 
 def test_hand_computed_2d():
@@ -235,15 +240,7 @@ def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
     monkeypatch.setattr(conv_module, "BLOCK_BYTES", 1)
     monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 1)
     monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
-    x, w, b, kw = _arrays(cfg, rng)
-    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
-    y_naive, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
-    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
-    dy = rng.normal(size=y.shape)
-    grads, grads_naive = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
-    for fast, slow in zip(grads, grads_naive, strict=True):
-        if fast is not None:
-            np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    assert_fast_equals_naive(*_arrays(cfg, rng), rng)
 
 
 def test_blocks_cover_the_output(monkeypatch):
@@ -277,13 +274,8 @@ def test_backward_chunks_of_images(rng, monkeypatch):
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
     monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 2 * image_bytes + 1)
-    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
-    assert y.shape == (5, 6, 4, 6)
-    dy = rng.normal(size=y.shape)
-    _, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
-    grads, grads_naive = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
-    for fast, slow in zip(grads, grads_naive, strict=True):
-        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
+    assert_fast_equals_naive(x, w, b, kw, rng)
 
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
