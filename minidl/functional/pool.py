@@ -95,15 +95,20 @@ def _image_chunks(x_shape, itemsize):
         yield slice(a, min(a + step, x_shape[0]))
 
 
-def _views(x, k, s, p, out, fill, tiling):
-    """One strided view per kernel offset (raster order), each holding that offset of every
-    window: from the (N, C, o1, k1, ...) reshape when the windows tile x, else from the padded
-    canvas."""
+def _offset_views(a, k, s, out, tiling):
+    """One strided view of ``a`` per kernel offset (raster order), each holding that offset of
+    every window: ``a`` is x (or dx) reshaped (N, C, o1, k1, ...) when the windows tile it,
+    else the padded canvas. The forwards read these views, the backwards write into them."""
     if tiling:
-        xt = _tiles(x, k, out)
-        return [xt[idx] for idx in _tile_offsets(k)]
-    xp = _canvas(x, k, s, p, out, fill)
-    return [xp[sl] for sl in _window_slices(k, s, out)]
+        at = _tiles(a, k, out)
+        return [at[idx] for idx in _tile_offsets(k)]
+    return [a[sl] for sl in _window_slices(k, s, out)]
+
+
+def _zero_canvas(n, cache):
+    """A zero canvas for ``n`` images: where a backward adds the shares of overlapping windows
+    that reach into the padding (the tiling path writes into dx itself)."""
+    return np.zeros((n,) + cache["canvas_shape"], dtype=cache["dtype"])
 
 
 def _new_cache(x, k, s, p, out):
@@ -139,7 +144,8 @@ def max_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     y = np.empty(x.shape[:2] + out, dtype=x.dtype)
     arg = np.empty(y.shape, dtype=np.min_scalar_type(math.prod(k) - 1)) if return_cache else None
     for b in _image_chunks(x.shape, x.itemsize):
-        views = _views(x[b], k, s, p, out, -np.inf, tiling)
+        a = x[b] if tiling else _canvas(x[b], k, s, p, out, -np.inf)  # padded with -np.inf
+        views = _offset_views(a, k, s, out, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             np.maximum(y[b], v, out=y[b])
@@ -181,37 +187,16 @@ def max_pool_backward(dy, cache):
     for b in _image_chunks(shape, dx.itemsize):
         arg, g = cache["arg"][b], dy[b]
         hit, share = np.empty(g.shape, dtype=bool), np.empty(g.shape, dtype=dx.dtype)
-        target = _scatter_target(dx[b], cache)
-        for i, view in enumerate(_target_views(target, k, s, out, cache)):
+        target = dx[b] if tiling else _zero_canvas(len(g), cache)
+        for i, view in enumerate(_offset_views(target, k, s, out, tiling)):
             np.equal(arg, i, out=hit)
             # dy where offset i was the first max, else 0; tiles do not overlap: write it there
             np.multiply(g, hit, out=view if tiling else share)
             if not tiling:
                 view += share
-        _finish_scatter(dx[b], target, cache)
+        if not tiling:
+            dx[b] = _crop(target, p, shape[2:])
     return dx
-
-
-def _scatter_target(dx_chunk, cache):
-    """Where a backward puts the shares: ``dx`` itself on the tiling path, else a zero canvas
-    for the chunk (its windows overlap and reach into the padding)."""
-    if "canvas_shape" not in cache:
-        return dx_chunk
-    return np.zeros(dx_chunk.shape[:1] + cache["canvas_shape"], dtype=dx_chunk.dtype)
-
-
-def _target_views(target, k, s, out, cache):
-    """The slice of ``target`` that each kernel offset's share goes to (as ``_views``)."""
-    if "canvas_shape" not in cache:
-        xt = _tiles(target, k, out)
-        return [xt[idx] for idx in _tile_offsets(k)]
-    return [target[sl] for sl in _window_slices(k, s, out)]
-
-
-def _finish_scatter(dx_chunk, target, cache):
-    """Copy a canvas's part that lies on x into ``dx`` (nothing to do on the tiling path)."""
-    if "canvas_shape" in cache:
-        dx_chunk[...] = _crop(target, cache["padding"], dx_chunk.shape[2:])
 
 
 # ------------------------------------------------------------------------ average pooling
@@ -232,7 +217,8 @@ def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_cac
     tiling = "canvas_shape" not in cache
     y = np.empty(x.shape[:2] + out, dtype=x.dtype)
     for b in _image_chunks(x.shape, x.itemsize):
-        views = _views(x[b], k, s, p, out, 0.0, tiling)
+        a = x[b] if tiling else _canvas(x[b], k, s, p, out, 0.0)  # padded with 0.0
+        views = _offset_views(a, k, s, out, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             y[b] += v
@@ -250,12 +236,14 @@ def avg_pool_backward(dy, cache):
     k, s, p, out, shape = (cache[n] for n in ("kernel", "stride", "padding", "out", "x_shape"))
     divisor = math.prod(k) if cache["divisor"] is None else cache["divisor"]
     g = (dy / divisor).astype(cache["dtype"], copy=False)
+    tiling = "canvas_shape" not in cache
     dx = np.zeros(shape, dtype=cache["dtype"])
     for b in _image_chunks(shape, dx.itemsize):
-        target = _scatter_target(dx[b], cache)
-        for view in _target_views(target, k, s, out, cache):
+        target = dx[b] if tiling else _zero_canvas(len(g[b]), cache)
+        for view in _offset_views(target, k, s, out, tiling):
             view += g[b]
-        _finish_scatter(dx[b], target, cache)
+        if not tiling:
+            dx[b] = _crop(target, p, shape[2:])
     return dx
 
 
