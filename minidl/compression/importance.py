@@ -25,7 +25,8 @@ The scores go to :func:`minidl.compression.pruning.mask_from_scores` (lowest rem
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.losses import log_softmax
+from minidl.compression.hessian import hessian_diag_backprop, output_curvature
+from minidl.losses import CrossEntropyLoss
 
 
 def _grads_over_data(model, X, y, loss, batch_size):
@@ -92,8 +93,7 @@ def dense_ce_hessian_diag(x, weight, bias=None):
     z = x @ weight.T
     if bias is not None:
         z = z + np.asarray(bias, dtype=np.float64)
-    p = np.exp(log_softmax(z))
-    c = p * (1 - p) / len(x)
+    c = output_curvature(CrossEntropyLoss(), z)  # p (1 - p) / N
     return c.T @ (x * x), c.sum(axis=0) if bias is not None else None
 
 
@@ -145,9 +145,7 @@ def obd_scores(model, X, y, loss, keys, method="exact"):
     layer's diagonal in one backward sweep
     (:func:`minidl.compression.hessian.hessian_diag_backprop`; ``y`` is not needed there).
     """
-    from minidl.compression.hessian import hessian_diag_backprop
     from minidl.layers.dense import Dense
-    from minidl.losses import CrossEntropyLoss
 
     if method not in ("exact", "backprop"):
         raise ValueError(f"method must be 'exact' or 'backprop', got {method!r}")
