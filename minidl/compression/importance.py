@@ -35,7 +35,7 @@ def _grads_over_data(model, X, y, loss, batch_size):
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
         loss(model.forward(xb), yb)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)
         for k, g in model.grads.items():
             total[k] += g * (len(xb) / len(X))
     return total
@@ -125,11 +125,11 @@ def hessian_diag_fd(model, X, y, loss, key, eps=1e-5):
         old = flat[i]
         flat[i] = old + eps
         loss(model.forward(X), y)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)
         g_plus = float(model.grads[key].reshape(-1)[i])
         flat[i] = old - eps
         loss(model.forward(X), y)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)
         g_minus = float(model.grads[key].reshape(-1)[i])
         flat[i] = old
         h.reshape(-1)[i] = (g_plus - g_minus) / (2 * eps)

@@ -264,15 +264,19 @@ class Conv2Plus1D(Layer):
 
     def backward(self, dy):
         """Chain rule through temporal conv, ReLU, spatial conv; fills all four grads."""
-        dy = self._check_grad(dy, self._cache)
-        self._sync()
-        return self.spatial.backward(self.relu.backward(self.temporal.backward(dy)))
+        return self._backward(dy, input_grad=True)
 
     def backward_params(self, dy):
         """All four grads, without the input gradient of the spatial conv."""
+        self._backward(dy, input_grad=False)
+
+    def _backward(self, dy, input_grad):
         dy = self._check_grad(dy, self._cache)
         self._sync()
-        self.spatial.backward_params(self.relu.backward(self.temporal.backward(dy)))
+        d_mid = self.relu.backward(self.temporal.backward(dy))
+        if input_grad:
+            return self.spatial.backward(d_mid)
+        return self.spatial.backward_params(d_mid)
 
     def get_config(self):
         return {
