@@ -111,7 +111,9 @@ class ElasticNet(LinearModel):
         :math:`\omega_j` of the weighted L1 penalty.
 
     Attributes: ``coef_`` (p,), ``intercept_``, ``n_iter_``, ``dual_gap_`` (1/n scale, as
-    scikit-learn). ``y`` must be 1-D. Constant columns get coefficient 0; ``y`` all zero (or
+    scikit-learn): a certificate :math:`\ge P(w) - P(w^*) \ge 0`, computed as a sum of
+    non-negative terms (``minidl.lasso_solvers.duality_gap``), never as P - D, whose rounding
+    can make it negative. ``y`` must be 1-D. Constant columns get coefficient 0; ``y`` all zero (or
     constant) gives all-zero coefficients (the gap is 0 at w = 0).
     """
 

@@ -40,7 +40,7 @@ def enet_cd_working_set(X, x_mean, yc, lam, beta=0.0, w=None, max_iter=1000, tol
     while True:
         r = yc - Xw @ w[work]
         xtr = (X.T @ r - x_mean * r.sum()) / n  # = (X - x_mean)^T r / n, without the copy
-        gap = duality_gap(float(r @ r) / n, float(r @ yc) / n, w, xtr, lam, beta)
+        gap = duality_gap(float(r @ r) / n, w, xtr, lam, beta)
         if gap <= tol_abs:
             return w, gap, n_iter
         score = np.abs(xtr) / lam
