@@ -6,8 +6,8 @@ the family and case name), the gradients of ``sum(y * dy)`` with respect to the 
 parameters. The functions used are minidl's own (:mod:`minidl.conformance.reference`) called
 through the same NumPy adapter a student's function goes through. Files are written with
 :func:`minidl.conformance.store.save_family` (atomic, no pickles);
-``tests/conformance/test_golden.py`` regenerates into a temporary directory and holds the
-result equal to the stored files.
+``tests/conformance/test_conformance_golden.py`` regenerates into a temporary directory and
+holds the result equal to the stored files.
 """
 
 import argparse

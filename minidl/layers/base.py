@@ -1,4 +1,4 @@
-"""The layer contract every minidl layer follows (see ../shared/DESIGN.md, "Conventions").
+"""The layer contract every minidl layer follows (the README's "Conventions" section).
 
 - ``layer(x)`` is ``layer.forward(x)``; it caches what the backward needs.
 - ``layer.backward(dy)`` returns ``dx`` and *overwrites* ``layer.grads[name]`` for every
