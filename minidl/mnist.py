@@ -12,13 +12,13 @@ reference experiments use. All are re-exported by :mod:`minidl.datasets`.
 """
 
 import gzip
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from minidl._validation import check_positive_int
+from minidl.atomic import atomic_write
 
 # IDX type codes (third magic byte) -> big-endian NumPy dtype, from the format's definition on
 # Y. LeCun's MNIST page.
@@ -92,8 +92,9 @@ def read_idx(path):
 def write_idx(path, array):
     """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in ``.gz``).
 
-    The inverse of ``read_idx``. The file is written to a temporary name and renamed, so an
-    interrupted write never leaves half a file.
+    The inverse of ``read_idx``. Written atomically (:func:`minidl.atomic.atomic_write`): an
+    interrupted write never leaves half a file, and concurrent writers never share a
+    temporary file.
     """
     array = np.asarray(array)
     codes = {dt.newbyteorder("=").str[1:]: code for code, dt in IDX_DTYPES.items()}
@@ -105,15 +106,15 @@ def write_idx(path, array):
         )
     if not 1 <= array.ndim <= 255:
         raise ValueError(f"array must have 1 to 255 dimensions, got {array.ndim}")
+    if any(d > 2**31 - 1 for d in array.shape):
+        raise ValueError(f"array dimensions must fit in int32 (IDX header), got {array.shape}")
     body = bytes([0, 0, codes[key], array.ndim])
     body += np.asarray(array.shape, dtype=">i4").tobytes()
     body += np.ascontiguousarray(array, dtype=IDX_DTYPES[codes[key]]).tobytes()
     path = Path(path)
     if path.suffix == ".gz":
         body = gzip.compress(body, mtime=0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(body))
     return path
 
 

@@ -7,8 +7,8 @@ Layout of a file written by :func:`save_model`::
     0.weight, 0.bias, 1.running_mean, ...   the arrays of ``model.state_dict()``
 
 Nothing is pickled: files are read with ``numpy.load(..., allow_pickle=False)``, so opening
-an untrusted file cannot run code. Writing goes to a temporary file in the same directory
-which is then renamed over the target (``os.replace`` is atomic), so a crash mid-write never
+an untrusted file cannot run code. Writing goes through :func:`minidl.atomic.atomic_write` (a
+temporary file in the same folder, renamed over the target), so a crash mid-write never
 leaves half a file. Reading checks everything before touching the model: a truncated or
 corrupt file (zip CRC, header), a file of another architecture, a missing or extra key, a
 wrong shape or dtype each raise a ``ValueError`` that names the problem, and the model is
@@ -19,13 +19,13 @@ import importlib
 import json
 import os
 import pkgutil
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from minidl._rng import get_rng
+from minidl.atomic import atomic_write
 
 FORMAT = "minidl.Sequential"
 FORMAT_VERSION = 1
@@ -64,25 +64,7 @@ def save_model(model, path):
     }
     arrays = {META_KEY: np.array(json.dumps(meta))}
     arrays.update({k: np.ascontiguousarray(v) for k, v in state.items()})
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)  # reading the umask means setting it; put it back at once
-    os.umask(mask)
-    return mask
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read_model_file(path):

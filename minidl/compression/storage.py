@@ -28,10 +28,10 @@ dequantized weights. Files load with ``allow_pickle=False`` and are written atom
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from minidl.atomic import atomic_write
 from minidl.compression.pruning import prunable_weights
 from minidl.compression.quantization import choose_qparams, dequantize, quantize
 
@@ -152,26 +152,14 @@ def save_compressed(model, path, sparse="auto", int8=True, compress=False):
     """Write ``model`` to ``path`` (npz) with its Dense/Conv weights encoded as above.
 
     ``sparse``: None, 'bitmask', 'csr' or 'auto'; ``int8``: quantize the weights;
-    ``compress``: deflate the zip members too (np.savez_compressed). Atomic: a temporary file
-    in the same directory is renamed over ``path``. Returns the file size in bytes.
+    ``compress``: deflate the zip members too (np.savez_compressed). Atomic, with the
+    permissions of any new file (:func:`minidl.atomic.atomic_write`). Returns the file size.
     """
     arrays, meta = compressed_state(model, sparse, int8)
     # UTF-8 bytes, not a unicode array: NumPy stores str arrays as 4 bytes per character
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path))
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays))
     return os.path.getsize(path)
 
 

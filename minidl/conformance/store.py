@@ -13,12 +13,12 @@ interrupted regeneration never leaves half a file.
 """
 
 import json
-import os
 import pathlib
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from minidl.atomic import atomic_write
 
 GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
 FORMAT = 1
@@ -45,20 +45,13 @@ def save_family(path, meta, cases):
                 arrays[f"{case.name}/{part}/{key}"] = np.asarray(value)
         if case.dy is not None:
             arrays[f"{case.name}/dy"] = np.asarray(case.dy)
+    for key, value in arrays.items():
+        if value.dtype.hasobject:  # would need a pickle, which loading refuses
+            raise TypeError(f"golden array {key!r} has dtype object; use numbers")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for key, value in arrays.items():
-                if value.dtype.hasobject:  # would need a pickle, which loading refuses
-                    raise TypeError(f"golden array {key!r} has dtype object; use numbers")
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; package data must be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # 0o644 whatever the umask: package data must be readable by all
+    atomic_write(path, lambda f: np.savez(f, **arrays), mode=0o644)
 
 
 def load_family(name, golden_dir=None):
