@@ -102,7 +102,7 @@ def main(argv=None):
             dtype=None if args.dtype == "float64" else np.float32,
             golden_dir=args.golden,
         )
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+    except (ValueError, TypeError, ImportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(report.table())

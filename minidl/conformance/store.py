@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minidl.archive import NpzArchive, parse_json
 from minidl.atomic import atomic_write
 
 GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
@@ -66,17 +67,24 @@ def load_family(name, golden_dir=None):
         raise FileNotFoundError(
             f"golden file {path} not found; regenerate with python -m minidl.conformance.generate"
         )
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    with NpzArchive(path, "golden file") as archive:
+        arrays = {k: archive.read(k) for k in archive.keys()}
     try:
-        meta = json.loads(str(arrays.pop("meta")[0]))
+        meta = parse_json(str(arrays.pop("meta")[0]), f"golden file {path}")
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry") from err
+        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry ({err})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry (not an object)")
     if meta.get("family") != name or meta.get("format") != FORMAT:
         raise ValueError(
-            f"golden file {path} holds family {meta.get('family')!r} format {meta.get('format')}, "
-            f"expected family {name!r} format {FORMAT}"
+            f"golden file {path} holds family {str(meta.get('family'))[:50]!r} format "
+            f"{str(meta.get('format'))[:20]}, expected family {name!r} format {FORMAT}"
         )
+    if not isinstance(meta.get("cases"), list) or not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("kwargs"), dict)
+        for c in meta["cases"]
+    ):
+        raise ValueError(f"golden file {path} has a corrupt list of cases")
     cases = []
     for entry in meta["cases"]:
         prefix = entry["name"] + "/"
