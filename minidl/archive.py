@@ -23,6 +23,7 @@ import json
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -34,10 +35,12 @@ MAX_TEXT_BYTES = 16 * 2**20  # metadata: a 1,000-layer model's JSON is ~200 KB
 MAX_JSON_DEPTH = 32  # minidl writes 4 levels (5 for a wrapped layer's config)
 
 # What zipfile, zlib and numpy.lib.format raise on damaged bytes (RuntimeError: encryption;
-# NotImplementedError: compression methods; ValueError: .npy headers and text decoding).
+# NotImplementedError: compression methods; ValueError: .npy headers and text decoding;
+# TokenError and SyntaxError: a damaged .npy header that numpy's old-header filter tokenizes).
 _DAMAGE = (
     zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,
     IndexError, struct.error, zlib.error, NotImplementedError, RuntimeError, OverflowError,
+    tokenize.TokenError, SyntaxError,
 )  # fmt: skip
 _READABLE_KINDS = "biufcUS"  # bool, integers, floats, complex, text: plain bytes, no pickle
 
