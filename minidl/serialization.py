@@ -22,6 +22,7 @@ raise a ``ValueError`` naming the file and the problem, and the model is left as
 """
 
 import importlib
+import json
 import os
 import pkgutil
 
@@ -30,6 +31,7 @@ import numpy as np
 from minidl._rng import get_rng
 from minidl.archive import NpzArchive, parse_json
 from minidl.atomic import atomic_write
+from minidl.layers.base import LAYERS
 from minidl.state_spec import DATA_SIZED, layer_state, spec_of
 
 FORMAT = "minidl.Sequential"
@@ -42,10 +44,6 @@ LAYER_PACKAGES = ("minidl.layers", "minidl.compression")
 
 def architecture(model):
     """``[{"class": name, "config": get_config()}, ...]`` normalized through JSON."""
-    import json
-
-    from minidl.layers.base import LAYERS
-
     arch = []
     for i, layer in enumerate(model.layers):
         name = type(layer).__name__
@@ -85,8 +83,6 @@ def save_model(model, path):
     The file is written exactly at ``path`` (no ``.npz`` is appended). Raises ``ValueError``
     (and writes nothing) when loading would refuse the file: NaN or inf in the state, say.
     """
-    import json
-
     import minidl
 
     path = os.fspath(path)
@@ -255,8 +251,6 @@ def compare_specs(expected, found):
 def build_layers(entries, where, built=None, first_index=0):
     """The layers ``entries`` describe (``built[i]`` where given), constructed without moving
     the package generator (the file's weights replace the initial ones)."""
-    from minidl.layers.base import LAYERS
-
     built = built or {}
     package_rng = get_rng()
     rng_state = package_rng.bit_generator.state
