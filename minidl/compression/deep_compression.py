@@ -96,3 +96,111 @@ def kept_fraction(model, keys):
     """Fraction of nonzero weights over the weights ``keys`` (the paper's "Weights%")."""
     params = model.params
     return sum(np.count_nonzero(params[k]) for k in keys) / sum(params[k].size for k in keys)
+
+
+def run_stages(
+    build, data, out_dir, epochs=10, prune_steps=3, epochs_per_step=2, quant_epochs=2,
+    lr=1e-3, weight_decay=1e-4, configs=None, init="linear", seed=0,
+):  # fmt: skip
+    """Train ``build()`` and put it through the three stages; one row per stage, with files.
+
+    ``data``: ``((X, y), (X_test, y_test))``. ``configs``: label -> {key: (kept fraction,
+    weight bits, index bits[, index bits when Huffman-coded])}, all with the same kept
+    fractions (default: the paper's ``PAPER_LAYERS[build.__name__]``, labelled "paper").
+
+    Each stage is saved in ``out_dir`` and its size is the file's: the reference as
+    :meth:`Sequential.save`, pruning as :func:`~minidl.compression.storage.save_compressed`
+    (float32, sparse 'auto'), and per config P+Q and P+Q+H by
+    :func:`~minidl.compression.deep_compression_format.save_deep_compressed` with fixed-width
+    and Huffman streams, the accuracy measured on the model loaded back from the file. A
+    *control* row is the reference trained for as many more epochs as the compressed model got
+    (at half the rate), to tell retraining from compression. Returns the rows.
+    """
+    import copy
+    import os
+
+    from minidl.compression.storage import save_compressed
+
+    (X, y), (Xt, yt) = data
+    name = build.__name__
+    configs = {"paper": PAPER_LAYERS[name]} if configs is None else configs
+    keeps = [{k: v[0] for k, v in c.items()} for c in configs.values()]
+    if any(k != keeps[0] for k in keeps):
+        raise ValueError("configs must share their kept fractions (one pruned model serves all)")
+    model = train(build(rng=seed), X, y, epochs, lr, rng=seed + 1, weight_decay=weight_decay)
+    n_params = sum(p.size for p in model.params.values())
+    path = os.path.join(out_dir, name)
+    model.save(path + "-ref.npz")
+    rows = [_row("Ref", model, Xt, yt, 4 * n_params, os.path.getsize(path + "-ref.npz"))]
+    extra = prune_steps * epochs_per_step + quant_epochs
+    control = train(copy.deepcopy(model), X, y, extra, lr / 2, rng=seed + 2,
+                    weight_decay=weight_decay)  # fmt: skip
+    rows.append(_row(f"control (+{extra} epochs)", control, Xt, yt, 4 * n_params, None))
+    prune_retrain(model, X, y, keeps[0], prune_steps, epochs_per_step, lr, rng=seed + 3,
+                  weight_decay=weight_decay)  # fmt: skip
+    size = save_compressed(model, path + "-P.npz", sparse="auto", int8=False)
+    kept = kept_fraction(model, list(keeps[0]))
+    rows.append(_row("P", model, Xt, yt, size, size, kept))
+    for label, config in configs.items():
+        q = copy.deepcopy(model)
+        bits = {k: v[1] for k, v in config.items()}
+        quantize_retrain(q, X, y, bits, quant_epochs, lr / 10, init, rng=seed + 4)
+        rows += _quantized_rows(q, f"{path}-{label}", config, (Xt, yt), kept, label)
+    for r in rows:
+        r["ratio"] = 4 * n_params / r["bytes"]
+    return rows
+
+
+def _quantized_rows(model, path, config, test, kept, label):
+    from minidl.compression.deep_compression_format import (
+        load_deep_compressed,
+        save_deep_compressed,
+    )
+
+    bits = {k: v[1] for k, v in config.items()}
+    rows = []
+    for stage, coding in (("P+Q", "fixed"), ("P+Q+H", "huffman")):
+        # an optional 4th entry: the index width when Huffman-coded (wider: fewer fillers)
+        index_bits = {k: v[3] if coding == "huffman" and len(v) > 3 else v[2]
+                      for k, v in config.items()}  # fmt: skip
+        report = save_deep_compressed(model, f"{path}-{stage}.mdc", bits, index_bits, coding)
+        loaded = load_deep_compressed(f"{path}-{stage}.mdc")  # the file, not the model in memory
+        rows.append(_row(stage, loaded, *test, report["total"], report["total"], kept, report))
+        rows[-1]["config"] = label
+    return rows
+
+
+def _row(stage, model, X, y, nbytes, file_bytes, kept=1.0, report=None):
+    return {"stage": stage, "accuracy": top1(model, X, y), "bytes": nbytes,
+            "file_bytes": file_bytes, "kept": kept, "report": report}  # fmt: skip
+
+
+def format_table1(name, rows):
+    """Markdown rows in the paper's Table 1 format (top-1 error, size, ratio), with the paper's
+    figures beside ours (KB = 1,000 bytes, as the paper's 1070 KB = 266,610 x 4 bytes)."""
+    paper, stages = PAPER_TABLE1.get(name, {}), PAPER_STAGES.get(name, {})
+    out = []
+    for r in rows:
+        stage = r["stage"] + (f" ({r['config']})" if r.get("config") else "")
+        if r["stage"] == "P":
+            stage += f", {100 * r['kept']:.1f}% of weights kept"
+        ours = (f"| {name} {stage} | {100 - r['accuracy']:.2f}% | {r['bytes'] / 1000:.1f} KB"
+                f" | {r['ratio']:.1f}x |")  # fmt: skip
+        if r["stage"] == "Ref" and paper:
+            ours += f" {paper['ref_error']:.2f}% | {paper['ref_kb']} KB | 1x |"
+        elif r["stage"] == "P+Q+H" and paper:
+            ours += f" {paper['error']:.2f}% | {paper['kb']} KB | {paper['ratio']}x |"
+        elif r["stage"] in stages:  # the paper gives no error and only a fraction here
+            kept, ratio = stages[r["stage"]]
+            ours += f" — | {100 * kept:.2g}% of {paper.get('ref_kb', 0)} KB | {ratio}x |"
+        else:
+            ours += " | | |"
+        out.append(ours)
+    return out
+
+
+TABLE1_HEADER = [
+    "| network, stage | top-1 error | size | ratio | paper: top-1 error | paper: size "
+    "| paper: ratio |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+]

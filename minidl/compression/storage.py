@@ -190,10 +190,9 @@ def load_compressed(path):
     import zipfile
 
     from minidl._rng import get_rng
+    from minidl.compression import deep_compression_format as dcf
     from minidl.model import Sequential
     from minidl.serialization import _build_layers
-
-    from minidl.compression import deep_compression_format as dcf
 
     path = os.fspath(path)
     if dcf.is_deep_compressed(path):

@@ -134,7 +134,7 @@ def kmeans_1d_naive(values, centroids, max_iter=100):
 class SharedWeight:
     """One layer's shared weights: ``weight = codebook[indices]``.
 
-    ``codebook``: ``(n_codes,)`` in the weight's dtype, with ``codebook[0] == 0`` (the pruned weights);
+    ``codebook``: ``(n_codes,)`` in the weight's dtype, ``codebook[0] == 0`` (pruned weights);
     ``indices``: uint8 of the weight's shape, 0 where pruned, 1..n_codes-1 elsewhere;
     ``bits``: the index width the layer was clustered for (``n_codes <= 2**bits``).
     """
