@@ -1,12 +1,15 @@
 """Deep Compression (Han, Mao & Dally 2016) on LeNet-300-100 and LeNet-5, bundled MNIST split.
 
-Run by hand: ``python benchmarks/bench_deep_compression.py`` (about 20-60 minutes on 2 shared
-cores; ``--quick`` for a smoke run). For each network: train, prune with retraining, share
-weights with centroid fine-tuning, Huffman-code, each stage saved as a real file, printed in
-the paper's Table 1 format beside the paper's figures, first with the paper's per-layer rates
-and bit widths, then with minidl's tuned bit widths. Then every technique minidl has on
-LeNet-300-100, one point each, on a ratio-vs-accuracy plot with the Pareto front
-(``--figures``, default ``benchmarks/figures``). Prints ``uptime``: the machine is shared.
+Run by hand: ``python benchmarks/bench_deep_compression.py`` (about 10 minutes on 2 shared
+cores with one BLAS thread, the default here: with two, OpenBLAS's second thread spin-waits on
+a busy machine and the same run took 10x longer; ``--quick`` for a smoke run).
+
+For each network: train, prune with retraining, share weights with centroid fine-tuning,
+Huffman-code, each stage saved as a real file, printed in the paper's Table 1 format beside
+the paper's figures, with the paper's per-layer rates and bit widths ("paper") and with
+minidl's tuned widths ("tuned"). Then every technique minidl has on LeNet-300-100, one point
+each, on a ratio-vs-accuracy plot with the Pareto front (``--figures``, default
+``benchmarks/figures``). Prints ``uptime``: the machine is shared.
 """
 
 import argparse
@@ -125,6 +128,8 @@ def sweep(base, pruned, data, args):
         quantize_retrain(q, X, y, b, fine, 1e-4)
         fp(f"P+Q {b}b", "pruning + k-means", q, mdc("fixed"))
         fp(f"P+Q+H {b}b", "pruning + k-means + Huffman", q, mdc("huffman"))
+        if b == 4:  # the tuned configuration of the table: 8-bit relative indices
+            fp("P+Q+H 4b, 8-bit indices", "pruning + k-means + Huffman", q, mdc("huffman", 8))
     log("sweep: k-means and P+Q points done")
     small, _ = prune_units(base, 0.5, (1, 1, 28, 28))
     small.fit(X, y, 1, 64, _adam(), _ce(), rng=5, verbose=False)
@@ -167,8 +172,16 @@ def main():
     parser.add_argument("--out", default=None, help="directory for the saved stage files")
     parser.add_argument("--figures", default=os.path.join(os.path.dirname(__file__), "figures"))
     parser.add_argument("--nets", default="lenet_300_100,lenet5_caffe")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl)")
     args = parser.parse_args()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads, user_api="blas")
+    except ImportError:
+        print("threadpoolctl not installed: BLAS threads left as they are")
     out = args.out or tempfile.mkdtemp(prefix="minidl_deep_compression_")
+    os.makedirs(out, exist_ok=True)
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     data = load_mnist_t10k_split()
     lines = list(TABLE1_HEADER)
@@ -186,7 +199,8 @@ def main():
         pruned = load_compressed(os.path.join(out, "lenet_300_100-P.npz"))
         pts = sweep(base, pruned, data, args)
         front = set(pareto_front(pts))
-        print("\n## Every technique on LeNet-300-100 (* = on the Pareto front)\n")
+        print("\n## Every technique on LeNet-300-100 (* = on the Pareto front; Huffman files "
+              "with 5-bit relative indices unless said)\n")  # fmt: skip
         print("| technique | accuracy | bytes | ratio |\n|---|---:|---:|---:|")
         for i in sorted(range(len(pts)), key=lambda i: pts[i]["ratio"]):
             p, star = pts[i], "*" if i in front else ""

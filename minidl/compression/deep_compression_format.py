@@ -22,7 +22,8 @@ symbols in ``bits`` and the relative indices in ``index_bits`` bits each (the pa
 ``coding='huffman'`` Huffman-codes both streams with a canonical table each ("P+Q+H").
 
 :func:`deep_compressed_parts` returns the sections with a category each; the size it reports
-(:func:`size_report`) is the file's size to the byte, header included.
+(:func:`size_report`) is the file's size to the byte, header included. Values are stored as
+float32 (networks here are float32): a float64 model comes back as its float32 rounding.
 """
 
 import json
@@ -54,9 +55,10 @@ def pack_fixed(symbols, width):
 
 def unpack_fixed(data, n, width):
     """Inverse of :func:`pack_fixed`: ``n`` symbols of ``width`` bits."""
-    bits = np.unpackbits(np.asarray(data, dtype=np.uint8), count=n * width)
-    if bits.size != n * width:
-        raise ValueError("fixed-width stream truncated")
+    data = np.asarray(data, dtype=np.uint8)
+    if 8 * data.size < n * width:  # unpackbits would pad a short stream with zeros
+        raise ValueError(f"fixed-width stream truncated: {8 * data.size} bits for {n} x {width}")
+    bits = np.unpackbits(data, count=n * width)
     return (bits.reshape(n, width).astype(np.int64) << np.arange(width - 1, -1, -1)).sum(axis=1)
 
 

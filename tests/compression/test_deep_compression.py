@@ -80,3 +80,10 @@ def test_prune_retrain_bad_keep(rng):
         prune_retrain(model, X, y, {"1.weight": 1.5})
     with pytest.raises(ValueError, match="not prunable weights"):
         prune_retrain(model, X, y, {"7.weight": 0.5})
+
+
+def test_run_stages_needs_one_set_of_kept_fractions(tmp_path, rng):
+    X, y = rng.random((8, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 8)
+    configs = {"a": {"1.weight": (0.1, 4, 5)}, "b": {"1.weight": (0.2, 4, 5)}}
+    with pytest.raises(ValueError, match="kept fractions"):
+        run_stages(zoo.lenet_300_100, ((X, y), (X, y)), tmp_path, epochs=1, configs=configs)

@@ -148,3 +148,13 @@ def test_bad_arguments(rng, tmp_path):
     with pytest.raises(TypeError, match="model"):
         save_deep_compressed(str(tmp_path / "m"), model)
     assert not os.path.exists(tmp_path / "m")
+
+
+def test_unpack_fixed_refuses_a_short_stream():
+    with pytest.raises(ValueError, match="truncated"):
+        unpack_fixed(np.array([0xFF], np.uint8), 3, 3)  # 9 bits asked of 8
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_deep_compressed(tmp_path / "nope.mdc")

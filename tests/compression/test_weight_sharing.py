@@ -70,19 +70,6 @@ def test_kmeans_vectorized_equals_loop(seed, n, k, dup):
     assert np.array_equal(l_fast, l_loop) and it_fast == it_loop
 
 
-def test_kmeans_matches_scikit_learn(rng):
-    sklearn_cluster = pytest.importorskip("sklearn.cluster")
-    v = np.concatenate([rng.normal(-0.1, 0.02, 300), rng.normal(0.12, 0.03, 200)])
-    c0 = init_centroids(v, 8, "density")
-    ours, labels, _ = kmeans_1d(v, c0, max_iter=300)
-    assert np.bincount(labels).min() > 0  # no empty cluster (scikit-learn would relocate it)
-    km = sklearn_cluster.KMeans(8, init=c0[:, None], n_init=1, max_iter=300, tol=0.0)
-    km.fit(v[:, None])
-    # both run Lloyd from the same centroids to a fixed point; only summation order differs
-    assert np.allclose(np.sort(km.cluster_centers_.ravel()), ours, rtol=0, atol=1e-12)
-    assert len(np.unique(labels)) == 8
-
-
 def test_share_weights_keeps_pruned_at_index_zero(rng):
     w = rng.normal(size=(20, 30)).astype(np.float32)
     w[np.abs(w) < 0.8] = 0
