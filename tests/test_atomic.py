@@ -1,4 +1,5 @@
-"""Atomic writes (minidl/atomic.py) through every writer: save, save_compressed, write_idx.
+"""Atomic writes (minidl/atomic.py) through every writer: save, save_compressed (both formats),
+write_idx.
 
 Unique temporary names that a planted symlink cannot redirect, no torn reads under concurrent
 writers, no temporary file left after any failure, one permission rule for every writer with
@@ -29,6 +30,7 @@ def model(seed=0):
 WRITERS = {
     "save": lambda path: model().save(path),
     "save_compressed": lambda path: save_compressed(model(), path),
+    "deep_compression": lambda path: save_compressed(model(), path, format="deep_compression"),
     "write_idx": lambda path: write_idx(path, np.arange(12, dtype=np.uint8).reshape(3, 4)),
 }
 

@@ -162,16 +162,26 @@ def compressed_state(model, sparse="auto", int8=True):
     return arrays, meta
 
 
-def save_compressed(model, path, sparse="auto", int8=True, compress=False):
+def save_compressed(model, path, sparse="auto", int8=True, compress=False, format="npz", **kw):
     """Write ``model`` to ``path`` (npz) with its Dense/Conv weights encoded as above.
 
     ``sparse``: None, 'bitmask', 'csr' or 'auto'; ``int8``: quantize the weights;
     ``compress``: deflate the zip members too (np.savez_compressed). Atomic, with the
     permissions of any new file (:func:`minidl.atomic.atomic_write`); refuses (``ValueError``,
     nothing written) a state :func:`load_compressed` would refuse. Returns the file size.
+    ``format='deep_compression'`` writes the shared weights, Huffman-coded, instead
+    (:func:`minidl.compression.deep_compression_format.save_deep_compressed`; ``kw`` are its
+    ``bits``, ``index_bits``, ``coding``); :func:`load_compressed` reads both.
     """
     from minidl.serialization import check_state
 
+    if format == "deep_compression":
+        from minidl.compression.deep_compression_format import save_deep_compressed
+
+        return save_deep_compressed(model, path, **kw)["total"]
+    if format != "npz" or kw:
+        raise ValueError(f"format must be 'npz' or 'deep_compression' (kw only for the latter), "
+                         f"got {format!r} with {sorted(kw)}")  # fmt: skip
     path = os.fspath(path)
     arrays, meta = compressed_state(model, sparse, int8)
     check_state(meta["layers"], model.state_dict(), f"cannot save {path!r}, load would refuse it")
@@ -187,11 +197,15 @@ def load_compressed(path):
     Checked as :func:`minidl.serialization.load_model` checks a model file (sizes against the
     file before anything is allocated, only the expected members read), and each encoded
     weight's structure as :func:`decode_weight` says; any problem is a ``ValueError`` naming
-    the file.
+    the file. A Deep Compression file (found by its magic bytes) is read by
+    :func:`minidl.compression.deep_compression_format.load_deep_compressed`, checked alike.
     """
+    from minidl.compression import deep_compression_format as dcf
     from minidl.model import Sequential
     from minidl.serialization import build_layers, restore_state
 
+    if dcf.is_deep_compressed(path):
+        return dcf.load_deep_compressed(path)
     with NpzArchive(path, "compressed model file") as archive:
         where = f"compressed model file {archive.path!r}"
         entries, declared, built = read_metadata(archive, META_KEY, FORMAT, where)

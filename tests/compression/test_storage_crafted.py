@@ -181,3 +181,65 @@ def test_valid_files_of_every_encoding_still_load(tmp_path, sparse, int8):
     path = saved(tmp_path, sparse, int8)
     x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
     assert load_compressed(path).predict(x).shape == (4, 3)
+
+
+# --- the Deep Compression format, which load_compressed also reads --------------------------
+
+
+def deep_file(path, header, payload=b""):
+    """A Deep Compression file built by hand: magic, header length, deflated JSON, payload."""
+    import struct
+    import zlib
+
+    body = zlib.compress(header if isinstance(header, bytes) else json.dumps(header).encode())
+    path.write_bytes(b"MDLDC\x00\x01\n" + struct.pack("<I", len(body)) + body + payload)
+    return path
+
+
+def small_deep_header(n_in=3, n_out=2):
+    tensors = [
+        {"key": "0.weight", "kind": "float32", "sections": [4 * n_in * n_out],
+         "shape": [n_out, n_in], "dtype": "float32", "coding": "huffman"},
+        {"key": "0.bias", "kind": "float32", "sections": [4 * n_out], "shape": [n_out],
+         "dtype": "float32", "coding": "huffman"},
+    ]  # fmt: skip
+    layers = [cf.dense_layer(n_in, n_out)]
+    return {"format": "minidl.deep_compression", "version": 1, "layers": layers, "tensors": tensors}
+
+
+def test_deep_compression_config_larger_than_its_tensors(tmp_path):
+    # before: Dense(3000, 3000) was built (36 MB of random weights) before the tensors were read
+    header = small_deep_header()
+    header["layers"][0]["config"].update(in_features=3000, out_features=3000)
+    path = deep_file(tmp_path / "d.mdc", header, bytes(32))
+    load_compressed(deep_file(tmp_path / "ok.mdc", small_deep_header(), bytes(32)))  # warm up
+    error, peak = cf.peak_memory(lambda: load_compressed(path))
+    assert isinstance(error, ValueError) and "d.mdc" in str(error), repr(error)
+    assert "'0.weight': expected shape (3000, 3000), got (2, 3)" in str(error)
+    assert peak < FEW_MB, f"{peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),  # before: RecursionError
+        (bytes(64 * 2**20), "does not inflate to a whole JSON text"),  # before: 64 MiB inflated
+        ({"format": "minidl.deep_compression", "version": 1, "layers": ["Dense"],
+          "tensors": []}, "layer 0 metadata is corrupt"),  # before: AttributeError
+        ({**small_deep_header(), "tensors": [{"key": "0.weight"}]}, "list of tensors is corrupt"),
+    ],
+)  # fmt: skip
+def test_deep_compression_bad_headers(tmp_path, header, match):
+    path = deep_file(tmp_path / "d.mdc", header)
+    error, peak = cf.peak_memory(lambda: load_compressed(path))
+    assert isinstance(error, ValueError) and "d.mdc" in str(error), repr(error)
+    assert match in str(error)
+    assert peak < FEW_MB, f"{peak / 2**20:.1f} MiB"
+
+
+def test_deep_compression_refuses_nan_at_save(tmp_path):
+    model = Sequential([Dense(3, 2, rng=0)])
+    model.params["0.weight"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="load would refuse it: NaN or inf"):
+        save_compressed(model, tmp_path / "d.mdc", format="deep_compression")
+    assert list(tmp_path.iterdir()) == []
