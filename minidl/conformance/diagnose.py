@@ -107,16 +107,21 @@ def explanations(family, case, run, observed, expected, failed, rtol, atol):
         for item in _variants(h(family, case, run, observed)):
             detail, pred, obs = item[:3]
             key = item[3] if len(item) > 3 else detail
+            # a mistake of the forward that fits only the gradients: the backward has it
+            forward = [k for k in pred if not k.startswith("grad ")]
+            backward_only = forward and not any(k in failed for k in forward)
             for name, p in pred.items():
                 if name not in failed or not agree(p, obs.get(name), h_rtol, h_atol):
                     continue
                 # the mistake must account for the failure, not sit inside it
                 before = difference(observed.get(name), expected.get(name))
-                if (
-                    difference(obs.get(name), p) <= 0.1 * before
-                    and (key, detail) not in found[name]
-                ):
-                    found[name].append((key, detail))
+                if difference(obs.get(name), p) > 0.1 * before:
+                    continue
+                text = detail
+                if backward_only and name.startswith("grad "):
+                    text = f"forward matches; the backward differentiates another forward: {detail}"
+                if (key, text) not in found[name]:
+                    found[name].append((key, text))
     return dict(found)
 
 
@@ -161,15 +166,35 @@ def _factor(expected, actual):
     return None
 
 
-def fallback(name, expected, actual, forward_passed):
-    """A generic finding for an output no hypothesis explains."""
+def _shape_finding(name, expected, actual, rtol, atol):
+    got, want = np.shape(actual), np.shape(expected)
+    finding = f"{name} has shape {got}, expected {want}"
+    if 0 in got and 0 not in want:
+        return finding + ": empty (a crop x[p:-p] with p = 0 selects nothing)"
+    if np.size(actual) == np.size(expected):
+        try:
+            same = agree(expected, np.reshape(actual, want), rtol, atol)
+        except (TypeError, ValueError):
+            same = False
+        if same and tuple(d for d in got if d != 1) == tuple(d for d in want if d != 1):
+            return finding + ", with the right values (an extra axis of length 1: keepdims?)"
+        if same:
+            return finding + ", with the right values in another order of axes"
+    return finding
+
+
+def fallback(name, expected, actual, forward_passed, rtol=0.0, atol=0.0):
+    """A generic finding for an output no hypothesis explains (``forward_passed``: the
+    output the gradients flow from passed)."""
     is_grad = name.startswith("grad ")
     if actual is None:
         finding = f"{name} missing" + (" (the backward did not return it)" if is_grad else "")
     elif np.shape(actual) != np.shape(expected):
-        finding = f"{name} has shape {np.shape(actual)}, expected {np.shape(expected)}"
+        finding = _shape_finding(name, expected, actual, rtol, atol)
     elif not np.all(np.isfinite(np.asarray(actual, dtype=np.float64))):
         finding = f"{name} has NaN/inf (numerically unstable: overflow in exp?)"
+    elif not np.any(actual) and np.any(expected):
+        finding = f"{name} is all zeros (allocated but never filled in?)"
     elif (c := _factor(expected, actual)) is not None:
         finding = f"{name} is {c:.6g} x the expected (a mean/sum or constant-factor slip)"
     else:

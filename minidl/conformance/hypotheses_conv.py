@@ -96,6 +96,28 @@ def flipped_kernel(family, case, run, got):
     )
 
 
+@hypothesis(*CONV)
+def groups_ignored(family, case, run, got):
+    """Code without groups whose window times the weight broadcasts: every output channel
+    sums over all C_in input channels, the weight's C_in/groups channels repeated."""
+    groups = case.kwargs.get("groups", 1)
+    w = case.inputs["weight"]
+    if groups == 1:
+        return
+    tiled = np.tile(w, (1, groups) + (1,) * (w.ndim - 2))
+    pred = minidl_outputs(family, case, inputs=dict(case.inputs, weight=tiled), groups=1)
+    if "grad weight" in pred:  # the repeated weight's gradient, summed over its copies
+        g = pred["grad weight"]
+        pred["grad weight"] = g.reshape((w.shape[0], groups) + w.shape[1:]).sum(axis=1)
+    yield (
+        f"ignores groups: every output channel sums over all C_in input channels (its "
+        f"C_in/groups = {w.shape[1]} weight channels repeated); with groups={groups} output "
+        f"channel o sees only the input channels of its group",
+        pred,
+        got,
+    )
+
+
 def _padding_variants(family, case):
     """(detail, pads) for off-by-one versions of the case's padding."""
     padding = kwarg(case, "padding", 0)

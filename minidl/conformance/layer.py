@@ -15,8 +15,10 @@
 For each case the layer is built by ``make``, called with the case's parameters and keyword
 values *that it names* (``weight``, ``bias``, ``stride``, ``padding``, ``dilation``, ``groups``,
 ``running_mean``, ``training``, ``momentum``, ``eps``, ``axis``, ... -- all of them if it takes
-``**kwargs``; an absent bias is ``None``). A keyword ``make`` does not take is not passed, and the
-checker then reports what the layer does without it (``ignores dilation``). Then:
+``**kwargs``; an absent bias is ``None``), and ``input_shape``, the shape of ``x`` without the
+batch axis, for a layer built for one input size. A keyword ``make`` does not take is not
+passed, and the checker then reports what the layer does without it (``ignores dilation``).
+Then:
 
 - ``forward(layer, x)`` gives ``y`` (default ``layer.forward(x)``; a string names the method;
   the losses get ``(layer, logits, target)``); it may also name case keywords, such as
@@ -117,7 +119,8 @@ def layer_adapter(make, family, forward=None, backward=None, grads=None, buffers
         names = [n for n in family.args + family.keywords if n not in data]
         values = {n: _value(n, inputs, kwargs) for n in names if n in inputs or n in kwargs}
         values.update({n: None for n in names if n not in values and n in family.args})
-        layer = _call(make, (), values)
+        # layers built for one input size (Keras-style) get it: x's shape without the batch
+        layer = _call(make, (), dict(values, input_shape=inputs[data[0]].shape[1:]))
         y = _call(fwd, (layer, *(inputs[d] for d in data)), values)
         state = {n: read(layer, buffers[n]) if n in buffers else inputs[n] for n in family.mutated}
         outputs = _collect(family, y, dict(inputs, **state))
