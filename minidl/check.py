@@ -101,10 +101,15 @@ def main(argv=None):
     parser.add_argument("--atol", type=float, default=None)
     parser.add_argument("--golden", default=None, help="directory of golden files")
     parser.add_argument(
-        "--only", action="append", help="run only these cases (names or patterns, comma-separated)"
+        "--only",
+        action="append",
+        help="run only these cases: names, shell patterns or keywords such as groups, dilation "
+        "(the cases using them), comma-separated",
     )
     parser.add_argument(
-        "--skip", action="append", help="leave these cases out: listed as unsupported"
+        "--skip",
+        action="append",
+        help="leave these cases out (same forms as --only): listed as unsupported",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
