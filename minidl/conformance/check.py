@@ -204,7 +204,7 @@ def run_cases(family, run, fn, adapter_name, grad, rtol, atol, dtype, golden_dir
             report.rows.append(Row(case.name, "unsupported", rtol, atol, diagnosis=note))
     consolidate(report.rows)
     for row in report.rows:
-        _write_diagnoses(row, family, report)
+        _write_diagnoses(row, family)
     return report
 
 
@@ -253,7 +253,7 @@ def _check_case(family, case, run, fn, grad, rtol, atol, dtype):
     return row
 
 
-def _write_diagnoses(row, family, report):
+def _write_diagnoses(row, family):
     """Each failed output's diagnosis, and the row's one-line summary of them."""
     if row.status == "unsupported":
         return

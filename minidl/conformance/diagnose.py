@@ -130,12 +130,13 @@ def _variants(generator):
     a modelled mistake may overflow, as the original does, silently."""
     while True:
         try:
-            with np.errstate(all="ignore"):
-                yield next(generator)
+            with np.errstate(all="ignore"):  # only while the hypothesis computes
+                item = next(generator)
         except StopIteration:
             return
         except Exception:  # noqa: BLE001 - a hypothesis that cannot be evaluated explains nothing
             return
+        yield item
 
 
 def consolidate(rows):
