@@ -8,6 +8,7 @@ back to its Agg backend, so these run in CI and over ssh.
 import os
 
 import matplotlib
+import matplotlib.ticker
 
 if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")  # headless: never try to open a window
@@ -38,6 +39,7 @@ def plot_history(history, path=None):
         if history.get(val_key):
             ax.plot(epochs, history[val_key], "s--", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
         ax.set_ylabel(train_key)
         ax.legend()
         ax.grid(alpha=0.3)
