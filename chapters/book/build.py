@@ -13,6 +13,7 @@ executes every notebook from a clean kernel (a failing chapter fails the build).
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -182,6 +183,8 @@ def main(argv=None):
     (src / "_static" / "mathjax").mkdir(parents=True, exist_ok=True)
     shutil.copy(mj / MATHJAX_FILE, src / "_static" / "mathjax" / MATHJAX_FILE)
     html = out / "html"
+    # the kernels must draw inline (CI exports MPLBACKEND=Agg, which would drop every figure)
+    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
     subprocess.run(
         [
             sys.executable,
