@@ -38,6 +38,7 @@ def stage(src):
         shutil.copy(page, src / page.name)
     shutil.copy(BOOK / "conf.py", src / "conf.py")
     shutil.copytree(BOOK / "_static", src / "_static")
+    shutil.copy(CHAPTERS / "glossary.md", src / "glossary.md")
     for nb in sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb")):
         shutil.copy(nb, src / nb.name)
     if (CHAPTERS / "solutions").is_dir():

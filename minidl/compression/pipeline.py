@@ -127,7 +127,7 @@ def article004_steps(bits=8, alpha=0.01, threshold=0.001, literal=False):
             ),
             ("clip (article 004)", lambda m: _each(m, lambda w: clip_article004(w, alpha), True)),
             (
-                "prune (|x| < threshold)",
+                "prune (abs(x) < threshold)",
                 lambda m: _each(m, lambda w: prune_article004(w, threshold), True),
             ),
         ]
@@ -140,7 +140,7 @@ def article004_steps(bits=8, alpha=0.01, threshold=0.001, literal=False):
         ),
         ("clip (article 004)", lambda m: _each(m, lambda w: clip_article004(w, alpha), False)),
         (
-            "prune (|x| < threshold)",
+            "prune (abs(x) < threshold)",
             lambda m: _each(m, lambda w: prune_article004(w, threshold), False),
         ),
     ]
@@ -191,8 +191,9 @@ def format_table(rows, baseline_bytes=None):
     base = baseline_bytes or rows[0]["bytes"]
     lines = ["| step | accuracy | size | ratio | sparsity |", "|---|---:|---:|---:|---:|"]
     for r in rows:
+        step = str(r["step"]).replace("|", "\\|")  # a '|' in a name would split the cell
         lines.append(
-            f"| {r['step']} | {100 * r['accuracy']:.2f}% | {r['bytes'] / 1024:.1f} KB "
+            f"| {step} | {100 * r['accuracy']:.2f}% | {r['bytes'] / 1024:.1f} KB "
             f"| {base / r['bytes']:.1f}x | {100 * r['sparsity']:.1f}% |"
         )
     return "\n".join(lines)

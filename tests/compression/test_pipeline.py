@@ -107,4 +107,11 @@ def test_pipeline_step_labels_name_the_rule_they_run(rng):
     model, X, y = _setup(rng)
     for literal in (False, True):
         rows, _ = article004_pipeline(model, X, y, literal=literal)
-        assert rows[-1]["step"] == "prune (|x| < threshold)"
+        assert rows[-1]["step"] == "prune (abs(x) < threshold)"
+
+
+def test_format_table_escapes_a_pipe_in_a_step_name(rng):
+    model, X, y = _setup(rng)
+    rows, _ = compression_pipeline(model, X, y, [("prune (|x| < eps)", lambda m: None)])
+    row = format_table(rows).splitlines()[-1]
+    assert row.startswith("| prune (\\|x\\| < eps) |") and row.count(" | ") == 4
