@@ -11,7 +11,7 @@ copyright = "the minidl authors, MIT licence"
 
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
 root_doc = "index"
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "build.py", "conf.py", "articles/README.md"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "build.py", "conf.py"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # --- MyST: $...$ and $$...$$ math, heading anchors for links into a page ---
