@@ -38,6 +38,7 @@ class Sequential:
                 raise TypeError(f"layers[{i}] must be a minidl Layer, got {type(layer).__name__}")
         self.layers = layers
         self.training = True
+        self.loss = None  # the loss of the last fit(); evaluate() defaults to it
 
     # --- computing ---------------------------------------------------------------------------
 
@@ -202,9 +203,10 @@ class Sequential:
             callbacks=callbacks,
         )
 
-    def evaluate(self, X, y, loss, batch_size=256):
+    def evaluate(self, X, y, loss=None, batch_size=256):
         """``(mean loss, accuracy)`` over ``(X, y)`` in eval mode (the mode is restored); accuracy
-        is None where undefined. See :func:`minidl.training.evaluate`."""
+        is None where undefined. ``loss`` defaults to the one the model was fitted with, else
+        cross-entropy for integer labels. See :func:`minidl.training.evaluate`."""
         return training.evaluate(self, X, y, loss, batch_size)
 
     def predict(self, X, batch_size=256):
