@@ -8,7 +8,6 @@ back to its Agg backend, so these run in CI and over ssh.
 import os
 
 import matplotlib
-import matplotlib.ticker
 
 if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")  # headless: never try to open a window
@@ -69,7 +68,6 @@ def plot_history(history, path=None):
         ax.set_xlim(0, len(epochs) + 0.1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
         ax.set_ylabel(train_key)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
