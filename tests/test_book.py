@@ -81,6 +81,22 @@ def test_chapters_carry_their_executed_figures():
         assert html.count("<img") >= 3, f"{stem}: the executed chapter shows fewer than 3 figures"
 
 
+def test_every_local_link_resolves():
+    """Links between chapters, to solutions, glossary and source pages: the file and the anchor."""
+    broken = []
+    for page in pages():
+        html = page.read_text(encoding="utf-8")
+        for href, anchor in re.findall(r'href="([^"#:]+\.html)(?:#([^"]*))?"', html):
+            target = (page.parent / href).resolve()
+            if not target.exists():
+                broken.append(f"{page.name} -> {href}")
+            elif anchor and f'id="{anchor}"' not in target.read_text(encoding="utf-8"):
+                broken.append(f"{page.name} -> {href}#{anchor}")
+    assert broken == []
+    chapter01 = (BOOK / f"{CHAPTERS[0]}.html").read_text(encoding="utf-8")
+    assert f'href="{CHAPTERS[3]}.html' in chapter01  # 01 -> 04 (quantization, distillation)
+
+
 def test_formulas_link_to_the_library_source():
     linked = [
         s for s in CHAPTERS if 'href="source/minidl.' in (BOOK / f"{s}.html").read_text("utf-8")

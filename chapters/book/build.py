@@ -97,6 +97,7 @@ def write_source_pages(src, cited):
     entries = []
     for module in sorted(cited):
         rel = module.replace(".", "/") + ".py"
+        source = os.path.relpath(ROOT / rel, pages)  # from the page's folder, for any --out
         lines = [
             f"# `{module}`",
             "",
@@ -108,7 +109,7 @@ def write_source_pages(src, cited):
             lines += [
                 f"## {name}",
                 "",
-                f"```{{literalinclude}} ../../../../{rel}",
+                f"```{{literalinclude}} {source}",
                 f":pyobject: {name}",
                 ":language: python",
                 "```",
@@ -117,7 +118,7 @@ def write_source_pages(src, cited):
         lines += [
             "## The whole file",
             "",
-            f"```{{literalinclude}} ../../../../{rel}",
+            f"```{{literalinclude}} {source}",
             ":language: python",
             ":linenos:",
             "```",
@@ -202,6 +203,7 @@ def main(argv=None):
             str(html),
         ],
         check=True,
+        env=env,
     )
     print(f"book built in {time.perf_counter() - start:.0f} s: open {html / 'index.html'}")
 
