@@ -16,8 +16,8 @@ import tempfile
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BOOK = pathlib.Path(os.environ.get("MINIDL_BOOK", ROOT / "build" / "book" / "html"))
-ARTIFACTS = pathlib.Path(os.environ.get("MINIDL_ARTIFACTS", ROOT / "build" / "artifacts"))
+BOOK = pathlib.Path(os.environ.get("MINIDL_BOOK", ROOT / "build" / "book" / "html")).resolve()
+ARTIFACTS = pathlib.Path(os.environ.get("MINIDL_ARTIFACTS", ROOT / "build" / "artifacts")).resolve()
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 CHROMIUM_FLAGS = [
     "--headless",
