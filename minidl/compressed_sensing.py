@@ -13,7 +13,7 @@ Two recovery methods:
 
 - ``omp``: orthogonal matching pursuit, greedy; ``omp_naive`` is its plain twin.
 - ``ista``: iterative soft thresholding for the :math:`\ell_1` (basis-pursuit-denoising / lasso)
-  problem :math:`\min_x \tfrac12\|y - Ax\|_2^2 + \lambda\|x\|_1` (5.4).
+  problem :math:`\min_x \tfrac12\|y - Ax\|_2^2 + \lambda\|x\|_1` (5.7).
 
 ``phase_transition`` measures the success rate over a grid of (m, k), the Donoho–Tanner picture.
 """
@@ -120,12 +120,12 @@ def _warn_stopped(t, reason, stacklevel=4):
 
 
 def omp(A, y, n_nonzero=None, tol=None):
-    r"""Orthogonal matching pursuit (Pati, Rezaiifar & Krishnaprasad 1993), formula (5.2).
+    r"""Orthogonal matching pursuit (Pati, Rezaiifar & Krishnaprasad 1993), formula (5.6).
 
     Start from :math:`r = y`, :math:`S = \varnothing`; repeat
 
     .. math:: j = \arg\max_i |a_i^\top r|, \quad S \leftarrow S \cup \{j\}, \quad
-              x_S = \arg\min_z \|y - A_S z\|_2, \quad r = y - A_S x_S                  (5.2)
+              x_S = \arg\min_z \|y - A_S z\|_2, \quad r = y - A_S x_S                  (5.6)
 
     until ``n_nonzero`` atoms are chosen or, if ``tol`` is given (it then overrides
     ``n_nonzero``, as in scikit-learn), :math:`\|r\|_2^2 \le` ``tol``. Both ``None``: at most
@@ -138,7 +138,7 @@ def omp(A, y, n_nonzero=None, tol=None):
     The least squares are not re-solved each step: the chosen atoms are orthonormalized
     incrementally, :math:`A_S = QR` (Gram–Schmidt, applied twice for stability), so the residual
     update is :math:`r \leftarrow r - q (q^\top r)` and :math:`x_S = R^{-1} Q^\top y` is one
-    back-substitution at the end. ``omp_naive`` solves (5.2) literally; tests hold them equal.
+    back-substitution at the end. ``omp_naive`` solves (5.6) literally; tests hold them equal.
     """
     A, y = _check_problem(A, y)
     max_atoms, tol = _check_omp_stop(A, n_nonzero, tol)
@@ -185,7 +185,7 @@ def _back_substitute(R, b):
 
 
 def omp_naive(A, y, n_nonzero=None, tol=None):
-    """Plain twin of ``omp``: (5.2) as written, a fresh least-squares solve every step."""
+    """Plain twin of ``omp``: (5.6) as written, a fresh least-squares solve every step."""
     A, y = _check_problem(A, y)
     max_atoms, tol = _check_omp_stop(A, n_nonzero, tol)
     m, n = A.shape
@@ -209,19 +209,19 @@ def omp_naive(A, y, n_nonzero=None, tol=None):
 
 def soft_threshold(v, t):
     r"""The proximal map of :math:`t\|\cdot\|_1`: :math:`S(v, t) = \operatorname{sign}(v)
-    \max(|v| - t, 0)`, elementwise (5.3)."""
+    \max(|v| - t, 0)`, elementwise (5.8)."""
     return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
 
 
 def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, return_n_iter=False):
-    r"""Iterative soft thresholding for (5.4) :math:`\min_x \tfrac12\|y - Ax\|_2^2 +
+    r"""Iterative soft thresholding for (5.7) :math:`\min_x \tfrac12\|y - Ax\|_2^2 +
     \lambda\|x\|_1`.
 
     .. math:: x^{t+1} = S\!\left(x^t + \tfrac1L A^\top (y - A x^t),\ \tfrac{\lambda}{L}\right),
-              \qquad L = \|A\|_2^2                                                    (5.5)
+              \qquad L = \|A\|_2^2                                                    (5.9)
 
     a gradient step on the smooth part with step :math:`1/L` (its gradient's Lipschitz
-    constant), then the proximal map (5.3) of the :math:`\ell_1` part. ``accelerated=True`` is
+    constant), then the proximal map (5.8) of the :math:`\ell_1` part. ``accelerated=True`` is
     FISTA (Beck & Teboulle 2009): the same step taken from the extrapolated point
     :math:`x^t + \frac{s_{t-1} - 1}{s_t}(x^t - x^{t-1})`, :math:`s_t = (1 + \sqrt{1 +
     4 s_{t-1}^2}) / 2`.
@@ -285,7 +285,7 @@ def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, retur
 
 
 def _duality_gap(y, x, r, c, lam):
-    """P(x) - D(nu) for (5.4), with r = y - Ax, c = A^T r and nu = r scaled into the dual set."""
+    """P(x) - D(nu) for (5.7), with r = y - Ax, c = A^T r and nu = r scaled into the dual set."""
     corr = np.max(np.abs(c))
     nu = r if corr <= lam else r * (lam / corr)
     primal = 0.5 * (r @ r) + lam * np.sum(np.abs(x))

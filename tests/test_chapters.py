@@ -1,4 +1,6 @@
-"""Every chapter notebook runs top to bottom, from a clean kernel, within its time budget.
+"""Every chapter notebook, and every notebook of worked solutions to its exercises, runs top to
+bottom from a clean kernel within its time budget (a solution's `# Check:` cells assert its
+answer, so running them is checking them).
 
 Notebooks are stored without outputs (so diffs stay readable); a test enforces that too.
 """
@@ -12,12 +14,20 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-CHAPTERS = sorted((pathlib.Path(__file__).parents[1] / "chapters").glob("[0-9][0-9]_*.ipynb"))
+FOLDER = pathlib.Path(__file__).parents[1] / "chapters"
+CHAPTERS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb")) + sorted(
+    (FOLDER / "solutions").glob("[0-9][0-9]_solutions.ipynb")
+)
 BUDGET_SECONDS = 180
 
 
 def test_there_are_chapters():
-    assert len(CHAPTERS) >= 1, "chapters/ holds no NN_*.ipynb notebooks"
+    assert len(CHAPTERS) >= 2, "chapters/ holds no NN_*.ipynb notebooks"
+    assert all(
+        (FOLDER / "solutions" / f"{p.name[:2]}_solutions.ipynb").exists()
+        for p in CHAPTERS
+        if p.parent == FOLDER
+    ), "a chapter has no solutions notebook"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -6,12 +6,12 @@ Article 004 (section 4.1) runs, on every weight and bias,
 
     model['weights'] = quantize(model['weights'], 8)      # np.round(x * (1 << 8))
     model['weights'] = clip(model['weights'], 0.01)       # x * (1 - 0.01) + 0.01 * sign(x)
-    model['weights'] = prune(model['weights'], 0.001)     # where(|x| < 0.001, 0, x)
+    model['weights'] = prune(model['weights'], 0.001)     # where(|x| < 0.001, 0, x): (5.4)
 
 then "validates" the accuracy: the map
-:math:`W \mapsto \mathrm{prune}_\epsilon(\mathrm{clip}_\alpha(\mathrm{quantize}_b(W)))` of (5.7) in
+:math:`W \mapsto \mathrm{prune}_\epsilon(\mathrm{clip}_\alpha(\mathrm{quantize}_b(W)))` of (5.2) in
 chapter 05 (``chapters/05_compressed_sensing_pipeline.ipynb``), whose three steps are that chapter's
-(4.5)/(4.6), (5.6) and (4.9). :func:`compression_pipeline` runs any list of such steps on a copy of
+(4.5)/(4.6), (5.3) and (5.4). :func:`compression_pipeline` runs any list of such steps on a copy of
 a model and measures, after each, the accuracy, the bytes the weights would take
 (:func:`minidl.compression.storage.model_bytes`, int8 only while every weight is still on an 8-bit
 grid) and the sparsity. :func:`article004_pipeline` is the article's recipe, corrected
@@ -25,13 +25,31 @@ model is back to float storage. Prune-then-quantize (Han et al. 2016) is the ord
 """
 
 import copy
+import numbers
 
 import numpy as np
 
+from minidl._validation import check_float_array
 from minidl.compression.clipping import clip_article004
-from minidl.compression.pruning import accuracy, prunable_weights, sparsity_of, threshold_prune
+from minidl.compression.pruning import accuracy, prunable_weights, sparsity_of
 from minidl.compression.quantization import quantize_fixed_point, quantize_fixed_point_literal
 from minidl.compression.storage import model_bytes
+
+
+def prune_article004(x, eps):
+    r"""Article 004's pruning step as printed, ``np.where(np.abs(x) < eps, 0, x)``:
+
+    .. math:: x_{prune} = \begin{cases} 0, & |x| < \epsilon \\ x, & \text{otherwise}
+              \end{cases} \qquad (5.4)
+
+    The comparison is strict: a value of magnitude exactly :math:`\epsilon` is kept, where
+    chapter 04's magnitude rule (4.9), :func:`minidl.compression.pruning.threshold_prune`,
+    removes every :math:`|w| \le h`. The two differ only on that boundary.
+    """
+    x = check_float_array(x, "x", finite=True)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
+        raise ValueError(f"eps (the threshold) must be a finite number >= 0, got {eps!r}")
+    return np.where(np.abs(x) < eps, 0, x).astype(x.dtype)
 
 
 def on_int8_grid(w, tol=1e-4):
@@ -110,7 +128,7 @@ def article004_steps(bits=8, alpha=0.01, threshold=0.001, literal=False):
             ("clip (article 004)", lambda m: _each(m, lambda w: clip_article004(w, alpha), True)),
             (
                 "prune (abs(x) < threshold)",
-                lambda m: _each(m, lambda w: threshold_prune(w, threshold), True),
+                lambda m: _each(m, lambda w: prune_article004(w, threshold), True),
             ),
         ]
     return [
@@ -123,7 +141,7 @@ def article004_steps(bits=8, alpha=0.01, threshold=0.001, literal=False):
         ("clip (article 004)", lambda m: _each(m, lambda w: clip_article004(w, alpha), False)),
         (
             "prune (abs(x) < threshold)",
-            lambda m: _each(m, lambda w: threshold_prune(w, threshold), False),
+            lambda m: _each(m, lambda w: prune_article004(w, threshold), False),
         ),
     ]
 
@@ -173,8 +191,9 @@ def format_table(rows, baseline_bytes=None):
     base = baseline_bytes or rows[0]["bytes"]
     lines = ["| step | accuracy | size | ratio | sparsity |", "|---|---:|---:|---:|---:|"]
     for r in rows:
+        step = str(r["step"]).replace("|", "\\|")  # a '|' in a name would split the cell
         lines.append(
-            f"| {r['step']} | {100 * r['accuracy']:.2f}% | {r['bytes'] / 1024:.1f} KB "
+            f"| {step} | {100 * r['accuracy']:.2f}% | {r['bytes'] / 1024:.1f} KB "
             f"| {base / r['bytes']:.1f}x | {100 * r['sparsity']:.1f}% |"
         )
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from minidl.compression.clipping import (
     clip_article004,
     clip_by_value,
     max_norm,
+    max_norm_keras,
     max_norm_naive,
 )
 from minidl.layers.dense import Dense
@@ -57,6 +58,29 @@ def test_max_norm_equals_keras_formula(rng):
     norm = np.sqrt((w**2).sum(axis=1, keepdims=True))
     keras = w * np.clip(norm, 0, 2.0) / (1e-7 + norm)
     np.testing.assert_allclose(max_norm(w, 2.0), keras, rtol=1e-6)
+
+
+def test_keras_default_max_norm_bounds_kernel_columns_not_filters():
+    # one 2x2 filter; Keras's kernel is (rows, cols, in, out) and MaxNorm's default axis=0
+    # reduces over the rows only: column 0 holds taps (3, 4) (norm 5), column 1 (1, 0) (norm 1)
+    w = np.array([[[[3.0, 1.0], [4.0, 0.0]]]])  # minidl layout (C_out, C_in, rows, cols)
+    out = max_norm_keras(w, 2.0)
+    eps = 1e-7  # Keras's backend epsilon, in w * clip(n, 0, c) / (eps + n)
+    np.testing.assert_allclose(out[0, 0, :, 0], [3.0 * 2 / (5 + eps), 4.0 * 2 / (5 + eps)])
+    np.testing.assert_allclose(out[0, 0, :, 1], [1.0 / (1 + eps), 0.0])
+    # the filter as a whole (norm sqrt(26)) is not bounded by 2: it keeps norm sqrt(4 + 1)
+    filter_norm = np.sqrt((out**2).sum())
+    assert filter_norm == pytest.approx(np.sqrt(5.0), rel=1e-6) and filter_norm > 2.0
+    # the per-filter max-norm (what the article means) scales all four taps by 2 / sqrt(26)
+    np.testing.assert_allclose(max_norm(w, 2.0), w * 2 / np.sqrt(26.0))
+
+
+def test_keras_default_max_norm_is_the_unit_norm_on_dense(rng):
+    # Dense: Keras's kernel (in, out), axis 0 = the inputs, i.e. one norm per unit as max_norm
+    w = rng.normal(size=(7, 10))
+    np.testing.assert_allclose(max_norm_keras(w, 2.0), max_norm(w, 2.0), rtol=1e-6)
+    with pytest.raises(ValueError, match="w must"):
+        max_norm_keras(np.ones(3), 1.0)
 
 
 def test_article004_formula_hand_case_and_it_enlarges_small_weights():

@@ -89,3 +89,29 @@ def test_generic_pipeline_table_and_plot(rng, tmp_path):
         compression_pipeline(model, X, y, [zero_first])
     with pytest.raises(ValueError, match="rows"):
         plot_pipeline([])
+
+
+def test_article004_prune_is_strict_at_the_threshold():
+    from minidl.compression.pipeline import prune_article004
+    from minidl.compression.pruning import threshold_prune
+
+    # the article's np.where(np.abs(x) < eps, 0, x): |x| = eps is kept; (4.9) removes it
+    x = np.array([-0.002, -0.001, 0.0005, 0.001, 0.003])
+    np.testing.assert_array_equal(prune_article004(x, 0.001), [-0.002, -0.001, 0.0, 0.001, 0.003])
+    np.testing.assert_array_equal(threshold_prune(x, 0.001), [-0.002, 0.0, 0.0, 0.0, 0.003])
+    with pytest.raises(ValueError, match="eps"):
+        prune_article004(x, -1.0)
+
+
+def test_pipeline_step_labels_name_the_rule_they_run(rng):
+    model, X, y = _setup(rng)
+    for literal in (False, True):
+        rows, _ = article004_pipeline(model, X, y, literal=literal)
+        assert rows[-1]["step"] == "prune (abs(x) < threshold)"
+
+
+def test_format_table_escapes_a_pipe_in_a_step_name(rng):
+    model, X, y = _setup(rng)
+    rows, _ = compression_pipeline(model, X, y, [("prune (|x| < eps)", lambda m: None)])
+    row = format_table(rows).splitlines()[-1]
+    assert row.startswith("| prune (\\|x\\| < eps) |") and row.count(" | ") == 4
