@@ -144,7 +144,7 @@ def main(argv=None):
             only=args.only,
             skip=args.skip,
         )
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+    except (ValueError, TypeError, ImportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:

@@ -12,13 +12,14 @@ reference experiments use. All are re-exported by :mod:`minidl.datasets`.
 """
 
 import gzip
-import os
+import math
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from minidl._validation import check_positive_int
+from minidl.atomic import atomic_write
 
 # IDX type codes (third magic byte) -> big-endian NumPy dtype, from the format's definition on
 # Y. LeCun's MNIST page.
@@ -31,6 +32,7 @@ IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_GZIP_RATIO = 1032  # deflate's largest expansion (258 bytes from one 2-bit code, ~1032:1)
 
 
 def read_idx(path):
@@ -42,58 +44,96 @@ def read_idx(path):
     ``1f 8b`` is decompressed first, whatever its name.
 
     Every check fails with a ``ValueError`` naming the file, what was expected and what was
-    found: a bad gzip stream, a wrong magic, an unknown type code, a header cut short, or a data
-    length that differs from the product of the dimensions (truncated or trailing bytes).
+    found: a folder, a bad gzip stream, a wrong magic, an unknown type code, a header cut
+    short, or a data length that differs from the product of the dimensions (truncated or
+    trailing bytes). The header is read first and the data length it implies is checked
+    against the file's size before anything is allocated (for gzip, against what deflate can
+    expand the file to: at most 1032:1); decompression stops one byte past that length, so a
+    small file never costs more than the array it declares.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not an IDX file")
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    raw = path.read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
         try:
-            raw = gzip.decompress(raw)
+            return _read_idx_stream(stream, path, size, gzipped)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
-    if len(raw) < 4:
-        raise ValueError(f"{path}: expected a 4-byte IDX magic number, found {len(raw)} bytes")
-    if raw[0] != 0 or raw[1] != 0:
+            raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from None
+
+
+def _read_idx_stream(f, path, size, gzipped):
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise ValueError(f"{path}: expected a 4-byte IDX magic number, found {len(magic)} bytes")
+    if magic[0] != 0 or magic[1] != 0:
         raise ValueError(
-            f"{path}: expected IDX magic starting 0x00 0x00, found 0x{raw[0]:02x} 0x{raw[1]:02x}"
-            " (not an IDX file)"
+            f"{path}: expected IDX magic starting 0x00 0x00, found 0x{magic[0]:02x} "
+            f"0x{magic[1]:02x} (not an IDX file)"
         )
-    code, ndim = raw[2], raw[3]
+    code, ndim = magic[2], magic[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
         raise ValueError(f"{path}: expected an IDX type code in {{{known}}}, found 0x{code:02X}")
     if ndim == 0:
         raise ValueError(f"{path}: expected at least 1 dimension in the IDX header, found 0")
+    dims = f.read(4 * ndim)
     header = 4 + 4 * ndim
-    if len(raw) < header:
+    if len(dims) < 4 * ndim:
         raise ValueError(
             f"{path}: expected a {header}-byte header for {ndim} dimensions, "
-            f"found {len(raw)} bytes (truncated)"
+            f"found {4 + len(dims)} bytes (truncated)"
         )
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">i4"))
     if any(d < 0 for d in shape):
         raise ValueError(f"{path}: expected non-negative dimensions, found {shape}")
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header
-    if found != expected:
-        what = "truncated" if found < expected else "trailing bytes"
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no int64 overflow
+    what = f"{expected} bytes of data for shape {shape} ({dtype.newbyteorder('=').name})"
+    if not gzipped and size - header != expected:
+        found = size - header
+        kind = "truncated" if found < expected else "trailing bytes"
+        raise ValueError(f"{path}: expected {what}, found {found} ({kind})")
+    if gzipped and expected > MAX_GZIP_RATIO * size:
         raise ValueError(
-            f"{path}: expected {expected} bytes of data for shape {shape} "
-            f"({dtype.newbyteorder('=').name}), found {found} ({what})"
+            f"{path}: expected {what}, more than a {size}-byte gzip file can hold "
+            f"(deflate expands at most {MAX_GZIP_RATIO}:1)"
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))  # native byte order, a writable copy
+    data = np.empty(expected, dtype=np.uint8)
+    found = _read_into(f, memoryview(data))
+    if found < expected:
+        raise ValueError(f"{path}: expected {what}, found {found} (truncated)")
+    if f.read(1):  # one byte past the end, no more: trailing data is refused, not read
+        raise ValueError(f"{path}: expected {what}, found more (trailing bytes)")
+    array = data.view(dtype).reshape(shape)
+    native = dtype.newbyteorder("=")
+    if native != dtype:  # swap in place rather than copy: the array is the only big buffer
+        array = array.byteswap(inplace=True).view(native)
+    return array
+
+
+def _read_into(f, buffer):
+    """Fill ``buffer`` from ``f``; the number of bytes read (fewer only at the end of data)."""
+    done = 0
+    while done < len(buffer):
+        n = f.readinto(buffer[done:])
+        if not n:
+            break
+        done += n
+    return done
 
 
 def write_idx(path, array):
     """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in ``.gz``).
 
-    The inverse of ``read_idx``. The file is written to a temporary name and renamed, so an
-    interrupted write never leaves half a file.
+    The inverse of ``read_idx``. Written atomically (:func:`minidl.atomic.atomic_write`): an
+    interrupted write never leaves half a file, and concurrent writers never share a
+    temporary file.
     """
     array = np.asarray(array)
     codes = {dt.newbyteorder("=").str[1:]: code for code, dt in IDX_DTYPES.items()}
@@ -105,15 +145,15 @@ def write_idx(path, array):
         )
     if not 1 <= array.ndim <= 255:
         raise ValueError(f"array must have 1 to 255 dimensions, got {array.ndim}")
+    if any(d > 2**31 - 1 for d in array.shape):
+        raise ValueError(f"array dimensions must fit in int32 (IDX header), got {array.shape}")
     body = bytes([0, 0, codes[key], array.ndim])
     body += np.asarray(array.shape, dtype=">i4").tobytes()
     body += np.ascontiguousarray(array, dtype=IDX_DTYPES[codes[key]]).tobytes()
     path = Path(path)
     if path.suffix == ".gz":
         body = gzip.compress(body, mtime=0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(body))
     return path
 
 

@@ -17,8 +17,11 @@ PyTorch's step by step)::
 :class:`StepLR` and :class:`CosineAnnealingLR` at the end set ``optimizer.lr`` once per epoch.
 """
 
+import contextlib
 import math
 import numbers
+import signal
+import threading
 
 import numpy as np
 
@@ -72,10 +75,16 @@ def gradient_descent(grad, w0, lr, n_steps):
 
 
 class Optimizer:
-    """Base class: checks ``params``/``grads`` and runs ``_update`` once per parameter.
+    """Base class: checks ``params``/``grads``, then updates every parameter, all or nothing.
 
-    The whole step is validated before any array changes, so a bad call leaves the
-    parameters and the state as they were.
+    A step has three phases. The call is validated before anything changes. ``_compute``
+    then works out each parameter's update and new state into fresh arrays, changing nothing,
+    so an exception there (``MemoryError``, Ctrl-C) leaves every parameter and every step count
+    as it was. Last, the updates are applied in place (:math:`p \\leftarrow decay \\cdot p -
+    delta`, the same floating-point operations as an in-place update) and the new states
+    swapped in, with Ctrl-C (SIGINT) held back until that is done and delivered right after:
+    an interrupt lands before or after a whole step, never inside one. The price is one new
+    array per parameter and per state array during a step.
     """
 
     def __init__(self, lr):
@@ -92,10 +101,16 @@ class Optimizer:
         self._lr = check_nonnegative(value, "lr")
 
     def step(self, params, grads):
-        """Update every ``params[name]`` in place from ``grads[name]``."""
+        """Update every ``params[name]`` in place from ``grads[name]`` (all or nothing)."""
         checked = self._check(params, grads)
-        for name, p, g in checked:
-            self._update(name, p, g)
+        updates = [(name, p, *self._compute(name, p, g)) for name, p, g in checked]
+        with _sigint_held():
+            for name, p, decay, delta, state in updates:
+                if decay is not None:
+                    np.multiply(p, decay, out=p)
+                np.subtract(p, delta, out=p)
+                if state is not None:
+                    self.state[name] = state
 
     def zero_state(self):
         """Forget momentum buffers / moments and step counts (start afresh)."""
@@ -127,8 +142,36 @@ class Optimizer:
             checked.append((name, p, g.astype(p.dtype, copy=False)))
         return checked
 
-    def _update(self, name, p, g):
+    def _compute(self, name, p, g):
+        """``(decay, delta, new state)`` for the update :math:`p \\leftarrow decay \\cdot p -
+        delta` (``decay`` None: 1; state None: none kept), computed without changing anything."""
         raise NotImplementedError
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Hold Ctrl-C back during the block and deliver it right after.
+
+    Python runs signal handlers in the main thread only, between bytecodes; there the SIGINT
+    handler is swapped for one that notes the signal, and the previous handler gets it once
+    the block is done. Elsewhere (another thread, a handler that is not Python's) nothing is
+    swapped: no KeyboardInterrupt can arise there anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
 
 
 class SGD(Optimizer):
@@ -162,18 +205,16 @@ class SGD(Optimizer):
             )
         self.nesterov = nesterov
 
-    def _update(self, name, p, g):
+    def _compute(self, name, p, g):
         if self.weight_decay:
             g = g + self.weight_decay * p
+        buf = None
         if self.momentum:
-            buf = self.state.get(name)
-            if buf is None:
-                buf = self.state[name] = g.copy()  # a copy: g may be the caller's grad array
-            else:
-                buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
+            old = self.state.get(name)
+            # a copy on the first step: g may be the caller's grad array
+            buf = g.copy() if old is None else old * self.momentum + (1.0 - self.dampening) * g
             g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+        return None, self.lr * g, buf
 
     def __repr__(self):
         return (
@@ -220,36 +261,29 @@ class Adam(Optimizer):
             raise TypeError(f"amsgrad must be a bool, got {amsgrad!r}")
         self.amsgrad = amsgrad
 
-    def _update(self, name, p, g):
+    def _compute(self, name, p, g):
         b1, b2 = self.betas
         st = self.state.get(name)
         if st is None:
-            st = self.state[name] = {
-                "step": 0,
-                "exp_avg": np.zeros_like(p),
-                "exp_avg_sq": np.zeros_like(p),
-            }
-            if self.amsgrad:
-                st["max_exp_avg_sq"] = np.zeros_like(p)
-        st["step"] += 1
-        t = st["step"]
-        if self.weight_decay:
-            if self._decoupled:
-                p *= 1.0 - self.lr * self.weight_decay
-            else:
-                g = g + self.weight_decay * p
-        m, v = st["exp_avg"], st["exp_avg_sq"]
-        m *= b1
+            zeros = np.zeros_like(p)
+            st = {"step": 0, "exp_avg": zeros, "exp_avg_sq": zeros, "max_exp_avg_sq": zeros}
+        t = st["step"] + 1
+        decay = None
+        if self.weight_decay and self._decoupled:
+            decay = 1.0 - self.lr * self.weight_decay
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        m = st["exp_avg"] * b1
         m += (1.0 - b1) * g
-        v *= b2
+        v = st["exp_avg_sq"] * b2
         v += (1.0 - b2) * g * g
+        new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
         if self.amsgrad:
-            np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
-            v = st["max_exp_avg_sq"]
+            v = new["max_exp_avg_sq"] = np.maximum(st["max_exp_avg_sq"], v)
         bias_correction1 = 1.0 - b1**t
         bias_correction2 = 1.0 - b2**t
         denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
-        p -= (self.lr / bias_correction1) * m / denom
+        return decay, (self.lr / bias_correction1) * m / denom, new
 
     def __repr__(self):
         return (

@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import struct
 
+import crafted_files as cf
 import numpy as np
 import pytest
 
@@ -251,6 +252,57 @@ def test_write_idx_matches_format_and_round_trips(tmp_path, rng, dtype, name):
 def test_write_idx_bad_dtype(tmp_path):
     with pytest.raises(TypeError, match="array must have dtype"):
         ds.write_idx(tmp_path / "x.idx", np.zeros(3, np.int64))
+
+
+# ---------------------------------------------------------------- crafted IDX files (issue 17)
+
+
+def test_read_idx_dimensions_whose_product_overflows_int64(tmp_path):
+    # before: 2^16 four times wrapped to 0 bytes in int64, matched the empty data, and
+    # numpy's reshape failed without naming the file
+    path = cf.idx_overflow(tmp_path / "big-idx4-ubyte")
+    with pytest.raises(ValueError, match=r"big-idx4-ubyte: expected 18446744073709551616 bytes"):
+        ds.read_idx(path)
+
+
+def test_read_idx_of_a_folder_says_folder(tmp_path):
+    # before: FileNotFoundError("IDX file not found") for a folder that exists
+    with pytest.raises(ValueError, match="is a folder, not an IDX file"):
+        ds.read_idx(tmp_path)
+
+
+def test_read_idx_gzip_bomb_after_a_small_header_is_refused_cheaply(tmp_path):
+    # before: gzip.decompress inflated everything (64 MiB here, 1 GB in the red team's file)
+    # and the array conversion copied it: 2 GB for a 1 MB file
+    path = cf.idx_gzip_bomb(tmp_path / "bomb.gz", 64 * 2**20)
+    error, peak = cf.peak_memory(lambda: ds.read_idx(path))
+    assert isinstance(error, ValueError), repr(error)
+    assert "bomb.gz: expected 10 bytes of data for shape (10,) (uint8), found more" in str(error)
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_read_idx_header_claiming_more_than_gzip_can_hold(tmp_path):
+    path = tmp_path / "claims.gz"
+    path.write_bytes(gzip.compress(cf.idx_header(0x0D, (1000, 1000, 1000))))
+    error, peak = cf.peak_memory(lambda: ds.read_idx(path))
+    assert isinstance(error, ValueError) and "more than a" in str(error), repr(error)
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float64])
+def test_read_idx_costs_one_array(tmp_path, dtype):
+    # the data is read into the array it returns (byte-swapped in place), no second copy
+    x = np.arange(250_000, dtype=dtype)
+    path = ds.write_idx(tmp_path / "x.idx", x)
+    error, peak = cf.peak_memory(lambda: ds.read_idx(path))
+    assert error is None and peak < 1.2 * x.nbytes + 2**16, f"{peak} for {x.nbytes}"
+    np.testing.assert_array_equal(ds.read_idx(path), x)
+
+
+def test_write_idx_refuses_a_dimension_the_header_cannot_hold(tmp_path):
+    huge = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(2**31,), strides=(0,))
+    with pytest.raises(ValueError, match="fit in int32"):
+        ds.write_idx(tmp_path / "x.idx", huge)
 
 
 # ---------------------------------------------------------------- MNIST

@@ -281,3 +281,90 @@ def test_cosine_annealing_hand_computed():
 def test_schedule_bad_inputs(make, exc, match):
     with pytest.raises(exc, match=match):
         make(SGD(0.1))
+
+
+# --- a step is all or nothing (issue 17, item 12) --------------------------------------------
+
+
+def _four_params(seed=0):
+    rng = np.random.default_rng(seed)
+    params = {f"p{i}": rng.normal(size=(3, 2)).astype(np.float32) for i in range(4)}
+    grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params.items()}
+    return params, grads
+
+
+def _state_copy(opt):
+    return {k: {n: np.copy(v) for n, v in s.items()} for k, s in opt.state.items()}
+
+
+def _interrupt_on_call(fn, n, action):
+    calls = [0]
+
+    def wrapped(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == n:
+            action()
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _raise_interrupt():
+    raise KeyboardInterrupt
+
+
+MAKERS = {"Adam": lambda: Adam(0.1), "AdamW amsgrad": lambda: AdamW(0.1, amsgrad=True)}
+
+
+@pytest.mark.parametrize("make", list(MAKERS))
+@pytest.mark.parametrize("at_param", [1, 2, 3, 4])
+def test_an_interrupt_while_computing_a_step_changes_nothing(monkeypatch, make, at_param):
+    # before: Ctrl-C while Adam updated the 4th of 4 parameters left the step counts at
+    # 5, 5, 5, 4 with three parameters and their moments updated and one not
+    params, grads = _four_params()
+    ref_params, _ = _four_params()
+    opt, ref = MAKERS[make](), MAKERS[make]()
+    for _ in range(4):
+        opt.step(params, grads)
+        ref.step(ref_params, grads)
+    before_params, before_state = {k: v.copy() for k, v in params.items()}, _state_copy(opt)
+    # every update rule takes one square root per parameter: interrupt the at_param-th
+    monkeypatch.setattr(np, "sqrt", _interrupt_on_call(np.sqrt, at_param, _raise_interrupt))
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(params, grads)
+    monkeypatch.undo()
+    assert [s["step"] for s in opt.state.values()] == [4, 4, 4, 4]
+    for k in params:
+        np.testing.assert_array_equal(params[k], before_params[k])
+        for name, v in before_state[k].items():
+            np.testing.assert_array_equal(opt.state[k][name], v)
+    opt.step(params, grads)  # the next step is the one that was interrupted, exactly
+    ref.step(ref_params, grads)
+    for k in params:
+        np.testing.assert_array_equal(params[k], ref_params[k])
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.1), lambda: SGD(0.1, momentum=0.9)])
+def test_ctrl_c_while_committing_a_step_arrives_after_it(monkeypatch, make):
+    # SIGINT sent while the new values are being copied in: the step finishes, then the
+    # KeyboardInterrupt is raised (before the fix there was no separate commit phase: a
+    # signal between two parameters' updates left them a step apart)
+    import os
+    import signal
+
+    params, grads = _four_params()
+    ref_params, _ = _four_params()
+    opt, ref = make(), make()
+    opt.step(params, grads)
+    ref.step(ref_params, grads)
+    ref.step(ref_params, grads)
+    send = lambda: os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(np, "subtract", _interrupt_on_call(np.subtract, 2, send))
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(params, grads)
+    monkeypatch.undo()
+    for k in params:
+        np.testing.assert_array_equal(params[k], ref_params[k])
+    if isinstance(opt, Adam):
+        assert [s["step"] for s in opt.state.values()] == [2, 2, 2, 2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -29,15 +29,24 @@ float32 (networks here are float32): a float64 model comes back as its float32 r
 import json
 import math
 import os
-import tempfile
 import zlib
 
 import numpy as np
 
+from minidl.archive import MAX_TEXT_BYTES, parse_json
+from minidl.atomic import atomic_write
 from minidl.compression import huffman
 from minidl.compression.pruning import prunable_weights
 from minidl.compression.relative_index import from_relative, to_relative
-from minidl.serialization import _umask
+from minidl.serialization import (
+    architecture,
+    build_layers,
+    check_layer_entries,
+    check_state,
+    compare_specs,
+    expected_state,
+    restore_state,
+)
 
 MAGIC = b"MDLDC\x00\x01\n"
 FORMAT = "minidl.deep_compression"
@@ -114,8 +123,6 @@ def deep_compressed_parts(model, bits=None, index_bits=5, coding="huffman"):
     ``bits`` / ``index_bits``: an int or a dict key -> int per weight (``bits=None``: the fewest
     bits that hold the layer's centroids and the zero).
     """
-    from minidl.serialization import _architecture
-
     if isinstance(model, (str, os.PathLike)) or not hasattr(model, "state_dict"):
         raise TypeError(f"model must be a minidl Sequential, got {type(model).__name__}")
     if coding not in CODINGS:
@@ -135,7 +142,7 @@ def deep_compressed_parts(model, bits=None, index_bits=5, coding="huffman"):
             info = {"kind": "float32", "sections": [data.size]}
         info.update(key=key, shape=list(arr.shape), dtype=str(arr.dtype), coding=coding)
         tensors.append(info)
-    header = {"format": FORMAT, "version": VERSION, "layers": _architecture(model)}
+    header = {"format": FORMAT, "version": VERSION, "layers": architecture(model)}
     header["tensors"] = tensors
     return parts, header
 
@@ -157,23 +164,14 @@ def size_report(parts, header):
 
 
 def save_deep_compressed(model, path, bits=None, index_bits=5, coding="huffman"):
-    """Write ``model`` in this format to ``path`` atomically; returns :func:`size_report`."""
+    """Write ``model`` in this format to ``path`` atomically (:func:`minidl.atomic.atomic_write`);
+    returns :func:`size_report`. Refuses (``ValueError``, nothing written) a state the loader
+    would refuse (NaN or inf, say)."""
     parts, header = deep_compressed_parts(model, bits, index_bits, coding)
-    blob = _header_bytes(header) + b"".join(data.tobytes() for _, data in parts)
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".mdc", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; as save_model does
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    check_state(header["layers"], model.state_dict(), f"cannot save {path!r}, load would refuse it")
+    blob = _header_bytes(header) + b"".join(data.tobytes() for _, data in parts)
+    atomic_write(path, lambda f: f.write(blob))
     return size_report(parts, header)
 
 
@@ -191,23 +189,76 @@ def is_deep_compressed(path):
 
 
 def read_header(path):
-    """``(header dict, payload bytes)`` of a file written by :func:`save_deep_compressed`."""
+    """``(header dict, payload bytes)`` of a file written by :func:`save_deep_compressed`.
+
+    The header is inflated to at most 512 KiB + 16 times its deflated size (and
+    ``MAX_TEXT_BYTES``), its JSON parsed without recursion
+    (:func:`minidl.archive.parse_json`), and its structure is checked (:func:`check_header`).
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"Deep Compression file {path!r} is a folder, not a file")
     with open(path, "rb") as f:
         raw = f.read()
     if raw[: len(MAGIC)] != MAGIC:
         raise _corrupt(path, f"starts with {raw[:8]!r}, not {MAGIC!r}")
     start = len(MAGIC) + 4
     n = int(np.frombuffer(raw[len(MAGIC) : start], "<u4")[0]) if len(raw) >= start else -1
+    if n < 0 or start + n > len(raw):
+        raise _corrupt(path, f"the header runs past the end of the {len(raw)}-byte file")
+    # JSON deflates 4x (a zoo net) to 50x (300 identical layers: 112 KB from 2.3 KB); 512 KiB
+    # + 16x its deflated size holds any real header, and a 64 KB bomb can no longer claim 64 MB
+    limit = min(MAX_TEXT_BYTES, 2**19 + 16 * n)
     try:
-        header = json.loads(zlib.decompress(raw[start : start + n]).decode("utf-8"))
-    except (zlib.error, ValueError, UnicodeError) as err:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(raw[start : start + n], limit)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError(f"it does not inflate to a whole JSON text within {limit} bytes")
+        header = parse_json(text.decode("utf-8"), "JSON")
+    except (zlib.error, ValueError) as err:
         raise _corrupt(path, f"header: {err}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _corrupt(path, "the header does not name the format")
     if header.get("version") != VERSION:
-        raise _corrupt(path, f"version {header.get('version')!r}; this minidl reads {VERSION}")
+        raise _corrupt(
+            path, f"version {str(header.get('version'))[:20]}; this minidl reads {VERSION}"
+        )
+    check_header(header, path)
     return header, raw[start + n :]
+
+
+def _is_int(value, low, high):
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _valid_tensor(t):
+    """One header entry has the fields its kind needs, with sizes that fit together."""
+    if not isinstance(t, dict) or not isinstance(t.get("key"), str):
+        return False
+    shape, sections = t.get("shape"), t.get("sections")
+    if not isinstance(shape, list) or not all(_is_int(d, 0, 2**40) for d in shape):
+        return False
+    if not isinstance(sections, list) or not all(_is_int(n, 0, 2**40) for n in sections):
+        return False
+    if not isinstance(t.get("dtype"), str):
+        return False
+    if t.get("kind") == "float32":
+        return len(sections) == 1
+    size, sparse = math.prod(shape), t.get("sparse")
+    ok = t.get("kind") == "shared" and t.get("coding") in CODINGS and len(shape) >= 1
+    ok = ok and _is_int(t.get("n_codes"), 1, 255) and _is_int(t.get("bits"), 1, 8)
+    ok = ok and _is_int(t.get("n_entries"), 0, size) and isinstance(sparse, bool)
+    ok = ok and (not sparse or _is_int(t.get("index_bits"), 1, 8))
+    per_stream = 1 if t.get("coding") == "fixed" else 2  # (code table and) stream
+    return ok and len(sections) == 1 + per_stream * (2 if sparse else 1)
+
+
+def check_header(header, path):
+    """Layer entries as a model file's, and one well-formed entry per tensor; else raise."""
+    check_layer_entries(header.get("layers"), lambda what: _corrupt(path, what))
+    tensors = header.get("tensors")
+    if not isinstance(tensors, list) or not all(_valid_tensor(t) for t in tensors):
+        raise _corrupt(path, "the header's list of tensors is corrupt")
 
 
 def _decode_stream(sections, width, n, coding):
@@ -242,31 +293,36 @@ def _decode_tensor(info, sections):
 
 
 def load_deep_compressed(path):
-    """Rebuild the model of a file written by :func:`save_deep_compressed`, exactly."""
-    from minidl._rng import get_rng
+    """Rebuild the model of a file written by :func:`save_deep_compressed`, exactly.
+
+    Before any layer is built or any tensor decoded, the header's shapes and dtypes are checked
+    against those the layer configs imply (:func:`minidl.serialization.expected_state`) and
+    its section lengths against the file's length.
+    """
     from minidl.model import Sequential
-    from minidl.serialization import _build_layers
 
     header, payload = read_header(path)
-    rng = get_rng()
-    state_before = rng.bit_generator.state  # building layers draws weights; keep the stream
-    try:
-        model = Sequential(_build_layers(header, path))
-    finally:
-        rng.bit_generator.state = state_before
+    where = f"Deep Compression file {os.fspath(path)!r}"
+    declared = {t["key"]: (tuple(t["shape"]), t["dtype"]) for t in header["tensors"]}
+    expected, built = expected_state(header["layers"], declared, where)
+    problems = compare_specs(expected, declared)
+    if len(declared) != len(header["tensors"]):
+        problems.append("a tensor key appears twice")
+    total = sum(sum(t["sections"]) for t in header["tensors"])
+    if total != len(payload):
+        problems.append(f"its sections add up to {total} bytes, the payload has {len(payload)}")
+    if problems:
+        raise _corrupt(path, "; ".join(problems))
     buf, pos, state = np.frombuffer(payload, np.uint8), 0, {}
     try:
         for info in header["tensors"]:
             sections = []
             for n in info["sections"]:
-                if pos + n > buf.size:
-                    raise ValueError("the file ends inside a section (truncated)")
                 sections.append(buf[pos : pos + n])
                 pos += n
             state[info["key"]] = _decode_tensor(info, sections)
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise _corrupt(path, err) from None
-    if pos != buf.size:
-        raise _corrupt(path, f"{buf.size - pos} bytes after the last section")
-    model.load_state_dict(state)
+    model = Sequential(build_layers(header["layers"], where, built))
+    restore_state(model, state, where)
     return model

@@ -23,6 +23,7 @@ from minidl._validation import check_float_array
 from minidl.compression.observers import MinMaxObserver
 from minidl.compression.quantization import check_bits, choose_qparams, qrange, quantize_codes
 from minidl.layers.base import LAYERS, Layer
+from minidl.state_spec import fake_quantize_state
 
 
 def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False, axis=None):
@@ -61,8 +62,10 @@ class FakeQuantize(Layer):
     In training mode each forward first feeds ``x`` to an observer (moving-average min/max,
     ``averaging_constant`` 0.01 as PyTorch's default for activations; ``None`` for the plain
     running min/max) and recomputes ``scale``/``zero_point`` from it; in eval mode the last
-    ones are frozen. ``scale`` and ``zero_point`` are in ``buffers``. Backward: the STE mask.
-    ``axis`` gives per-channel ranges (e.g. 1 for (N, C, H, W)).
+    ones are frozen. ``scale`` and ``zero_point`` are in ``buffers``, with the observer's
+    range ``min_val``/``max_val`` (as PyTorch keeps them), so a saved model loads with all
+    four and its observer continues where it was. Backward: the STE mask. ``axis`` gives
+    per-channel ranges (e.g. 1 for (N, C, H, W)).
     """
 
     def __init__(
@@ -86,6 +89,8 @@ class FakeQuantize(Layer):
             scale, zp = self.observer.calculate_qparams()
             self.buffers["scale"] = np.asarray(scale, dtype=np.float32)
             self.buffers["zero_point"] = np.asarray(zp, dtype=np.int64)
+            self.buffers["min_val"] = self.observer.min_val
+            self.buffers["max_val"] = self.observer.max_val
         elif "scale" not in self.buffers:
             raise RuntimeError("FakeQuantize in eval mode has no scale yet: run it in train mode")
         y, mask = fake_quantize(
@@ -106,6 +111,15 @@ class FakeQuantize(Layer):
             "averaging_constant": self.averaging_constant,
         }  # fmt: skip
 
+    def allocate_state(self, spec):
+        """Zero buffers of the shapes in ``spec`` (``{name: (shape, dtype)}``, a model file's),
+        for a loader to fill: a fresh layer has none until it sees data. The observer shares
+        the range arrays, so it continues from the loaded range."""
+        spec = fake_quantize_state(self.get_config(), spec)
+        self.buffers = {name: np.zeros(shape, dtype) for name, (shape, dtype) in spec.items()}
+        self.observer.min_val = self.buffers.get("min_val")
+        self.observer.max_val = self.buffers.get("max_val")
+
 
 class FakeQuantWeight(Layer):
     r"""Wrap a ``Dense``/``ConvND``: its forward uses the fake-quantized weight.
@@ -123,7 +137,7 @@ class FakeQuantWeight(Layer):
                  per_channel=True):  # fmt: skip
         super().__init__()
         if isinstance(layer, dict):  # rebuilt from get_config()
-            layer = LAYERS[layer["type"]](**layer["config"])
+            layer = _layer_from_config(layer)
         if not isinstance(layer, Layer) or "weight" not in layer.params:
             raise TypeError(
                 f"layer must be a minidl Layer with a 'weight' param (Dense, Conv1D/2D/3D), got "
@@ -134,6 +148,7 @@ class FakeQuantWeight(Layer):
         self.symmetric, self.signed = bool(symmetric), bool(signed)
         self.narrow_range, self.per_channel = bool(narrow_range), bool(per_channel)
         self.params = dict(layer.params)  # same arrays: the float master copies
+        self.buffers = layer.buffers  # the same dict: a wrapped BatchNorm's statistics are saved
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         layer.params["weight"] = np.empty_like(self.params["weight"])  # receives w_hat
         self._mask = None
@@ -189,6 +204,18 @@ class FakeQuantWeight(Layer):
             "bits": self.bits, "symmetric": self.symmetric, "signed": self.signed,
             "narrow_range": self.narrow_range, "per_channel": self.per_channel,
         }  # fmt: skip
+
+
+def _layer_from_config(entry):
+    """The layer ``{'type': class name, 'config': {...}}`` describes (``get_config``'s form)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise TypeError(
+            f"layer must be a Layer or {{'type': name, 'config': {{...}}}}, got {entry!r}"
+        )
+    cls = LAYERS.get(entry.get("type"))
+    if cls is None:
+        raise ValueError(f"layer type {entry.get('type')!r} is unknown; known: {sorted(LAYERS)}")
+    return cls(**entry["config"])
 
 
 def prepare_qat(model, bits=8, symmetric=True, per_channel=True, narrow_range=True):

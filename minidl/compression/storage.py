@@ -27,13 +27,22 @@ dequantized weights. Files load with ``allow_pickle=False`` and are written atom
 """
 
 import json
+import math
 import os
-import tempfile
 
 import numpy as np
 
+from minidl.archive import NpzArchive
+from minidl.atomic import atomic_write
 from minidl.compression.pruning import prunable_weights
 from minidl.compression.quantization import choose_qparams, dequantize, quantize
+from minidl.compression.storage_checks import (
+    check_csr,
+    check_mask,
+    check_values,
+    read_entry,
+    read_metadata,
+)
 
 FORMAT = "minidl.compressed"
 META_KEY = "__minidl_compressed__"
@@ -87,22 +96,27 @@ def encode_weight(w, sparse=None, int8=False):
 
 
 def decode_weight(enc, shape, dtype=np.float32):
-    """Invert :func:`encode_weight`: the float weight of ``shape`` (dequantized if int8)."""
-    shape = tuple(shape)
-    rows = shape[0]
-    cols = int(np.prod(shape[1:], dtype=np.int64))
-    vals = enc["values"]
-    flat = np.zeros((rows, cols), dtype=vals.dtype)
+    """Invert :func:`encode_weight`: the float weight of ``shape`` (dequantized if int8).
+
+    The structure is checked first, so crafted parts raise ``ValueError`` rather than load a
+    wrong weight: int8 codes in [-127, 127] with one positive scale per row (float32 values
+    without), a mask of ``ceil(n/8)`` bytes whose ones count the values, CSR row pointers that
+    start at 0 and never decrease, and column indices of an unsigned integer type, below the
+    column count and strictly increasing within each row (no repeats).
+    """
+    shape = tuple(int(d) for d in shape)
+    if not shape:
+        raise ValueError("corrupt weight: a stored weight has at least one dimension")
+    rows, cols = shape[0], math.prod(shape[1:])
+    vals = check_values(enc, rows)
     if "mask" in enc:
-        nz = np.unpackbits(enc["mask"], count=rows * cols).astype(bool).reshape(rows, cols)
-        if nz.sum() != vals.size:
-            raise ValueError(f"corrupt sparse weight: mask has {nz.sum()} ones, {vals.size} values")
+        nz = check_mask(enc["mask"], rows * cols, vals.size).reshape(rows, cols)
+        flat = np.zeros((rows, cols), dtype=vals.dtype)
         flat[nz] = vals
     elif "indices" in enc:
-        counts = np.diff(enc["indptr"].astype(np.int64))
-        if counts.sum() != vals.size or len(counts) != rows:
-            raise ValueError("corrupt sparse weight: indptr does not match the values")
-        flat[np.repeat(np.arange(rows), counts), enc["indices"].astype(np.int64)] = vals
+        row_of, col_of = check_csr(enc["indptr"], enc["indices"], rows, cols, vals.size)
+        flat = np.zeros((rows, cols), dtype=vals.dtype)
+        flat[row_of, col_of] = vals
     else:
         if vals.size != rows * cols:
             raise ValueError(f"corrupt weight: {vals.size} values for shape {shape}")
@@ -128,7 +142,7 @@ def model_bytes(model, sparse=None, int8=False):
 
 def compressed_state(model, sparse="auto", int8=True):
     """``(arrays, meta)`` that :func:`save_compressed` writes (exposed for counting)."""
-    from minidl.serialization import _architecture
+    from minidl.serialization import architecture
 
     weights = prunable_weights(model)
     arrays, encodings = {}, {}
@@ -144,7 +158,7 @@ def compressed_state(model, sparse="auto", int8=True):
         else:
             arrays[key] = np.asarray(arr, dtype=np.float32)
             encodings[key] = {"shape": list(arr.shape), "dtype": str(arr.dtype), "parts": None}
-    meta = {"format": FORMAT, "layers": _architecture(model), "state": encodings}
+    meta = {"format": FORMAT, "layers": architecture(model), "state": encodings}
     return arrays, meta
 
 
@@ -152,12 +166,15 @@ def save_compressed(model, path, sparse="auto", int8=True, compress=False, forma
     """Write ``model`` to ``path`` (npz) with its Dense/Conv weights encoded as above.
 
     ``sparse``: None, 'bitmask', 'csr' or 'auto'; ``int8``: quantize the weights;
-    ``compress``: deflate the zip members too (np.savez_compressed). Atomic: a temporary file
-    in the same directory is renamed over ``path``. Returns the file size in bytes.
+    ``compress``: deflate the zip members too (np.savez_compressed). Atomic, with the
+    permissions of any new file (:func:`minidl.atomic.atomic_write`); refuses (``ValueError``,
+    nothing written) a state :func:`load_compressed` would refuse. Returns the file size.
     ``format='deep_compression'`` writes the shared weights, Huffman-coded, instead
     (:func:`minidl.compression.deep_compression_format.save_deep_compressed`; ``kw`` are its
     ``bits``, ``index_bits``, ``coding``); :func:`load_compressed` reads both.
     """
+    from minidl.serialization import check_state
+
     if format == "deep_compression":
         from minidl.compression.deep_compression_format import save_deep_compressed
 
@@ -165,63 +182,34 @@ def save_compressed(model, path, sparse="auto", int8=True, compress=False, forma
     if format != "npz" or kw:
         raise ValueError(f"format must be 'npz' or 'deep_compression' (kw only for the latter), "
                          f"got {format!r} with {sorted(kw)}")  # fmt: skip
+    path = os.fspath(path)
     arrays, meta = compressed_state(model, sparse, int8)
+    check_state(meta["layers"], model.state_dict(), f"cannot save {path!r}, load would refuse it")
     # UTF-8 bytes, not a unicode array: NumPy stores str arrays as 4 bytes per character
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=".tmp-", suffix=".npz", dir=os.path.dirname(os.path.abspath(path))
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays))
     return os.path.getsize(path)
 
 
 def load_compressed(path):
-    """Rebuild the model saved by :func:`save_compressed` (weights dequantized to float)."""
-    import zipfile
+    """Rebuild the model saved by :func:`save_compressed` (weights dequantized to float).
 
-    from minidl._rng import get_rng
+    Checked as :func:`minidl.serialization.load_model` checks a model file (sizes against the
+    file before anything is allocated, only the expected members read), and each encoded
+    weight's structure as :func:`decode_weight` says; any problem is a ``ValueError`` naming
+    the file. A Deep Compression file (found by its magic bytes) is read by
+    :func:`minidl.compression.deep_compression_format.load_deep_compressed`, checked alike.
+    """
     from minidl.compression import deep_compression_format as dcf
     from minidl.model import Sequential
-    from minidl.serialization import _build_layers
+    from minidl.serialization import build_layers, restore_state
 
-    path = os.fspath(path)
     if dcf.is_deep_compressed(path):
         return dcf.load_deep_compressed(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeError) as err:
-        raise ValueError(f"compressed model file {path!r} is corrupt or not one: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(
-            f"compressed model file {path!r} has format "
-            f"{meta.get('format') if isinstance(meta, dict) else None!r}, "
-            f"not {FORMAT!r}"
-        )
-    rng = get_rng()
-    state_before = rng.bit_generator.state  # building layers draws weights; keep the stream
-    try:
-        model = Sequential(_build_layers(meta, path))
-    finally:
-        rng.bit_generator.state = state_before
-    state = {}
-    for key, info in meta["state"].items():
-        dtype = np.dtype(info["dtype"])
-        if info["parts"] is None:
-            state[key] = arrays[key].astype(dtype)
-        else:
-            enc = {part: arrays[f"{key}/{part}"] for part in info["parts"]}
-            state[key] = decode_weight(enc, info["shape"], dtype)
-    model.load_state_dict(state)
+    with NpzArchive(path, "compressed model file") as archive:
+        where = f"compressed model file {archive.path!r}"
+        entries, declared, built = read_metadata(archive, META_KEY, FORMAT, where)
+        state = {key: read_entry(archive, key, info, where) for key, info in declared.items()}
+    model = Sequential(build_layers(entries, where, built))
+    restore_state(model, state, where)
     return model

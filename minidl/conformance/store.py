@@ -13,12 +13,13 @@ interrupted regeneration never leaves half a file.
 """
 
 import json
-import os
 import pathlib
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from minidl.archive import NpzArchive, parse_json
+from minidl.atomic import atomic_write
 
 GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
 FORMAT = 1
@@ -45,20 +46,13 @@ def save_family(path, meta, cases):
                 arrays[f"{case.name}/{part}/{key}"] = np.asarray(value)
         if case.dy is not None:
             arrays[f"{case.name}/dy"] = np.asarray(case.dy)
+    for key, value in arrays.items():
+        if value.dtype.hasobject:  # would need a pickle, which loading refuses
+            raise TypeError(f"golden array {key!r} has dtype object; use numbers")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for key, value in arrays.items():
-                if value.dtype.hasobject:  # would need a pickle, which loading refuses
-                    raise TypeError(f"golden array {key!r} has dtype object; use numbers")
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; package data must be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # 0o644 whatever the umask: package data must be readable by all
+    atomic_write(path, lambda f: np.savez(f, **arrays), mode=0o644)
 
 
 def load_family(name, golden_dir=None):
@@ -73,17 +67,24 @@ def load_family(name, golden_dir=None):
         raise FileNotFoundError(
             f"golden file {path} not found; regenerate with python -m minidl.conformance.generate"
         )
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    with NpzArchive(path, "golden file") as archive:
+        arrays = {k: archive.read(k) for k in archive.keys()}
     try:
-        meta = json.loads(str(arrays.pop("meta")[0]))
+        meta = parse_json(str(arrays.pop("meta")[0]), f"golden file {path}")
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry") from err
+        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry ({err})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"golden file {path} has no readable 'meta' JSON entry (not an object)")
     if meta.get("family") != name or meta.get("format") != FORMAT:
         raise ValueError(
-            f"golden file {path} holds family {meta.get('family')!r} format {meta.get('format')}, "
-            f"expected family {name!r} format {FORMAT}"
+            f"golden file {path} holds family {str(meta.get('family'))[:50]!r} format "
+            f"{str(meta.get('format'))[:20]}, expected family {name!r} format {FORMAT}"
         )
+    if not isinstance(meta.get("cases"), list) or not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("kwargs"), dict)
+        for c in meta["cases"]
+    ):
+        raise ValueError(f"golden file {path} has a corrupt list of cases")
     cases = []
     for entry in meta["cases"]:
         prefix = entry["name"] + "/"

@@ -87,3 +87,33 @@ def test_torch_conv2d_from_the_command_line(capsys):
     assert "11/12 cases pass" in out and "explicit_padding" in out
     assert main(args[:-1] + ["torch+explicit_padding", "--grad"]) == 0
     assert "12/12 cases pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not json", "deep json"])
+def test_corrupt_golden_file_is_one_clean_line_and_exit_two(tmp_path, damage):
+    # before: a traceback (BadZipFile, JSONDecodeError, RecursionError) and exit status 1,
+    # which means "a case failed"
+    import shutil
+
+    import numpy as np
+
+    from minidl.conformance.store import GOLDEN_DIR
+
+    golden = tmp_path / "golden"
+    shutil.copytree(GOLDEN_DIR, golden)
+    path = golden / "relu.npz"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:3000])
+    else:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["meta"] = np.array(["{not json" if damage == "not json" else "[" * 100_000])
+        np.savez(path, **arrays)
+    done = subprocess.run(
+        [sys.executable, "-m", "minidl.check", "minidl.functional.activations:relu", "--case",
+         "relu", "--golden", str(golden)], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: golden file"), done.stderr[-500:]
+    assert str(path) in lines[0]
