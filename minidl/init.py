@@ -80,3 +80,21 @@ INITIALIZERS = {
     "glorot_uniform": xavier_uniform,
     "glorot_normal": xavier_normal,
 }
+
+
+def check_init(init):
+    """``init`` if it names a scheme layers accept: ``'pytorch'`` or a key of INITIALIZERS."""
+    if init != "pytorch" and init not in INITIALIZERS:
+        known = ", ".join(["'pytorch'"] + [repr(k) for k in INITIALIZERS])
+        raise ValueError(f"init must be one of {known}, got {init!r}")
+    return init
+
+
+def initial_weights(init, weight_shape, bias=True, rng=None, dtype=np.float32):
+    """``(weight, bias)`` for a Dense or convolution layer: ``init='pytorch'`` draws both by
+    :func:`pytorch_default`; any other name draws the weight by ``INITIALIZERS[init]`` and sets
+    the bias to zero. ``bias`` is None when ``bias=False``."""
+    if check_init(init) == "pytorch":
+        return pytorch_default(weight_shape, bias=bias, rng=rng, dtype=dtype)
+    weight = INITIALIZERS[init](weight_shape, rng=rng, dtype=dtype)
+    return weight, np.zeros(weight_shape[0], dtype=dtype) if bias else None

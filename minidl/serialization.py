@@ -25,8 +25,6 @@ import zlib
 
 import numpy as np
 
-from minidl._rng import get_rng
-
 FORMAT = "minidl.Sequential"
 FORMAT_VERSION = 1
 META_KEY = "__minidl_metadata__"
@@ -148,15 +146,7 @@ def load_model(path):
     from minidl.model import Sequential
 
     meta, arrays = read_model_file(path)
-    # the constructors draw initial weights (which the file then overwrites) from the package
-    # generator; restore its state so that loading a model does not shift minidl.seed() streams
-    package_rng = get_rng()
-    rng_state = package_rng.bit_generator.state
-    try:
-        layers = _build_layers(meta, path)
-    finally:
-        package_rng.bit_generator.state = rng_state
-    model = Sequential(layers)
+    model = Sequential(_build_layers(meta, path))
     model.load_state_dict(arrays)
     return model
 
@@ -177,7 +167,9 @@ def _build_layers(meta, path):
                 f"{entry.get('class')!r}; known: {sorted(LAYERS)}"
             )
         try:
-            layers.append(cls(**entry["config"]))
+            # from_config draws no initial weights: the file's state overwrites them, and
+            # loading a model does not shift minidl.seed() streams
+            layers.append(cls.from_config(entry["config"]))
         except (TypeError, ValueError) as err:
             raise ValueError(
                 f"model file {os.fspath(path)!r}: cannot rebuild layer {i} "

@@ -13,8 +13,8 @@ from minidl.conformance.adapters import _value
 from minidl.conformance.reference import REFERENCE
 from minidl.functional.batchnorm import batch_norm, batch_norm_forward
 from minidl.functional.conv import conv_nd
-from minidl.functional.padding import pad_array, resolve_padding
 from minidl.functional.pool import avg_pool, max_pool
+from minidl.functional.windows import pad_array, resolve_padding
 
 
 def registrar(table):
