@@ -23,7 +23,7 @@ from minidl._validation import check_float_array, check_fraction
 
 # log p = (z - m) - log sum_j exp(z_j - m), m the row maximum: every exponent <= 0, so nothing
 # overflows, and the largest term is exactly 1, so the log never sees 0 (log-sum-exp)
-from minidl.functional.activations import log_softmax
+from minidl.functional.activations import log_softmax, sigmoid
 
 
 def _check_logits(z, name, cls, ndim=None):
@@ -177,8 +177,8 @@ class BCEWithLogitsLoss(_Loss):
               L = \frac{1}{M}\sum_j \ell(z_j, y_j), \qquad
               \frac{\partial L}{\partial z_j} = \frac{\sigma(z_j) - y_j}{M}.
 
-    The sigmoid in the gradient is computed as :math:`1/(1+e^{-z})` for :math:`z \ge 0` and
-    :math:`e^{z}/(1+e^{z})` for :math:`z < 0`, so its exponent is never positive.
+    The sigmoid in the gradient is :func:`minidl.functional.sigmoid`, whose exponent is never
+    positive.
     """
 
     def forward(self, logits, target):
@@ -194,9 +194,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def backward(self):
         z, y = self._cached()
-        e = np.exp(-np.abs(z))
-        sigmoid = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        return (sigmoid - y) / z.size
+        return (sigmoid(z) - y) / z.size
 
 
 def _check_float_target(target, x, cls):
