@@ -1,8 +1,8 @@
 r"""Loop twins of :mod:`minidl.functional.pool`: each pooling formula as plain Python loops.
 
-For every output element ``(n, c, o)`` the window's kernel offsets are walked in raster order;
-an offset whose position falls outside ``x`` is padding (``-inf`` for max, 0 for average).
-Max keeps the first largest value and its offset, average divides the in-``x`` sum by the
+For every output element ``(n, c, o)`` the window's positions inside ``x`` are walked in raster
+order (the others are padding: ``-inf`` for max, 0 for average). Max keeps the first largest
+value and the raster index of its kernel offset, average divides the in-``x`` sum by the
 window size counting zero padding but not the ceil-mode overhang past :math:`L + p`
 (PyTorch's ``count_include_pad=True``). Slow on purpose: they exist so tests can hold the
 vectorized tiers to the formulas (float64, ~1e-12). Same arguments, same caches and gradients as
@@ -21,18 +21,32 @@ from minidl.functional.pool import PoolCache, check_dy, check_pool_input
 
 def _outputs(x_shape, out):
     """(n, c, o) for every output element."""
-    return itertools.product(range(x_shape[0]), range(x_shape[1]), np.ndindex(*out))
+    return itertools.product(
+        range(x_shape[0]), range(x_shape[1]), itertools.product(*map(range, out))
+    )
 
 
-def _taps(o, win):
-    """``(offset index, position)`` of each tap of window ``o`` in raster order; the position
-    is None when it falls outside x (in the padding or past it)."""
-    for index, p in enumerate(np.ndindex(*win.kernel)):
-        t = tuple(
-            oi * s + q - lo for oi, s, q, (lo, _) in zip(o, win.stride, p, win.pads, strict=True)
-        )
-        inside = all(0 <= ti < n for ti, n in zip(t, win.in_sizes, strict=True))
-        yield index, t if inside else None
+def _start(o, win):
+    """Input position of window ``o``'s first tap, ``o s - p`` per axis."""
+    return [oi * s - lo for oi, s, (lo, _) in zip(o, win.stride, win.pads, strict=True)]
+
+
+def _positions(o, win):
+    """Input positions of window ``o`` that lie inside x, in raster order (the other taps are
+    padding, or past it in ceil mode)."""
+    ranges = (
+        range(max(a, 0), min(a + k, n))
+        for a, k, n in zip(_start(o, win), win.kernel, win.in_sizes, strict=True)
+    )
+    return itertools.product(*ranges)
+
+
+def _offset_index(t, o, win):
+    """Raster index of position ``t``'s kernel offset ``t - start`` in window ``o``."""
+    index = 0
+    for ti, a, k in zip(t, _start(o, win), win.kernel, strict=True):
+        index = index * k + (ti - a)
+    return index
 
 
 def _divisor(o, win):
@@ -50,11 +64,12 @@ def max_pool_forward_naive(x, kernel_size, stride=None, padding=0, ceil_mode=Fal
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     argmax = np.zeros(y.shape, dtype=np.min_scalar_type(math.prod(win.kernel) - 1))
     for n, c, o in _outputs(x.shape, win.out):
-        best = -math.inf
-        for index, t in _taps(o, win):
-            if t is not None and x[(n, c) + t] > best:
-                best, argmax[(n, c) + o] = x[(n, c) + t], index
+        best, first = -math.inf, None
+        for t in _positions(o, win):
+            if x[(n, c) + t] > best:
+                best, first = x[(n, c) + t], t
         y[(n, c) + o] = best
+        argmax[(n, c) + o] = _offset_index(first, o, win)
     return y, PoolCache(x.shape, x.dtype, win, argmax)
 
 
@@ -63,9 +78,9 @@ def max_pool_backward_naive(dy, cache):
     dy, win = check_dy(dy, cache, "max_pool_backward"), cache.windows
     dx = np.zeros(cache.x_shape, dtype=cache.dtype)
     for n, c, o in _outputs(cache.x_shape, win.out):
-        for index, t in _taps(o, win):
-            if index == cache.argmax[(n, c) + o]:
-                dx[(n, c) + t] += dy[(n, c) + o]
+        p = np.unravel_index(cache.argmax[(n, c) + o], win.kernel)  # the first max's offset
+        t = tuple(a + q for a, q in zip(_start(o, win), p, strict=True))
+        dx[(n, c) + t] += dy[(n, c) + o]
     return InputGrad(dx)
 
 
@@ -76,9 +91,8 @@ def avg_pool_forward_naive(x, kernel_size, stride=None, padding=0, ceil_mode=Fal
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     for n, c, o in _outputs(x.shape, win.out):
         total = 0.0
-        for _, t in _taps(o, win):
-            if t is not None:
-                total += x[(n, c) + t]
+        for t in _positions(o, win):
+            total += x[(n, c) + t]
         y[(n, c) + o] = total / _divisor(o, win)
     return y, PoolCache(x.shape, x.dtype, win)
 
@@ -90,9 +104,8 @@ def avg_pool_backward_naive(dy, cache):
     dx = np.zeros(cache.x_shape, dtype=cache.dtype)
     for n, c, o in _outputs(cache.x_shape, win.out):
         share = dy[(n, c) + o] / _divisor(o, win)
-        for _, t in _taps(o, win):
-            if t is not None:
-                dx[(n, c) + t] += share
+        for t in _positions(o, win):
+            dx[(n, c) + t] += share
     return InputGrad(dx)
 
 
