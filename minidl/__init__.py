@@ -14,6 +14,22 @@ from minidl.optim import SGD, Adam, AdamW, CosineAnnealingLR, StepLR, gradient_d
 
 __version__ = "0.1.0"
 
+
+def save(model, path):
+    """Write ``model`` (a :class:`Sequential`) to ``path``: architecture and state, atomically.
+
+    The same as ``model.save(path)``; :func:`load` reads it back.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a minidl Sequential, got {type(model).__name__}")
+    model.save(path)
+
+
+def load(path):
+    """The :class:`Sequential` saved in ``path`` by :func:`save` (``Sequential.load(path)``)."""
+    return Sequential.load(path)
+
+
 __all__ = [
     "SGD",
     "Adam",
@@ -27,5 +43,7 @@ __all__ = [
     "__version__",
     "get_rng",
     "gradient_descent",
+    "load",
+    "save",
     "seed",
 ]

@@ -13,10 +13,13 @@ Steps, all on data shipped in ``datasets/`` (no download):
    (the first layer's 32 kernels), ``feature_maps.png`` (what they make of one test digit),
    ``confusion_matrix.png`` and ``model.npz`` (the trained weights, ``Sequential.load``-able).
 
-``--quick`` trains one epoch on 3,000 images (well under a minute on two cores).
+``--quick`` trains one epoch on 3,000 images (well under a minute on two cores) and reaches
+about 90% test accuracy; the full run reaches about 97.5%. Every argument and the output folder
+are checked before any work: a bad one is one line on stderr and exit status 2.
 """
 
 import argparse
+import math
 import os
 import time
 
@@ -27,8 +30,31 @@ import minidl
 DEFAULT_OUT = "minidl-output"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (and exit status 2, argparse's usage error)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, low, low_ok):
+    """An argparse type: a finite ``kind`` above ``low`` (or equal to it if ``low_ok``)."""
+    relation = ">=" if low_ok else ">"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {relation} {low}, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minidl",
         description=(
             "minidl's tour: trains source article 003's CNN (Conv 32 3x3 - MaxPool - Conv 64 "
@@ -39,20 +65,44 @@ def build_parser():
         ),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a short run: 1 epoch on 3,000 images (< 1 minute)"
+        "--quick", action="store_true",
+        help="a short run: 1 epoch on 3,000 images (< 1 minute; about 90%% test accuracy)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=_number(int, 0, True), default=0, help="random seed >= 0 (default 0)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--out",
         default=DEFAULT_OUT,
-        help=f"folder for the plots and the model file (default ./{DEFAULT_OUT})",
+        help=f"folder for the plots and the model file (default ./{DEFAULT_OUT}); "
+        "created if missing, files in it are replaced",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (default 4, or 1 with --quick)"
+        "--epochs", type=_number(int, 1, True), default=None,
+        help="training epochs (default 4, or 1 with --quick)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=_number(int, 1, True), default=32, help="mini-batch size (default 32)"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    parser.add_argument(
+        "--lr", type=_number(float, 0.0, False), default=1e-3,
+        help="Adam learning rate > 0 (default 1e-3)",
+    )  # fmt: skip
     return parser
+
+
+def _output_folder(parser, out):
+    """Make sure ``out`` is a folder we can write, before any training (or exit 2, one line)."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        parser.error(f"--out {out} exists and is not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {out} cannot be created: {exc.strerror}")
+    if not os.access(out, os.W_OK | os.X_OK):
+        parser.error(f"--out {out} is not writable")
+    return out
 
 
 def format_confusion_matrix(cm):
@@ -66,7 +116,9 @@ def format_confusion_matrix(cm):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = _output_folder(parser, args.out)
     from minidl import plot, zoo
     from minidl.datasets import load_mnist_t10k_split
     from minidl.losses import CrossEntropyLoss
@@ -74,8 +126,6 @@ def main(argv=None):
     from minidl.optim import Adam, CosineAnnealingLR
 
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 4)
-    if epochs < 1 or args.batch_size < 1:
-        raise SystemExit("minidl: --epochs and --batch-size must be positive")
     rng = minidl.seed(args.seed)
     started = time.perf_counter()
     print(f"minidl {minidl.__version__}: article 003's CNN on bundled MNIST")
@@ -104,18 +154,16 @@ def main(argv=None):
     print("confusion matrix (rows: true digit, columns: predicted):")
     print(format_confusion_matrix(cm))
 
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
     plot.plot_history(history, path=os.path.join(out, "history.png"))
     plot.plot_filters(
         model[0].params["weight"], path=os.path.join(out, "filters.png"),
-        title="first-layer filters (32 of 3x3)",
+        title="first-layer filters (32 of 3x3), trained",
     )  # fmt: skip
     model.eval()
     maps = model[1](model[0](X_test[:1]))[0]  # Conv2D then ReLU of one test digit
     plot.plot_feature_maps(
-        maps, path=os.path.join(out, "feature_maps.png"),
-        title=f"first-layer feature maps of a test '{y_test[0]}'",
+        maps, path=os.path.join(out, "feature_maps.png"), image=X_test[0, 0],
+        title=f"first-layer feature maps of a test '{y_test[0]}', after Conv2D + ReLU",
     )  # fmt: skip
     plot.plot_confusion_matrix(cm, path=os.path.join(out, "confusion_matrix.png"))
     model.save(os.path.join(out, "model.npz"))

@@ -5,8 +5,9 @@ offline; ``datasets/README.md`` names each file's origin, licence, size and SHA-
 verifies the SHA-256 before parsing, so a damaged or replaced file fails with an error naming
 the file instead of training on wrong data.
 
-The folder is found next to the package (``<repo>/datasets``, which is where an editable
-install or a clone puts it); set the environment variable ``MINIDL_DATASETS`` or pass
+The folder is found inside the installed package (``minidl/_datasets``: a wheel maps
+``datasets/`` there at build time) or next to the package (``<repo>/datasets``, where a clone
+or an editable install has it); set the environment variable ``MINIDL_DATASETS`` or pass
 ``data_dir=`` to read it from elsewhere.
 
 =========================  ==========================================  =======================
@@ -51,13 +52,16 @@ DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s
 
 
 def datasets_dir(data_dir=None):
-    """Return the folder of bundled files: ``data_dir``, else ``$MINIDL_DATASETS``, else repo's."""
+    """The folder of bundled files: ``data_dir``, else ``$MINIDL_DATASETS``, else the copy
+    inside an installed wheel (``minidl/_datasets``), else the repository's ``datasets/``."""
     if data_dir is not None:
         return Path(data_dir)
     env = os.environ.get("MINIDL_DATASETS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "datasets"
+    package = Path(__file__).resolve().parent
+    installed = package / "_datasets"
+    return installed if installed.is_dir() else package.parent / "datasets"
 
 
 def sha256(path):

@@ -35,6 +35,7 @@ class Sequential:
                 raise TypeError(f"layers[{i}] must be a minidl Layer, got {type(layer).__name__}")
         self.layers = layers
         self.training = True
+        self.loss = None  # the loss of the last fit(); evaluate() defaults to it
 
     # --- computing ---------------------------------------------------------------------------
 

@@ -49,8 +49,9 @@ def fit(
         ``loss`` and ``accuracy``: means over the epoch's batches weighted by batch size,
         taken while the weights change (as Keras reports them); ``val_loss`` and
         ``val_accuracy``: :func:`evaluate` on ``validation_data`` after the epoch; ``lr``:
-        the learning rate the epoch used. Accuracy (``argmax`` of the logits for integer
-        labels, ``logit > 0`` for one binary output) is left out when it is undefined.
+        the learning rate the epoch used; ``batch_loss``: the list of that epoch's batch
+        losses, in order (a curve within the epoch). Accuracy (``argmax`` of the logits for
+        integer labels, ``logit > 0`` for one binary output) is left out when it is undefined.
 
     ``scheduler`` (:class:`minidl.optim.StepLR` ...) is stepped after each epoch;
     each of ``callbacks`` is called as ``cb(epoch, logs)`` with that epoch's numbers, and
@@ -61,8 +62,7 @@ def fit(
     batch_size = check_positive_int(batch_size, "batch_size")
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"optimizer must have a step(params, grads) method, got {optimizer!r}")
-    if not callable(loss) or not callable(getattr(loss, "backward", None)):
-        raise TypeError(f"loss must be a loss object such as CrossEntropyLoss(), got {loss!r}")
+    _check_loss(loss)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
@@ -71,12 +71,13 @@ def fit(
     if any(not callable(cb) for cb in callbacks):
         raise TypeError("callbacks must be callables cb(epoch, logs)")
     rng = get_rng(rng)
+    model.loss = loss  # evaluate() defaults to it
     n = len(X)
     history = {}
     for epoch in range(epochs):
         model.train()
         order = rng.permutation(n)
-        total, correct, seen = 0.0, 0, 0
+        total, correct, seen, batch_losses = 0.0, 0, 0, []
         logs = {"lr": getattr(optimizer, "lr", None)}
         bar = tqdm(
             total=-(-n // batch_size),
@@ -93,6 +94,7 @@ def fit(
                 model.backward(loss.backward(), input_grad=False)
                 optimizer.step(model.params, model.grads)
                 total += batch_loss * len(idx)
+                batch_losses.append(float(batch_loss))
                 seen += len(idx)
                 hits = _n_correct(out, y[idx])
                 correct = None if hits is None or correct is None else correct + hits
@@ -109,6 +111,7 @@ def fit(
                 bar.set_postfix(_fmt(logs))
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
+        history.setdefault("batch_loss", []).append(batch_losses)
         if scheduler is not None:
             scheduler.step()
         if any([bool(cb(epoch, dict(logs))) for cb in callbacks]):
@@ -116,14 +119,18 @@ def fit(
     return history
 
 
-def evaluate(model, X, y, loss, batch_size=256):
+def evaluate(model, X, y, loss=None, batch_size=256):
     """``(mean loss, accuracy)`` of ``model`` over ``(X, y)`` in eval mode (the mode is restored).
 
     The loss is the batch losses' mean weighted by batch size, which is the mean over all
-    samples; accuracy is None where it is undefined (see :func:`fit`).
+    samples; accuracy is None where it is undefined (see :func:`fit`). ``loss=None`` takes the
+    loss the model was last fitted with (``model.loss``, set by :func:`fit`), else
+    cross-entropy for integer class labels, as Keras users expect.
     """
     X, y = _check_data(X, y, "X", "y")
     batch_size = check_positive_int(batch_size, "batch_size")
+    loss = _default_loss(model, y) if loss is None else loss
+    _check_loss(loss)
     total, correct = 0.0, 0
     with evaluating(model):
         for start in range(0, len(X), batch_size):
@@ -156,6 +163,26 @@ def evaluating(model):
     finally:
         if was_training:
             model.train()
+
+
+def _check_loss(loss):
+    if not callable(loss) or not callable(getattr(loss, "backward", None)):
+        raise TypeError(f"loss must be a loss object such as CrossEntropyLoss(), got {loss!r}")
+
+
+def _default_loss(model, y):
+    """The loss ``model`` was fitted with, else cross-entropy for integer class labels."""
+    fitted = getattr(model, "loss", None)
+    if fitted is not None:
+        return fitted
+    if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
+        from minidl.losses import CrossEntropyLoss  # lazy: losses import nothing from here
+
+        return CrossEntropyLoss()
+    raise TypeError(
+        f"loss is needed: the model was not fitted here and y (dtype {y.dtype}, shape "
+        f"{y.shape}) is not a vector of integer class labels; pass e.g. loss=MSELoss()"
+    )
 
 
 def _check_data(X, y, xname, yname):

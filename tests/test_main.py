@@ -25,11 +25,6 @@ def test_format_confusion_matrix_by_hand():
     assert lines[1].split() == ["0", "5", "1"] and lines[2].split() == ["1", "0", "12"]
 
 
-def test_bad_arguments():
-    with pytest.raises(SystemExit, match="epochs"):
-        main(["--quick", "--epochs", "0"])
-
-
 @pytest.mark.slow
 def test_quick_run_prints_and_writes(tmp_path, capsys):
     out = tmp_path / "tour"
@@ -45,3 +40,36 @@ def test_quick_run_prints_and_writes(tmp_path, capsys):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     model = Sequential.load(out / "model.npz")
     assert sum(p.size for p in model.params.values()) == 225_034
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--lr", "-1"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "0"], "--lr"),
+        (["--epochs", "0"], "--epochs"),
+        (["--epochs", "2.5"], "--epochs"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2_before_any_work(argv, named, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing printed, nothing loaded or trained
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in captured.err
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    existing = tmp_path / "README.md"
+    existing.write_text("not a folder")
+    with pytest.raises(SystemExit) as exc:
+        main(["--quick", "--out", str(existing)])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--out" in captured.err and "not a folder" in captured.err
+    assert existing.read_text() == "not a folder"

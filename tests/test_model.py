@@ -227,7 +227,7 @@ def test_fit_learns_separable_blobs(rng):
         X[:90], y[:90], 15, 16, SGD(0.1, momentum=0.9), CrossEntropyLoss(),
         validation_data=(X[90:], y[90:]), rng=0, verbose=False,
     )  # fmt: skip
-    assert set(hist) == {"lr", "loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(hist) == {"lr", "loss", "accuracy", "val_loss", "val_accuracy", "batch_loss"}
     assert all(len(v) == 15 for v in hist.values())
     assert hist["loss"][-1] < 0.3 * hist["loss"][0]
     assert hist["val_accuracy"][-1] >= 0.95
@@ -414,3 +414,39 @@ def test_num_batches_tracked_loaded_only_when_both_sides_have_it():
     del state["0.num_batches_tracked"]
     model.load_state_dict(state)  # absent from the dict: not required
     assert model.buffers["0.num_batches_tracked"] == 7
+
+
+def test_history_keeps_every_batch_loss_and_the_epoch_loss_is_their_weighted_mean(rng):
+    X, y = blobs(rng, n=50)
+    hist = mlp().fit(X, y, 3, 16, SGD(0.1), CrossEntropyLoss(), rng=0, verbose=False)
+    sizes = [16, 16, 16, 2]  # 50 samples in batches of 16
+    for epoch in range(3):
+        batch = hist["batch_loss"][epoch]
+        assert len(batch) == 4
+        assert hist["loss"][epoch] == pytest.approx(np.dot(batch, sizes) / 50, rel=1e-6)
+
+
+def test_evaluate_defaults_to_the_fitted_loss_else_cross_entropy(rng):
+    X, y = blobs(rng, n=40)
+    model = mlp()
+    explicit = model.evaluate(X, y, CrossEntropyLoss())
+    assert model.evaluate(X, y) == explicit  # not fitted, integer labels: cross-entropy
+    targets = np.eye(3)[y]
+    with pytest.raises(TypeError, match="loss"):
+        model.evaluate(X, targets)  # float targets and no fitted loss: ask for one
+    model.fit(X, targets, 1, 8, SGD(0.01), MSELoss(), rng=0, verbose=False)
+    mse = model.evaluate(X, targets, MSELoss())
+    assert model.evaluate(X, targets) == mse
+    assert mse[0] != pytest.approx(model.evaluate(X, y, CrossEntropyLoss())[0])  # not CE
+
+
+def test_top_level_save_and_load_round_trip(tmp_path, rng):
+    import minidl
+
+    model = mlp()
+    minidl.save(model, tmp_path / "m.npz")
+    loaded = minidl.load(tmp_path / "m.npz")
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    with pytest.raises(TypeError, match="model"):
+        minidl.save({"0.weight": np.zeros(3)}, tmp_path / "d.npz")

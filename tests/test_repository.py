@@ -83,5 +83,6 @@ def test_the_five_articles_are_shipped_and_mapped():
 
 def test_license_is_the_one_pyproject_declares():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert re.search(r'license\s*=\s*\{\s*text\s*=\s*"MIT"', pyproject)
+    assert re.search(r'^license = "MIT"$', pyproject, re.M)
+    assert re.search(r'^license-files = \["LICENSE"\]$', pyproject, re.M)
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")

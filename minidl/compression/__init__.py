@@ -2,6 +2,7 @@
 
 pruning / importance / structured / schedule   remove weights or whole units
 quantization / observers / qat / int_model     fewer bits: fixed point, affine int8, QAT, int-only
+weight_quantization                            weight-only b-bit copy of a model (activations float)
 clipping                                       the articles' clipping rules and max-norm
 distillation                                   Hinton et al.'s teacher -> student loss
 lowrank / fold                                 truncated-SVD Dense, BatchNorm folding
@@ -46,6 +47,7 @@ from minidl.compression.quantization import (
 from minidl.compression.schedule import MaskedOptimizer, gradual_sparsity, prune_and_finetune
 from minidl.compression.storage import load_compressed, model_bytes, save_compressed
 from minidl.compression.structured import prune_units, structured_masks
+from minidl.compression.weight_quantization import quantize_weights
 
 __all__ = [
     "DistillationLoss",
@@ -88,6 +90,7 @@ __all__ = [
     "quantize_fixed_point",
     "quantize_fixed_point_literal",
     "quantize_model",
+    "quantize_weights",
     "save_compressed",
     "sensitivity_scan",
     "sqnr_db",

@@ -17,6 +17,7 @@ QuantizedDense`` keeps working).
 
 import numpy as np
 
+from minidl import training
 from minidl.compression.int_layers import (  # noqa: F401  (layer classes re-exported)
     QuantizedConv2D,
     QuantizedDense,
@@ -104,9 +105,19 @@ class QuantizedModel:
     float. Trailing float-only layers (a final ``Softmax``) run after dequantization.
     """
 
+    training = False  # inference only: used like any model by evaluate/predict
+
     def __init__(self, input_qparams, steps, output_qparams, tail, bits):
         self.input_qparams, self.steps = input_qparams, steps
         self.output_qparams, self.tail, self.bits = output_qparams, tail, bits
+        self.loss = None  # evaluate() defaults to cross-entropy for integer labels
+
+    def eval(self):
+        return self
+
+    def train(self):
+        raise TypeError("a QuantizedModel is inference-only: train the float model, then "
+                        "quantize_model it again")  # fmt: skip
 
     def forward_int(self, q):
         for step in self.steps:
@@ -124,8 +135,42 @@ class QuantizedModel:
     __call__ = forward
 
     def predict(self, X, batch_size=256):
-        return np.concatenate([self.forward(X[i : i + batch_size])
-                               for i in range(0, len(X), batch_size)])  # fmt: skip
+        """The outputs (float logits) for ``X``, batch by batch."""
+        return training.predict(self, X, batch_size)
+
+    def evaluate(self, X, y, loss=None, batch_size=256):
+        """``(mean loss, accuracy)`` as :meth:`Sequential.evaluate <minidl.model.Sequential.
+        evaluate>` computes them; ``loss`` defaults to cross-entropy for integer labels."""
+        return training.evaluate(self, X, y, loss, batch_size)
+
+    def summary(self, input_shape):
+        """Per step: the layer, how it runs, its output shape and the bytes its parameters take
+        as stored (int8 weight codes, int32 bias codes, a float32 weight scale per output
+        channel). ``input_shape`` is the input's shape with the batch axis, e.g.
+        ``(1, 1, 28, 28)``. Returns the table as text."""
+        x = np.zeros((1,) + tuple(input_shape)[1:], dtype=np.float32)
+        q = quantize(x, *self.input_qparams, bits=self.bits)
+        rows, total = [], 0
+        for step in self.steps:
+            q, size = step(q), 0
+            if isinstance(step, _QuantizedLinear):
+                size = step.weight_q.nbytes + step.bias_q.nbytes + 4 * step.out_channels
+                how = f"int{self.bits} GEMM, int32 acc" + (" + ReLU" if step.relu else "")
+                name = type(step).__name__
+            else:
+                name = type(step.layer).__name__
+                how = "float fallback" if isinstance(step, _FloatStep) else "on the codes"
+            total += size
+            rows.append((name, how, q.shape[1:], size))
+        y = dequantize(q, *self.output_qparams)
+        for layer in self.tail:
+            y = layer.forward(y)
+            rows.append((type(layer).__name__, "float, after dequantize", y.shape[1:], 0))
+        lines = [f"{'#':>2}  {'layer':<17}{'runs as':<29}{'output shape':>14}{'param bytes':>13}"]
+        lines += [f"{i:>2}  {n:<17}{h:<29}{str(s):>14}{b:>13,}" for i, (n, h, s, b) in
+                  enumerate(rows)]  # fmt: skip
+        lines.append(f"stored parameters: {total:,} bytes ({self.bits}-bit integer model)")
+        return "\n".join(lines)
 
     def describe(self):
         lines = []

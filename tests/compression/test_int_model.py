@@ -212,3 +212,26 @@ def test_qat_model_converts_to_the_weights_it_trained_with(rng):
         np.testing.assert_array_equal(
             dequantize(ql.weight_q, ql.weight_scale, zeros, axis=0), w_fake
         )
+
+
+def test_quantized_model_evaluates_and_summarizes_like_a_float_model(rng):
+    model = _small_cnn(rng)
+    x = rng.normal(size=(40, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 5, size=40)
+    qmodel = quantize_model(model, x)
+    logits = qmodel.predict(x).astype(np.float64)
+    # cross-entropy and accuracy from the logits, by the log-sum-exp formula
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    loss, acc = qmodel.evaluate(x, y, batch_size=16)
+    assert loss == pytest.approx(-log_p[np.arange(40), y].mean(), rel=1e-5)
+    assert acc == np.mean(np.argmax(logits, axis=1) == y)
+    text = qmodel.summary((1, 1, 8, 8))
+    rows = text.splitlines()
+    # conv 1->4, 3x3: 36 int8 weight codes + 4 int32 bias codes + 4 float32 scales = 68 bytes
+    assert rows[1].split()[1] == "QuantizedConv2D" and rows[1].endswith(" 68")
+    assert "(4, 8, 8)" in rows[1] and "(5,)" in rows[-2]
+    # dense 6->5: 30 + 20 + 20 = 70; the second conv 4->6: 216 + 24 + 24 = 264
+    assert rows[-1] == "stored parameters: 402 bytes (8-bit integer model)"
+    with pytest.raises(TypeError, match="inference-only"):
+        qmodel.train()

@@ -200,3 +200,26 @@ def test_fake_quantize_per_channel_forward_backward_match_torch(rng, dtype, axis
     _assert_fake_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(fake_quantize_backward(dy, mask), xt.grad.numpy())
     assert 0 < mask.mean() < 1
+
+
+@pytest.mark.parametrize("bits", [3, 4, 8])
+def test_quantize_weights_equals_torch_observer_plus_fake_quantize(rng, bits):
+    # PyTorch's weight-only recipe: a symmetric per-channel MinMax observer on the weight, then
+    # fake quantization along the output channel, range [-2^(b-1), 2^(b-1) - 1].
+    from minidl.compression import quantize_weights
+    from minidl.layers import Conv2D
+    from minidl.model import Sequential
+
+    model = Sequential([Conv2D(3, 5, 3, rng=rng)])
+    w = model.params["0.weight"]
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    obs = torch.ao.quantization.PerChannelMinMaxObserver(
+        ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
+        quant_min=qmin, quant_max=qmax,
+    )  # fmt: skip
+    wt = torch.from_numpy(w.copy())
+    obs(wt)
+    scale, zero_point = obs.calculate_qparams()
+    expected = torch.fake_quantize_per_channel_affine(wt, scale, zero_point.int(), 0, qmin, qmax)
+    got = quantize_weights(model, bits=bits).params["0.weight"]
+    np.testing.assert_array_equal(got, expected.numpy())  # float32, bit for bit

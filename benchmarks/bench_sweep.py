@@ -1,0 +1,323 @@
+"""A sweep of conv / pool / norm shapes against PyTorch 2.13 CPU, at one thread and at two.
+
+    python benchmarks/bench_sweep.py                     # every case, both thread settings
+    python benchmarks/bench_sweep.py --quick             # 3 repeats instead of 7
+    python benchmarks/bench_sweep.py --only conv2d       # cases whose name contains a string
+    python benchmarks/bench_sweep.py --json sweep.json --plot sweep.png --markdown sweep.md
+
+Every case is one layer's forward + backward in float32, with the input gradient (as in the
+middle of a network) unless its name says ``no-dx`` (a first layer: PyTorch's input does not
+require grad, minidl's layer runs ``backward_params``). minidl and PyTorch are timed round-robin
+in the same process, best of ``--repeats`` (benchmarks/timing.py), so both see the same load.
+Each thread setting runs in a fresh process with ``OPENBLAS_NUM_THREADS`` set before NumPy loads
+and ``torch.set_num_threads``. The float32 GEMM peak is measured the same way (a 2048^3 NumPy
+matmul), and each conv's throughput is given as a fraction of it: forward + backward of a conv
+is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per multiply-accumulate.
+
+Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the median and worst
+ratio per thread setting, and writes a plot of ratio against MACs (one point per case and thread
+setting) so the cost's growth with the work is visible.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+REPEATS = 7
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: a layer kind, its constructor arguments and the input shape."""
+
+    name: str
+    kind: str  # conv1d/conv2d/conv3d, maxpool2d/3d, avgpool2d, batchnorm2d, relu
+    shape: tuple  # input (N, C, *spatial)
+    args: dict = field(default_factory=dict)  # layer arguments beyond the channels
+    out_channels: int = 0
+    need_dx: bool = True
+
+
+def conv(name, n, cin, cout, hw, k=3, ndim=2, **args):
+    spatial = hw if isinstance(hw, tuple) else (hw,) * ndim
+    args.setdefault("padding", k // 2)
+    need_dx = not name.endswith("no-dx")
+    return Case(name, f"conv{ndim}d", (n, cin) + spatial, dict(kernel_size=k, **args), cout,
+                need_dx)  # fmt: skip
+
+
+CASES = [
+    # 2-D convolutions, 3x3 padding 1 unless said: the issue's middle-of-the-network rows first
+    conv("conv2d N8 16->32 28", 8, 16, 32, 28),
+    conv("conv2d N32 16->32 28", 32, 16, 32, 28),
+    conv("conv2d N128 16->32 28", 128, 16, 32, 28),
+    conv("conv2d N32 16->32 14", 32, 16, 32, 14),
+    conv("conv2d N32 16->32 56", 32, 16, 32, 56),
+    conv("conv2d N32 16->32 112", 32, 16, 32, 112),
+    conv("conv2d N32 64->64 28", 32, 64, 64, 28),
+    conv("conv2d N32 128->128 28", 32, 128, 128, 28),
+    conv("conv2d N1 3->16 32", 1, 3, 16, 32),
+    conv("conv2d N1 64->64 56", 1, 64, 64, 56),
+    conv("conv2d N8 256->256 14", 8, 256, 256, 14),
+    conv("conv2d N32 256->256 7", 32, 256, 256, 7),
+    conv("conv2d N32 64->128 28 s2", 32, 64, 128, 28, stride=2),
+    conv("conv2d N8 3->64 112 7x7 s2", 8, 3, 64, 112, k=7, stride=2),
+    conv("conv2d N32 32->64 28 5x5", 32, 32, 64, 28, k=5),
+    conv("conv2d N32 64->128 28 1x1", 32, 64, 128, 28, k=1),
+    conv("conv2d N32 64->128 56 1x1 s2", 32, 64, 128, 56, k=1, stride=2),
+    conv("conv2d N32 64 dw 28", 32, 64, 64, 28, groups=64),
+    conv("conv2d N8 128 dw 56", 8, 128, 128, 56, groups=128),
+    conv("conv2d N32 64->64 g4 28", 32, 64, 64, 28, groups=4),
+    conv("conv2d N32 1->32 28 no-dx", 32, 1, 32, 28),
+    conv("conv2d N64 3->32 32 no-dx", 64, 3, 32, 32),
+    conv("conv2d N128 1->6 28 5x5 no-dx", 128, 1, 6, 28, k=5, padding=0),
+    # 1-D and 3-D
+    conv("conv1d N32 16->32 L1000 k5", 32, 16, 32, 1000, k=5, ndim=1),
+    conv("conv1d N8 64->64 L256", 8, 64, 64, 256, ndim=1),
+    conv("conv3d N8 3->16 16x32x32", 8, 3, 16, (16, 32, 32), ndim=3),
+    conv("conv3d N4 32->32 8x28x28", 4, 32, 32, (8, 28, 28), ndim=3),
+    # pooling: non-overlapping and overlapping windows
+    Case("maxpool2d N32 32 28 2x2", "maxpool2d", (32, 32, 28, 28), dict(kernel_size=2)),
+    Case("maxpool2d N32 64 56 3x3 s2 p1", "maxpool2d", (32, 64, 56, 56),
+         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    Case("maxpool3d N8 16 16x32x32 2", "maxpool3d", (8, 16, 16, 32, 32), dict(kernel_size=2)),
+    Case("avgpool2d N32 64 56 2x2", "avgpool2d", (32, 64, 56, 56), dict(kernel_size=2)),
+    Case("avgpool2d N32 64 56 3x3 s2 p1", "avgpool2d", (32, 64, 56, 56),
+         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    # batch norm (training mode) and ReLU
+    Case("batchnorm2d N32 64 28", "batchnorm2d", (32, 64, 28, 28)),
+    Case("batchnorm2d N128 32 28", "batchnorm2d", (128, 32, 28, 28)),
+    Case("batchnorm2d N8 16 28", "batchnorm2d", (8, 16, 28, 28)),
+    Case("relu N32 64 56", "relu", (32, 64, 56, 56)),
+    Case("relu N128 32 28", "relu", (128, 32, 28, 28)),
+]
+
+
+# ---------------------------------------------------------------- building the two steps
+def out_spatial(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+def macs(case):
+    """Multiply-accumulates of the forward (convs), or elements of the input (the rest)."""
+    n, c, *spatial = case.shape
+    if not case.kind.startswith("conv"):
+        return n * c * math.prod(spatial)
+    a = case.args
+    k, s, p, g = a["kernel_size"], a.get("stride", 1), a["padding"], a.get("groups", 1)
+    out = [out_spatial(d, k, s, p) for d in spatial]
+    positions = n * math.prod(out)
+    return positions * case.out_channels * (c // g) * k ** len(spatial)
+
+
+def minidl_step(case, x, dy):
+    import minidl.layers as L
+
+    rng = 0
+    n, c = case.shape[:2]
+    if case.kind.startswith("conv"):
+        cls = {"conv1d": L.Conv1D, "conv2d": L.Conv2D, "conv3d": L.Conv3D}[case.kind]
+        layer = cls(c, case.out_channels, rng=rng, **case.args)
+    elif case.kind == "batchnorm2d":
+        layer = L.BatchNorm2D(c)
+    elif case.kind == "relu":
+        layer = L.ReLU()
+    else:
+        cls = {"maxpool2d": L.MaxPool2D, "maxpool3d": L.MaxPool3D, "avgpool2d": L.AvgPool2D}
+        layer = cls[case.kind](**case.args)
+    layer.train()
+    backward = layer.backward if case.need_dx else layer.backward_params
+
+    def step():
+        layer.forward(x)
+        backward(dy)
+
+    return layer, step
+
+
+def torch_step(case, x_np, dy_np):
+    import torch
+
+    n, c = case.shape[:2]
+    nn = torch.nn
+    if case.kind.startswith("conv"):
+        cls = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}[case.kind]
+        module = cls(c, case.out_channels, **case.args)
+    elif case.kind == "batchnorm2d":
+        module = nn.BatchNorm2d(c)
+    elif case.kind == "relu":
+        module = nn.ReLU()
+    else:
+        cls = {"maxpool2d": nn.MaxPool2d, "maxpool3d": nn.MaxPool3d, "avgpool2d": nn.AvgPool2d}
+        module = cls[case.kind](**case.args)
+    module.train()
+    x = torch.from_numpy(x_np).requires_grad_(case.need_dx)
+    dy = torch.from_numpy(dy_np)
+    params = list(module.parameters())
+
+    def step():
+        for p in params:
+            p.grad = None  # minidl overwrites its grads: no accumulation on either side
+        if x.grad is not None:
+            x.grad = None
+        module(x).backward(dy)
+
+    return step
+
+
+def gemm_peak(repeats):
+    """Best float32 GFLOP/s of a 2048^3 NumPy matmul in this process (its thread setting)."""
+    import numpy as np
+    from timing import best_time
+
+    a = np.random.default_rng(0).normal(size=(2048, 2048)).astype(np.float32)
+    return 2 * 2048**3 / best_time(lambda: a @ a, repeats) / 1e9
+
+
+def run_cases(cases, repeats, threads):
+    """In this process (its BLAS thread count already set): time every case, return rows."""
+    import numpy as np
+    import torch
+    from timing import interleaved
+
+    torch.set_num_threads(threads)
+    peak = gemm_peak(repeats)
+    rows = []
+    for case in cases:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=case.shape).astype(np.float32)
+        layer, ours = minidl_step(case, x, None)
+        dy = rng.normal(size=layer.output_shape(x.shape)).astype(np.float32)
+        layer, ours = minidl_step(case, x, dy)
+        theirs = torch_step(case, x, dy)
+        ours(), theirs()  # warm-up: caches, code paths, allocator
+        t_ours, t_torch = interleaved([ours, theirs], repeats)
+        work = macs(case)
+        products = 3 if case.need_dx else 2
+        gflops = 2 * products * work / t_ours / 1e9 if case.kind.startswith("conv") else None
+        rows.append(dict(asdict(case), threads=threads, minidl_ms=t_ours * 1e3,
+                         torch_ms=t_torch * 1e3, ratio=t_ours / t_torch, macs=work,
+                         gflops=gflops, peak_gflops=peak))  # fmt: skip
+        print(f"  {threads} thr  {case.name:<32} {t_ours * 1e3:8.2f} ms {t_torch * 1e3:8.2f} ms"
+              f"  {t_ours / t_torch:5.2f}x", file=sys.stderr, flush=True)  # fmt: skip
+    return rows
+
+
+# ---------------------------------------------------------------- report
+def summarize(rows):
+    import numpy as np
+
+    lines = []
+    for threads in sorted({r["threads"] for r in rows}):
+        ratios = np.array([r["ratio"] for r in rows if r["threads"] == threads])
+        worst = max((r for r in rows if r["threads"] == threads), key=lambda r: r["ratio"])
+        plural = "s" if threads > 1 else ""
+        lines.append(f"{threads} thread{plural}: median {np.median(ratios):.2f}x, "
+                     f"worst {worst['ratio']:.2f}x ({worst['name']}), "
+                     f"{np.sum(ratios <= 1.5)}/{len(ratios)} cases <= 1.5x")  # fmt: skip
+    return lines
+
+
+def markdown(rows):
+    by_name = {}
+    for r in rows:
+        by_name.setdefault(r["name"], {})[r["threads"]] = r
+    threads = sorted({r["threads"] for r in rows})
+    head = "| case (float32, forward + backward) | MACs or elements | " + " | ".join(
+        f"minidl ÷ PyTorch, {t} thr" for t in threads
+    ) + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
+    out = [head, "|" + "---|" * (3 + len(threads))]
+    for name, per in by_name.items():
+        first = per[threads[-1]]
+        flops = ""
+        if first["gflops"] is not None:
+            flops = f"{first['gflops']:.0f} ({100 * first['gflops'] / first['peak_gflops']:.0f}%)"
+        ratios = " | ".join(f"{per[t]['ratio']:.2f}×" for t in threads if t in per)
+        out.append(f"| {name} | {first['macs']:,} | {ratios} | {flops} |")
+    return "\n".join(out)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    markers = {"conv": "o", "maxp": "^", "avgp": "v", "batc": "s", "relu": "D"}
+    for threads, colour in ((1, "C0"), (2, "C1")):
+        for prefix, marker in markers.items():
+            sel = [r for r in rows if r["threads"] == threads and r["kind"].startswith(prefix)]
+            if sel:
+                label = f"{prefix.rstrip('p')}…, {threads} thread{'s' * (threads > 1)}"
+                ax.scatter([r["macs"] for r in sel], [r["ratio"] for r in sel], c=colour,
+                           marker=marker, s=28, alpha=0.8, label=label)  # fmt: skip
+    for level, style in ((1.0, "-"), (1.1, ":"), (1.5, "--")):
+        ax.axhline(level, color="k", lw=0.8, ls=style)
+    ax.set_xscale("log")
+    ax.set_xlabel("forward multiply-accumulates (convs) or input elements (pool, norm, ReLU)")
+    ax.set_ylabel("minidl time ÷ PyTorch time")
+    ax.set_title("forward + backward, float32: ratio against the work")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def run_in_subprocess(threads, args):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    cmd = [sys.executable, __file__, "--child", str(threads), "--repeats", str(args.repeats)]
+    cmd += ["--only", args.only] if args.only else []
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    parser.add_argument("--threads", default="1,2", help="thread settings (default 1,2)")
+    parser.add_argument("--json", help="write every row to this JSON file")
+    parser.add_argument("--plot", default="sweep.png", help="ratio-vs-MACs plot (PNG)")
+    parser.add_argument("--markdown", help="write the table as markdown to this file")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.repeats = args.repeats or (3 if args.quick else REPEATS)
+    cases = [c for c in CASES if args.only in c.name]
+    if args.child:
+        print(json.dumps(run_cases(cases, args.repeats, args.child)))
+        return
+    load = os.getloadavg()
+    rows = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        rows += run_in_subprocess(threads, args)
+    import torch
+
+    print(f"minidl vs PyTorch {torch.__version__}, best of {args.repeats}; load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")  # fmt: skip
+    peaks = sorted({(r["threads"], round(r["peak_gflops"])) for r in rows})
+    print("float32 GEMM peak (2048^3 NumPy matmul): " +
+          ", ".join(f"{p} GFLOP/s at {t} thread(s)" for t, p in peaks))  # fmt: skip
+    table = markdown(rows)
+    print(table)
+    for line in summarize(rows):
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load": load, "rows": rows}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table + "\n\n" + "\n".join(summarize(rows)) + "\n")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()
