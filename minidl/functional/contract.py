@@ -8,7 +8,8 @@ For an op ``name`` (``conv2d``, ``max_pool2d``, ``batch_norm``, ``relu`` ...):
   what the backward needs;
 - ``name_backward(dy, cache) -> grads``: a named tuple with the gradient of ``sum(y * dy)``
   with respect to each array argument of the forward, in the forward's order (``dx`` first),
-  ``None`` for an argument that was not given (a missing bias) or not asked for;
+  ``None`` for an argument that was not given (a missing bias) or not asked for (the
+  convolutions' backward takes ``input_grad=False`` to skip ``dx``, half of their work);
 - ``name_forward_naive`` / ``name_backward_naive``: the same formulas as plain loops, with
   exactly the same arguments and the same cache and grads types, so the tiers are
   interchangeable and the tests hold them equal.
