@@ -90,11 +90,24 @@ def check_init(init):
     return init
 
 
-def initial_weights(init, weight_shape, bias=True, rng=None, dtype=np.float32):
-    """``(weight, bias)`` for a Dense or convolution layer: ``init='pytorch'`` draws both by
-    :func:`pytorch_default`; any other name draws the weight by ``INITIALIZERS[init]`` and sets
-    the bias to zero. ``bias`` is None when ``bias=False``."""
+def weight_and_bias(weight_shape, bias=True, dtype=np.float32):
+    """Zero ``{'weight': ..., 'bias': ...}`` arrays for a Dense or convolution layer (``bias``
+    only when asked for); :func:`reset_weight_and_bias` draws their values."""
+    params = {"weight": np.zeros(weight_shape, dtype=dtype)}
+    if bias:
+        params["bias"] = np.zeros(weight_shape[0], dtype=dtype)
+    return params
+
+
+def reset_weight_and_bias(params, init, rng=None):
+    """Draw ``params['weight']`` (and ``params['bias']`` when present) by ``init``, into the
+    arrays: ``'pytorch'`` draws both by :func:`pytorch_default`; any other name draws the
+    weight by ``INITIALIZERS[init]`` and sets the bias to zero."""
+    w, has_bias = params["weight"], "bias" in params
     if check_init(init) == "pytorch":
-        return pytorch_default(weight_shape, bias=bias, rng=rng, dtype=dtype)
-    weight = INITIALIZERS[init](weight_shape, rng=rng, dtype=dtype)
-    return weight, np.zeros(weight_shape[0], dtype=dtype) if bias else None
+        weight, bias = pytorch_default(w.shape, bias=has_bias, rng=rng, dtype=w.dtype)
+    else:
+        weight, bias = INITIALIZERS[init](w.shape, rng=rng, dtype=w.dtype), 0.0
+    w[...] = weight
+    if has_bias:
+        params["bias"][...] = bias

@@ -16,7 +16,7 @@ from minidl._validation import as_tuple, check_positive_int
 from minidl.complexity_formulas import conv_flops, conv_macs, mid_channels_tran
 from minidl.functional.conv import conv_nd_backward, conv_nd_forward
 from minidl.functional.windows import resolve_padding, window_geometry
-from minidl.init import check_init, initial_weights
+from minidl.init import check_init, reset_weight_and_bias, weight_and_bias
 from minidl.layers.activations import ReLU
 from minidl.layers.base import Cost, Layer, check_dtype, gather, per_sample
 
@@ -77,21 +77,14 @@ class ConvND(Layer, register=False):
             )
         self.use_bias = bool(bias)
         self.init = check_init(init)
-        dt = check_dtype(dtype)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.params["weight"] = np.zeros(shape, dtype=dt)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.out_channels, dtype=dt)
+        self.params = weight_and_bias(shape, self.use_bias, check_dtype(dtype))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._initialize(rng)
 
     def reset_parameters(self, rng=None):
         """Draw ``weight`` (and ``bias``) by ``init`` from ``rng``, into the existing arrays."""
-        w = self.params["weight"]
-        weight, bias = initial_weights(self.init, w.shape, self.use_bias, get_rng(rng), w.dtype)
-        w[...] = weight
-        if self.use_bias:
-            self.params["bias"][...] = bias
+        reset_weight_and_bias(self.params, self.init, get_rng(rng))
 
     def output_shape(self, input_shape):
         """(N, out_channels, *out) with out per axis as in :mod:`minidl.functional.windows`."""

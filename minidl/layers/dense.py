@@ -10,7 +10,7 @@ import numpy as np
 from minidl._rng import get_rng
 from minidl._validation import check_positive_int
 from minidl.functional.dense import dense_backward, dense_forward
-from minidl.init import check_init, initial_weights
+from minidl.init import check_init, reset_weight_and_bias, weight_and_bias
 from minidl.layers.base import Cost, Layer, check_dtype, per_sample
 
 
@@ -39,20 +39,14 @@ class Dense(Layer):
         self.out_features = check_positive_int(out_features, "out_features")
         self.use_bias = bool(bias)
         self.init = check_init(init)
-        dt = check_dtype(dtype)
-        self.params["weight"] = np.zeros((self.out_features, self.in_features), dtype=dt)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.out_features, dtype=dt)
+        shape = (self.out_features, self.in_features)
+        self.params = weight_and_bias(shape, self.use_bias, check_dtype(dtype))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._initialize(rng)
 
     def reset_parameters(self, rng=None):
         """Draw ``weight`` (and ``bias``) by ``init`` from ``rng``, into the existing arrays."""
-        w = self.params["weight"]
-        weight, bias = initial_weights(self.init, w.shape, self.use_bias, get_rng(rng), w.dtype)
-        w[...] = weight
-        if self.use_bias:
-            self.params["bias"][...] = bias
+        reset_weight_and_bias(self.params, self.init, get_rng(rng))
 
     def _check_features(self, x):
         x = self._check_input(x, ndim=2)
