@@ -98,49 +98,57 @@ def _vectors(shape, axis):
         yield tuple(full)
 
 
-def softmax_forward_naive(x, axis=1):
-    """Loop twin of :func:`softmax_forward`: one vector at a time, one ``math.exp`` per element."""
-    x = check_float_array(x, "softmax x")
-    axis = check_axis(x, axis, "softmax")
+def _vectorwise(x, axis, name, fn):
+    """``fn`` applied to each 1-D slice of ``x`` along ``axis``, as a list of Python floats."""
+    x = check_float_array(x, f"{name} x")
+    axis = check_axis(x, axis, name)
     y = np.empty_like(x)
     for sl in _vectors(x.shape, axis):
-        v = [float(t) for t in x[sl]]
-        e = [math.exp(t - max(v)) for t in v]
-        y[sl] = [t / sum(e) for t in e]
+        y[sl] = fn([float(t) for t in x[sl]])
     return y, ActivationCache(y=y, axis=axis)
 
 
-def softmax_backward_naive(dy, cache):
-    r"""Loop twin of :func:`softmax_backward` through the explicit Jacobian :math:`J^\top dy`."""
-    dy = check_grad(dy, cache.y, "softmax_backward")
+def _jacobian_product(dy, cache, name, jacobian):
+    r""":math:`dx = J^\top dy` for each vector, ``J = jacobian(y)`` from its cached output."""
+    dy = check_grad(dy, cache.y, name)
     dx = np.empty_like(dy)
     for sl in _vectors(dy.shape, cache.axis):
-        s = cache.y[sl].astype(np.float64)
-        jac = np.diag(s) - np.outer(s, s)  # J[j, k] = d s_j / d x_k
-        dx[sl] = jac.T @ dy[sl]
+        dx[sl] = jacobian(cache.y[sl].astype(np.float64)).T @ dy[sl]
     return InputGrad(dx)
+
+
+def _softmax(v):
+    m = max(v)
+    e = [math.exp(t - m) for t in v]
+    total = sum(e)
+    return [t / total for t in e]
+
+
+def _log_softmax(v):
+    m = max(v)
+    lse = m + math.log(sum(math.exp(t - m) for t in v))  # log-sum-exp
+    return [t - lse for t in v]
+
+
+def softmax_forward_naive(x, axis=1):
+    """Loop twin of :func:`softmax_forward`: one vector at a time, one ``math.exp`` per element."""
+    return _vectorwise(x, axis, "softmax", _softmax)
+
+
+def softmax_backward_naive(dy, cache):
+    r"""Loop twin of :func:`softmax_backward` through the explicit Jacobian
+    :math:`J = \operatorname{diag}(s) - s s^\top` (:math:`J_{jk} = \partial s_j / \partial x_k`)."""
+    return _jacobian_product(dy, cache, "softmax_backward", lambda s: np.diag(s) - np.outer(s, s))
 
 
 def log_softmax_forward_naive(x, axis=1):
     """Loop twin of :func:`log_softmax_forward` with an explicit log-sum-exp per vector."""
-    x = check_float_array(x, "log_softmax x")
-    axis = check_axis(x, axis, "log_softmax")
-    y = np.empty_like(x)
-    for sl in _vectors(x.shape, axis):
-        v = [float(t) for t in x[sl]]
-        m = max(v)
-        lse = m + math.log(sum(math.exp(t - m) for t in v))
-        y[sl] = [t - lse for t in v]
-    return y, ActivationCache(y=y, axis=axis)
+    return _vectorwise(x, axis, "log_softmax", _log_softmax)
 
 
 def log_softmax_backward_naive(dy, cache):
     r"""Loop twin of :func:`log_softmax_backward` through the explicit Jacobian
-    :math:`J = I - \mathbf 1 s^\top` (:math:`J_{jk} = \delta_{jk} - s_k`)."""
-    dy = check_grad(dy, cache.y, "log_softmax_backward")
-    dx = np.empty_like(dy)
-    for sl in _vectors(dy.shape, cache.axis):
-        s = np.exp(cache.y[sl].astype(np.float64))
-        jac = np.eye(s.size) - np.outer(np.ones(s.size), s)
-        dx[sl] = jac.T @ dy[sl]
-    return InputGrad(dx)
+    :math:`J = I - \mathbf 1 s^\top` (:math:`J_{jk} = \delta_{jk} - s_k`), :math:`s = e^y`."""
+    return _jacobian_product(
+        dy, cache, "log_softmax_backward", lambda y: np.eye(y.size) - np.exp(y)[None, :]
+    )
