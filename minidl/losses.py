@@ -35,7 +35,7 @@ def check_logits(z, name, cls, ndim=None):
 
 
 class Loss:
-    """Base of the losses: ``crit(z, y)`` is ``crit.forward(z, y)``; ``backward`` needs a forward."""
+    """Base of the losses: ``crit(z, y)`` is ``crit.forward(z, y)``; backward needs a forward."""
 
     def __init__(self):
         self._cache = None
