@@ -16,6 +16,10 @@ builder                    layers (input)                                      p
                            - MaxPool 2 - Flatten - Dense 10 (N, 1, 28, 28)
 ``lenet5``                 Conv 6 5x5 pad 2 - act - pool 2 - Conv 16 5x5 - act  61,706
                            - pool 2 - Dense 120 - act - Dense 84 - act - Dense 10
+``lenet_300_100``          Dense 784-300 - ReLU - Dense 300-100 - ReLU -         266,610
+                           Dense 100-10 (N, 1, 28, 28), flattened first
+``lenet5_caffe``           Conv 20 5x5 - MaxPool 2 - Conv 50 5x5 - MaxPool 2 -  431,080
+                           Flatten - Dense 800-500 - ReLU - Dense 500-10
 ``conv3d_net``             Conv3D 8 3x3x3 - ReLU - MaxPool (1,2,2) - Conv3D 16  (see below)
                            3x3x3 - ReLU - GlobalAvgPool - Dense (N, 1, T, H, W)
 ``conv2plus1d_net``        the same with ``Conv2Plus1D`` blocks in place of
@@ -181,3 +185,34 @@ def time_average(clips):
     """
     clips = check_float_array(clips, "clips", ndim=5)
     return clips.mean(axis=2, dtype=clips.dtype)
+
+
+def lenet_300_100(rng=None, dtype=np.float32):
+    """LeNet-300-100 (LeCun et al. 1998), the fully connected net of Han et al.'s Tables 1-2.
+
+    Flatten - Dense(784, 300) - ReLU - Dense(300, 100) - ReLU - Dense(100, 10): 266,610
+    parameters (1,066,440 bytes in float32, the "1070 KB" of Deep Compression's Table 1). The
+    input is (N, 1, 28, 28) like the other MNIST nets.
+    """
+    kw = dict(dtype=dtype, rng=get_rng(rng))
+    return Sequential(
+        [Flatten(), Dense(784, 300, **kw), ReLU(), Dense(300, 100, **kw), ReLU(),
+         Dense(100, 10, **kw)]
+    )  # fmt: skip
+
+
+def lenet5_caffe(rng=None, dtype=np.float32):
+    """The LeNet-5 of Caffe's MNIST example, the one Han et al. compress (Tables 1 and 3).
+
+    Conv2D(1, 20, 5) - MaxPool2D(2) - Conv2D(20, 50, 5) - MaxPool2D(2) - Flatten -
+    Dense(800, 500) - ReLU - Dense(500, 10): 431,080 parameters (1,724,320 bytes in float32,
+    the paper's "1720 KB"). As in Caffe's ``lenet_train_test.prototxt`` there is no
+    nonlinearity after the convolutions (max pooling only) and the convolutions are 'valid':
+    28 -> 24 -> 12 -> 8 -> 4, so Flatten gives 50 x 4 x 4 = 800. Not :func:`lenet5` (61,706
+    parameters, LeCun's 6-16-120-84 layout).
+    """
+    kw = dict(dtype=dtype, rng=get_rng(rng))
+    return Sequential(
+        [Conv2D(1, 20, 5, **kw), MaxPool2D(2), Conv2D(20, 50, 5, **kw), MaxPool2D(2), Flatten(),
+         Dense(800, 500, **kw), ReLU(), Dense(500, 10, **kw)]
+    )  # fmt: skip

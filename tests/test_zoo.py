@@ -27,6 +27,9 @@ ARCHS = [
     (zoo.article003_cnn, conv(1, 32, 3) + conv(32, 64, 3) + dense(1600, 128) + dense(128, 10)),
     (zoo.article000_cnn, conv(1, 32, 3) + conv(32, 64, 3) + dense(1600, 10)),
     (zoo.lenet5, conv(1, 6, 5) + conv(6, 16, 5) + dense(400, 120) + dense(120, 84) + dense(84, 10)),
+    # Han et al. 2016, Tables 2-3: 266K and 431K weights (1070 KB and 1720 KB in float32)
+    (zoo.lenet_300_100, dense(784, 300) + dense(300, 100) + dense(100, 10)),
+    (zoo.lenet5_caffe, conv(1, 20, 5) + conv(20, 50, 5) + dense(800, 500) + dense(500, 10)),
 ]
 
 

@@ -7,6 +7,8 @@ clipping                                       the articles' clipping rules and 
 distillation                                   Hinton et al.'s teacher -> student loss
 lowrank / fold                                 truncated-SVD Dense, BatchNorm folding
 storage / pipeline                             real bytes on disk; article 004's pipeline
+weight_sharing / huffman / relative_index      Deep Compression's stages 2-3 (Han et al. 2016),
+deep_compression / deep_compression_format     the three-stage pipeline and its counted file
 """
 
 from minidl.compression.clipping import (

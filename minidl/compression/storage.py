@@ -148,13 +148,23 @@ def compressed_state(model, sparse="auto", int8=True):
     return arrays, meta
 
 
-def save_compressed(model, path, sparse="auto", int8=True, compress=False):
+def save_compressed(model, path, sparse="auto", int8=True, compress=False, format="npz", **kw):
     """Write ``model`` to ``path`` (npz) with its Dense/Conv weights encoded as above.
 
     ``sparse``: None, 'bitmask', 'csr' or 'auto'; ``int8``: quantize the weights;
     ``compress``: deflate the zip members too (np.savez_compressed). Atomic: a temporary file
     in the same directory is renamed over ``path``. Returns the file size in bytes.
+    ``format='deep_compression'`` writes the shared weights, Huffman-coded, instead
+    (:func:`minidl.compression.deep_compression_format.save_deep_compressed`; ``kw`` are its
+    ``bits``, ``index_bits``, ``coding``); :func:`load_compressed` reads both.
     """
+    if format == "deep_compression":
+        from minidl.compression.deep_compression_format import save_deep_compressed
+
+        return save_deep_compressed(model, path, **kw)["total"]
+    if format != "npz" or kw:
+        raise ValueError(f"format must be 'npz' or 'deep_compression' (kw only for the latter), "
+                         f"got {format!r} with {sorted(kw)}")  # fmt: skip
     arrays, meta = compressed_state(model, sparse, int8)
     # UTF-8 bytes, not a unicode array: NumPy stores str arrays as 4 bytes per character
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -180,10 +190,13 @@ def load_compressed(path):
     import zipfile
 
     from minidl._rng import get_rng
+    from minidl.compression import deep_compression_format as dcf
     from minidl.model import Sequential
     from minidl.serialization import _build_layers
 
     path = os.fspath(path)
+    if dcf.is_deep_compressed(path):
+        return dcf.load_deep_compressed(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

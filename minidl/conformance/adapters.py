@@ -3,12 +3,16 @@
 A runner is ``run(inputs, kwargs, dy=None) -> (outputs, grads)``: ``inputs`` a dict of NumPy
 arrays, ``kwargs`` the case's keyword values, ``dy`` the upstream gradient (or None for the
 forward only); ``outputs`` a dict of arrays named as ``family.outputs``, ``grads`` a dict of
-gradients named as ``family.grad_wrt`` (None when the runner cannot differentiate). Runners
-never modify the arrays they are given. A family with several outputs (``choose_qparams``:
-scale and zero point) expects them returned as a tuple; a list argument or output (the
-``weights`` and ``masks`` of ``global_magnitude_masks``, ``family.sequences``) is stored as
-``name.0``, ``name.1``, ... and passed and returned as a Python list. Two adapters make a
-runner from a function:
+gradients named as ``family.grad_wrt``, or None when the runner cannot differentiate. When the
+gradients exist but cannot be compared, ``grads`` says why instead of being a dict: a
+:class:`~minidl.conformance.failures.Raised` for a backward that raised (the forward's outputs
+are still returned and compared) or a :class:`~minidl.conformance.failures.NotCompared` for a
+forward of the wrong shape. An exception of the forward propagates. Runners never modify the
+arrays they are given (the backward gets a copy of ``dy``). A family with several outputs
+(``choose_qparams``: scale and zero point) expects them returned as a tuple; a list argument or
+output (the ``weights`` and ``masks`` of ``global_magnitude_masks``, ``family.sequences``) is
+stored as ``name.0``, ``name.1``, ... and passed and returned as a Python list. Adapters that
+make a runner:
 
 - :func:`numpy_adapter` (the default): a plain NumPy function with the family's signature
   (see :mod:`minidl.conformance.cases`). Gradients need ``backward``: then the function returns
@@ -19,27 +23,22 @@ runner from a function:
   ``nn.Module`` call...) taking and returning tensors. Inputs become float64 tensors (integer
   labels ``int64``), gradients come from autograd (``y.backward(dy)``), a quantized output is
   read through ``int_repr()``. torch is imported when the adapter runs, never by minidl.
+- :func:`minidl.conformance.layer.layer_adapter`: a stateful layer object (``check_layer``).
 
-Two wrappers adapt a runner whose conventions differ from minidl's:
-
-- :func:`channels_last`: the function takes and returns channels-last arrays (NHWC, NDHWC,
-  NLC); with ``weight_layout='hwio'`` its convolution weight is TensorFlow's
-  ``(*kernel, C_in, C_out)`` too. Inputs, ``dy``, outputs and gradients are transposed.
-- :func:`explicit_padding`: the function accepts only integer padding (PyTorch's
-  ``padding='same'`` refuses stride > 1). ``'same'``/``'valid'`` are resolved with minidl's
-  TensorFlow rule, ``x`` is zero-padded (the extra zero at the end) and the function is called
-  with ``padding=0``; the input gradient is cropped back.
-
-:func:`build` parses a spec such as ``'torch+explicit_padding'`` or ``'nhwc'``; the order of
-the wrappers in it does not matter (layout next to the function, padding outside it).
+The wrappers of :mod:`minidl.conformance.wrappers` adapt a runner whose conventions differ
+from minidl's (channels-last layouts, integer-only padding). :func:`build` parses a spec such
+as ``'torch+explicit_padding'`` or ``'nhwc'``; the order of the wrappers in it does not matter
+(layout next to the function, padding outside it).
 """
 
 import importlib
 
 import numpy as np
 
-from minidl._validation import as_tuple
-from minidl.functional.windows import interior, pad_array, resolve_padding
+from minidl.conformance.failures import NotCompared, Raised, option
+from minidl.conformance.wrappers import WRAPPERS, channels_last, explicit_padding, ordered
+
+__all__ = ["build", "channels_last", "explicit_padding", "numpy_adapter", "torch_adapter"]
 
 
 def _value(name, inputs, kwargs):
@@ -94,6 +93,42 @@ def _collect(family, result, inputs):
     return outputs
 
 
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def unpack_forward(family, result):
+    """``(y, cache)`` from the forward of a runner that has a backward, or a clear error."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"with {option('backward')} the forward must return (y, cache); "
+            f"it returned {_describe(result)}"
+        )
+    return result
+
+
+def gradients(family, y_shape, dy, call_backward, present):
+    """Run ``call_backward()`` (which gets a copy of ``dy``) and name its gradients in the order
+    of ``family.grad_wrt``; the names not in ``present`` (an absent bias) are dropped. Returns
+    :class:`NotCompared` for a forward of the wrong shape and :class:`Raised` for a backward
+    that raised (the forward is still compared)."""
+    if tuple(y_shape) != np.shape(dy):
+        return NotCompared(
+            f"the forward's {family.outputs[0]} has shape {tuple(y_shape)}, expected "
+            f"{np.shape(dy)}, so there is no upstream gradient of its shape to give the backward"
+        )
+    try:
+        g = call_backward()
+    except Exception as err:  # noqa: BLE001 - any failure of the candidate is reported
+        return Raised.from_exception(err)
+    g = (g,) if not isinstance(g, (tuple, list)) else tuple(g)
+    return {name: gi for name, gi in zip(family.grad_wrt, g, strict=False) if name in present}
+
+
 def numpy_adapter(fn, family, backward=None):
     """Runner for a NumPy function (or an estimator class) with ``family``'s signature."""
 
@@ -109,19 +144,18 @@ def numpy_adapter(fn, family, backward=None):
         if backward is None and single and isinstance(result, tuple):
             raise TypeError(
                 f"{family.name} candidate returned a tuple of {len(result)}, expected the output "
-                "array; a (y, cache) forward needs backward="
+                f"array; a (y, cache) forward needs {option('backward')}"
             )
         if backward is not None:
-            result, cache = result
-            # a forward of the wrong shape has no gradient to compare: report it missing
-            if dy is not None and np.shape(result) != np.shape(dy):
-                grads = {}
-            elif dy is not None:
-                g = backward(dy, cache)
-                g = (g,) if isinstance(g, np.ndarray) else tuple(g)
-                grads = {
-                    name: gi for name, gi in zip(family.grad_wrt, g, strict=False) if name in inputs
-                }
+            result, cache = unpack_forward(family, result)
+            if dy is not None:
+                grads = gradients(
+                    family,
+                    np.shape(result),
+                    dy,
+                    lambda: backward(np.array(dy, copy=True), cache),
+                    inputs,
+                )
         outputs = _collect(family, result, inputs)
         return {k: np.asarray(v) for k, v in outputs.items()}, grads
 
@@ -156,15 +190,20 @@ def torch_adapter(fn, family):
         with torch.set_grad_enabled(dy is not None):
             y = fn(*args, **kw)
         grads = None
-        if dy is not None and tuple(y.shape) != np.shape(dy):
-            grads = {}  # a forward of the wrong shape: gradients reported missing
-        elif dy is not None:
-            y.backward(torch.as_tensor(np.asarray(dy), dtype=y.dtype))
-            grads = {
-                name: _to_numpy(tensors[name].grad)
-                for name in family.grad_wrt
-                if name in tensors and tensors[name].grad is not None
-            }
+        if dy is not None:
+
+            def call_backward():
+                y.backward(torch.as_tensor(np.array(dy, copy=True), dtype=y.dtype))
+                return tuple(
+                    None
+                    if getattr(tensors.get(name), "grad", None) is None
+                    else _to_numpy(tensors[name].grad)
+                    for name in family.grad_wrt
+                )
+
+            grads = gradients(family, tuple(y.shape), dy, call_backward, tensors)
+            if isinstance(grads, dict):
+                grads = {k: v for k, v in grads.items() if v is not None}
         outputs = _collect(family, y, tensors)
         return {k: _to_numpy(v) for k, v in outputs.items()}, grads
 
@@ -173,91 +212,11 @@ def torch_adapter(fn, family):
     return run
 
 
-def _weight_perm(ndim, weight_layout):
-    """Axes taking an (O, I, *k) weight to the function's layout, and back."""
-    if weight_layout == "oihw":
-        return None
-    if weight_layout != "hwio":
-        raise ValueError(f"weight_layout must be 'oihw' or 'hwio', got {weight_layout!r}")
-    perm = tuple(range(2, ndim)) + (1, 0)
-    return perm, tuple(np.argsort(perm))
-
-
-def channels_last(runner, family, weight_layout="oihw"):
-    """Wrap a runner whose function takes and returns channels-last arrays."""
-    if not family.layout:
-        raise ValueError(f"family {family.name} has no channel axis for the channels_last adapter")
-
-    def to_last(a):
-        return None if a is None else np.moveaxis(a, 1, -1)
-
-    def run(inputs, kwargs, dy=None):
-        inputs = dict(inputs)
-        inputs["x"] = to_last(inputs["x"])
-        perm = None
-        if "weight" in family.args:  # a convolution weight; batch norm's is per channel
-            perm = _weight_perm(inputs["weight"].ndim, weight_layout)
-        if perm is not None:
-            inputs["weight"] = inputs["weight"].transpose(perm[0])
-        outputs, grads = runner(inputs, kwargs, to_last(dy))
-        outputs = dict(outputs, y=np.moveaxis(outputs["y"], -1, 1))
-        if grads:
-            grads = dict(grads)
-            if "x" in grads:
-                grads["x"] = np.moveaxis(grads["x"], -1, 1)
-            if perm is not None and "weight" in grads:
-                grads["weight"] = grads["weight"].transpose(perm[1])
-        return outputs, grads
-
-    run.can_grad = getattr(runner, "can_grad", False)
-    run.torch = getattr(runner, "torch", False)
-    return run
-
-
-def explicit_padding(runner, family):
-    """Wrap a runner whose function takes integer padding only (see the module docstring)."""
-
-    def run(inputs, kwargs, dy=None):
-        padding = kwargs.get("padding")
-        if not isinstance(padding, str) or "weight" not in inputs:
-            return runner(inputs, kwargs, dy)
-        x, weight = inputs["x"], inputs["weight"]
-        nd = x.ndim - 2
-        pads = resolve_padding(
-            padding,
-            x.shape[2:],
-            weight.shape[2:],
-            as_tuple(_value("stride", {}, kwargs), nd, "stride"),
-            as_tuple(_value("dilation", {}, kwargs), nd, "dilation"),
-        )
-        inputs = dict(inputs, x=pad_array(x, pads))
-        outputs, grads = runner(inputs, dict(kwargs, padding=0), dy)
-        if grads and "x" in grads:
-            grads = dict(grads, x=grads["x"][interior(pads, x.shape[2:])])
-        return outputs, grads
-
-    run.can_grad = getattr(runner, "can_grad", False)
-    run.torch = getattr(runner, "torch", False)
-    return run
-
-
 BASES = {"numpy": numpy_adapter, "torch": torch_adapter}
-WRAPPERS = {
-    "nhwc": channels_last,
-    "nhwc_hwio": lambda r, f: channels_last(r, f, weight_layout="hwio"),
-    "explicit_padding": explicit_padding,
-}
 
 
-def build(spec, fn, family, backward=None):
-    """Runner for ``fn`` from ``spec``: None, a callable ``spec(fn, family) -> runner``, or a
-    string ``'base+wrapper+...'`` with base ``numpy`` (default) or ``torch`` and wrappers from
-    ``nhwc``, ``nhwc_hwio``, ``explicit_padding`` (e.g. ``'nhwc'``, ``'torch+explicit_padding'``).
-    """
-    if spec is None:
-        spec = "numpy"
-    if callable(spec):
-        return spec(fn, family)
+def parse(spec):
+    """``(base, wrappers)`` of a spec string ``'base+wrapper+...'`` (base ``numpy`` if absent)."""
     if not isinstance(spec, str):
         raise TypeError(f"adapter must be None, a string or a callable, got {spec!r}")
     parts = [p.strip() for p in spec.split("+") if p.strip()]
@@ -269,25 +228,39 @@ def build(spec, fn, family, backward=None):
             f"adapter must be 'numpy' or 'torch' followed by '+' wrappers from "
             f"{sorted(WRAPPERS)}, got {spec!r}"
         )
-    if parts[0] == "torch" and backward is not None:
-        raise ValueError("backward= is for the numpy adapter; torch uses autograd")
+    return parts[0], parts[1:]
+
+
+def build(spec, fn, family, backward=None, base=None):
+    """Runner for ``fn`` from ``spec``: None, a callable ``spec(fn, family) -> runner``, or a
+    string ``'base+wrapper+...'`` with base ``numpy`` (default) or ``torch`` and wrappers from
+    ``nhwc``, ``nhwc_hwio``, ``explicit_padding`` (e.g. ``'nhwc'``, ``'torch+explicit_padding'``).
+    ``base``, a function of no arguments returning a runner, replaces the numpy base (the layer
+    adapter). The runner's ``wrappers`` lists the wrappers in use, and ``variant(extra)`` makes
+    the same runner with one more wrapper (the diagnosis reruns the candidate that way)."""
+    if spec is None:
+        spec = "numpy"
+    if callable(spec):
+        return spec(fn, family)
+    kind, wrappers = parse(spec)
+    if kind == "torch" and backward is not None:
+        raise ValueError(f"{option('backward')} is for the numpy adapter; torch uses autograd")
+    if kind == "torch" and base is not None:
+        raise ValueError("a layer is checked with the numpy adapter and its wrappers, not torch")
 
     def chain(wrappers):
-        if parts[0] == "torch":
+        if base is not None:
+            runner = base()
+        elif kind == "torch":
             runner = torch_adapter(fn, family)
         else:
             runner = numpy_adapter(fn, family, backward)
         for w in wrappers:
             runner = WRAPPERS[w](runner, family)
+        runner.wrappers = tuple(wrappers)
         # the diagnosis reruns the candidate with one more convention changed, applied first
         # (closest to the function): e.g. variant('nhwc') tests "it reads channels-last"
-        runner.variant = lambda extra: chain(_ordered([extra] + wrappers))
+        runner.variant = lambda extra: chain(ordered([extra, *wrappers]))
         return runner
 
-    return chain(_ordered(parts[1:]))
-
-
-def _ordered(wrappers):
-    """Layout wrappers innermost (next to the function), padding outermost: the padding
-    wrapper then works on minidl's channels-first arrays, whatever order the spec names."""
-    return sorted(set(wrappers), key=list(WRAPPERS).index)
+    return chain(ordered(wrappers))

@@ -71,6 +71,8 @@ _POOL_2D = [
     ("ceil_mode", (7, 5), 2, 2, 0, True),
     ("k2_s1_pad1", (4, 5), 2, 1, 1, False),
     ("anisotropic", (6, 7), (2, 3), (1, 2), (1, 1), False),
+    # padding 2: "ignores padding" and "pads one less" agree wherever padding is 1
+    ("k4_s2_pad2", (7, 6), 4, 2, 2, False),
 ]
 
 

@@ -4,7 +4,7 @@
 
 import numpy as np
 
-from minidl.conformance.hypotheses_network import registrar
+from minidl.conformance.hypothesis import registrar
 from minidl.conformance.reference import REFERENCE
 
 HYPOTHESES = {}

@@ -20,7 +20,7 @@ from minidl.compression.quantization import (
     quantize,
     quantize_codes,
 )
-from minidl.conformance.hypotheses_network import registrar
+from minidl.conformance.hypothesis import registrar
 
 HYPOTHESES = {}
 hypothesis = registrar(HYPOTHESES)

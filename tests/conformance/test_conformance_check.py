@@ -28,7 +28,7 @@ def test_table_lists_every_case_with_errors_tolerance_and_result():
     assert text.splitlines()[0].startswith("relu: f(x) -> y  [adapter numpy; outputs only")
     for case in FAMILIES["relu"].cases:
         assert case.name in text
-    assert "rtol=1e-07 atol=1e-09" in text and "3/3 cases pass" in text
+    assert "(rtol=1e-07, atol=1e-09)" in text and "3/3 cases pass" in text
     assert isinstance(report, Report) and report.failures == []
 
 

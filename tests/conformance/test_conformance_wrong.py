@@ -191,7 +191,20 @@ def test_cross_entropy_summed_instead_of_mean():
     report = check(ce_sum, "cross_entropy")
     for row, case in zip(report.rows, load_family("cross_entropy")[1], strict=True):
         n = len(case.inputs["target"])
-        assert f"y is {n:g} x the expected" in row.diagnosis, row.diagnosis
+        assert f"sums over the batch instead of averaging (N = {n:g}" in row.diagnosis
+
+
+def test_a_wrong_scalar_is_not_called_a_constant_factor():
+    """Any wrong loss is some multiple of the right one: a fitted factor says nothing."""
+
+    def ce_plus(logits, target, **kw):
+        return CrossEntropyLoss(**kw)(logits, target) + 0.1
+
+    report = check(ce_plus, "cross_entropy")
+    assert not report.passed
+    for row in report.rows:
+        assert "x the expected" not in row.diagnosis, row.diagnosis
+        assert "no known convention" in row.diagnosis
 
 
 def test_avg_pool_without_padding_in_the_divisor():
@@ -203,7 +216,9 @@ def test_avg_pool_without_padding_in_the_divisor():
         )
 
     report = check(avg_exclude, "avg_pool2d")
-    assert_diagnosed(report, "count_include_pad=False", {"k3_s2_pad1", "k2_s1_pad1", "anisotropic"})
+    assert_diagnosed(
+        report, "count_include_pad=False", {"k3_s2_pad1", "k2_s1_pad1", "anisotropic", "k4_s2_pad2"}
+    )
 
 
 def test_quantize_rounding_half_away_from_zero():
@@ -302,7 +317,7 @@ WRONG = [
             x, padding=np.maximum(np.subtract(padding, 1), 0), **kw
         ),
         "padding - 1",
-        {"k3_s2_pad1", "k2_s1_pad1", "anisotropic"},
+        {"k3_s2_pad1", "k2_s1_pad1", "anisotropic", "k4_s2_pad2"},
     ),
     (
         "avg_pool2d",
