@@ -19,7 +19,7 @@ Cases (issue 3, section 6):
     and VmHWM minus the baseline is the step's peak extra memory (Linux only). minidl's figure is
     also given by ``tracemalloc`` (NumPy reports its buffers to it), which sees only arrays.
     Target <= 1.1x.
-(d) the naive loop twin against the vectorized conv on a tiny case.
+(d) the naive loop twin against the vectorized conv (and its plain im2col tier) on a tiny case.
 """
 
 import argparse
@@ -89,11 +89,11 @@ def minidl_conv3d(plus1=False):
 def torch_conv3d(plus1=False, need_dx=True):
     import torch
 
-    from minidl.functional.conv2plus1d import conv2plus1d_mid_channels
+    from minidl.complexity_formulas import mid_channels_tran
 
     x = torch.randn(8, 3, 16, 32, 32).requires_grad_(need_dx)
     if plus1:
-        m = conv2plus1d_mid_channels(3, 3, 3, 16)
+        m = mid_channels_tran(3, 3, 3, 16)
         net = torch.nn.Sequential(
             torch.nn.Conv3d(3, m, (1, 3, 3), padding=(0, 1, 1)),
             torch.nn.ReLU(),
@@ -156,10 +156,12 @@ def memory_in_subprocess(framework):
 # ---------------------------------------------------------------- naive vs vectorized
 def naive_vs_fast(repeats):
     from minidl.functional.conv import (
-        conv_nd,
         conv_nd_backward,
         conv_nd_backward_naive,
-        conv_nd_naive,
+        conv_nd_backward_vectorized,
+        conv_nd_forward,
+        conv_nd_forward_naive,
+        conv_nd_forward_vectorized,
     )
 
     rng = np.random.default_rng(0)
@@ -169,10 +171,12 @@ def naive_vs_fast(repeats):
     dy = rng.normal(size=(2, 4, 16, 16)).astype(np.float32)
 
     def run(fwd, bwd):
-        return lambda: bwd(dy, fwd(x, w, b, padding="same", return_cache=True)[1])
+        return lambda: bwd(dy, fwd(x, w, b, padding="same")[1])
 
-    return interleaved([run(conv_nd_naive, conv_nd_backward_naive),
-                        run(conv_nd, conv_nd_backward)], max(2, repeats // 3))  # fmt: skip
+    return interleaved([run(conv_nd_forward_naive, conv_nd_backward_naive),
+                        run(conv_nd_forward, conv_nd_backward),
+                        run(conv_nd_forward_vectorized, conv_nd_backward_vectorized)],
+                       max(2, repeats // 3))  # fmt: skip
 
 
 def row(name, t_ours, t_ref, t_ref_nodx=None, target=None):
@@ -230,9 +234,10 @@ def main():
     print(f"(c) article 000 peak extra RSS: minidl {ours:.0f} MiB (tracemalloc "
           f"{mem['minidl']['tracemalloc_mib']:.0f} MiB), torch {theirs:.0f} MiB; "
           f"ratio {ours / theirs:.2f}x (target <= 1.1x)")  # fmt: skip
-    t_naive, t_fast = naive_vs_fast(repeats)
+    t_naive, t_fast, t_plain = naive_vs_fast(repeats)
     print(f"(d) naive loops vs im2col, 2x1x16x16, 4 5x5 SAME: naive {t_naive * 1e3:.0f} ms, "
-          f"vectorized {t_fast * 1e3:.2f} ms: {t_naive / t_fast:.0f}x faster")  # fmt: skip
+          f"vectorized {t_fast * 1e3:.2f} ms: {t_naive / t_fast:.0f}x faster "
+          f"(the plain im2col tier: {t_plain * 1e3:.2f} ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

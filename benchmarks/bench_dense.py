@@ -46,17 +46,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from timing import interleaved  # noqa: E402
 
-from minidl.functional.batchnorm import (  # noqa: E402
-    batch_norm_backward,
+from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward  # noqa: E402
+from minidl.functional.batchnorm_naive import (  # noqa: E402
     batch_norm_backward_naive,
-    batch_norm_forward,
-    batch_norm_naive,
+    batch_norm_forward_naive,
 )
 from minidl.functional.dense import (  # noqa: E402
-    dense,
     dense_backward,
     dense_backward_naive,
-    dense_naive,
+    dense_forward,
+    dense_forward_naive,
 )
 from minidl.layers.activations import ReLU  # noqa: E402
 from minidl.layers.batchnorm import BatchNorm2D  # noqa: E402
@@ -116,8 +115,8 @@ def main():
     dys = rng.normal(size=(8, 32))
     t_naive, t_vec = interleaved(
         [
-            lambda: dense_backward_naive(dys, xs, ws, dense_naive(xs, ws, bs) is not None),
-            lambda: dense_backward(dys, xs, ws, dense(xs, ws, bs) is not None),
+            lambda: dense_backward_naive(dys, dense_forward_naive(xs, ws, bs)[1]),
+            lambda: dense_backward(dys, dense_forward(xs, ws, bs)[1]),
         ],
         3,
         clock=CLOCK,
@@ -134,8 +133,8 @@ def main():
         batch_norm_backward(dyb, cache)
 
     def bn_naive():
-        batch_norm_naive(xb, gb, gb)
-        batch_norm_backward_naive(dyb, xb, gb)
+        _, cache = batch_norm_forward_naive(xb, gb, gb)
+        batch_norm_backward_naive(dyb, cache)
 
     t_naive, t_vec = interleaved([bn_naive, bn_vec], 3, clock=CLOCK)
     print(

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 from minidl.functional import pool as P  # noqa: E402
+from minidl.functional import pool_naive as PN  # noqa: E402
 from minidl.layers.pool import AvgPool2D, GlobalAvgPool, MaxPool2D, MaxPool3D  # noqa: E402
 
 REPEATS = 10
@@ -100,15 +101,16 @@ def main():
     print(f"{'case':<52}{'naive ms':>10}{'vector ms':>10}{'speed-up':>10}")
     xs = rng.normal(size=(2, 4, 16, 16))
     for kind, args in [("max", (2,)), ("max", (3, 2, 1)), ("avg", (3, 2, 1, True))]:
-        fwd, bwd = getattr(P, f"{kind}_pool"), getattr(P, f"{kind}_pool_backward")
-        nfwd, nbwd = getattr(P, f"{kind}_pool_naive"), getattr(P, f"{kind}_pool_backward_naive")
-        dys = rng.normal(size=fwd(xs, *args).shape)
+        fwd, bwd = getattr(P, f"{kind}_pool_forward"), getattr(P, f"{kind}_pool_backward")
+        nfwd = getattr(PN, f"{kind}_pool_forward_naive")
+        nbwd = getattr(PN, f"{kind}_pool_backward_naive")
+        dys = rng.normal(size=fwd(xs, *args)[0].shape)
 
         def vec(fwd=fwd, bwd=bwd, args=args, dys=dys):
-            bwd(dys, fwd(xs, *args, return_cache=True)[1])
+            bwd(dys, fwd(xs, *args)[1])
 
         def naive(nfwd=nfwd, nbwd=nbwd, args=args, dys=dys):
-            nbwd(dys, nfwd(xs, *args, return_cache=True)[1])
+            nbwd(dys, nfwd(xs, *args)[1])
 
         t_naive, t_vec = interleaved([naive, vec], 3)
         label = f"{kind}_pool{args}"

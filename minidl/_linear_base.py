@@ -1,4 +1,5 @@
-r"""What every linear estimator shares: input checks, centring, predict, score, get_params.
+r"""What the classical estimators share: ``Estimator`` (``get_params``, the fitted check, float64
+input), and for the linear models centring, ``predict`` and ``score``.
 
 The estimators compute in float64 (DESIGN: float64 for the classical estimators): integer,
 bool and float32 input is converted once, at the door, and the conversion is the only copy
@@ -69,8 +70,9 @@ def center(X, y, fit_intercept):
     return X, y, x_mean, y_mean
 
 
-class LinearModel:
-    """Base class: ``predict`` (``X @ coef_.T + intercept_``), ``score`` (R^2), ``get_params``."""
+class Estimator:
+    """Base of the classical estimators, scikit-learn's API: ``get_params``, and the checks of
+    the data a fitted estimator is given (fitted first, float64, the number of features)."""
 
     def get_params(self):
         """Constructor arguments by name (what ``type(est)(**est.get_params())`` rebuilds)."""
@@ -81,16 +83,23 @@ class LinearModel:
         ]
         return {name: getattr(self, name) for name in names}
 
-    def _set_intercept(self, x_mean, y_mean):
-        self.intercept_ = y_mean - x_mean @ self.coef_.T if self.fit_intercept else 0.0 * y_mean
-        if np.ndim(self.intercept_) == 0:
-            self.intercept_ = float(self.intercept_)
-
-    def _check_predict_X(self, X):
-        if not hasattr(self, "coef_"):
+    def _check_fitted(self, method):
+        """``NotFittedError`` naming ``method`` unless ``fit`` has run (it sets
+        ``n_features_in_``)."""
+        if not hasattr(self, "n_features_in_"):
+            required = [
+                p.name
+                for p in inspect.signature(type(self).fit).parameters.values()
+                if p.name != "self" and p.default is p.empty
+            ]
             raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet: call fit(X, y) before predict"
+                f"this {type(self).__name__} is not fitted yet: call fit({', '.join(required)}) "
+                f"before {method}"
             )
+
+    def _check_X(self, X, method):
+        """``X`` for ``method`` of a fitted estimator: float64, 2-D, ``n_features_in_`` columns."""
+        self._check_fitted(method)
         X = as_float64(X, "X", 2)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -99,9 +108,18 @@ class LinearModel:
             )
         return X
 
+
+class LinearModel(Estimator):
+    """Base of the linear models: ``predict`` (``X @ coef_.T + intercept_``), ``score`` (R^2)."""
+
+    def _set_intercept(self, x_mean, y_mean):
+        self.intercept_ = y_mean - x_mean @ self.coef_.T if self.fit_intercept else 0.0 * y_mean
+        if np.ndim(self.intercept_) == 0:
+            self.intercept_ = float(self.intercept_)
+
     def predict(self, X):
         r""":math:`\hat y = X w + b` (``coef_`` is (p,) or, for k targets, (k, p))."""
-        X = self._check_predict_X(X)
+        X = self._check_X(X, "predict")
         return X @ self.coef_.T + self.intercept_
 
     def score(self, X, y):
@@ -159,7 +177,7 @@ def centered_gram(X, y, fit_intercept):
         return G, Xty, yy, np.zeros(X.shape[1]), 0.0 * yy
     x_mean, y_mean = X.mean(axis=0), y.mean(axis=0)
     y_var = yy / n - y_mean**2
-    if shortcut_is_safe(G, x_mean, n) and np.all(y_mean**2 <= MAX_MEAN_TO_VAR * y_var):
+    if shortcut_is_safe(np.diag(G), x_mean, n) and np.all(y_mean**2 <= MAX_MEAN_TO_VAR * y_var):
         G -= n * np.outer(x_mean, x_mean)
         Xty = Xty - n * np.multiply.outer(x_mean, y_mean)
         return G, Xty, yy - n * y_mean**2, x_mean, y_mean
@@ -168,12 +186,14 @@ def centered_gram(X, y, fit_intercept):
 
 
 # The shortcut X^T X - n mean mean^T loses about log10(1 + mean^2/var) of 16 digits per column:
-# taken only while that is at most 4 digits (used by the linear models and PCA alike).
+# taken only while that is at most 4 digits (used by the linear models, the lasso's working set
+# and PCA alike).
 MAX_MEAN_TO_VAR = 1e4
 
 
-def shortcut_is_safe(G, x_mean, n):
+def shortcut_is_safe(col_sq, x_mean, n):
     """True when every column of X has mean^2 <= MAX_MEAN_TO_VAR * variance, read off the
-    uncentred Gram ``G = X^T X`` (constant columns never pass, so they are centred exactly)."""
-    x_var = np.diag(G) / n - x_mean**2
+    columns' sums of squares ``col_sq`` (the diagonal of ``X^T X``) and means (constant columns
+    never pass, so they are centred exactly)."""
+    x_var = col_sq / n - x_mean**2
     return bool(np.all(x_mean**2 <= MAX_MEAN_TO_VAR * x_var))

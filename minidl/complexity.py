@@ -28,9 +28,10 @@ shapes):
   index of the window's first maximum); BatchNorm the normalized input; Dropout its mask;
   average pooling and Flatten nothing.
 
-The convolution counts come from the closed forms written out in
-:mod:`minidl.complexity_formulas` (:func:`conv_macs`, :func:`conv_params`, :func:`conv_flops`
-and the (2+1)-D formulas); those functions are re-exported here.
+Each layer gives its own counts, ``layer.cost(input_shape, dtype)`` (a
+:class:`minidl.layers.base.Cost`), next to its forward; the convolutions' are the closed forms of
+:mod:`minidl.complexity_formulas` (:func:`~minidl.complexity_formulas.conv_macs`,
+:func:`~minidl.complexity_formulas.conv_flops` and the (2+1)-D formulas).
 """
 
 import math
@@ -39,34 +40,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-# The standalone formulas are re-exported: `from minidl.complexity import conv_macs` and
-# `minidl.complexity.compare_conv3d_2plus1d(...)` keep working.
+# The closed forms are part of this module's public face (chapters 01 and 03 call
+# ``complexity.conv_macs`` ...); they are written once, in minidl.complexity_formulas.
 from minidl.complexity_formulas import (  # noqa: F401
     Conv3DComparison,
-    _channels,
-    _rank,
     compare_conv3d_2plus1d,
     conv2plus1d_macs,
     conv_flops,
     conv_macs,
     conv_params,
     mid_channels_tran,
-)
-
-# ------------------------------------------------------------------------- per-layer accounting
-
-_ELEMENTWISE_FLOPS = {"ReLU": 1, "LeakyReLU": 1, "Sigmoid": 1, "Tanh": 1, "Softmax": 3}
-_CONV = ("Conv1D", "Conv2D", "Conv3D")
-_MAXPOOL = ("MaxPool1D", "MaxPool2D", "MaxPool3D")
-_AVGPOOL = ("AvgPool1D", "AvgPool2D", "AvgPool3D")
-_BATCHNORM = ("BatchNorm1D", "BatchNorm2D", "BatchNorm3D")
-_KNOWN = (
-    ("Dense", "Conv2Plus1D", "GlobalAvgPool", "Dropout", "Flatten")
-    + _CONV
-    + _MAXPOOL
-    + _AVGPOOL
-    + _BATCHNORM
-    + tuple(_ELEMENTWISE_FLOPS)
 )
 
 
@@ -88,58 +71,16 @@ def _per_sample(shape):
     return math.prod(shape[1:])
 
 
-def _costs(layer, in_shape, itemsize):
-    """(macs, flops, cache_bytes) per sample, by class name (module docstring conventions).
-
-    Dispatching on the name rather than the class keeps this module importable whichever
-    layer modules exist, and lets a user's look-alike class be counted the same way.
-    """
-    name = type(layer).__name__
-    out_shape = tuple(layer.output_shape(in_shape))
-    n_in, n_out = _per_sample(in_shape), _per_sample(out_shape)
-    if name == "Dense":
-        macs = layer.in_features * layer.out_features
-        return macs, 2 * macs + layer.out_features * bool(layer.use_bias), n_in * itemsize
-    if name in _CONV:
-        args = (layer.in_channels, layer.out_channels, layer.kernel_size, out_shape[2:])
-        macs = conv_macs(*args, groups=layer.groups)
-        flops = conv_flops(*args, groups=layer.groups, bias=layer.use_bias)
-        return macs, flops, n_in * itemsize  # the input; im2col is rebuilt in the backward
-    if name == "Conv2Plus1D":
-        mid_shape = tuple(layer.spatial.output_shape(in_shape))
-        sp = _costs(layer.spatial, in_shape, itemsize)
-        tm = _costs(layer.temporal, mid_shape, itemsize)
-        relu = _per_sample(mid_shape)  # the ReLU between the two convolutions
-        return sp[0] + tm[0], sp[1] + tm[1] + relu, sp[2] + tm[2] + relu * itemsize
-    if name in _MAXPOOL:
-        taps = math.prod(layer.kernel_size)
-        cache = n_out * np.min_scalar_type(taps - 1).itemsize  # first-max offset per output
-        return 0, (taps - 1) * n_out, cache
-    if name in _AVGPOOL:
-        return 0, math.prod(layer.kernel_size) * n_out, 0
-    if name == "GlobalAvgPool":
-        return 0, n_in, 0
-    if name in _BATCHNORM:
-        return 0, 2 * n_out, n_out * itemsize
-    if name in _ELEMENTWISE_FLOPS:
-        return 0, _ELEMENTWISE_FLOPS[name] * n_out, n_out * itemsize
-    if name == "Dropout":
-        return 0, 0, (n_out * itemsize if layer.p > 0 else 0)
-    if name == "Flatten":
-        return 0, 0, 0
-    raise TypeError(
-        f"layer {name} has no cost rule in minidl.complexity; known layers: {', '.join(_KNOWN)}"
-    )
-
-
 def layer_row(layer, input_shape, dtype=np.float32, index=0):
-    """The :class:`Row` of one layer for a full ``input_shape`` (N, ...)."""
+    """The :class:`Row` of one layer for a full ``input_shape`` (N, ...): its ``cost``."""
     input_shape = _check_shape(input_shape)
-    itemsize = _layer_dtype(layer, dtype).itemsize
+    dt = _layer_dtype(layer, dtype)
+    if not callable(getattr(layer, "cost", None)):
+        raise TypeError(f"layer {type(layer).__name__} has no cost(input_shape, dtype) method")
     out_shape = tuple(int(v) for v in layer.output_shape(input_shape))
-    macs, flops, cache = _costs(layer, input_shape, itemsize)
+    macs, flops, cache = layer.cost(input_shape, dt)
     params = sum(int(p.size) for p in layer.params.values())
-    act = _per_sample(out_shape) * itemsize
+    act = _per_sample(out_shape) * dt.itemsize
     return Row(index, type(layer).__name__, input_shape, out_shape, params, macs, flops, act, cache)
 
 

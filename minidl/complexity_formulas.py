@@ -37,6 +37,7 @@ import math
 from typing import NamedTuple
 
 from minidl._validation import as_tuple, check_positive_int
+from minidl.functional.windows import window_geometry
 
 
 def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
@@ -87,8 +88,23 @@ def _rank(kernel_size, output_size):
 
 
 def mid_channels_tran(t, kernel_hw, in_channels, out_channels):
-    r"""Tran et al.'s :math:`M = \lfloor k_t k_h k_w C_{in} C_{out} / (k_h k_w C_{in} + k_t C_{out})
-    \rfloor` ((1.5) in chapter 01): the (2+1)-D weight count matches the full 3-D kernel's."""
+    r"""Tran et al.'s middle width (1.5) of chapter 01, the :math:`M` of a (2+1)-D block.
+
+    A full 3-D convolution with a :math:`t \times k_h \times k_w` kernel from :math:`C_{in}` to
+    :math:`C_{out}` channels has :math:`t k_h k_w C_{in} C_{out}` weights; the (2+1)-D block, a
+    :math:`1 \times k_h \times k_w` spatial convolution into :math:`M` channels, a
+    nonlinearity, then a :math:`t \times 1 \times 1` temporal convolution, has
+    :math:`k_h k_w C_{in} M + t M C_{out}`. Choosing
+
+    .. math:: M = \left\lfloor \frac{t k_h k_w C_{in} C_{out}}{k_h k_w C_{in} + t C_{out}}
+              \right\rfloor \qquad (1.5)
+
+    (Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition", CVPR
+    2018, section 3.5) makes the two weight counts equal up to the floor, while the block has
+    twice the nonlinearities. For :math:`t = k = 3`, :math:`C_{in} = C_{out} = 64`: :math:`M =
+    144` and both have 110,592 weights. ``kernel_hw`` is an int (square) or the pair
+    :math:`(k_h, k_w)`; integer arithmetic, so no float rounding.
+    """
     kh, kw = as_tuple(kernel_hw, 2, "kernel_hw")
     t = check_positive_int(t, "t")
     c_in = check_positive_int(in_channels, "in_channels")
@@ -134,27 +150,13 @@ def compare_conv3d_2plus1d(
     """Parameters and MACs of a ``k_t x k_h x k_w`` 3-D conv and of the matching (2+1)-D block.
 
     ``input_size = (D, H, W)``; ``padding`` is an int/tuple (symmetric) or ``'valid'`` /
-    ``'same'`` (TensorFlow: output ``ceil(L / s)``). Both produce the same output size; the
-    (2+1)-D spatial part runs on all ``D`` input frames. ``mid`` defaults to Tran et al.'s M.
+    ``'same'`` (TensorFlow: output ``ceil(L / s)``), read by :mod:`minidl.functional.windows`.
+    Both produce the same output size; the (2+1)-D spatial part runs on all ``D`` input frames.
+    ``mid`` defaults to Tran et al.'s M.
     """
-    k = as_tuple(kernel_size, 3, "kernel_size")
-    s = as_tuple(stride, 3, "stride")
     size = as_tuple(input_size, 3, "input_size")
-    if isinstance(padding, str):
-        if padding.lower() not in ("same", "valid"):
-            raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
-        same = padding.lower() == "same"
-        out = tuple(
-            -(-n // si) if same else (n - ki) // si + 1
-            for n, ki, si in zip(size, k, s, strict=True)
-        )
-    else:
-        p = as_tuple(padding, 3, "padding", minimum=0)
-        out = tuple(
-            (n + 2 * pi - ki) // si + 1 for n, ki, si, pi in zip(size, k, s, p, strict=True)
-        )
-    if min(out) < 1:
-        raise ValueError(f"kernel_size {k} is larger than the padded input_size {size}")
+    win = window_geometry(size, kernel_size, stride, padding, name="kernel_size")
+    k, out = win.kernel, win.out
     m = mid_channels_tran(k[0], k[1:], in_channels, out_channels) if mid is None else mid
     m = check_positive_int(m, "mid")
     params_3d = conv_params(in_channels, out_channels, k, bias=bias)

@@ -25,6 +25,7 @@ import numpy as np
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_nonnegative, check_positive_int
 from minidl.exceptions import ConvergenceWarning  # one class for every solver (re-exported)
+from minidl.proximal import duality_gap, proximal_gradient, soft_threshold
 
 __all__ = [
     "ConvergenceWarning",
@@ -207,12 +208,6 @@ def omp_naive(A, y, n_nonzero=None, tol=None):
     return x
 
 
-def soft_threshold(v, t):
-    r"""The proximal map of :math:`t\|\cdot\|_1`: :math:`S(v, t) = \operatorname{sign}(v)
-    \max(|v| - t, 0)`, elementwise (5.8)."""
-    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
-
-
 def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, return_n_iter=False):
     r"""Iterative soft thresholding for (5.7) :math:`\min_x \tfrac12\|y - Ax\|_2^2 +
     \lambda\|x\|_1`.
@@ -229,11 +224,11 @@ def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, retur
     Note the scaling: scikit-learn's ``Lasso(alpha)`` minimizes :math:`\frac{1}{2m}\|y -
     Ax\|^2 + \alpha\|x\|_1`, the same problem with :math:`\lambda = m\alpha`.
 
-    Stops (checked every 10 iterations) when the duality gap :math:`P(x) - D(\nu) \le`
-    ``tol`` :math:`\cdot\tfrac12\|y\|^2`, with the dual-feasible point
-    :math:`\nu = r \min(1, \lambda / \|A^\top r\|_\infty)`,
-    :math:`r = y - Ax`, :math:`D(\nu) = y^\top\nu - \tfrac12\|\nu\|^2`; the gap bounds how far
-    :math:`P(x)` is above the optimum. Warns ``ConvergenceWarning`` with the gap otherwise.
+    The soft threshold and the iteration are :mod:`minidl.proximal`'s, shared with the lasso's
+    ``solver='ista'/'fista'``. Stops (checked every 10 iterations: the gap costs as much as a
+    step) when the duality gap of :func:`minidl.proximal.duality_gap`, a certificate
+    :math:`\ge P(x) - P^*` computed as a sum of non-negative terms, is at most ``tol``
+    :math:`\cdot\tfrac12\|y\|^2`; warns ``ConvergenceWarning`` with the gap otherwise.
     ``x0`` warm-starts the iteration (for a path of decreasing :math:`\lambda`).
     """
     A, y = _check_problem(A, y)
@@ -252,45 +247,22 @@ def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, retur
                 f"x0 must have shape {x.shape} (one entry per column of A), got {x0.shape}"
             )
         x = x0.astype(A.dtype, copy=True)
-    r = y - A @ x
-    c = A.T @ r  # residual and correlations at the current x
-    v, s = x, 1.0  # v: the point the step is taken from (= x for plain ISTA)
-    gap, n_iter, converged = np.inf, 0, False
-    while n_iter < max_iter and not converged:
-        n_iter += 1
-        grad_step = A.T @ (y - A @ v) if accelerated else c  # -gradient of the smooth part at v
-        x_new = soft_threshold(v + grad_step / L, lam / L)
-        if accelerated:
-            s_new = (1 + np.sqrt(1 + 4 * s * s)) / 2
-            v = x_new + ((s - 1) / s_new) * (x_new - x)
-            s = s_new
-        else:
-            v = x_new
-        x = x_new
-        check = n_iter % 10 == 0 or n_iter == max_iter  # the gap costs as much as a step
-        if check or not accelerated:
-            r = y - A @ x
-            c = A.T @ r
-        if check:
-            gap = _duality_gap(y, x, r, c, lam)
-            converged = gap <= tol * scale
+
+    def gap(v):  # the gap of (5.7), from r = y - Av and A^T r
+        r = y - A @ v
+        return duality_gap(float(r @ r), v, A.T @ r, lam, 0.0)
+
+    x, g, n_iter, converged = proximal_gradient(
+        lambda z: A.T @ (A @ z - y), L, lam, x, max_iter, gap, tol * scale, accelerated, 10
+    )
     if not converged:
         warnings.warn(
             f"ista did not converge in max_iter={max_iter} iterations: duality gap "
-            f"{gap:.3g} > tol * ||y||^2 / 2 = {tol * scale:.3g}",
+            f"{g:.3g} > tol * ||y||^2 / 2 = {tol * scale:.3g}",
             ConvergenceWarning,
             stacklevel=2,
         )
     return (x, n_iter) if return_n_iter else x
-
-
-def _duality_gap(y, x, r, c, lam):
-    """P(x) - D(nu) for (5.7), with r = y - Ax, c = A^T r and nu = r scaled into the dual set."""
-    corr = np.max(np.abs(c))
-    nu = r if corr <= lam else r * (lam / corr)
-    primal = 0.5 * (r @ r) + lam * np.sum(np.abs(x))
-    dual = y @ nu - 0.5 * (nu @ nu)
-    return max(primal - dual, 0.0)
 
 
 def recovery_success(x_hat, x, tol=1e-6):

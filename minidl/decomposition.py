@@ -23,22 +23,10 @@ import numbers
 
 import numpy as np
 
-from minidl._linear_base import shortcut_is_safe
+from minidl._linear_base import Estimator, as_float64, shortcut_is_safe
 from minidl._validation import check_float_array
 
 __all__ = ["PCA", "covariance", "covariance_naive", "pca_objective", "pca_literal"]
-
-
-def _check_data(X, name="X"):
-    """2-D finite float array; integers become float64, float32/float64 are kept."""
-    if isinstance(X, np.ndarray) and (X.dtype.kind in "iub"):
-        X = X.astype(np.float64)
-    elif isinstance(X, (list, tuple)):
-        X = np.asarray(X, dtype=np.float64)
-    X = check_float_array(X, name, ndim=2)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or inf; PCA needs finite data")
-    return X
 
 
 _BLOCK_BYTES = 16 << 20  # centring buffer for the covariance (see _centred_gram)
@@ -56,7 +44,7 @@ def _centred_gram(X, mean):
     """
     n, p = X.shape
     G = np.dot(X.T, X)
-    if shortcut_is_safe(G, mean, n):
+    if shortcut_is_safe(np.diag(G), mean, n):
         G -= n * np.outer(mean, mean)
         return G
     n_blocks = -(-n * p * X.itemsize // _BLOCK_BYTES)  # ceiling division
@@ -76,7 +64,7 @@ def covariance(X):
     Computed by ``_centred_gram`` (blocked GEMMs); ``covariance_naive`` is the same sum
     written as loops, and tests hold the two equal.
     """
-    X = _check_data(X)
+    X = as_float64(X, "X", 2)
     n = X.shape[0]
     if n < 2:
         raise ValueError(f"X must have at least 2 samples for a covariance, got {n}")
@@ -86,7 +74,7 @@ def covariance(X):
 def covariance_naive(X):
     r"""The loop twin of ``covariance``: :math:`C_{ab} = \frac{1}{n-1}\sum_i (x_{ia}-\bar x_a)
     (x_{ib}-\bar x_b)`."""
-    X = _check_data(X)
+    X = as_float64(X, "X", 2)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"X must have at least 2 samples for a covariance, got {n}")
@@ -115,7 +103,7 @@ def _flip_signs(V):
     return V * signs[:, None]
 
 
-class PCA:
+class PCA(Estimator):
     r"""Principal component analysis (article 001, (2.3)/(2.12)), scikit-learn's estimator API.
 
     Parameters
@@ -180,7 +168,7 @@ class PCA:
 
     def fit(self, X, y=None):
         """Fit on ``X`` (n_samples, n_features); ``y`` is ignored. Returns ``self``."""
-        X = _check_data(X)
+        X = as_float64(X, "X", 2)
         n, p = X.shape
         if n < 2:
             raise ValueError(f"X must have at least 2 samples (n_samples >= 2), got {n}")
@@ -238,23 +226,11 @@ class PCA:
         self.n_components_ = k
         self.n_features_in_ = p
         self.n_samples_ = n
-        self._solver = solver
         return self
-
-    def _check_fitted(self, X, method):
-        if not hasattr(self, "components_"):
-            raise ValueError(f"this PCA is not fitted yet: call fit(X) before {method}")
-        X = _check_data(X)
-        return X
 
     def transform(self, X):
         r"""Project: :math:`Z = (X - \bar x) W`, divided by :math:`\sqrt{\lambda_j}` if whitened."""
-        X = self._check_fitted(X, "transform")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but this PCA was fitted with "
-                f"{self.n_features_in_} features"
-            )
+        X = self._check_X(X, "transform")
         Z = (X - self.mean_) @ self.components_.T
         if self.whiten:
             Z /= np.sqrt(self.explained_variance_)
@@ -267,9 +243,8 @@ class PCA:
     def inverse_transform(self, Z):
         r"""Back to feature space: :math:`\hat X = Z W^\top + \bar x` (times
         :math:`\sqrt{\lambda_j}` first if whitened). Exact when no component was dropped."""
-        if not hasattr(self, "components_"):
-            raise ValueError("this PCA is not fitted yet: call fit(X) before inverse_transform")
-        Z = _check_data(Z, "Z")
+        self._check_fitted("inverse_transform")
+        Z = as_float64(Z, "Z", 2)
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but this PCA has n_components_={self.n_components_}"

@@ -80,3 +80,34 @@ INITIALIZERS = {
     "glorot_uniform": xavier_uniform,
     "glorot_normal": xavier_normal,
 }
+
+
+def check_init(init):
+    """``init`` if it names a scheme layers accept: ``'pytorch'`` or a key of INITIALIZERS."""
+    if init != "pytorch" and init not in INITIALIZERS:
+        known = ", ".join(["'pytorch'"] + [repr(k) for k in INITIALIZERS])
+        raise ValueError(f"init must be one of {known}, got {init!r}")
+    return init
+
+
+def weight_and_bias(weight_shape, bias=True, dtype=np.float32):
+    """Zero ``{'weight': ..., 'bias': ...}`` arrays for a Dense or convolution layer (``bias``
+    only when asked for); :func:`reset_weight_and_bias` draws their values."""
+    params = {"weight": np.zeros(weight_shape, dtype=dtype)}
+    if bias:
+        params["bias"] = np.zeros(weight_shape[0], dtype=dtype)
+    return params
+
+
+def reset_weight_and_bias(params, init, rng=None):
+    """Draw ``params['weight']`` (and ``params['bias']`` when present) by ``init``, into the
+    arrays: ``'pytorch'`` draws both by :func:`pytorch_default`; any other name draws the
+    weight by ``INITIALIZERS[init]`` and sets the bias to zero."""
+    w, has_bias = params["weight"], "bias" in params
+    if check_init(init) == "pytorch":
+        weight, bias = pytorch_default(w.shape, bias=has_bias, rng=rng, dtype=w.dtype)
+    else:
+        weight, bias = INITIALIZERS[init](w.shape, rng=rng, dtype=w.dtype), 0.0
+    w[...] = weight
+    if has_bias:
+        params["bias"][...] = bias

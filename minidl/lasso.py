@@ -17,78 +17,15 @@ not number, is tagged (EN) as in :mod:`minidl.lasso_solvers`.
 :math:`\rho` = ``l1_ratio``, :math:`\omega_j` = ``penalty_weights`` (article 001's weighted
 L1, default all 1 = scikit-learn's objective). The intercept is unpenalized (centring). Solvers
 and the stopping rule are in :mod:`minidl.lasso_solvers` and :mod:`minidl.lasso_working_set`,
-the path in :mod:`minidl.regularization_path`.
+the set-up of one problem for them in :mod:`minidl.lasso_problem`, the path in
+:mod:`minidl.regularization_path`.
 """
 
 import numpy as np
 
-from minidl._linear_base import LinearModel, as_float64, center, centered_gram, check_X_y
+from minidl._linear_base import LinearModel, center, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
-from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive, proximal_gradient
-from minidl.lasso_working_set import enet_cd_working_set
-
-LASSO_SOLVERS = ("cd", "cd_naive", "ista", "fista")
-
-
-def _check_weights(weights, p):
-    if weights is None:
-        return np.ones(p)
-    weights = as_float64(weights, "penalty_weights", 1)
-    if weights.shape != (p,):
-        raise ValueError(
-            f"penalty_weights must have one entry per feature ({p}), got {weights.shape}"
-        )
-    if np.any(weights <= 0):
-        raise ValueError(f"penalty_weights must all be > 0, got min {weights.min()}")
-    return weights
-
-
-WORKING_SET_MIN_FEATURES = 64  # below this the full Gram matrix costs next to nothing
-
-
-def _prepare(X, y, fit_intercept, solver):
-    """Set up one problem (EN) for ``_solve``; returns ``(problem, c, x_mean, y_mean)``.
-
-    ``problem`` is ('naive', Xc, yc) for the plain loop, ('gram', G/n, X^T y/n, y.y/n) for
-    Gram coordinate descent and ISTA/FISTA, or ('ws', X, x_mean, yc, fit_intercept) for CD on
-    a working set (``solver='cd'`` with more than 64 features, when the columns' means are
-    moderate: see ``centered_gram``). ``c`` = (centred X)^T (centred y) / n, for the alpha grid.
-    """
-    n, p = X.shape
-    if solver == "cd_naive":
-        Xc, yc, x_mean, y_mean = center(X, y, fit_intercept)
-        return ("naive", Xc, yc), Xc.T @ yc / n, x_mean, y_mean
-    if solver == "cd" and p > WORKING_SET_MIN_FEATURES:
-        x_mean = X.mean(axis=0) if fit_intercept else np.zeros(p)
-        y_mean = float(y.mean()) if fit_intercept else 0.0
-        x_var = np.einsum("ij,ij->j", X, X) / n - x_mean**2
-        if np.all(x_mean**2 <= 1e4 * x_var):
-            yc = y - y_mean
-            c = (X.T @ yc - x_mean * yc.sum()) / n
-            return ("ws", X, x_mean, yc, fit_intercept), c, x_mean, y_mean
-    G, Xty, yy, x_mean, y_mean = centered_gram(X, y, fit_intercept)
-    return ("gram", G / n, Xty / n, float(yy) / n), Xty / n, x_mean, y_mean
-
-
-def _solve(problem, alpha, l1_ratio, weights, w0, max_iter, tol, solver):
-    """One fit of (EN) on a problem from ``_prepare``; returns (w, gap, n_iter)."""
-    lam = alpha * l1_ratio * weights
-    beta = alpha * (1.0 - l1_ratio)
-    kind = problem[0]
-    if kind == "naive":
-        return lasso_cd_naive(problem[1], problem[2], lam, beta, w0, max_iter, tol)
-    if kind == "ws":
-        _, X, x_mean, yc, fit_intercept = problem
-        if np.all(lam > 0):
-            return enet_cd_working_set(X, x_mean, yc, lam, beta, w0, max_iter, tol)
-        # no L1 term (alpha = 0 or l1_ratio = 0): the answer is dense, use the whole Gram
-        G, Xty, yy, _, _ = centered_gram(X, yc, fit_intercept)
-        n = X.shape[0]
-        problem = ("gram", G / n, Xty / n, float(yy) / n)
-    _, G, c, yy = problem
-    if solver == "cd":
-        return enet_cd_gram(G, c, yy, lam, beta, w0, max_iter, tol)
-    return proximal_gradient(G, c, yy, lam, beta, w0, max_iter, tol, fista=solver == "fista")
+from minidl.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
 
 
 class ElasticNet(LinearModel):
@@ -112,7 +49,7 @@ class ElasticNet(LinearModel):
 
     Attributes: ``coef_`` (p,), ``intercept_``, ``n_iter_``, ``dual_gap_`` (1/n scale, as
     scikit-learn): a certificate :math:`\ge P(w) - P(w^*) \ge 0`, computed as a sum of
-    non-negative terms (``minidl.lasso_solvers.duality_gap``), never as P - D, whose rounding
+    non-negative terms (``minidl.proximal.duality_gap``), never as P - D, whose rounding
     can make it negative. ``y`` must be 1-D. Constant columns get coefficient 0; ``y`` all zero (or
     constant) gives all-zero coefficients (the gap is 0 at w = 0).
     """
@@ -145,17 +82,17 @@ class ElasticNet(LinearModel):
         if self.solver not in LASSO_SOLVERS:
             raise ValueError(f"solver must be one of {LASSO_SOLVERS}, got {self.solver!r}")
         X, y = check_X_y(X, y)
-        weights = _check_weights(self.penalty_weights, X.shape[1])
-        problem, _, x_mean, y_mean = _prepare(X, y, self.fit_intercept, self.solver)
+        weights = check_penalty_weights(self.penalty_weights, X.shape[1])
+        problem = prepare_problem(X, y, self.fit_intercept, self.solver)
         w0 = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if self.coef_.shape == (X.shape[1],):
                 w0 = self.coef_
-        self.coef_, self.dual_gap_, self.n_iter_ = _solve(
-            problem, alpha, l1_ratio, weights, w0, max_iter, tol, self.solver
+        self.coef_, self.dual_gap_, self.n_iter_ = problem.solve(
+            alpha, l1_ratio, weights, w0, max_iter, tol
         )
         self.n_features_in_ = X.shape[1]
-        self._set_intercept(x_mean, y_mean)
+        self._set_intercept(problem.x_mean, problem.y_mean)
         return self
 
 

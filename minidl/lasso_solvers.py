@@ -20,7 +20,9 @@ time, in closed form with the soft threshold (2.9) :math:`S(z, \lambda) = \opera
     z_j = \tfrac1n X_j^\top (y - Xw) + \tfrac1n\|X_j\|^2 w_j, \qquad
     w_j \leftarrow \frac{S(z_j, \lambda_j)}{\tfrac1n\|X_j\|^2 + \beta}                     (2.11)
 
-(chapter 02 writes (2.11) for the lasso, :math:`\beta = 0`).
+(chapter 02 writes (2.11) for the lasso, :math:`\beta = 0`). ``enet_proximal_gradient`` runs
+ISTA/FISTA instead. The soft threshold, the duality gap and the ISTA/FISTA iteration are in
+:mod:`minidl.proximal`, shared with compressed sensing.
 
 Stopping rule (scikit-learn's): the duality gap :math:`G = P(w) - D(\theta) \ge P(w) - P(w^*)`
 (gap) with the dual point :math:`\theta = s\,(y - Xw)`, :math:`s = \min(1, 1/\max_j
@@ -56,46 +58,11 @@ import warnings
 import numpy as np
 
 from minidl.exceptions import ConvergenceWarning
+from minidl.proximal import duality_gap, proximal_gradient
 
 
-def soft_threshold(z, lam):
-    r""":math:`S(z, \lambda) = \operatorname{sign}(z)\max(|z| - \lambda, 0)` (elementwise) (2.9)."""
-    return np.sign(z) * np.maximum(np.abs(z) - lam, 0.0)
-
-
-def duality_gap(r_sq, w, xtr, lam, beta):
-    r"""Duality gap (gap) from :math:`\|r\|^2/n`, :math:`w` and :math:`X^\top r/n`.
-
-    The gap of scikit-learn's ``_cd_fast`` (divided by n), written as a sum of terms that are
-    each >= 0, so rounding cannot make the certificate negative. With :math:`a = X^\top r/n -
-    \beta w` and the dual scaling :math:`s = \min(1, 1/\max_j |a_j|/\lambda_j)`, substituting
-    :math:`y = r + Xw` into :math:`P(w) - D(s r)` gives
-
-    .. math::
-        G = \tfrac12(1 - s)^2\left(\|r\|^2/n + \beta\|w\|^2\right)
-            + \sum_j |w_j|\,\bigl(\lambda_j - s\,\mathrm{sign}(w_j)\,a_j\bigr)
-
-    where every bracket is >= 0 because :math:`s|a_j| \le \lambda_j` (each is clipped at 0,
-    which only removes a rounding error). Subtracting :math:`D` from :math:`P`, as written, loses
-    the sign at the optimum: both are ~ ||y||^2/n and their difference is ~1e-16 of that (it came
-    out -1.6e-15 under OpenBLAS's SkylakeX kernels). For a pure ridge penalty (Dünner et al.
-    2016, formulation B) the same substitution gives :math:`\|a\|^2/(2\beta)`; with no penalty
-    at all it is the squared gradient norm :math:`\|X^\top r/n\|^2` (not a bound on
-    :math:`P(w) - P^*`).
-    """
-    a = xtr - beta * w if beta > 0 else xtr
-    if np.any(lam > 0):
-        dual_norm = float(np.max(np.abs(a) / lam))
-        s = 1.0 if dual_norm <= 1.0 else 1.0 / dual_norm
-        w_sq = float(w @ w) if beta > 0 else 0.0
-        residual_part = 0.5 * (1.0 - s) ** 2 * (max(r_sq, 0.0) + beta * w_sq)
-        return residual_part + float(np.abs(w) @ np.maximum(lam - s * np.sign(w) * a, 0.0))
-    if beta > 0:
-        return float(a @ a) / (2.0 * beta)
-    return float(xtr @ xtr)
-
-
-def _warn(solver, max_iter, gap, tol_abs):
+def warn_not_converged(solver, max_iter, gap, tol_abs):
+    """The ``ConvergenceWarning`` of every lasso solver: the gap reached and the tolerance."""
     warnings.warn(
         f"{solver} did not converge in max_iter={max_iter} iterations. Duality gap: "
         f"{gap:.6e}, tolerance: {tol_abs:.3e}. Raise max_iter, loosen tol, or check the "
@@ -134,7 +101,7 @@ def lasso_cd_naive(X, y, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4):
             gap = duality_gap(r @ r / n, w, X.T @ r / n, lam, beta)
             if gap <= tol_abs:
                 return w, gap, n_iter
-    _warn("lasso_cd_naive", max_iter, gap, tol_abs)
+    warn_not_converged("lasso_cd_naive", max_iter, gap, tol_abs)
     return w, gap, max_iter
 
 
@@ -248,43 +215,27 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=
     gap = _gram_gap(G, c, yy, w, q, lam, beta)
     if gap <= tol_abs or not warn:
         return w, gap, max_iter
-    _warn("coordinate descent", max_iter, gap, tol_abs)
+    warn_not_converged("coordinate descent", max_iter, gap, tol_abs)
     return w, gap, max_iter
 
 
-def proximal_gradient(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, fista=True):
-    r"""ISTA / FISTA (Beck & Teboulle 2009) on (EN), step :math:`1/L`.
+def enet_proximal_gradient(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, fista=True):
+    r"""ISTA / FISTA (:func:`minidl.proximal.proximal_gradient`) on (EN) in its Gram form:
 
-    .. math::
-        w_{k+1} = S\!\left(z_k - \tfrac1L \nabla f(z_k),\ \lambda/L\right),\quad
-        \nabla f(z) = \tfrac1n X^\top(Xz - y) + \beta z = G z - c + \beta z
+    .. math:: \nabla f(z) = \tfrac1n X^\top(Xz - y) + \beta z = G z - c + \beta z, \qquad
+              L = \lambda_{\max}(X^\top X/n) + \beta,
 
-    with :math:`L = \lambda_{\max}(X^\top X/n) + \beta`. ISTA: :math:`z_k = w_k`. FISTA:
-    :math:`t_{k+1} = (1 + \sqrt{1 + 4t_k^2})/2`,
-    :math:`z_{k+1} = w_{k+1} + \frac{t_k - 1}{t_{k+1}}(w_{k+1} - w_k)`. Same gap rule (gap).
+    stopping on the same gap rule (gap) as coordinate descent. Returns ``(w, gap, n_iter)``.
     """
-    p = c.size
-    w = np.zeros(p) if w is None else np.array(w, dtype=np.float64)
+    w = np.zeros(c.size) if w is None else np.array(w, dtype=np.float64)
     L = float(np.linalg.eigvalsh(G)[-1]) + beta
     if L == 0.0:  # X is all zeros: w = 0 is optimal
-        return np.zeros(p), 0.0, 0
+        return np.zeros(c.size), 0.0, 0
     tol_abs = tol * yy
-    z, t = w.copy(), 1.0
-    gap = _gram_gap(G, c, yy, w, G @ w, lam, beta)
-    if gap <= tol_abs:
-        return w, gap, 0
-    for n_iter in range(1, max_iter + 1):
-        grad = G @ z - c + beta * z
-        w_new = soft_threshold(z - grad / L, lam / L)
-        if fista:
-            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-            z = w_new + ((t - 1.0) / t_new) * (w_new - w)
-            t = t_new
-        else:
-            z = w_new
-        w = w_new
-        gap = _gram_gap(G, c, yy, w, G @ w, lam, beta)
-        if gap <= tol_abs:
-            return w, gap, n_iter
-    _warn("FISTA" if fista else "ISTA", max_iter, gap, tol_abs)
-    return w, gap, max_iter
+    w, gap, n_iter, converged = proximal_gradient(
+        lambda z: G @ z - c + beta * z, L, lam, w, max_iter,
+        lambda v: _gram_gap(G, c, yy, v, G @ v, lam, beta), tol_abs, fista,
+    )  # fmt: skip
+    if not converged:
+        warn_not_converged("FISTA" if fista else "ISTA", max_iter, gap, tol_abs)
+    return w, gap, n_iter

@@ -21,7 +21,8 @@ sub-problem, so the loop stops with exactly the certificate of the plain algorit
 
 import numpy as np
 
-from minidl.lasso_solvers import _warn, duality_gap, enet_cd_gram
+from minidl.lasso_solvers import enet_cd_gram, warn_not_converged
+from minidl.proximal import duality_gap
 
 
 def enet_cd_working_set(X, x_mean, yc, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, first=64):
@@ -60,5 +61,5 @@ def enet_cd_working_set(X, x_mean, yc, lam, beta=0.0, w=None, max_iter=1000, tol
         n_iter += max(it, 1)
         w[:] = 0.0
         w[work] = w_work
-    _warn("coordinate descent", max_iter, gap, tol_abs)
+    warn_not_converged("coordinate descent", max_iter, gap, tol_abs)
     return w, gap, max_iter

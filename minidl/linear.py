@@ -78,12 +78,23 @@ def _ridge_dual(Xc, yc, alpha):
     return Xc.T @ np.linalg.solve(K, yc)
 
 
+# Singular values at or below this count as zero in every SVD formula here (the design's rank).
+SINGULAR_VALUE_CUTOFF = 1e-15
+
+
+def _svd_shrinkage(d, alphas):
+    """:math:`d_j / (d_j^2 + \alpha)` for each singular value (rows) and alpha (columns), 0 where
+    :math:`d_j` counts as zero: the filter factors of (2.10) applied to :math:`U^\top y`."""
+    keep = d > SINGULAR_VALUE_CUTOFF
+    shrink = np.zeros((d.size, alphas.size))
+    shrink[keep] = d[keep, None] / (d[keep, None] ** 2 + alphas[None, :])
+    return shrink
+
+
 def _ridge_svd(Xc, yc, alpha):
-    """(2.10): w = V diag(d / (d^2 + alpha)) U^T y; singular values <= 1e-15 count as zero."""
+    """(2.10): w = V diag(d / (d^2 + alpha)) U^T y."""
     U, d, Vt = np.linalg.svd(Xc, full_matrices=False)
-    keep = d > 1e-15
-    shrink = np.zeros_like(d)
-    shrink[keep] = d[keep] / (d[keep] ** 2 + alpha)
+    shrink = _svd_shrinkage(d, np.array([alpha]))[:, 0]
     Uty = U.T @ yc
     return Vt.T @ (shrink[:, None] * Uty if Uty.ndim == 2 else shrink * Uty)
 
@@ -199,10 +210,8 @@ def ridge_path(X, y, alphas, fit_intercept=False):
     alphas = np.atleast_1d(_check_alphas(alphas))
     Xc, yc, _, _ = center(X, y, fit_intercept)
     U, d, Vt = np.linalg.svd(Xc, full_matrices=False)
-    keep = d > 1e-15
     Uty = U.T @ yc  # (r,) or (r, k)
-    shrink = np.zeros((d.size, alphas.size))
-    shrink[keep] = d[keep, None] / (d[keep, None] ** 2 + alphas[None, :])
+    shrink = _svd_shrinkage(d, alphas)
     if Uty.ndim == 1:
         return Vt.T @ (shrink * Uty[:, None])  # (p, n_alphas)
     return np.einsum("rp,ra,rk->kpa", Vt, shrink, Uty)
@@ -222,7 +231,7 @@ def effective_df(X, alpha, fit_intercept=True):
     alphas = np.atleast_1d(_check_alphas(alpha))
     Xc = X - X.mean(axis=0) if fit_intercept else X
     d2 = np.linalg.svd(Xc, compute_uv=False) ** 2
-    d2 = d2[d2 > (1e-15) ** 2]  # numerically zero directions contribute 0, even at alpha = 0
+    d2 = d2[d2 > SINGULAR_VALUE_CUTOFF**2]  # numerically zero directions add 0, even at alpha 0
     df = np.sum(d2[:, None] / (d2[:, None] + alphas[None, :]), axis=0)
     return float(df[0]) if scalar else df
 

@@ -23,10 +23,10 @@ from minidl._validation import check_float_array, check_fraction
 
 # log p = (z - m) - log sum_j exp(z_j - m), m the row maximum: every exponent <= 0, so nothing
 # overflows, and the largest term is exactly 1, so the log never sees 0 (log-sum-exp)
-from minidl.functional.activations import log_softmax
+from minidl.functional.activations import log_softmax, sigmoid
 
 
-def _check_logits(z, name, cls, ndim=None):
+def check_logits(z, name, cls, ndim=None):
     """Float, finite (a NaN would silently poison the mean) and non-empty (mean of nothing)."""
     z = check_float_array(z, f"{cls} {name}", ndim=ndim, finite=True)
     if z.size == 0:
@@ -34,8 +34,8 @@ def _check_logits(z, name, cls, ndim=None):
     return z
 
 
-class _Loss:
-    """Shared plumbing: ``crit(z, y)`` is ``crit.forward(z, y)``; ``backward`` needs a forward."""
+class Loss:
+    """Base of the losses: ``crit(z, y)`` is ``crit.forward(z, y)``; backward needs a forward."""
 
     def __init__(self):
         self._cache = None
@@ -52,7 +52,7 @@ class _Loss:
         return f"{type(self).__name__}()"
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(Loss):
     r"""Softmax cross entropy from logits, with integer class labels (PyTorch's definition).
 
     For logits :math:`z \in \mathbb{R}^{N \times K}`, labels :math:`y_i \in \{0..K-1\}` and
@@ -80,7 +80,7 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, logits, target):
         """Mean cross entropy of ``logits`` (N, K) against integer labels ``target`` (N,)."""
-        z = _check_logits(logits, "logits", "CrossEntropyLoss", ndim=2)
+        z = check_logits(logits, "logits", "CrossEntropyLoss", ndim=2)
         y = _check_labels(target, z.shape)
         n, k = z.shape
         logp = log_softmax(z)
@@ -142,7 +142,7 @@ def cross_entropy_naive(logits, target, label_smoothing=0.0):
     return total / n
 
 
-class MSELoss(_Loss):
+class MSELoss(Loss):
     r"""Mean squared error over every element (PyTorch's ``reduction='mean'``).
 
     For :math:`x, y` with :math:`M` elements in total,
@@ -155,7 +155,7 @@ class MSELoss(_Loss):
     """
 
     def forward(self, prediction, target):
-        x = _check_logits(prediction, "input", "MSELoss")
+        x = check_logits(prediction, "input", "MSELoss")
         y = _check_float_target(target, x, "MSELoss")
         diff = x - y
         self._cache = diff
@@ -166,7 +166,7 @@ class MSELoss(_Loss):
         return 2.0 * diff / diff.size
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(Loss):
     r"""Binary cross entropy from logits, averaged over every element.
 
     With :math:`\sigma(z) = 1 / (1 + e^{-z})` and targets :math:`y \in [0, 1]`, the loss
@@ -177,12 +177,12 @@ class BCEWithLogitsLoss(_Loss):
               L = \frac{1}{M}\sum_j \ell(z_j, y_j), \qquad
               \frac{\partial L}{\partial z_j} = \frac{\sigma(z_j) - y_j}{M}.
 
-    The sigmoid in the gradient is computed as :math:`1/(1+e^{-z})` for :math:`z \ge 0` and
-    :math:`e^{z}/(1+e^{z})` for :math:`z < 0`, so its exponent is never positive.
+    The sigmoid in the gradient is :func:`minidl.functional.sigmoid`, whose exponent is never
+    positive.
     """
 
     def forward(self, logits, target):
-        z = _check_logits(logits, "logits", "BCEWithLogitsLoss")
+        z = check_logits(logits, "logits", "BCEWithLogitsLoss")
         y = _check_float_target(target, z, "BCEWithLogitsLoss")
         if y.size and (y.min() < 0 or y.max() > 1):
             raise ValueError(
@@ -194,9 +194,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def backward(self):
         z, y = self._cached()
-        e = np.exp(-np.abs(z))
-        sigmoid = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        return (sigmoid - y) / z.size
+        return (sigmoid(z) - y) / z.size
 
 
 def _check_float_target(target, x, cls):

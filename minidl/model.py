@@ -16,10 +16,7 @@ saving and loading files is in :mod:`minidl.serialization`.
 import numpy as np
 
 from minidl import training
-from minidl.layers.base import Layer
-
-# Helpers that moved to minidl.training with the loop, re-exported for code importing them here.
-from minidl.training import _check_data, _fmt, _n_correct  # noqa: F401
+from minidl.layers.base import Layer, gather
 
 # PyTorch's BatchNorm counts batches in this buffer; a minidl layer may keep it as a plain
 # attribute instead, so the key is never required (but is loaded where both sides have it).
@@ -90,13 +87,8 @@ class Sequential:
     # --- parameters and state ----------------------------------------------------------------
 
     def _gather(self, attr):
-        # built afresh on every access: a layer may rebind its grads[name] in backward, and the
-        # flat dict must always hold the layer's current arrays, not stale ones
-        return {
-            f"{i}.{name}": arr
-            for i, layer in enumerate(self.layers)
-            for name, arr in getattr(layer, attr).items()
-        }
+        # built afresh on every access, so it always holds the layers' current arrays
+        return gather(enumerate(self.layers), attr)
 
     @property
     def params(self):
@@ -169,53 +161,11 @@ class Sequential:
         for k, v in values.items():
             own[k][...] = v
 
-    # --- training loop: the code is in minidl.training -----------------------------------
-
-    def fit(
-        self,
-        X,
-        y,
-        epochs,
-        batch_size,
-        optimizer,
-        loss,
-        validation_data=None,
-        rng=None,
-        verbose=True,
-        scheduler=None,
-        callbacks=(),
-    ):
-        """Mini-batch training; returns ``history``, a dict of per-epoch lists (``loss``,
-        ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``). Shuffling with ``rng``, the tqdm
-        bar, ``scheduler`` and ``callbacks``: see :func:`minidl.training.fit`."""
-        return training.fit(
-            self,
-            X,
-            y,
-            epochs,
-            batch_size,
-            optimizer,
-            loss,
-            validation_data=validation_data,
-            rng=rng,
-            verbose=verbose,
-            scheduler=scheduler,
-            callbacks=callbacks,
-        )
-
-    def evaluate(self, X, y, loss=None, batch_size=256):
-        """``(mean loss, accuracy)`` over ``(X, y)`` in eval mode (the mode is restored); accuracy
-        is None where undefined. ``loss`` defaults to the one the model was fitted with, else
-        cross-entropy for integer labels. See :func:`minidl.training.evaluate`."""
-        return training.evaluate(self, X, y, loss, batch_size)
-
-    def predict(self, X, batch_size=256):
-        """The network's outputs (logits) for ``X``, batch by batch in eval mode (restored)."""
-        return training.predict(self, X, batch_size)
-
-    def _evaluating(self):
-        """Eval mode inside the block; the previous mode afterwards, even after an error."""
-        return training.evaluating(self)
+    # --- training loop: minidl.training's functions take the model first, so they are the
+    # methods as they are (one signature and one docstring, there)
+    fit = training.fit
+    evaluate = training.evaluate
+    predict = training.predict
 
     def summary(self, input_shape, **kwargs):
         """Per-layer output shape, parameters, MACs...: :func:`minidl.complexity.summary`

@@ -11,7 +11,7 @@ import numpy as np
 
 from minidl._linear_base import as_float64, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
-from minidl.lasso import LASSO_SOLVERS, _check_weights, _prepare, _solve
+from minidl.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
 
 
 def alpha_grid(Xc, yc, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None):
@@ -61,12 +61,12 @@ def enet_path(
         raise ValueError(f"solver must be one of {LASSO_SOLVERS}, got {solver!r}")
     X, y = check_X_y(X, y)
     p = X.shape[1]
-    weights = _check_weights(penalty_weights, p)
-    problem, c, _, _ = _prepare(X, y, fit_intercept, solver)
+    weights = check_penalty_weights(penalty_weights, p)
+    problem = prepare_problem(X, y, fit_intercept, solver)
     if alphas is None:
         if l1_ratio == 0:
             raise ValueError("l1_ratio=0 has no alpha_max: pass alphas explicitly")
-        alphas = _grid(c, l1_ratio, check_positive_int(n_alphas, "n_alphas"), eps, weights)
+        alphas = _grid(problem.c, l1_ratio, check_positive_int(n_alphas, "n_alphas"), eps, weights)
     else:
         alphas = np.sort(as_float64(alphas, "alphas", 1))[::-1]
         if np.any(alphas < 0):
@@ -75,7 +75,7 @@ def enet_path(
     gaps = np.empty(alphas.size)
     w = None if coef_init is None else as_float64(coef_init, "coef_init", 1)
     for k, alpha in enumerate(alphas):
-        w, gaps[k], _ = _solve(problem, alpha, l1_ratio, weights, w, max_iter, tol, solver)
+        w, gaps[k], _ = problem.solve(alpha, l1_ratio, weights, w, max_iter, tol)
         coefs[:, k] = w
     return alphas, coefs, gaps
 

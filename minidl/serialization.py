@@ -28,7 +28,6 @@ import pkgutil
 
 import numpy as np
 
-from minidl._rng import get_rng
 from minidl.archive import NpzArchive, parse_json
 from minidl.atomic import atomic_write
 from minidl.layers.base import LAYERS
@@ -249,33 +248,29 @@ def compare_specs(expected, found):
 
 
 def build_layers(entries, where, built=None, first_index=0):
-    """The layers ``entries`` describe (``built[i]`` where given), constructed without moving
-    the package generator (the file's weights replace the initial ones)."""
+    """The layers ``entries`` describe (``built[i]`` where given). ``Layer.from_config``
+    allocates their arrays without drawing initial weights (the file's replace them), so
+    loading a model does not shift any generator's stream."""
     built = built or {}
-    package_rng = get_rng()
-    rng_state = package_rng.bit_generator.state
     layers = []
-    try:
-        for i, entry in enumerate(entries, start=first_index):
-            if i in built:
-                layers.append(built[i])
-                continue
-            if entry["class"] not in LAYERS:
-                import_layer_modules()  # a class registers itself when its module is imported
-            cls = LAYERS.get(entry["class"])
-            if cls is None:
-                raise ValueError(
-                    f"{where}: layer {i} has unknown class {entry['class'][:100]!r}; known: "
-                    f"{sorted(LAYERS)} (a Layer class of your own: import it before loading)"
-                )
-            try:
-                layers.append(cls(**entry["config"]))
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"{where}: cannot rebuild layer {i} {describe(entry)}: {err}"
-                ) from None
-    finally:
-        package_rng.bit_generator.state = rng_state
+    for i, entry in enumerate(entries, start=first_index):
+        if i in built:
+            layers.append(built[i])
+            continue
+        if entry["class"] not in LAYERS:
+            import_layer_modules()  # a class registers itself when its module is imported
+        cls = LAYERS.get(entry["class"])
+        if cls is None:
+            raise ValueError(
+                f"{where}: layer {i} has unknown class {entry['class'][:100]!r}; known: "
+                f"{sorted(LAYERS)} (a Layer class of your own: import it before loading)"
+            )
+        try:
+            layers.append(cls.from_config(entry["config"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{where}: cannot rebuild layer {i} {describe(entry)}: {err}"
+            ) from None
     return layers
 
 

@@ -21,7 +21,7 @@ to its constructor on random configs, and another that every registered layer cl
 import numpy as np
 
 from minidl._validation import as_tuple, check_positive_int
-from minidl.functional.conv2plus1d import conv2plus1d_mid_channels
+from minidl.complexity_formulas import mid_channels_tran
 from minidl.layers.base import check_dtype
 
 STATELESS = frozenset({
@@ -77,7 +77,7 @@ def _conv2plus1d(config):
     c_out = check_positive_int(config["out_channels"], "out_channels")
     t, kh, kw = as_tuple(config["kernel_size"], 3, "kernel_size")
     mid = config.get("mid_channels")
-    mid = conv2plus1d_mid_channels(t, (kh, kw), c_in, c_out) if mid is None else mid
+    mid = mid_channels_tran(t, (kh, kw), c_in, c_out) if mid is None else mid
     mid = check_positive_int(mid, "mid_channels")
     dt = _dtype(config)
     spec = {"spatial.weight": ((mid, c_in, 1, kh, kw), dt)}

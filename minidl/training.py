@@ -60,49 +60,21 @@ def fit(
     X, y = _check_data(X, y, "X", "y")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if not callable(getattr(optimizer, "step", None)):
-        raise TypeError(f"optimizer must have a step(params, grads) method, got {optimizer!r}")
-    _check_loss(loss)
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        _check_data(*validation_data, "validation_data[0]", "validation_data[1]")
-    callbacks = () if callbacks is None else tuple(callbacks)
-    if any(not callable(cb) for cb in callbacks):
-        raise TypeError("callbacks must be callables cb(epoch, logs)")
+    callbacks = _check_fit_arguments(optimizer, loss, validation_data, callbacks)
     rng = get_rng(rng)
     model.loss = loss  # evaluate() defaults to it
-    n = len(X)
     history = {}
     for epoch in range(epochs):
-        model.train()
-        order = rng.permutation(n)
-        total, correct, seen, batch_losses = 0.0, 0, 0, []
         logs = {"lr": getattr(optimizer, "lr", None)}
         bar = tqdm(
-            total=-(-n // batch_size),
+            total=-(-len(X) // batch_size),
             desc=f"epoch {epoch + 1}/{epochs}",
             unit="batch",
             disable=not verbose,
             dynamic_ncols=True,
         )
         with bar:
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                out = model.forward(X[idx])
-                batch_loss = loss(out, y[idx])
-                model.backward(loss.backward(), input_grad=False)
-                optimizer.step(model.params, model.grads)
-                total += batch_loss * len(idx)
-                batch_losses.append(float(batch_loss))
-                seen += len(idx)
-                hits = _n_correct(out, y[idx])
-                correct = None if hits is None or correct is None else correct + hits
-                logs["loss"] = total / seen
-                if correct is not None:
-                    logs["accuracy"] = correct / seen
-                bar.set_postfix(_fmt(logs), refresh=False)
-                bar.update(1)
+            batch_losses = _train_epoch(model, X, y, rng, batch_size, optimizer, loss, logs, bar)
             if validation_data is not None:
                 val_loss, val_acc = model.evaluate(*validation_data, loss, batch_size)
                 logs["val_loss"] = val_loss
@@ -117,6 +89,47 @@ def fit(
         if any([bool(cb(epoch, dict(logs))) for cb in callbacks]):
             break
     return history
+
+
+def _check_fit_arguments(optimizer, loss, validation_data, callbacks):
+    """The checks of :func:`fit`'s objects; returns ``callbacks`` as a tuple."""
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must have a step(params, grads) method, got {optimizer!r}")
+    _check_loss(loss)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        _check_data(*validation_data, "validation_data[0]", "validation_data[1]")
+    callbacks = () if callbacks is None else tuple(callbacks)
+    if any(not callable(cb) for cb in callbacks):
+        raise TypeError("callbacks must be callables cb(epoch, logs)")
+    return callbacks
+
+
+def _train_epoch(model, X, y, rng, batch_size, optimizer, loss, logs, bar):
+    r"""One pass over the samples shuffled by ``rng``: per batch :math:`B` the step
+    :math:`\theta \leftarrow` ``optimizer.step`` :math:`(\theta, \partial \ell_B / \partial
+    \theta)`; ``logs`` gets the running loss and accuracy. Returns the batch losses in order."""
+    model.train()
+    order = rng.permutation(len(X))
+    total, correct, seen, batch_losses = 0.0, 0, 0, []
+    for start in range(0, len(X), batch_size):
+        idx = order[start : start + batch_size]
+        out = model.forward(X[idx])
+        batch_loss = loss(out, y[idx])
+        model.backward(loss.backward(), input_grad=False)
+        optimizer.step(model.params, model.grads)
+        total += batch_loss * len(idx)
+        batch_losses.append(float(batch_loss))
+        seen += len(idx)
+        hits = _n_correct(out, y[idx])
+        correct = None if hits is None or correct is None else correct + hits
+        logs["loss"] = total / seen
+        if correct is not None:
+            logs["accuracy"] = correct / seen
+        bar.set_postfix(_fmt(logs), refresh=False)
+        bar.update(1)
+    return batch_losses
 
 
 def evaluate(model, X, y, loss=None, batch_size=256):

@@ -175,7 +175,7 @@ def test_quantization_keeps_the_parameter_count():
 
 
 def test_dense_is_a_convolution_whose_kernel_spans_the_input(rng):
-    from minidl.functional.conv import conv2d
+    from minidl.functional import conv2d
 
     dense = Dense(784, 10, rng=rng, dtype=np.float64)
     x = rng.normal(size=(4, 1, 28, 28))

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from minidl import complexity as cx
-from minidl.functional.conv2plus1d import conv2plus1d_mid_channels
 from minidl.layers.activations import ReLU, Softmax
 from minidl.layers.base import Layer
 from minidl.layers.batchnorm import BatchNorm2D
@@ -105,16 +104,6 @@ def test_tran_mid_channels_and_equal_weights():
     with_bias = cx.compare_conv3d_2plus1d(64, 64, 3, (8, 56, 56), padding=1)
     assert with_bias.params_3d == 110_592 + 64
     assert with_bias.params_2plus1d == 110_592 + 144 + 64  # two biases: M and C_out
-
-
-def test_tran_formula_agrees_with_the_conv_module():
-    # Two independent implementations of the same formula (functional.conv2plus1d's and ours).
-    for t in (1, 2, 3, 5):
-        for k in (1, 3, (3, 5)):
-            for c_in, c_out in [(1, 1), (3, 16), (64, 64), (7, 130)]:
-                assert cx.mid_channels_tran(t, k, c_in, c_out) == conv2plus1d_mid_channels(
-                    t, k, c_in, c_out
-                )
 
 
 def test_issue_benchmark_case_3d_vs_2plus1d():

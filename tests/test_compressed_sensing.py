@@ -16,6 +16,7 @@ from minidl.compressed_sensing import (
     soft_threshold,
     sparse_signal,
 )
+from minidl.lasso import Lasso
 
 
 def problem(rng, m, n, k, noise=0.0):
@@ -264,3 +265,16 @@ def test_convergence_warning_is_the_shared_class():
     import minidl.exceptions
 
     assert ConvergenceWarning is minidl.exceptions.ConvergenceWarning
+
+
+@pytest.mark.parametrize("accelerated", [False, True])
+def test_ista_is_the_lassos_proximal_gradient(rng, accelerated):
+    """(5.4) with lam is the lasso (2.8) with alpha = lam / m: compressed sensing's ista and
+    Lasso(solver='ista'/'fista') run the one iteration of minidl.proximal on the two scalings
+    and reach the same minimizer."""
+    A, _, y = problem(rng, 30, 60, 4, noise=0.01)
+    lam = 0.1 * np.max(np.abs(A.T @ y))
+    ours = ista(A, y, lam, accelerated=accelerated, tol=1e-14, max_iter=200000)
+    solver = "fista" if accelerated else "ista"
+    lasso = Lasso(lam / 30, fit_intercept=False, solver=solver, tol=1e-14, max_iter=200000)
+    np.testing.assert_allclose(ours, lasso.fit(A, y).coef_, rtol=0, atol=1e-8)

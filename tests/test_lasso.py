@@ -7,9 +7,10 @@ import pytest
 
 from minidl.exceptions import ConvergenceWarning, NotFittedError
 from minidl.lasso import AdaptiveLasso, ElasticNet, Lasso, lasso_literal
-from minidl.lasso_solvers import duality_gap, enet_cd_gram, lasso_cd_naive, soft_threshold
+from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive
 from minidl.lasso_working_set import enet_cd_working_set
 from minidl.linear import Ridge
+from minidl.proximal import duality_gap, soft_threshold
 from minidl.regularization_path import alpha_grid, enet_path, lasso_path
 
 SOLVERS = ["cd", "cd_naive", "ista", "fista"]

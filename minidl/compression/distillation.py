@@ -31,7 +31,8 @@ import numbers
 import numpy as np
 
 from minidl._validation import check_fraction
-from minidl.losses import CrossEntropyLoss, _check_logits, _Loss, log_softmax
+from minidl.functional.activations import log_softmax
+from minidl.losses import CrossEntropyLoss, Loss, check_logits
 
 
 def _temperature(T):
@@ -48,7 +49,7 @@ def distillation_targets(labels, teacher_logits):
     hand each batch its own teacher outputs. Fields: ``'label'`` (int64), ``'teacher'``.
     """
     labels = np.asarray(labels)
-    t = _check_logits(teacher_logits, "teacher_logits", "distillation_targets", ndim=2)
+    t = check_logits(teacher_logits, "teacher_logits", "distillation_targets", ndim=2)
     if labels.shape != (len(t),):
         raise ValueError(
             f"labels must have shape ({len(t)},) to match teacher_logits "
@@ -59,7 +60,7 @@ def distillation_targets(labels, teacher_logits):
     return out
 
 
-class DistillationLoss(_Loss):
+class DistillationLoss(Loss):
     r"""Hinton et al.'s loss (1.11)/(4.7) (module docstring) with :class:`minidl.losses` API.
 
     ``loss = crit(student_logits, target)`` where ``target`` is either the structured array of
@@ -81,7 +82,7 @@ class DistillationLoss(_Loss):
         self._ce = CrossEntropyLoss()
 
     def forward(self, logits, target):
-        s = _check_logits(logits, "logits", "DistillationLoss", ndim=2)
+        s = check_logits(logits, "logits", "DistillationLoss", ndim=2)
         if isinstance(target, np.ndarray) and target.dtype.names == ("label", "teacher"):
             t, y = target["teacher"], target["label"]
         elif isinstance(target, (tuple, list)) and len(target) == 2:
@@ -92,7 +93,7 @@ class DistillationLoss(_Loss):
                 f"teacher_logits) or a pair (teacher_logits, labels), got "
                 f"{type(target).__name__}"
             )
-        t = _check_logits(t, "teacher_logits", "DistillationLoss", ndim=2)
+        t = check_logits(t, "teacher_logits", "DistillationLoss", ndim=2)
         if t.shape != s.shape:
             raise ValueError(
                 f"DistillationLoss teacher_logits must have the student logits' "

@@ -16,16 +16,16 @@ import copy
 
 import numpy as np
 
-from minidl.layers.batchnorm import _BatchNorm
-from minidl.layers.conv import _ConvND
+from minidl.layers.batchnorm import BatchNorm
+from minidl.layers.conv import ConvND
 from minidl.layers.dense import Dense
 
 
 def fold_batchnorm(layer, bn):
     """A new Conv/Dense layer equal to ``bn(layer(x))`` in eval mode (always with a bias)."""
-    if not isinstance(layer, (Dense, _ConvND)):
+    if not isinstance(layer, (Dense, ConvND)):
         raise TypeError(f"layer must be a Dense or Conv layer, got {type(layer).__name__}")
-    if not isinstance(bn, _BatchNorm):
+    if not isinstance(bn, BatchNorm):
         raise TypeError(f"bn must be a BatchNorm layer, got {type(bn).__name__}")
     out = layer.params["weight"].shape[0]
     if bn.num_features != out:
@@ -63,7 +63,7 @@ def fold_model(model):
     while i < len(src):
         layer = src[i]
         nxt = src[i + 1] if i + 1 < len(src) else None
-        if isinstance(layer, (Dense, _ConvND)) and isinstance(nxt, _BatchNorm):
+        if isinstance(layer, (Dense, ConvND)) and isinstance(nxt, BatchNorm):
             layers.append(fold_batchnorm(layer, nxt))
             i += 2
         else:

@@ -30,7 +30,8 @@ as (1.9a) and prunes a CNN with the resulting saliencies.
 
 (H1) and (H2) are a dense or conv layer's own backward pass with :math:`x` and :math:`w`
 replaced by :math:`x^2` and :math:`w^2` (a sum of squares where the gradient has a sum of
-products), so the code reuses :func:`minidl.functional.conv.conv_nd_backward`; (H3) is an
+products), so the code runs :func:`minidl.functional.dense.dense_backward` and
+:func:`minidl.functional.conv.conv_nd_backward` on a cache with the squares; (H3) is an
 activation's backward applied twice (:math:`f' \cdot f' \cdot h`); max pooling routes
 :math:`h` like the gradient (its weights are 0 and 1, their own squares); average pooling
 divides by the window size twice; Flatten reshapes.
@@ -43,6 +44,8 @@ import numpy as np
 
 from minidl.functional.activations import log_softmax, sigmoid
 from minidl.functional.conv import conv_nd_backward
+from minidl.functional.dense import dense_backward
+from minidl.functional.pool import avg_divisor
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 
 __all__ = ["hessian_diag_backprop", "output_curvature"]
@@ -108,32 +111,32 @@ def _check_layers(model):
 def _layer_backward(layer, h, need_input):
     """(h for the layer's input or None, {param name: h}) for one layer, float64."""
     name = type(layer).__name__
-    if name == "Dense":
-        x, w = layer._cache.astype(np.float64), layer.params["weight"].astype(np.float64)
-        found = {"weight": h.T @ (x * x)}  # (H1): sum_n h[n, i] x[n, j]^2
-        if layer.use_bias:
-            found["bias"] = h.sum(axis=0)
-        return (h @ (w * w) if need_input else None), found  # (H2)
-    if name in _CONV:
+    if name == "Dense" or name in _CONV:  # (H1), (H2): the backward with x^2 and w^2
         c = layer._cache
         squared = dataclasses.replace(
             c, x=c.x.astype(np.float64) ** 2, weight=c.weight.astype(np.float64) ** 2
         )
-        dx, dw, db = conv_nd_backward(h, squared, input_grad=need_input)  # (H1), (H2)
-        found = {"weight": dw}
-        if layer.use_bias:
-            found["bias"] = db
-        return dx, found
+        if name == "Dense":
+            grads = dense_backward(h, squared)
+            return (grads.dx if need_input else None), _param_dict(layer, grads)
+        grads = conv_nd_backward(h, squared, input_grad=need_input)
+        return grads.dx, _param_dict(layer, grads)
     if name in _ELEMENTWISE:  # (H3): f'(a) * (f'(a) * h)
         return _f64(layer.backward(layer.backward(h))), {}
     if name in _AVGPOOL:  # sum over windows of h / D^2: the backward of h / D
-        divisor = layer._cache["divisor"]
-        divisor = math.prod(layer._cache["kernel"]) if divisor is None else divisor
+        divisor = avg_divisor(layer._cache.windows, np.float64)
         return _f64(layer.backward(h / divisor)), {}
     if name == "GlobalAvgPool":  # the backward already divides by the size once
-        size = math.prod(layer._cache["x_shape"][2:])
+        size = math.prod(layer._cache.x_shape[2:])
         return _f64(layer.backward(h / size)), {}
     return _f64(layer.backward(h)), {}  # max pooling (0/1 routing), Flatten (reshape)
+
+
+def _param_dict(layer, grads):
+    found = {"weight": grads.dweight}
+    if layer.use_bias:
+        found["bias"] = grads.dbias
+    return found
 
 
 def _f64(a):

@@ -29,7 +29,7 @@ from minidl.compression.quantization import (
     quantize,
 )
 from minidl.functional.conv import conv_nd
-from minidl.functional.padding import output_sizes, pad_array, resolve_padding
+from minidl.functional.windows import output_sizes, pad_array, resolve_padding
 from minidl.layers.dense import Dense
 
 
@@ -166,12 +166,12 @@ class QuantizedConv2D(_QuantizedLinear):
 def quantized_layer(layer, input_qparams, output_qparams, bits=8, per_channel=True, relu=False):
     """``QuantizedDense`` for a ``Dense``, ``QuantizedConv2D`` for a ``Conv1D/2D/3D`` (also
     wrapped in a QAT :class:`~minidl.compression.qat.FakeQuantWeight`)."""
-    from minidl.layers.conv import _ConvND
+    from minidl.layers.conv import ConvND
 
     inner = layer.layer if isinstance(layer, FakeQuantWeight) else layer
     if isinstance(inner, Dense):
         cls = QuantizedDense
-    elif isinstance(inner, _ConvND):
+    elif isinstance(inner, ConvND):
         cls = QuantizedConv2D
     else:
         raise TypeError(

@@ -73,13 +73,13 @@ _PASS_THROUGH = {
 
 def _plan(layers, allow_float):
     """Group the layers: (kind, [layers]); a Dense/Conv followed by ReLU is one group."""
-    from minidl.layers.conv import _ConvND
+    from minidl.layers.conv import ConvND
 
     plan, i = [], 0
     while i < len(layers):
         layer, name = layers[i], type(layers[i]).__name__
         inner = layer.layer if isinstance(layer, FakeQuantWeight) else layer
-        if isinstance(inner, (Dense, _ConvND)):
+        if isinstance(inner, (Dense, ConvND)):
             relu = i + 1 < len(layers) and type(layers[i + 1]).__name__ == "ReLU"
             plan.append(("linear", layers[i : i + 1 + relu]))
             i += 1 + relu

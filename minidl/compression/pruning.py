@@ -24,7 +24,7 @@ import numbers
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.layers.conv import _ConvND
+from minidl.layers.conv import ConvND
 from minidl.layers.dense import Dense
 
 
@@ -171,7 +171,7 @@ def prunable_weights(model):
     return {
         f"{i}.weight": layer.params["weight"]
         for i, layer in enumerate(model.layers)
-        if isinstance(layer, (Dense, _ConvND))
+        if isinstance(layer, (Dense, ConvND))
     }
 
 

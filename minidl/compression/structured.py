@@ -29,14 +29,14 @@ import numpy as np
 from minidl.compression.pruning import check_sparsity, n_to_prune
 from minidl.layers.activations import LeakyReLU, ReLU, Tanh
 from minidl.layers.base import Layer
-from minidl.layers.batchnorm import _BatchNorm
-from minidl.layers.conv import _ConvND
+from minidl.layers.batchnorm import BatchNorm
+from minidl.layers.conv import ConvND
 from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
-from minidl.layers.pool import GlobalAvgPool, _Pool
+from minidl.layers.pool import GlobalAvgPool, Pool
 from minidl.layers.reshape import Flatten
 
-_ZERO_PRESERVING = (ReLU, LeakyReLU, Tanh, _Pool, GlobalAvgPool, Dropout)
+_ZERO_PRESERVING = (ReLU, LeakyReLU, Tanh, Pool, GlobalAvgPool, Dropout)
 
 
 def unit_norms(weight, p=1):
@@ -76,7 +76,7 @@ def ln_structured_mask(weight, amount, p=1):
 
 
 def _prunable_indices(model):
-    idx = [i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, _ConvND))]
+    idx = [i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, ConvND))]
     if not idx:
         raise TypeError("model has no Dense or Conv layer to prune")
     return idx
@@ -103,19 +103,19 @@ def _check_supported(model, amounts):
     """Every layer a pruned channel flows through must map 0 to 0 and keep channels apart."""
     pruning = False
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, _ConvND) and layer.groups != 1 and pruning:
+        if isinstance(layer, ConvND) and layer.groups != 1 and pruning:
             raise TypeError(
                 f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
                 "is not supported by structured pruning"
             )
-        if isinstance(layer, (Dense, _ConvND)):
+        if isinstance(layer, (Dense, ConvND)):
             pruning = amounts.get(i, 0) > 0
-            if pruning and isinstance(layer, _ConvND) and layer.groups != 1:
+            if pruning and isinstance(layer, ConvND) and layer.groups != 1:
                 raise TypeError(
                     f"layer {i} ({type(layer).__name__} with groups={layer.groups}) "
                     "is not supported by structured pruning"
                 )
-        elif pruning and not isinstance(layer, (*_ZERO_PRESERVING, _BatchNorm, Flatten)):
+        elif pruning and not isinstance(layer, (*_ZERO_PRESERVING, BatchNorm, Flatten)):
             raise TypeError(
                 f"layer {i} ({type(layer).__name__}) is not supported by structured pruning: a "
                 "removed unit's zero output must stay zero through it (ReLU, LeakyReLU, Tanh, "
@@ -146,7 +146,7 @@ def structured_masks(model, amount, p=1):
         j = i + 1
         while j < len(model.layers) and isinstance(model.layers[j], Dropout):
             j += 1
-        if j < len(model.layers) and isinstance(model.layers[j], _BatchNorm):
+        if j < len(model.layers) and isinstance(model.layers[j], BatchNorm):
             for name, arr in model.layers[j].params.items():
                 m = np.zeros_like(arr)
                 m[keep] = 1
@@ -155,10 +155,8 @@ def structured_masks(model, amount, p=1):
 
 
 def _rebuild(layer, **changes):
-    cfg = dict(layer.get_config(), **changes)
-    # a throwaway generator: the initial weights are overwritten, and drawing them from the
-    # package generator would shift the user's minidl.seed() stream
-    new = type(layer)(**cfg, rng=np.random.default_rng(0))
+    # from_config draws no initial weights (they are overwritten just after)
+    new = type(layer).from_config(dict(layer.get_config(), **changes))
     new.training = layer.training
     return new
 
@@ -177,7 +175,7 @@ def prune_units(model, amount, input_shape, p=1):
     new_layers, keep_in = [], None  # keep_in: kept indices along axis 1 of the current tensor
     for i, layer in enumerate(model.layers):
         out_shape = tuple(layer.output_shape(shape))
-        if isinstance(layer, (Dense, _ConvND)):
+        if isinstance(layer, (Dense, ConvND)):
             w = layer.params["weight"]
             if keep_in is not None:
                 w = w[:, keep_in]
@@ -186,14 +184,14 @@ def prune_units(model, amount, input_shape, p=1):
             if keep_out is not None:
                 w, b = w[keep_out], None if b is None else b[keep_out]
             size = {"in_features": w.shape[1], "out_features": w.shape[0]}
-            if isinstance(layer, _ConvND):
+            if isinstance(layer, ConvND):
                 size = {"in_channels": w.shape[1], "out_channels": w.shape[0]}
             new = _rebuild(layer, dtype=str(w.dtype), **size)
             new.params["weight"][...] = w
             if b is not None:
                 new.params["bias"][...] = b
             keep_in = keep_out
-        elif isinstance(layer, _BatchNorm) and keep_in is not None:
+        elif isinstance(layer, BatchNorm) and keep_in is not None:
             new = _rebuild(layer, num_features=len(keep_in))
             for d_new, d_old in ((new.params, layer.params), (new.buffers, layer.buffers)):
                 for name in d_new:

@@ -17,8 +17,8 @@ make a runner:
 - :func:`numpy_adapter` (the default): a plain NumPy function with the family's signature
   (see :mod:`minidl.conformance.cases`). Gradients need ``backward``: then the function returns
   ``(y, cache)`` and ``backward(dy, cache)`` returns the gradients in the order of
-  ``family.grad_wrt`` (the CS231n ``*_forward``/``*_backward`` habit and minidl's own
-  ``return_cache=True`` convention). Estimator families take a class with scikit-learn's API.
+  ``family.grad_wrt`` (the CS231n ``*_forward``/``*_backward`` habit and minidl's own op
+  contract). Estimator families take a class with scikit-learn's API.
 - :func:`torch_adapter`: a PyTorch function (``torch.nn.functional.conv2d``, your own
   ``nn.Module`` call...) taking and returning tensors. Inputs become float64 tensors (integer
   labels ``int64``), gradients come from autograd (``y.backward(dy)``), a quantized output is

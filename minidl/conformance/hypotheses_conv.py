@@ -10,7 +10,7 @@ import numpy as np
 
 from minidl.conformance.hypothesis import kwarg, minidl_outputs, registrar, rerun, tup
 from minidl.conformance.reference import REFERENCE
-from minidl.functional.padding import resolve_padding
+from minidl.functional.windows import resolve_padding
 
 HYPOTHESES = {}
 hypothesis = registrar(HYPOTHESES)

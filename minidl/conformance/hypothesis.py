@@ -7,7 +7,7 @@ import numpy as np
 
 from minidl.conformance.adapters import _value, numpy_adapter
 from minidl.conformance.reference import REFERENCE
-from minidl.functional.padding import interior, pad_array
+from minidl.functional.windows import interior, pad_array
 
 __all__ = ["_value", "minidl_outputs", "registrar", "rerun", "tup"]
 

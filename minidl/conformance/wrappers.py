@@ -16,7 +16,7 @@ Gradients that are not a dict (a :class:`~minidl.conformance.failures.Raised` ba
 import numpy as np
 
 from minidl._validation import as_tuple
-from minidl.functional.padding import interior, pad_array, resolve_padding
+from minidl.functional.windows import interior, pad_array, resolve_padding
 
 
 def _inherit(run, runner):

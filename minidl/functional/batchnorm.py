@@ -45,21 +45,24 @@ so :math:`dx_j = \sum_i g_i\, \partial \hat x_i / \partial x_j` is the compact f
 In evaluation the statistics are constants, so :math:`dx = \gamma\, dy / \sqrt{\bar v + \epsilon}`.
 
 The article writes only :math:`x_{normalized} = (x - \mu)/\sigma`; :func:`batch_norm_literal`
-keeps that version and says what it lacks. ``batch_norm_naive`` and
-``batch_norm_backward_naive`` loop over channels with explicit sums, and the backward twin
-follows the step-by-step chain rule (through :math:`v` and :math:`\mu`) rather than the
-compact formula, so the two are independent.
+keeps that version and says what it lacks. The loop twins in
+:mod:`minidl.functional.batchnorm_naive` go channel by channel with explicit sums, and the
+backward twin follows the step-by-step chain rule (through :math:`v` and :math:`\mu`) rather than
+the compact formula, so the two are independent.
 """
 
-import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
+from minidl.functional.contract import ParamGrads
 
 
-def _check(x, weight, bias, running_mean, running_var, training, fn):
+def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Validate the arguments of :func:`batch_norm`; return ``(x, n, momentum, eps)`` with
+    ``n`` the number of values per channel."""
+    fn = "batch_norm"
     x = check_float_array(x, f"{fn} x", ndim=(2, 3, 4, 5))
     c = x.shape[1]
     if (running_mean is None) != (running_var is None):
@@ -89,18 +92,28 @@ def _check(x, weight, bias, running_mean, running_var, training, fn):
             f"{fn}: expected more than 1 value per channel when training, got input x of "
             f"shape {x.shape}"
         )
-    return x, n
+    return x, n, check_fraction(momentum, "momentum"), check_nonnegative(eps, "eps")
 
 
-class BatchNormCache(NamedTuple):
-    """What the backward needs: the input as (N, C, L), the statistics used, gamma, the mode."""
+@dataclass(frozen=True)
+class BatchNormCache:
+    r"""What the backward needs: the input, the per-channel mean and :math:`1/\sigma` that
+    normalized it (batch statistics in training, the running ones in evaluation), gamma (None
+    without affine), the mode and eps."""
 
-    x3: np.ndarray
+    x: np.ndarray
     mean: np.ndarray
     invstd: np.ndarray
     weight: np.ndarray | None
     training: bool
-    shape: tuple
+    eps: float
+
+
+def check_dy(dy, cache):
+    dy = check_float_array(dy, "batch_norm_backward dy")
+    if dy.shape != cache.x.shape:
+        raise ValueError(f"batch_norm_backward: dy must have shape {cache.x.shape}, got {dy.shape}")
+    return dy.astype(cache.x.dtype, copy=False)
 
 
 def _channel_sum(a3):
@@ -113,32 +126,17 @@ def _channel_dot(a3, b3):
     return np.einsum("ncl,ncl->nc", a3, b3).sum(axis=0)
 
 
-def _update_running(running_mean, running_var, mean, var, n, momentum):
-    r""":math:`\bar\mu \leftarrow (1-m)\bar\mu + m\mu`, :math:`\bar v \leftarrow (1-m)\bar v
-    + m \frac{n}{n-1} v` (4.11), in place (as ``torch.nn.functional.batch_norm``)."""
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += momentum * var * (n / (n - 1))
-
-
-def batch_norm_forward(
-    x,
-    weight=None,
-    bias=None,
-    running_mean=None,
-    running_var=None,
-    training=True,
-    momentum=0.1,
+def batch_norm(
+    x, weight=None, bias=None, running_mean=None, running_var=None, training=True, momentum=0.1,
     eps=1e-5,
-):
-    r"""Batch norm forward (4.10), running estimates (4.11); returns ``(y, cache)``.
+):  # fmt: skip
+    r"""Batch norm (4.10), running estimates (4.11); returns ``y``.
 
-    ``cache`` is for :func:`batch_norm_backward`.
+    Shape: x (N, C) or (N, C, *spatial) with 1 to 3 spatial axes; weight, bias, running_mean,
+    running_var (C,) -> y (the shape of x)
 
     Parameters
     ----------
-    x : ndarray (N, C, *spatial), float32 or float64, 0 to 3 spatial axes
     weight, bias : ndarray (C,) or None
         :math:`\gamma` and :math:`\beta`; None means 1 and 0 (``affine=False``).
     running_mean, running_var : ndarray (C,) or None
@@ -151,18 +149,29 @@ def batch_norm_forward(
     eps : float >= 0
         Added to the variance before the square root.
     """
-    fn = "batch_norm"
-    x, n = _check(x, weight, bias, running_mean, running_var, training, fn)
-    momentum = check_fraction(momentum, "momentum")
-    eps = check_nonnegative(eps, "eps")
-    big_n, c = x.shape[:2]
-    x3 = x.reshape(big_n, c, -1)
+    return batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)[
+        0
+    ]
+
+
+def batch_norm_forward(
+    x, weight=None, bias=None, running_mean=None, running_var=None, training=True, momentum=0.1,
+    eps=1e-5,
+):  # fmt: skip
+    r""":func:`batch_norm` and the cache :func:`batch_norm_backward` needs: ``(y, cache)``."""
+    x, n, momentum, eps = check_batch_norm_args(
+        x, weight, bias, running_mean, running_var, training, momentum, eps
+    )
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
     if training:
         mean = _channel_sum(x3) / n
         y = x3 - mean[:, None]
         var = _channel_dot(y, y) / n  # biased: this is what normalizes the batch
-        if running_mean is not None:
-            _update_running(running_mean, running_var, mean, var, n, momentum)
+        if running_mean is not None:  # (4.11), in place, as torch.nn.functional.batch_norm
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (n / (n - 1))  # the unbiased variance
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
@@ -173,32 +182,26 @@ def batch_norm_forward(
     y *= (invstd if weight is None else weight * invstd)[:, None]
     if bias is not None:
         y += bias[:, None]
-    return y.reshape(x.shape), BatchNormCache(x3, mean, invstd, weight, training, x.shape)
-
-
-def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, **kwargs):
-    """:func:`batch_norm_forward` without the cache (the signature of ``F.batch_norm``)."""
-    return batch_norm_forward(x, weight, bias, running_mean, running_var, **kwargs)[0]
+    return y.reshape(x.shape), BatchNormCache(x, mean, invstd, weight, training, eps)
 
 
 def batch_norm_backward(dy, cache):
-    r"""Returns ``(dx, dweight, dbias)`` (``dweight``/``dbias`` None without affine).
+    r"""``ParamGrads(dx, dweight, dbias)`` (``dweight``/``dbias`` None without affine).
 
     Training: :math:`dx = \frac{\gamma}{n\sigma}(n\,dy - \sum dy - \hat x \sum dy\,\hat x)`;
     evaluation: :math:`dx = \gamma\, dy / \sigma`. Always :math:`d\gamma = \sum dy\,\hat x`,
     :math:`d\beta = \sum dy`.
     """
-    x3, mean, invstd, weight, training, shape = cache
-    dy = check_float_array(dy, "batch_norm_backward dy")
-    if dy.shape != shape:
-        raise ValueError(f"batch_norm_backward: dy must have shape {shape}, got {dy.shape}")
+    dy = check_dy(dy, cache)
+    x3 = cache.x.reshape(cache.x.shape[0], cache.x.shape[1], -1)
+    mean, invstd, weight = cache.mean, cache.invstd, cache.weight
     dy3 = dy.reshape(x3.shape)
     n = x3.shape[0] * x3.shape[2]
     centered = x3 - mean[:, None]  # x_hat = centered * invstd, never formed: one pass less
     sum_dy = _channel_sum(dy3)
     sum_dy_xhat = _channel_dot(dy3, centered) * invstd
     scale = invstd if weight is None else weight * invstd
-    if training:
+    if cache.training:
         dx = centered  # reuse the buffer: x_hat * sum(dy x_hat) = centered * invstd * ...
         dx *= (-invstd * sum_dy_xhat / n)[:, None]
         dx += dy3
@@ -207,69 +210,8 @@ def batch_norm_backward(dy, cache):
     else:
         dx = dy3 * scale[:, None]
     if weight is None:
-        return dx.reshape(shape), None, None
-    return dx.reshape(shape), sum_dy_xhat, sum_dy
-
-
-# ---------------------------------------------------------------- loop twins and the literal
-def batch_norm_naive(
-    x,
-    weight=None,
-    bias=None,
-    running_mean=None,
-    running_var=None,
-    training=True,
-    momentum=0.1,
-    eps=1e-5,
-):
-    """Loop twin of :func:`batch_norm`: one channel at a time, sums written out."""
-    x, n = _check(x, weight, bias, running_mean, running_var, training, "batch_norm_naive")
-    y = np.empty_like(x)
-    for c in range(x.shape[1]):
-        values = [float(v) for v in x[:, c].ravel()]
-        if training:
-            mu = sum(values) / n
-            v = sum((t - mu) ** 2 for t in values) / n
-            if running_mean is not None:
-                running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mu
-                running_var[c] = (1 - momentum) * running_var[c] + momentum * v * n / (n - 1)
-        else:
-            mu, v = float(running_mean[c]), float(running_var[c])
-        g = 1.0 if weight is None else float(weight[c])
-        b = 0.0 if bias is None else float(bias[c])
-        y[:, c] = np.reshape([g * (t - mu) / math.sqrt(v + eps) + b for t in values], y[:, c].shape)
-    return y
-
-
-def batch_norm_backward_naive(dy, x, weight=None, eps=1e-5):
-    r"""Training-mode backward by the step-by-step chain rule, one channel at a time.
-
-    With :math:`d\hat x = \gamma\, dy`:
-    :math:`dv = \sum d\hat x_i (x_i - \mu) \cdot (-\tfrac12)(v + \epsilon)^{-3/2}`,
-    :math:`d\mu = -\sum d\hat x_i / \sigma + dv \cdot (-\tfrac2n) \sum (x_i - \mu)`,
-    :math:`dx_i = d\hat x_i / \sigma + dv \cdot 2 (x_i - \mu)/n + d\mu / n`.
-    """
-    x, n = _check(x, weight, None, None, None, True, "batch_norm_backward_naive")
-    dx = np.empty_like(x)
-    dweight = np.zeros(x.shape[1], dtype=x.dtype)
-    dbias = np.zeros(x.shape[1], dtype=x.dtype)
-    for c in range(x.shape[1]):
-        xs = [float(v) for v in x[:, c].ravel()]
-        ds = [float(v) for v in dy[:, c].ravel()]
-        g = 1.0 if weight is None else float(weight[c])
-        mu = sum(xs) / n
-        v = sum((t - mu) ** 2 for t in xs) / n
-        sigma = math.sqrt(v + eps)
-        dxhat = [g * d for d in ds]
-        dv = sum(a * (t - mu) for a, t in zip(dxhat, xs, strict=True)) * -0.5 * sigma**-3
-        dmu = -sum(dxhat) / sigma + dv * (-2.0 / n) * sum(t - mu for t in xs)
-        col = [a / sigma + dv * 2 * (t - mu) / n + dmu / n for a, t in zip(dxhat, xs, strict=True)]
-        dx[:, c] = np.reshape(col, dx[:, c].shape)
-        dweight[c] = sum(d * (t - mu) / sigma for d, t in zip(ds, xs, strict=True))
-        dbias[c] = sum(ds)
-    if weight is None:
-        return dx, None, None
-    return dx, dweight, dbias
+        return ParamGrads(dx.reshape(cache.x.shape), None, None)
+    return ParamGrads(dx.reshape(cache.x.shape), sum_dy_xhat, sum_dy)
 
 
 def batch_norm_literal(x):

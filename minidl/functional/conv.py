@@ -1,4 +1,4 @@
-r"""N-d convolution (1-D, 2-D, 3-D from one core): forward, backward and their loop twins.
+r"""N-d convolution (1-D, 2-D, 3-D from one core) in three tiers: loops, im2col, blocked im2col.
 
 Numbers (3.k) are the formula numbers of chapter 03
 (``chapters/03_linear_analysis_and_convolution.ipynb``).
@@ -20,73 +20,43 @@ loads their weights as is; ``tests/functional/test_conv.py`` checks the flip aga
 ``np.convolve``.
 
 Shapes: ``x`` (N, C_in, *in), ``weight`` (C_out, C_in / groups, *k), ``bias`` (C_out,) or
-None, ``y`` (N, C_out, *out); padding as in :mod:`minidl.functional.padding`.
+None, ``y`` (N, C_out, *out); padding and output sizes as in :mod:`minidl.functional.windows`.
 
-Vectorized with im2col: a strided view of the padded input lists every window, a copy
-gathers it channels-first into ``col`` of shape (N, groups, C_g prod(k), L) (rows contiguous
-along the output's last axis, which is what makes the copy fast), and the sum (3.4) is a
-batched float32 GEMM ``w @ col``. The backward gathers the windows again, this time with the
-batch inside the columns, (groups, C_g prod(k), N L), so that ``dw = dy col^T`` sums over
-images and positions in one GEMM (per image, these GEMMs are too small to run fast);
-``dcol = w^T dy`` is one more, and col2im is prod(k) strided slice additions into a zero
-array. The first layer of a network skips ``dcol`` and col2im (``input_grad=False``).
+Three tiers compute (3.4) and its gradients, and the tests hold them equal:
 
-``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of
-100x100 and a 5x5 kernel), so it is never built whole: the output is cut into blocks of rows
-along its first spatial axis (and its second, when one row is already too much), each
-block's windows are gathered into a buffer of at most ``BLOCK_BYTES`` and multiplied at once
-(one batched ``np.matmul`` per block, all N images in it; a small input is a single block).
-The gather then stays in cache, nothing of size ``col`` is kept between the forward and the
-backward, and peak memory stays near PyTorch's. The backward works on chunks of whole images
-with at most ``BACKWARD_BYTES`` of windows each.
-``conv_nd_naive`` / ``conv_nd_backward_naive`` are the same sums as plain loops; tests hold
-them equal.
+1. ``conv_nd_forward_naive`` / ``conv_nd_backward_naive``: the sums as plain loops;
+2. ``conv_nd_forward_vectorized`` / ``conv_nd_backward_vectorized``: im2col (every window
+   becomes a column of a matrix) and one GEMM, a dozen lines each: read these;
+3. ``conv_nd_forward`` / ``conv_nd_backward``: the same im2col, block by block so that the
+   windows stay in cache (:mod:`minidl.functional._conv_blocked`); what the layers run.
+
+The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
 
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from minidl._validation import as_tuple, check_float_array, check_positive_int
-from minidl.functional.padding import interior, output_sizes, pad_array, resolve_padding
-
-# Block size (see the module docstring), in output positions per image: at most BLOCK_BYTES
-# of gathered windows for the whole batch (2 MiB sits in this machine's caches: 1 MiB L2 per
-# core, 32 MiB L3, so the GEMM reads back what the gather just wrote), and per image a GEMM of
-# at most GEMM_MACS multiply-adds, which OpenBLAS runs on one thread: a second thread only
-# pays off on larger products, and on a loaded 2-core machine each hand-off to it waits for a
-# scheduler slot (measured: 5-10x slower steps). MIN_COLUMNS keeps each GEMM wide enough to be
-# efficient when the kernel is big (deep layers), where threads do help. Tests shrink these.
-BLOCK_BYTES = 2 * 2**20
-GEMM_MACS = 2**19
-MIN_COLUMNS = 256
-# The backward works on chunks of whole images with at most BACKWARD_BYTES of gathered windows
-# (at least one image): LeNet-5 and article 003's CNN at batch 128 fit in one or two chunks,
-# while article 000's 100x100 images stay bounded in memory.
-BACKWARD_BYTES = 16 * 2**20
+from minidl._validation import check_float_array, check_positive_int
+from minidl.functional import _conv_blocked
+from minidl.functional.contract import ParamGrads
+from minidl.functional.windows import Windows, window_geometry
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvCache:
-    """What ``conv_nd_backward`` needs from the forward: the input, never its im2col matrix."""
+    """What the backward needs: the input (never its im2col matrix), the weight, the geometry."""
 
     x: np.ndarray
     weight: np.ndarray
     has_bias: bool
-    stride: tuple
-    dilation: tuple
     groups: int
-    pads: tuple
-    out: tuple
+    windows: Windows
 
 
-def _setup(x, weight, bias, stride, padding, dilation, groups, name="conv_nd"):
-    """Validate the arguments; return (x, weight, bias, stride, dilation, groups, pads, out).
-
-    The number of spatial axes D comes from the weight, (C_out, C_in/groups, *kernel).
-    """
+def _setup(x, weight, bias, stride, padding, dilation, groups, name):
+    """Validate the arguments; return ``(x, weight, bias, cache)`` (D = ``weight.ndim - 2``)."""
     weight = check_float_array(weight, f"{name} weight")
     nd = weight.ndim - 2
     if nd < 1:
@@ -115,84 +85,39 @@ def _setup(x, weight, bias, stride, padding, dilation, groups, name="conv_nd"):
                 f"{name} bias must have shape ({c_out},) and dtype {x.dtype}, "
                 f"got {bias.shape} {bias.dtype}"
             )
-    kernel = weight.shape[2:]
-    stride = as_tuple(stride, nd, "stride")
-    dilation = as_tuple(dilation, nd, "dilation")
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, dilation)
-    out = output_sizes(x.shape[2:], kernel, stride, dilation, pads, name=f"{name} weight kernel")
-    return x, weight, bias, stride, dilation, groups, pads, out
-
-
-def _windows(xp, kernel, stride, dilation, out):
-    """Read-only view (N, C, *kernel, *out) of the padded input: element [n, c, p, i] is
-    xp[n, c, s*i + d*p]. No copy; the copy happens once, in the caller's reshape."""
-    sn, sc, *ss = xp.strides
-    strides = (sn, sc) + tuple(a * d for a, d in zip(ss, dilation, strict=True))
-    strides += tuple(a * s for a, s in zip(ss, stride, strict=True))
-    return as_strided(xp, xp.shape[:2] + tuple(kernel) + tuple(out), strides, writeable=False)
-
-
-def _col_blocks(xp, weight_shape, stride, dilation, out, groups):
-    """Yield ``(first, sizes, flat, col)`` for each block of output positions.
-
-    A block spans ``sizes[0]`` rows of the first spatial output axis from ``first[0]`` (and,
-    when one such row alone is more than a block, ``sizes[1]`` rows of the second axis from
-    ``first[1]``), all of the remaining axes. ``col`` (N, groups, C_g prod(k), prod(sizes))
-    holds the block's windows, gathered channels-first by one copy of the strided view;
-    ``flat`` is the block's slice of the flattened output positions (contiguous, because the
-    blocked axes are the slowest).
-    """
-    n, c_in = xp.shape[:2]
-    kernel = tuple(weight_shape[2:])
-    nd = len(kernel)
-    win = _windows(xp, kernel, stride, dilation, out)
-    rows_of_col = c_in * math.prod(kernel)  # = groups * C_g prod(k)
-    macs_per_column = weight_shape[0] // groups * weight_shape[1] * math.prod(kernel)
-    positions = min(BLOCK_BYTES // (n * rows_of_col * xp.itemsize), GEMM_MACS // macs_per_column)
-    positions = max(positions, MIN_COLUMNS, 1)
-    split = 1 if nd == 1 or positions >= math.prod(out[1:]) else 2
-    inner = math.prod(out[split:])  # positions in one row of the last blocked axis
-    step = max(1, positions // inner)
-    for outer in np.ndindex(*out[: split - 1]):  # () when split == 1
-        start = sum(i * math.prod(out[j + 1 : split]) for j, i in enumerate(outer))
-        for a in range(0, out[split - 1], step):
-            b = min(a + step, out[split - 1])
-            first = outer + (a,) + (0,) * (nd - split)
-            sizes = (1,) * len(outer) + (b - a,) + tuple(out[split:])
-            index = tuple(
-                slice(f, f + m) for f, m in zip(first[:split], sizes[:split], strict=True)
-            )
-            block = win[(slice(None),) * (2 + nd) + index]
-            flat = slice((start + a) * inner, (start + b) * inner)
-            yield first, sizes, flat, block.reshape(n, groups, -1, (b - a) * inner)
-
-
-def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False):
-    r"""N-d cross-correlation (3.4); D = ``weight.ndim - 2`` spatial axes.
-
-    Returns ``y`` of shape (N, C_out, *out), or ``(y, cache)`` with ``return_cache=True`` for
-    :func:`conv_nd_backward`. Vectorized by im2col + a batched GEMM per block of output rows
-    (module docstring).
-    """
-    x, weight, bias, stride, dilation, groups, pads, out = _setup(
-        x, weight, bias, stride, padding, dilation, groups
+    win = window_geometry(
+        x.shape[2:], weight.shape[2:], stride, padding, dilation, name=f"{name} weight kernel"
     )
-    n, c_out = x.shape[0], weight.shape[0]
-    w2 = weight.reshape(groups, c_out // groups, -1)
-    y = np.empty((n, groups, c_out // groups, math.prod(out)), dtype=x.dtype)
-    xp = pad_array(x, pads)
-    for _, _, flat, col in _col_blocks(xp, weight.shape, stride, dilation, out, groups):
-        yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
-        if bias is not None:
-            yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
-    y = y.reshape((n, c_out) + out)
-    if not return_cache:
-        return y
-    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out)
+    return x, weight, bias, ConvCache(x, weight, bias is not None, groups, win)
+
+
+def _check_dy(dy, cache, name):
+    dy = check_float_array(dy, f"{name} dy")
+    want = (cache.x.shape[0], cache.weight.shape[0]) + cache.windows.out
+    if dy.shape != want:
+        raise ValueError(f"{name} dy must have shape {want}, got {dy.shape}")
+    return dy.astype(cache.x.dtype, copy=False)
+
+
+# ------------------------------------------------------------------------ the public tier
+def conv_nd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""N-d cross-correlation (3.4); D = ``weight.ndim - 2`` spatial axes. Returns ``y``."""
+    return conv_nd_forward(x, weight, bias, stride, padding, dilation, groups)[0]
+
+
+def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""(3.4) by blocked im2col; returns ``(y, cache)`` for :func:`conv_nd_backward`.
+
+    The windows of ``x`` become the columns of a matrix, so the sum is a matrix product
+    (:func:`conv_nd_forward_vectorized`), computed block by block of output rows so that the
+    windows stay in cache (:mod:`minidl.functional._conv_blocked`).
+    """
+    x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    return _conv_blocked.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
 def conv_nd_backward(dy, cache, input_grad=True):
-    r"""Gradients of ``sum(y * dy)`` for (3.4): returns ``(dx, dweight, dbias)``.
+    r"""Gradients of ``sum(y * dy)`` for (3.4): ``ParamGrads(dx, dweight, dbias)``.
 
     .. math:: \frac{\partial L}{\partial b[o]} = \sum_{n, \mathbf{i}} dy[n, o, \mathbf{i}],
               \qquad
@@ -203,72 +128,56 @@ def conv_nd_backward(dy, cache, input_grad=True):
               \sum_{o, \mathbf{p}, \mathbf{i} : \mathbf{s i} + \mathbf{d p} = \mathbf{j}}
               dy[n, o, \mathbf{i}]\, w[o, c, \mathbf{p}]
 
-    (:math:`c' = g(o) C_g + c`). As GEMMs, chunk by chunk of images: the windows are gathered
-    with the batch *inside* the columns, ``col`` (groups, C_g prod(k), images x positions), so
-    the sum over images and positions in ``dweight += dy col^T`` is one GEMM per group rather
-    than one per image; ``dcol = w^T dy`` and col2im scatters it back: for each kernel offset
-    ``p`` one strided slice addition ``dxp[:, :, d p + s i] += dcol[:, p, :, i]`` (prod(k)
-    additions per chunk, no ``np.add.at``, no loop over the batch). ``dbias`` is None when the
-    forward had no bias. ``input_grad=False`` skips ``dx`` (returned as None): the first layer
-    of a network needs only its weight gradient, and ``dcol`` plus col2im are half the work.
+    (:math:`c' = g(o) C_g + c`): ``dweight = dy col^T`` and ``dcol = w^T dy`` scattered back by
+    col2im, chunk by chunk of images (:mod:`minidl.functional._conv_blocked`). ``dbias`` is None
+    when the forward had no bias. ``input_grad=False`` skips ``dx`` (None): the first layer of
+    a network needs only its weight gradient, and ``dcol`` plus col2im are half the work.
     """
-    x, weight, groups = cache.x, cache.weight, cache.groups
-    n, c_in, *in_sizes = x.shape
-    c_out, c_g, *kernel = weight.shape
-    out, o_g, positions = cache.out, c_out // groups, math.prod(cache.out)
-    dy = check_float_array(dy, "conv_nd_backward dy")
-    if dy.shape != (n, c_out) + out:
-        raise ValueError(f"conv_nd_backward dy must have shape {(n, c_out) + out}, got {dy.shape}")
-    dy = dy.astype(x.dtype, copy=False)
+    dy = _check_dy(dy, cache, "conv_nd_backward")
+    c = cache
+    return ParamGrads(
+        *_conv_blocked.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
+    )
+
+
+# -------------------------------------------------------------------- the vectorized tier
+def conv_nd_forward_vectorized(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""(3.4) as im2col and one GEMM: ``y = w col + b``, the plain version of the fast path.
+
+    ``col`` (groups, C_g prod(k), N prod(out)) holds every window of the padded input as a
+    column, so for each group the sum over channels and kernel offsets is one matrix product.
+    """
+    x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    win, n, c_out = cache.windows, x.shape[0], weight.shape[0]
+    col = win.columns(win.canvas(x)).reshape(groups, -1, n * math.prod(win.out))
+    y = weight.reshape(groups, c_out // groups, -1) @ col  # (groups, C_out/groups, N prod(out))
+    y = y.reshape((c_out, n) + win.out).swapaxes(0, 1)
+    if bias is not None:
+        y = y + bias.reshape((c_out,) + (1,) * len(win.out))
+    return np.ascontiguousarray(y), cache
+
+
+def conv_nd_backward_vectorized(dy, cache, input_grad=True):
+    r"""The gradients of :func:`conv_nd_backward` as three GEMM-sized steps on the whole batch:
+    ``dweight = dy col^T``, ``dcol = w^T dy``, and col2im adds ``dcol`` back onto the windows."""
+    dy = _check_dy(dy, cache, "conv_nd_backward_vectorized")
+    x, weight, groups, win = cache.x, cache.weight, cache.groups, cache.windows
+    c_out, xp, columns = weight.shape[0], win.canvas(x), x.shape[0] * math.prod(win.out)
+    col = win.columns(xp).reshape(groups, -1, columns)
+    dyc = dy.swapaxes(0, 1).reshape(groups, c_out // groups, columns)  # y's layout above
+    dw = (dyc @ col.swapaxes(1, 2)).reshape(weight.shape)
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache.has_bias else None
-    w2 = weight.reshape(groups, o_g, -1)
-    dw = np.zeros(w2.shape, dtype=x.dtype)
-    xp = pad_array(x, cache.pads)
-    dxp = np.zeros(xp.shape, dtype=x.dtype) if input_grad else None
-    chunk = max(1, BACKWARD_BYTES // (c_in * math.prod(kernel) * positions * x.itemsize))
-    for a in range(0, n, chunk):
-        m = min(chunk, n - a)
-        col = _batch_inside_cols(xp[a : a + m], kernel, cache.stride, cache.dilation, out, groups)
-        # dy of these images as (groups, C_out/groups, images x positions), matching col
-        dyc = dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3)
-        dyc = dyc.reshape(groups, o_g, m * positions)
-        dw += np.matmul(dyc, col.swapaxes(-1, -2))  # dW[g, o, ck] = sum_(n,l) dy col
-        if dxp is not None:
-            dcol = np.matmul(w2.swapaxes(-1, -2), dyc)  # (groups, C_g prod(k), m positions)
-            _col2im(dcol, dxp[a : a + m], kernel, cache.stride, cache.dilation, out)
-    dx = None if dxp is None else dxp[interior(cache.pads, in_sizes)]
-    return dx, dw.reshape(weight.shape), db
+    if not input_grad:
+        return ParamGrads(None, dw, db)
+    dcol = weight.reshape(groups, c_out // groups, -1).swapaxes(1, 2) @ dyc
+    dxp = np.zeros(xp.shape, dtype=x.dtype)
+    win.add_columns(dxp, dcol)
+    return ParamGrads(win.crop(dxp), dw, db)
 
 
-def _batch_inside_cols(xp, kernel, stride, dilation, out, groups):
-    """Copy of the windows as (groups, C_g prod(k), N prod(out)): row (c, p), column (n, i)
-    holds xp[n, c, s i + d p]. One copy of the strided view, transposed so the batch sits
-    inside the columns."""
-    nd = len(kernel)
-    win = _windows(xp, kernel, stride, dilation, out)  # (N, C, *k, *out)
-    perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
-    return win.transpose(perm).reshape(groups, -1, xp.shape[0] * math.prod(out))
-
-
-def _col2im(dcol, dxp, kernel, stride, dilation, out):
-    """dxp[n, c, s i + d p] += dcol[c, p, n, i] for every kernel offset p: one strided slice
-    addition per offset (``dcol`` as returned by the GEMM, (groups, C_g prod(k), N prod(out)))."""
-    n, c_in = dxp.shape[:2]
-    dcol = dcol.reshape((c_in, *kernel, n, *out))
-    by_channel = dxp.swapaxes(0, 1)  # (C, N, *padded): a view, additions land in dxp
-    for p in np.ndindex(*kernel):
-        # outputs i read input d p + s i: a strided slice of dxp
-        window = tuple(
-            slice(d * q, d * q + s * (m - 1) + 1, s)
-            for q, d, s, m in zip(p, dilation, stride, out, strict=True)
-        )
-        by_channel[(slice(None), slice(None)) + window] += dcol[(slice(None),) + p]
-
-
-def conv_nd_naive(
-    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False
-):
-    r"""Equation (3.4) as plain loops: the reference ``conv_nd`` is tested against,
+# ------------------------------------------------------------------------- the loop tier
+def conv_nd_forward_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""Equation (3.4) as plain loops: the reference the other tiers are tested against,
 
     .. math:: y[n, o, \mathbf{i}] = b[o] + \sum_{c, \mathbf{p}}
               x[n, c, \mathbf{s i} + \mathbf{d p}]\, w[o, c, \mathbf{p}].
@@ -279,79 +188,52 @@ def conv_nd_naive(
     stride 1, no padding; ``tests/functional/test_conv.py`` checks it with ``np.convolve``).
     Padding is never materialized: a tap that falls outside the input contributes zero.
     """
-    x, weight, bias, stride, dilation, groups, pads, out = _setup(
-        x, weight, bias, stride, padding, dilation, groups, name="conv_nd_naive"
-    )
-    n_batch, c_in, *in_sizes = x.shape
+    x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     c_out, c_g, *kernel = weight.shape
-    o_g = c_out // groups
-    y = np.zeros((n_batch, c_out) + out, dtype=x.dtype)
-    for n in range(n_batch):
+    o_g, win = c_out // groups, cache.windows
+    y = np.zeros((x.shape[0], c_out) + win.out, dtype=x.dtype)
+    for n in range(x.shape[0]):
         for o in range(c_out):
-            for i in np.ndindex(*out):
+            for i in np.ndindex(*win.out):
                 acc = bias[o] if bias is not None else 0.0
                 for c in range(c_g):
                     for p in np.ndindex(*kernel):
-                        j = _tap(i, p, stride, dilation, pads, in_sizes)
+                        j = _tap(i, p, win)
                         if j is not None:
                             acc += x[(n, (o // o_g) * c_g + c) + j] * weight[(o, c) + p]
                 y[(n, o) + i] = acc
-    if not return_cache:
-        return y
-    return y, ConvCache(x, weight, bias is not None, stride, dilation, groups, pads, out)
+    return y, cache
 
 
-def conv_nd_backward_naive(dy, cache):
+def conv_nd_backward_naive(dy, cache, input_grad=True):
     """The backward formulas of :func:`conv_nd_backward` as plain loops over (3.4)'s terms:
     each product x * w in the forward sends dy * w to x and dy * x to w."""
-    x, weight, groups = cache.x, cache.weight, cache.groups
-    n_batch, c_in, *in_sizes = x.shape
+    dy = _check_dy(dy, cache, "conv_nd_backward_naive")
+    x, weight, win = cache.x, cache.weight, cache.windows
     c_out, c_g, *kernel = weight.shape
-    o_g = c_out // groups
+    o_g = c_out // cache.groups
     dx, dw = np.zeros_like(x), np.zeros_like(weight)
     db = np.zeros(c_out, dtype=x.dtype) if cache.has_bias else None
-    for n in range(n_batch):
+    for n in range(x.shape[0]):
         for o in range(c_out):
-            for i in np.ndindex(*cache.out):
+            for i in np.ndindex(*win.out):
                 g = dy[(n, o) + i]
                 if db is not None:
                     db[o] += g
                 for c in range(c_g):
                     for p in np.ndindex(*kernel):
-                        j = _tap(i, p, cache.stride, cache.dilation, cache.pads, in_sizes)
+                        j = _tap(i, p, win)
                         if j is not None:
                             ci = (o // o_g) * c_g + c
                             dx[(n, ci) + j] += g * weight[(o, c) + p]
                             dw[(o, c) + p] += g * x[(n, ci) + j]
-    return dx, dw, db
+    return ParamGrads(dx if input_grad else None, dw, db)
 
 
-def _tap(i, p, stride, dilation, pads, in_sizes):
+def _tap(i, p, win):
     """Unpadded input index s*i + d*p - before, or None when it falls in the zero padding."""
     j = tuple(
-        s * a + d * b - lo for a, b, s, d, (lo, _) in zip(i, p, stride, dilation, pads, strict=True)
+        s * a + d * b - lo
+        for a, b, s, d, (lo, _) in zip(i, p, win.stride, win.dilation, win.pads, strict=True)
     )
-    return j if all(0 <= t < m for t, m in zip(j, in_sizes, strict=True)) else None
-
-
-def _fixed_rank(nd):
-    def forward(
-        x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, return_cache=False
-    ):
-        name = f"conv{nd}d"
-        check_float_array(x, f"{name} input x", ndim=nd + 2)
-        check_float_array(weight, f"{name} weight", ndim=nd + 2)
-        return conv_nd(x, weight, bias, stride, padding, dilation, groups, return_cache)
-
-    forward.__name__ = forward.__qualname__ = f"conv{nd}d"
-    forward.__doc__ = (
-        f"{nd}-D cross-correlation: :func:`conv_nd` with x {_LAYOUT[nd]} and weight "
-        f"(C_out, C_in/groups, *{nd} kernel sizes); same arguments, same return."
-    )
-    return forward
-
-
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
-conv1d, conv2d, conv3d = _fixed_rank(1), _fixed_rank(2), _fixed_rank(3)
-# The backward is rank-agnostic: the cache knows the shapes.
-conv1d_backward = conv2d_backward = conv3d_backward = conv_nd_backward
+    return j if all(0 <= t < m for t, m in zip(j, win.in_sizes, strict=True)) else None

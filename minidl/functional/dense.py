@@ -21,9 +21,21 @@ The vectorized versions are three matrix products (one GEMM each, as PyTorch doe
 ``_naive`` twins are the index sums above as Python loops, and the tests hold them equal.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from minidl._validation import check_float_array
+from minidl.functional.contract import ParamGrads
+
+
+@dataclass(frozen=True)
+class DenseCache:
+    """What the backward needs: the input, the weight, whether there was a bias."""
+
+    x: np.ndarray
+    weight: np.ndarray
+    has_bias: bool
 
 
 def _check(x, weight, bias, fn):
@@ -43,54 +55,46 @@ def _check(x, weight, bias, fn):
                 f"{fn}: bias must have shape ({weight.shape[0]},) = (out_features,), "
                 f"got {bias.shape}"
             )
-    return x, weight, bias
+    return x, weight, bias, DenseCache(x, weight, bias is not None)
+
+
+def _check_dy(dy, cache, fn):
+    dy = check_float_array(dy, f"{fn} dy", ndim=2)
+    want = (cache.x.shape[0], cache.weight.shape[0])
+    if dy.shape != want:
+        raise ValueError(f"{fn}: dy must have shape (N, out_features) = {want}, got {dy.shape}")
+    return dy.astype(cache.x.dtype, copy=False)
 
 
 def dense(x, weight, bias=None):
-    r"""Affine map :math:`y = x W^\top + b`.
+    r"""Affine map :math:`y = x W^\top + b` (``torch.nn.functional.linear``).
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, in_features), float32 or float64
-    weight : ndarray, shape (out_features, in_features), same dtype as ``x``
-    bias : ndarray, shape (out_features,), optional
-
-    Returns
-    -------
-    y : ndarray, shape (N, out_features)
+    Shape: x (N, in_features), weight (out_features, in_features), bias (out_features,) or
+    None -> y (N, out_features)
     """
-    x, weight, bias = _check(x, weight, bias, "dense")
+    return dense_forward(x, weight, bias)[0]
+
+
+def dense_forward(x, weight, bias=None):
+    r""":math:`y = x W^\top + b` as one GEMM; returns ``(y, cache)``."""
+    x, weight, bias, cache = _check(x, weight, bias, "dense")
     y = x @ weight.T
     if bias is not None:
         y += bias  # in place: no second (N, out) array
-    return y
+    return y, cache
 
 
-def dense_backward(dy, x, weight, bias=True, out=None):
-    r"""Gradients of :math:`y = x W^\top + b`: :math:`dx = dy W`, :math:`dW = dy^\top x`,
-    :math:`db = \sum_n dy_n`.
-
-    ``bias`` says whether the forward had a bias; with ``bias=False`` the third result is None.
-    ``out`` optionally gives ``(dweight, dbias)`` arrays to write into (a layer's ``grads``),
-    which saves a copy of the weight gradient. Returns ``(dx, dweight, dbias)``.
-    """
-    x, weight, _ = _check(x, weight, None, "dense_backward")
-    dy = check_float_array(dy, "dense_backward dy", ndim=2)
-    if dy.shape != (x.shape[0], weight.shape[0]):
-        raise ValueError(
-            f"dense_backward: dy must have shape (N, out_features) = "
-            f"{(x.shape[0], weight.shape[0])}, got {dy.shape}"
-        )
-    dw_out, db_out = (None, None) if out is None else out
-    dx = dy @ weight
-    dweight = np.matmul(dy.T, x, out=dw_out)
-    dbias = np.sum(dy, axis=0, out=db_out) if bias else None
-    return dx, dweight, dbias
+def dense_backward(dy, cache):
+    r"""``ParamGrads(dx, dweight, dbias)``: :math:`dx = dy W`, :math:`dW = dy^\top x`,
+    :math:`db = \sum_n dy_n` (None without a bias): three GEMM-sized steps."""
+    dy = _check_dy(dy, cache, "dense_backward")
+    dbias = dy.sum(axis=0) if cache.has_bias else None
+    return ParamGrads(dy @ cache.weight, dy.T @ cache.x, dbias)
 
 
-def dense_naive(x, weight, bias=None):
-    r"""Loop twin of :func:`dense`: :math:`y_{nj} = b_j + \sum_i x_{ni} W_{ji}`."""
-    x, weight, bias = _check(x, weight, bias, "dense_naive")
+def dense_forward_naive(x, weight, bias=None):
+    r"""Loop twin of :func:`dense_forward`: :math:`y_{nj} = b_j + \sum_i x_{ni} W_{ji}`."""
+    x, weight, bias, cache = _check(x, weight, bias, "dense")
     n_batch, n_in = x.shape
     n_out = weight.shape[0]
     y = np.zeros((n_batch, n_out), dtype=x.dtype)
@@ -100,23 +104,23 @@ def dense_naive(x, weight, bias=None):
             for i in range(n_in):
                 s += x[n, i] * weight[j, i]
             y[n, j] = s
-    return y
+    return y, cache
 
 
-def dense_backward_naive(dy, x, weight, bias=True):
+def dense_backward_naive(dy, cache):
     r"""Loop twin of :func:`dense_backward`, each gradient as its index sum."""
-    x, weight, _ = _check(x, weight, None, "dense_backward_naive")
-    dy = check_float_array(dy, "dense_backward_naive dy", ndim=2)
+    dy = _check_dy(dy, cache, "dense_backward")
+    x, weight = cache.x, cache.weight
     n_batch, n_in = x.shape
     n_out = weight.shape[0]
     dx = np.zeros_like(x)
     dweight = np.zeros_like(weight)
-    dbias = np.zeros(n_out, dtype=dy.dtype) if bias else None
+    dbias = np.zeros(n_out, dtype=dy.dtype) if cache.has_bias else None
     for n in range(n_batch):
         for j in range(n_out):
             for i in range(n_in):
                 dx[n, i] += dy[n, j] * weight[j, i]  # dL/dx_ni = sum_j dy_nj W_ji
                 dweight[j, i] += dy[n, j] * x[n, i]  # dL/dW_ji = sum_n dy_nj x_ni
-            if bias:
+            if dbias is not None:
                 dbias[j] += dy[n, j]  # dL/db_j = sum_n dy_nj
-    return dx, dweight, dbias
+    return ParamGrads(dx, dweight, dbias)

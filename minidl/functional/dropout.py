@@ -12,22 +12,45 @@ paper scaled the weights by :math:`1 - p` at test time instead). The backward mu
 the same scaled mask, :math:`dx_i = dy_i\, m_i / (1 - p)`.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_fraction
+from minidl.functional.contract import InputGrad
 
 
-def dropout_mask(shape, p, dtype=np.float32, rng=None):
-    r"""The scaled mask :math:`m / (1 - p)`: entries are 0 (probability ``p``) or
-    :math:`1/(1-p)`. Keeping an element means its uniform draw :math:`u \ge p`."""
+@dataclass(frozen=True)
+class DropoutCache:
+    """The scaled mask :math:`m / (1 - p)` the forward applied (None: nothing was dropped) and
+    the input's shape."""
+
+    mask: np.ndarray | None
+    shape: tuple
+
+
+def _uniforms(x, p, training, rng):
+    """Check the arguments; the uniform draws ``u`` (one per element) when anything is dropped,
+    else None. Keeping an element means ``u >= p``."""
+    x = check_float_array(x, "dropout x")
     p = check_fraction(p, "p", high_open=True)
-    u = get_rng(rng).random(shape, dtype=np.dtype(dtype).type)
-    return (u >= p).astype(dtype) * np.dtype(dtype).type(1.0 / (1.0 - p))
+    if not training or p == 0.0:
+        return x, p, None
+    return x, p, get_rng(rng).random(x.shape, dtype=x.dtype.type)
 
 
 def dropout(x, p=0.5, training=True, rng=None):
-    r"""Inverted dropout. Returns ``(y, mask)``; ``mask`` is None when nothing was dropped.
+    r"""Inverted dropout; ``training=False`` returns ``x`` unchanged.
+
+    Shape: x (any) -> y (the same)
+    """
+    return dropout_forward(x, p, training, rng)[0]
+
+
+def dropout_forward(x, p=0.5, training=True, rng=None):
+    r""":math:`y = x \cdot m / (1 - p)`, :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`; returns
+    ``(y, cache)`` with the scaled mask.
 
     Parameters
     ----------
@@ -39,20 +62,49 @@ def dropout(x, p=0.5, training=True, rng=None):
     rng : numpy.random.Generator, int seed or None
         Where the mask comes from; the same seed gives the same mask.
     """
-    x = check_float_array(x, "dropout x")
-    p = check_fraction(p, "p", high_open=True)
-    if not training or p == 0.0:
-        return x, None
-    mask = dropout_mask(x.shape, p, dtype=x.dtype, rng=rng)
-    return x * mask, mask
+    x, p, u = _uniforms(x, p, training, rng)
+    if u is None:
+        return x, DropoutCache(None, x.shape)
+    mask = (u >= p).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+    return x * mask, DropoutCache(mask, x.shape)
 
 
-def dropout_backward(dy, mask):
-    r""":math:`dx = dy \cdot m / (1 - p)`, with the mask the forward returned (None: identity)."""
-    if mask is None:
-        return dy
-    if mask.shape != dy.shape:
+def _check_dy(dy, cache):
+    dy = check_float_array(dy, "dropout_backward dy")
+    if dy.shape != cache.shape:
         raise ValueError(
-            f"dropout_backward: dy must have the mask's shape {mask.shape}, got {dy.shape}"
+            f"dropout_backward: dy must have the forward output's shape {cache.shape}, "
+            f"got {dy.shape}"
         )
-    return dy * mask
+    return dy
+
+
+def dropout_backward(dy, cache):
+    r"""``InputGrad(dx)``: :math:`dx = dy \cdot m / (1 - p)` (the identity when nothing was
+    dropped)."""
+    dy = _check_dy(dy, cache)
+    return InputGrad(dy if cache.mask is None else dy * cache.mask)
+
+
+def dropout_forward_naive(x, p=0.5, training=True, rng=None):
+    """Loop twin of :func:`dropout_forward`: each element kept (and scaled by 1/(1 - p)) when
+    its uniform draw is at least ``p``; the same draws as the vectorized version."""
+    x, p, u = _uniforms(x, p, training, rng)
+    if u is None:
+        return x, DropoutCache(None, x.shape)
+    y, mask = np.empty_like(x), np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        mask[i] = 1.0 / (1.0 - p) if u[i] >= p else 0.0
+        y[i] = x[i] * mask[i]
+    return y, DropoutCache(mask, x.shape)
+
+
+def dropout_backward_naive(dy, cache):
+    """Loop twin of :func:`dropout_backward`."""
+    dy = _check_dy(dy, cache)
+    if cache.mask is None:
+        return InputGrad(dy)
+    dx = np.empty_like(dy)
+    for i in np.ndindex(dy.shape):
+        dx[i] = dy[i] * cache.mask[i]
+    return InputGrad(dx)

@@ -4,9 +4,9 @@ Names follow the Keras names the source articles use; constructor arguments foll
 """
 
 from minidl.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from minidl.layers.base import LAYERS, Layer
-from minidl.layers.batchnorm import BatchNorm1D, BatchNorm2D, BatchNorm3D
-from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D
+from minidl.layers.base import LAYERS, Cost, Layer
+from minidl.layers.batchnorm import BatchNorm, BatchNorm1D, BatchNorm2D, BatchNorm3D
+from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D, ConvND
 from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
 from minidl.layers.pool import (
@@ -17,6 +17,7 @@ from minidl.layers.pool import (
     MaxPool1D,
     MaxPool2D,
     MaxPool3D,
+    Pool,
 )
 from minidl.layers.reshape import Flatten
 
@@ -25,6 +26,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "AvgPool3D",
+    "BatchNorm",
     "BatchNorm1D",
     "BatchNorm2D",
     "BatchNorm3D",
@@ -32,6 +34,8 @@ __all__ = [
     "Conv2D",
     "Conv2Plus1D",
     "Conv3D",
+    "ConvND",
+    "Cost",
     "Dense",
     "Dropout",
     "Flatten",
@@ -41,6 +45,7 @@ __all__ = [
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
+    "Pool",
     "ReLU",
     "Sigmoid",
     "Softmax",

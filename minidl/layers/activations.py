@@ -2,58 +2,59 @@
 
 Thin stateful wrappers over :mod:`minidl.functional.activations`, where the formulas, the
 stability arguments and the loop twins live. They keep the input's dtype (float32 or
-float64) and cache what their backward needs: the input for ReLU/LeakyReLU, the output for
-the others.
+float64) and cache what the functional forward returns: the input for ReLU/LeakyReLU, the
+output for the others.
 """
 
+import numpy as np
+
 from minidl.functional import activations as F
-from minidl.layers.base import Layer
+from minidl.layers.base import Layer, elementwise_cost
 
 
 class _Activation(Layer):
-    """Shared plumbing: validate, cache, check dy's shape against the cached array."""
+    """Shared plumbing: the op's forward and backward, FLOPs per element for ``cost``."""
+
+    _forward = _backward = None  # the functional op's pair, set by each subclass
+    _flops_per_element = 1
+
+    def _args(self):
+        return ()
 
     def forward(self, x):
-        x = self._check_input(x)
-        y = self._forward(x)
-        self._cache = x if self._cache_input else y
+        y, self._cache = self._forward(self._check_input(x), *self._args())
         return y
 
     def backward(self, dy):
-        cached = getattr(self, "_cache", None)
-        dy = self._check_grad(dy, None if cached is None else cached.shape)
-        if dy.dtype != cached.dtype:
-            dy = dy.astype(cached.dtype)
-        return self._backward(dy, cached)
+        cache = self._cache
+        saved = None if cache is None else (cache.x if cache.y is None else cache.y)
+        dy = self._check_grad(dy, None if saved is None else saved.shape)
+        return self._backward(dy, cache).dx
+
+    def cost(self, input_shape, dtype=np.float32):
+        """``_flops_per_element`` per value (one function evaluation = 1 FLOP); one array of
+        the input's size cached (the input or the output)."""
+        return elementwise_cost(input_shape, dtype, self._flops_per_element)
 
 
 class ReLU(_Activation):
     r""":math:`y = \max(x, 0)`; :math:`dx = dy\,[x > 0]`."""
 
-    _cache_input = True
-
-    def _forward(self, x):
-        return F.relu(x)
-
-    def _backward(self, dy, x):
-        return F.relu_backward(dy, x)
+    _forward, _backward = staticmethod(F.relu_forward), staticmethod(F.relu_backward)
 
 
 class LeakyReLU(_Activation):
     r""":math:`y = x` for :math:`x > 0`, else :math:`a x`, with ``a = negative_slope``."""
 
-    _cache_input = True
+    _forward = staticmethod(F.leaky_relu_forward)
+    _backward = staticmethod(F.leaky_relu_backward)
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        F._check_slope(negative_slope)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = F.check_slope(negative_slope)
 
-    def _forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
-
-    def _backward(self, dy, x):
-        return F.leaky_relu_backward(dy, x, self.negative_slope)
+    def _args(self):
+        return (self.negative_slope,)
 
     def get_config(self):
         return {"negative_slope": self.negative_slope}
@@ -62,25 +63,13 @@ class LeakyReLU(_Activation):
 class Sigmoid(_Activation):
     r""":math:`y = 1/(1 + e^{-x})` (overflow-free form); :math:`dx = dy\,y(1-y)`."""
 
-    _cache_input = False
-
-    def _forward(self, x):
-        return F.sigmoid(x)
-
-    def _backward(self, dy, y):
-        return F.sigmoid_backward(dy, y)
+    _forward, _backward = staticmethod(F.sigmoid_forward), staticmethod(F.sigmoid_backward)
 
 
 class Tanh(_Activation):
     r""":math:`y = \tanh x`; :math:`dx = dy\,(1 - y^2)`."""
 
-    _cache_input = False
-
-    def _forward(self, x):
-        return F.tanh(x)
-
-    def _backward(self, dy, y):
-        return F.tanh_backward(dy, y)
+    _forward, _backward = staticmethod(F.tanh_forward), staticmethod(F.tanh_backward)
 
 
 class Softmax(_Activation):
@@ -90,7 +79,8 @@ class Softmax(_Activation):
     log-softmax and the loss, which is both stabler and cheaper.
     """
 
-    _cache_input = False
+    _forward, _backward = staticmethod(F.softmax_forward), staticmethod(F.softmax_backward)
+    _flops_per_element = 3  # exp, add to the sum, divide
 
     def __init__(self, axis=1):
         super().__init__()
@@ -98,14 +88,8 @@ class Softmax(_Activation):
             raise TypeError(f"axis must be an int, got {axis!r}")
         self.axis = axis
 
-    def _forward(self, x):
-        return F.softmax(x, axis=self.axis)
-
-    def _backward(self, dy, y):
-        return F.softmax_backward(dy, y, axis=self.axis)
+    def _args(self):
+        return (self.axis,)
 
     def get_config(self):
         return {"axis": self.axis}
-
-
-# the shared base is plumbing, not a layer a model file should name

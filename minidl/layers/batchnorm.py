@@ -11,11 +11,11 @@ import numpy as np
 
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
-from minidl.layers.base import Layer, check_dtype
+from minidl.layers.base import Layer, check_dtype, elementwise_cost
 
 
-class _BatchNorm(Layer):
-    r"""Shared implementation; subclasses set the accepted ranks and the layout text.
+class BatchNorm(Layer, register=False):
+    r"""Batch normalization over axis 1; a subclass sets the accepted ranks and the layout text.
 
     Parameters
     ----------
@@ -31,23 +31,15 @@ class _BatchNorm(Layer):
         Keep ``running_mean``/``running_var``; without them the batch statistics are used in
         evaluation too (as PyTorch).
     dtype : float32 (default) or float64
-    rng : ignored
-        Accepted for a uniform layer signature; the initialization is deterministic.
     """
 
     _ranks = ()
     _layout = ""
 
     def __init__(
-        self,
-        num_features,
-        eps=1e-5,
-        momentum=0.1,
-        affine=True,
-        track_running_stats=True,
+        self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
         dtype=np.float32,
-        rng=None,
-    ):
+    ):  # fmt: skip
         super().__init__()
         self.num_features = check_positive_int(num_features, "num_features")
         self.eps = check_nonnegative(eps, "eps")
@@ -55,17 +47,27 @@ class _BatchNorm(Layer):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self._dtype = check_dtype(dtype)
-        c = self.num_features
+        c, dt = self.num_features, self._dtype
         if self.affine:
-            self.params["weight"] = np.ones(c, dtype=self._dtype)
-            self.params["bias"] = np.zeros(c, dtype=self._dtype)
-            self.grads["weight"] = np.zeros(c, dtype=self._dtype)
-            self.grads["bias"] = np.zeros(c, dtype=self._dtype)
+            self.params = {"weight": np.empty(c, dtype=dt), "bias": np.empty(c, dtype=dt)}
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         if self.track_running_stats:
-            self.buffers["running_mean"] = np.zeros(c, dtype=self._dtype)
-            self.buffers["running_var"] = np.ones(c, dtype=self._dtype)
+            self.buffers = {
+                "running_mean": np.empty(c, dtype=dt),
+                "running_var": np.empty(c, dtype=dt),
+            }
+        self.reset_parameters()
+
+    def reset_parameters(self, rng=None):
+        """gamma = 1, beta = 0, running mean 0 and variance 1, no batch counted (PyTorch's
+        start; deterministic, so ``rng`` is not used)."""
+        for name, value in (("weight", 1), ("bias", 0)):
+            if name in self.params:
+                self.params[name][...] = value
+        for name, value in (("running_mean", 0), ("running_var", 1)):
+            if name in self.buffers:
+                self.buffers[name][...] = value
         self.num_batches_tracked = 0
-        self._cache = None
 
     @property
     def dtype(self):
@@ -105,16 +107,14 @@ class _BatchNorm(Layer):
 
     def backward(self, dy):
         """``dx``; writes ``grads['weight']`` and ``grads['bias']`` when affine."""
-        shape = None if self._cache is None else self._cache.shape
+        shape = None if self._cache is None else self._cache.x.shape
         dy = self._check_grad(dy, shape)
-        if dy.dtype != self._dtype:
-            dy = dy.astype(self._dtype)
-        dx, dweight, dbias = batch_norm_backward(dy, self._cache)
+        grads = batch_norm_backward(dy, self._cache)
         if self.affine:
             # copy into the existing arrays: Sequential's flat grads dict holds views of them
-            self.grads["weight"][...] = dweight
-            self.grads["bias"][...] = dbias
-        return dx
+            self.grads["weight"][...] = grads.dweight
+            self.grads["bias"][...] = grads.dbias
+        return grads.dx
 
     def output_shape(self, input_shape):
         if len(input_shape) not in self._ranks or input_shape[1] != self.num_features:
@@ -123,6 +123,12 @@ class _BatchNorm(Layer):
                 f"{self._layout.format(C=self.num_features)}, got {tuple(input_shape)}"
             )
         return tuple(input_shape)
+
+    def cost(self, input_shape, dtype=np.float32):
+        """2 FLOPs per value (the statistics folded into one scale and one shift at inference);
+        the input is cached for the backward."""
+        self.output_shape(input_shape)
+        return elementwise_cost(input_shape, dtype, 2)
 
     def get_config(self):
         return {
@@ -135,25 +141,22 @@ class _BatchNorm(Layer):
         }
 
 
-class BatchNorm1D(_BatchNorm):
+class BatchNorm1D(BatchNorm):
     """Batch norm over ``(N, C)`` or ``(N, C, L)`` (as PyTorch's ``BatchNorm1d``)."""
 
     _ranks = (2, 3)
     _layout = "(N, {C}) or (N, {C}, L)"
 
 
-class BatchNorm2D(_BatchNorm):
+class BatchNorm2D(BatchNorm):
     """Batch norm over ``(N, C, H, W)``: statistics per channel over N, H and W."""
 
     _ranks = (4,)
     _layout = "(N, {C}, H, W)"
 
 
-class BatchNorm3D(_BatchNorm):
+class BatchNorm3D(BatchNorm):
     """Batch norm over ``(N, C, D, H, W)``: statistics per channel over N, D, H and W."""
 
     _ranks = (5,)
     _layout = "(N, {C}, D, H, W)"
-
-
-# the shared base is plumbing, not a layer a model file should name

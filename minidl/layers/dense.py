@@ -9,9 +9,9 @@ import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import check_positive_int
-from minidl.functional.dense import dense, dense_backward
-from minidl.init import INITIALIZERS, pytorch_default
-from minidl.layers.base import Layer, check_dtype
+from minidl.functional.dense import dense_backward, dense_forward
+from minidl.init import check_init, reset_weight_and_bias, weight_and_bias
+from minidl.layers.base import Cost, Layer, check_dtype, per_sample
 
 
 class Dense(Layer):
@@ -28,6 +28,7 @@ class Dense(Layer):
         ...) for the weight, with the bias set to zero.
     dtype : float32 (default) or float64
     rng : numpy.random.Generator, int seed or None
+        Passed to :meth:`reset_parameters`.
     """
 
     def __init__(
@@ -37,24 +38,15 @@ class Dense(Layer):
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         self.use_bias = bool(bias)
-        if init != "pytorch" and init not in INITIALIZERS:
-            known = ", ".join(["'pytorch'"] + [repr(k) for k in INITIALIZERS])
-            raise ValueError(f"init must be one of {known}, got {init!r}")
-        self.init = init
-        dt = check_dtype(dtype)
-        rng = get_rng(rng)
+        self.init = check_init(init)
         shape = (self.out_features, self.in_features)
-        if init == "pytorch":
-            weight, b = pytorch_default(shape, bias=self.use_bias, rng=rng, dtype=dt)
-        else:
-            weight = INITIALIZERS[init](shape, rng=rng, dtype=dt)
-            b = np.zeros(self.out_features, dtype=dt) if self.use_bias else None
-        self.params["weight"] = weight
-        self.grads["weight"] = np.zeros_like(weight)
-        if self.use_bias:
-            self.params["bias"] = b
-            self.grads["bias"] = np.zeros_like(b)
-        self._cache = None
+        self.params = weight_and_bias(shape, self.use_bias, check_dtype(dtype))
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._initialize(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw ``weight`` (and ``bias``) by ``init`` from ``rng``, into the existing arrays."""
+        reset_weight_and_bias(self.params, self.init, get_rng(rng))
 
     def _check_features(self, x):
         x = self._check_input(x, ndim=2)
@@ -68,22 +60,18 @@ class Dense(Layer):
     def forward(self, x):
         """:math:`y = x W^T + b`; caches ``x`` for the weight gradient."""
         x = self._check_features(x)
-        self._cache = x
-        return dense(x, self.params["weight"], self.params.get("bias"))
+        y, self._cache = dense_forward(x, self.params["weight"], self.params.get("bias"))
+        return y
 
     def backward(self, dy):
         r""":math:`dx = dy W`; writes :math:`dW = dy^T x` and :math:`db = \sum_n dy_n`."""
-        dy = self._check_grad(dy, self._output_shape_cached())
-        x = self._cache
-        if dy.dtype != x.dtype:
-            dy = dy.astype(x.dtype)
-        # write into the existing arrays: Sequential's flat grads dict holds views of them
-        out = (self.grads["weight"], self.grads.get("bias"))
-        dx, _, _ = dense_backward(dy, x, self.params["weight"], bias=self.use_bias, out=out)
-        return dx
-
-    def _output_shape_cached(self):
-        return None if self._cache is None else (self._cache.shape[0], self.out_features)
+        shape = None if self._cache is None else (self._cache.x.shape[0], self.out_features)
+        grads = dense_backward(self._check_grad(dy, shape), self._cache)
+        # into the existing arrays: a model's grads dict and an optimizer may hold them
+        self.grads["weight"][...] = grads.dweight
+        if self.use_bias:
+            self.grads["bias"][...] = grads.dbias
+        return grads.dx
 
     def output_shape(self, input_shape):
         if len(input_shape) != 2 or input_shape[1] != self.in_features:
@@ -91,6 +79,13 @@ class Dense(Layer):
                 f"Dense expected input_shape (N, {self.in_features}), got {tuple(input_shape)}"
             )
         return (input_shape[0], self.out_features)
+
+    def cost(self, input_shape, dtype=np.float32):
+        """``in x out`` MACs; FLOPs ``2 MACs + out`` (bias adds); the input is cached."""
+        self.output_shape(input_shape)
+        macs = self.in_features * self.out_features
+        flops = 2 * macs + self.out_features * self.use_bias
+        return Cost(macs, flops, per_sample(input_shape) * np.dtype(dtype).itemsize)
 
     def get_config(self):
         return {

@@ -6,10 +6,12 @@ re-seeded at every call, which would repeat one mask forever); ``rng=None`` uses
 generator that ``minidl.seed`` resets.
 """
 
+import numpy as np
+
 from minidl._rng import get_rng
 from minidl._validation import check_fraction
-from minidl.functional.dropout import dropout, dropout_backward
-from minidl.layers.base import Layer
+from minidl.functional.dropout import dropout_backward, dropout_forward
+from minidl.layers.base import Layer, elementwise_cost
 
 
 class Dropout(Layer):
@@ -26,18 +28,18 @@ class Dropout(Layer):
         self.p = check_fraction(p, "p", high_open=True)
         # resolve an int seed once; None stays None so minidl.seed() keeps working
         self.rng = None if rng is None else get_rng(rng)
-        self._cache = None
 
     def forward(self, x):
-        x = self._check_input(x)
-        y, mask = dropout(x, self.p, training=self.training, rng=self.rng)
-        self._cache = (x.shape, mask)
+        y, self._cache = dropout_forward(self._check_input(x), self.p, self.training, self.rng)
         return y
 
     def backward(self, dy):
-        shape = None if self._cache is None else self._cache[0]
-        dy = self._check_grad(dy, shape)
-        return dropout_backward(dy, self._cache[1])
+        dy = self._check_grad(dy, None if self._cache is None else self._cache.shape)
+        return dropout_backward(dy, self._cache).dx
+
+    def cost(self, input_shape, dtype=np.float32):
+        """No arithmetic counted (the identity at inference); the mask is cached when p > 0."""
+        return elementwise_cost(input_shape, dtype, 0, cached=self.p > 0)
 
     def get_config(self):
         return {"p": self.p}

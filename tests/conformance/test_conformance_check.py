@@ -9,8 +9,8 @@ from minidl.conformance.cases import FAMILIES, get_family
 from minidl.conformance.check import Report, check, compare
 from minidl.conformance.reference import REFERENCE
 from minidl.functional.activations import relu
-from minidl.functional.conv import conv1d, conv2d
-from minidl.functional.pool import max_pool2d
+from minidl.functional.conv_ranks import conv1d, conv2d
+from minidl.functional.pool_ranks import max_pool2d
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

@@ -21,7 +21,7 @@ def test_wrong_file_implementation_exits_one_with_diagnosis(tmp_path, capsys):
         textwrap.dedent(
             """
             import numpy as np
-            from minidl.functional.conv import conv2d
+            from minidl.functional import conv2d
 
             def conv_flipped(x, weight, bias, stride, padding, dilation, groups):
                 return conv2d(x, weight[:, :, ::-1, ::-1].copy(), bias, stride, padding,

@@ -13,8 +13,8 @@ import pytest
 from minidl.check import main
 from minidl.conformance.check import check
 from minidl.conformance.reference import REFERENCE
+from minidl.functional import conv2d
 from minidl.functional.activations import relu
-from minidl.functional.conv import conv2d
 
 
 def _conv_without_groups(x, weight, bias, stride, padding, dilation, groups):
@@ -130,7 +130,7 @@ def test_cli_list_cases_of_a_family(capsys):
 STUDENT = textwrap.dedent(
     """
     import numpy as np
-    from minidl.functional.conv import conv2d
+    from minidl.functional import conv2d
 
 
     def relu(x):

@@ -10,7 +10,7 @@ import pytest
 
 from minidl.conformance import check_layer, from_update
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
-from minidl.functional.conv import conv_nd, conv_nd_backward
+from minidl.functional.conv import conv_nd_backward, conv_nd_forward
 
 
 # ------------------------------------------------------------------ the textbook style
@@ -61,7 +61,7 @@ class Convolution:
         self.W, self.b, self.stride, self.pad = W, b, stride, pad
 
     def forward(self, x):
-        y, self.cache = conv_nd(x, self.W, self.b, self.stride, self.pad, return_cache=True)
+        y, self.cache = conv_nd_forward(x, self.W, self.b, self.stride, self.pad)
         return y
 
     def backward(self, dout):

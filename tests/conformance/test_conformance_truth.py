@@ -13,9 +13,8 @@ from minidl.conformance.check import check
 from minidl.conformance.reference import REFERENCE
 from minidl.conformance.store import load_family
 from minidl.functional import activations as act
+from minidl.functional import conv2d, max_pool2d
 from minidl.functional.batchnorm import batch_norm, batch_norm_backward, batch_norm_forward
-from minidl.functional.conv import conv2d
-from minidl.functional.pool import max_pool2d
 from minidl.losses import CrossEntropyLoss
 
 DILATED = {"dilation2_pad2", "dilation3_stride2", "anisotropic"}
@@ -247,7 +246,7 @@ def test_max_pool_padded_with_zeros():
 
     def pool_zero_pad_backward(dy, cache):
         cache, p = cache
-        dx = bwd(dy, cache)
+        (dx,) = bwd(dy, cache)
         return (dx[:, :, p[0] : dx.shape[2] - p[0], p[1] : dx.shape[3] - p[1]],)
 
     report = check(pool_zero_pad, "max_pool2d", backward=pool_zero_pad_backward)

@@ -19,10 +19,11 @@ from minidl.conformance.store import load_family
 from minidl.decomposition import PCA
 from minidl.functional import activations as act
 from minidl.functional.batchnorm import batch_norm, batch_norm_backward, batch_norm_forward
-from minidl.functional.conv import conv2d, conv_nd, conv_nd_backward
+from minidl.functional.conv import conv_nd_backward, conv_nd_forward
+from minidl.functional.conv_ranks import conv2d
 from minidl.functional.dense import dense
-from minidl.functional.padding import pad_array, resolve_padding
-from minidl.functional.pool import avg_pool2d, max_pool2d
+from minidl.functional.pool_ranks import avg_pool2d, max_pool2d
+from minidl.functional.windows import pad_array, resolve_padding
 from minidl.lasso import Lasso
 from minidl.linear import Ridge
 from minidl.losses import CrossEntropyLoss
@@ -257,8 +258,7 @@ def test_magnitude_mask_by_signed_value():
 
 
 def test_minidl_conv_backward_through_the_numpy_adapter_passes():
-    fwd = functools.partial(conv_nd, return_cache=True)
-    assert check(fwd, "conv3d", backward=conv_nd_backward).passed
+    assert check(conv_nd_forward, "conv3d", backward=conv_nd_backward).passed
     assert check(batch_norm_forward, "batch_norm_train", backward=batch_norm_backward).passed
 
 

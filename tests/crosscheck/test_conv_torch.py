@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from minidl.functional.conv import conv_nd, conv_nd_backward
+from minidl.functional.conv import conv_nd, conv_nd_backward, conv_nd_forward
 from minidl.layers.conv import Conv2D, Conv2Plus1D
 
 torch = pytest.importorskip("torch")
@@ -80,7 +80,7 @@ def test_forward_backward_vs_torch(case, dtype, rng):
     x = rng.normal(size=x_shape).astype(dtype)
     w = rng.normal(size=w_shape).astype(dtype)
     b = rng.normal(size=w_shape[0]).astype(dtype) if has_bias else None
-    y, cache = conv_nd(x, w, b, stride, padding, dilation, groups, return_cache=True)
+    y, cache = conv_nd_forward(x, w, b, stride, padding, dilation, groups)
     dy = rng.normal(size=y.shape).astype(dtype)
     dx, dw, db = conv_nd_backward(dy, cache)
 

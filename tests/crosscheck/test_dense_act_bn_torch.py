@@ -10,7 +10,7 @@ import pytest
 
 from minidl.functional import activations as A
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
-from minidl.functional.dense import dense, dense_backward
+from minidl.functional.dense import dense_backward, dense_forward
 from minidl.functional.dropout import dropout
 from minidl.layers.batchnorm import BatchNorm1D, BatchNorm2D, BatchNorm3D
 from minidl.layers.dense import Dense
@@ -45,8 +45,9 @@ def test_dense_matches_linear(rng, dtype, n, fin, fout, bias):
     bt = _t(b) if bias else None
     yt = F.linear(xt, wt, bt)
     yt.backward(torch.tensor(dy))
-    assert_close(dense(x, w, b), yt, dtype)
-    dx, dw, db = dense_backward(dy, x, w, bias=bias)
+    y, cache = dense_forward(x, w, b)
+    assert_close(y, yt, dtype)
+    dx, dw, db = dense_backward(dy, cache)
     assert_close(dx, xt.grad, dtype)
     assert_close(dw, wt.grad, dtype)
     if bias:
@@ -54,15 +55,15 @@ def test_dense_matches_linear(rng, dtype, n, fin, fout, bias):
 
 
 ELEMENTWISE = [
-    ("relu", A.relu, lambda dy, x, y: A.relu_backward(dy, x), F.relu),
+    ("relu", A.relu_forward, A.relu_backward, F.relu),
     (
         "leaky_relu",
-        lambda x: A.leaky_relu(x, 0.2),
-        lambda dy, x, y: A.leaky_relu_backward(dy, x, 0.2),
+        lambda x: A.leaky_relu_forward(x, 0.2),
+        A.leaky_relu_backward,
         lambda t: F.leaky_relu(t, 0.2),
     ),
-    ("sigmoid", A.sigmoid, lambda dy, x, y: A.sigmoid_backward(dy, y), torch.sigmoid),
-    ("tanh", A.tanh, lambda dy, x, y: A.tanh_backward(dy, y), torch.tanh),
+    ("sigmoid", A.sigmoid_forward, A.sigmoid_backward, torch.sigmoid),
+    ("tanh", A.tanh_forward, A.tanh_backward, torch.tanh),
 ]
 
 
@@ -75,9 +76,9 @@ def test_elementwise_activations(rng, dtype, name, fwd, bwd, ref):
     xt = _t(x)
     yt = ref(xt)
     yt.backward(torch.tensor(dy))
-    y = fwd(x)
+    y, cache = fwd(x)
     assert_close(y, yt, dtype)
-    assert_close(bwd(dy, x, y), xt.grad, dtype)
+    assert_close(bwd(dy, cache).dx, xt.grad, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -90,20 +91,23 @@ def test_softmax_and_log_softmax(rng, dtype, shape, axis, log):
     xt = _t(x)
     yt = (F.log_softmax if log else F.softmax)(xt, dim=axis)
     yt.backward(torch.tensor(dy))
-    fwd, bwd = (A.log_softmax, A.log_softmax_backward) if log else (A.softmax, A.softmax_backward)
-    y = fwd(x, axis=axis)
+    fwd, bwd = (
+        (A.log_softmax_forward, A.log_softmax_backward) if log
+        else (A.softmax_forward, A.softmax_backward)
+    )  # fmt: skip
+    y, cache = fwd(x, axis=axis)
     assert_close(y, yt, dtype)
-    assert_close(bwd(dy, y, axis=axis), xt.grad, dtype)
+    assert_close(bwd(dy, cache).dx, xt.grad, dtype)
 
 
 def test_dropout_scaling_convention_matches_torch():
     # masks differ (different generators) but the surviving value must be the same 1/(1-p)
     x = np.ones(10_000)
-    ours, _ = dropout(x, 0.3, rng=np.random.default_rng(0))
+    ours = dropout(x, 0.3, rng=np.random.default_rng(0))
     theirs = F.dropout(torch.tensor(x), 0.3, training=True).numpy()
     np.testing.assert_allclose(np.unique(ours), np.unique(theirs), rtol=1e-15)
     np.testing.assert_array_equal(
-        dropout(x, 0.3, training=False)[0], F.dropout(torch.tensor(x), 0.3, training=False)
+        dropout(x, 0.3, training=False), F.dropout(torch.tensor(x), 0.3, training=False)
     )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from minidl.functional import pool as P
+from minidl.functional import pool_ranks as PR
 from minidl.gradcheck import rel_error
 from minidl.layers.pool import GlobalAvgPool, MaxPool2D
 
@@ -49,19 +50,19 @@ IDS = [f"{kind}{d}d-k{k}-s{s}-p{p}-c{int(c)}-x{x}" for kind, d, (k, s, p, c, x) 
 def run_both(kind, d, cfg, x, dy):
     """(y, dx) from minidl and from torch for the same x and upstream gradient dy."""
     k, s, p, ceil, _ = cfg
-    y, cache = getattr(P, f"{kind}_pool")(x, k, s, p, ceil, return_cache=True)
-    dx = getattr(P, f"{kind}_pool_backward")(dy, cache)
+    y, cache = getattr(P, f"{kind}_pool_forward")(x, k, s, p, ceil)
+    dx = getattr(P, f"{kind}_pool_backward")(dy, cache).dx
     xt = torch.tensor(x, requires_grad=True)
-    kt = cache["kernel"]
+    kt = cache.windows.kernel
     if kind == "avg" and d == 3 and any(L < ki for L, ki in zip(x.shape[2:], kt, strict=True)):
         # torch's avg_pool3d alone refuses an input smaller than the kernel even when the
         # padded input is large enough (see test below); zero-pad explicitly and pool with
         # padding 0: the same windows and, count_include_pad=True, the same divisors. With
         # ceil_mode the padded call may add a last window starting in the right padding (which
         # the padding= rule drops): crop to the windows both have.
-        pads = tuple(v for pi in reversed(cache["padding"]) for v in (pi, pi))
+        pads = tuple(v for pi in reversed(cache.windows.pads) for v in pi)
         yt = F.avg_pool3d(F.pad(xt, pads), k, s, 0, ceil_mode=ceil)
-        yt = yt[(Ellipsis,) + tuple(slice(0, o) for o in cache["out"])]
+        yt = yt[(Ellipsis,) + tuple(slice(0, o) for o in cache.windows.out)]
     else:
         yt = getattr(F, f"{kind}_pool{d}d")(xt, k, s, p, ceil_mode=ceil)
     yt.backward(torch.tensor(dy))
@@ -74,7 +75,7 @@ def test_torch_avg_pool3d_refuses_input_smaller_than_kernel():
     F.avg_pool2d(torch.zeros(1, 1, 3, 3), 4, 1, 2)
     with pytest.raises(RuntimeError, match="smaller than kernel size"):
         F.avg_pool3d(torch.zeros(1, 1, 3, 3, 3), 4, 1, 2)
-    assert P.avg_pool3d(np.zeros((1, 1, 3, 3, 3)), 4, 1, 2).shape == (1, 1, 4, 4, 4)
+    assert PR.avg_pool3d(np.zeros((1, 1, 3, 3, 3)), 4, 1, 2).shape == (1, 1, 4, 4, 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

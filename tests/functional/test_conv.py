@@ -1,21 +1,23 @@
-"""conv_nd: float64 gradchecks, fast == naive, hand-computed cases, padding rules, bad input."""
+"""conv_nd: float64 gradchecks and the three tiers held equal over 165 configurations,
+hand-computed cases, padding rules, the blocked paths, bad input."""
 
 import math
 
 import numpy as np
 import pytest
 
-import minidl.functional.conv as conv_module
+from minidl.functional import _conv_blocked as blocked
 from minidl.functional.conv import (
-    conv1d,
-    conv2d,
-    conv3d,
     conv_nd,
     conv_nd_backward,
     conv_nd_backward_naive,
-    conv_nd_naive,
+    conv_nd_backward_vectorized,
+    conv_nd_forward,
+    conv_nd_forward_naive,
+    conv_nd_forward_vectorized,
 )
-from minidl.functional.padding import output_sizes, resolve_padding
+from minidl.functional.conv_ranks import conv1d, conv1d_forward, conv2d, conv2d_forward, conv3d
+from minidl.functional.windows import output_sizes, resolve_padding, window_geometry
 from minidl.gradcheck import check_function
 
 N_CASES = 55  # per family (1-D, 2-D, 3-D); the issue asks for >= 50
@@ -95,7 +97,7 @@ def test_gradcheck(nd, cfg, rng):
     cache = {}
 
     def forward(*args):
-        y, cache["c"] = conv_nd(*args, return_cache=True, **kw)
+        y, cache["c"] = conv_nd_forward(*args, **kw)
         return y
 
     def backward(dy):
@@ -106,24 +108,31 @@ def test_gradcheck(nd, cfg, rng):
     assert max(errors) < 1e-6, errors
 
 
-def assert_fast_equals_naive(x, w, b, kw, rng):
-    """conv_nd and its backward equal the loop twins to 1e-12 (float64); db is None for both
+def assert_tiers_equal(x, w, b, kw, rng):
+    """The blocked forward and backward, the vectorized ones and the loops agree to 1e-12
+    (float64); each tier's cache also works with the loops' backward; db is None for all
     without a bias."""
-    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
-    y_naive, cache_naive = conv_nd_naive(x, w, b, return_cache=True, **kw)
-    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    y_naive, cache_naive = conv_nd_forward_naive(x, w, b, **kw)
+    y_vec, cache_vec = conv_nd_forward_vectorized(x, w, b, **kw)
     dy = rng.normal(size=y.shape)
-    grads, grads_naive = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
-    for fast, slow in zip(grads, grads_naive, strict=True):
-        if b is None and fast is None:
-            assert slow is None
-            continue
-        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    reference = conv_nd_backward_naive(dy, cache_naive)
+    for y_other, grads in [
+        (y, conv_nd_backward(dy, cache)),
+        (y_vec, conv_nd_backward_vectorized(dy, cache_vec)),
+        (y_naive, conv_nd_backward_naive(dy, cache)),
+    ]:
+        np.testing.assert_allclose(y_other, y_naive, rtol=0, atol=1e-12)
+        for fast, slow in zip(grads, reference, strict=True):
+            if b is None and fast is None:
+                assert slow is None
+                continue
+            np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES, ids=IDS)
-def test_fast_equals_naive(nd, cfg, rng):
-    assert_fast_equals_naive(*_arrays(cfg, rng), rng)
+def test_tiers_equal(nd, cfg, rng):
+    assert_tiers_equal(*_arrays(cfg, rng), rng)
 
 
 def test_hand_computed_2d():
@@ -174,7 +183,7 @@ def test_float32_stays_float32(rng):
     x = rng.normal(size=(2, 4, 5, 5)).astype(np.float32)
     w = rng.normal(size=(6, 2, 3, 3)).astype(np.float32)
     b = rng.normal(size=6).astype(np.float32)
-    y, cache = conv2d(x, w, b, padding="same", groups=2, return_cache=True)
+    y, cache = conv2d_forward(x, w, b, padding="same", groups=2)
     assert y.dtype == np.float32
     assert all(g.dtype == np.float32 for g in conv_nd_backward(np.ones_like(y), cache))
 
@@ -182,7 +191,7 @@ def test_float32_stays_float32(rng):
 def test_backward_does_not_mutate(rng):
     x, w = rng.normal(size=(2, 2, 6)), rng.normal(size=(3, 2, 3))
     x0 = x.copy()
-    y, cache = conv1d(x, w, padding=1, return_cache=True)
+    y, cache = conv1d_forward(x, w, padding=1)
     dy = rng.normal(size=y.shape)
     dy0 = dy.copy()
     conv_nd_backward(dy, cache)
@@ -227,7 +236,7 @@ def test_bad_input(call, err, match):
 
 
 def test_bad_dy(rng):
-    y, cache = conv1d(rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 1, 3)), return_cache=True)
+    y, cache = conv1d_forward(rng.normal(size=(1, 1, 5)), rng.normal(size=(1, 1, 3)))
     with pytest.raises(ValueError, match="dy"):
         conv_nd_backward(np.zeros((1, 1, 4)), cache)
 
@@ -237,10 +246,10 @@ def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
     """With tiny blocks every output position is its own block (the path large inputs take,
     first and second axes split) and every image its own backward chunk: forward and backward
     still equal the loops."""
-    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 1)
-    monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
-    assert_fast_equals_naive(*_arrays(cfg, rng), rng)
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 1)
+    monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
+    assert_tiers_equal(*_arrays(cfg, rng), rng)
 
 
 def test_blocks_cover_the_output(monkeypatch):
@@ -248,24 +257,26 @@ def test_blocks_cover_the_output(monkeypatch):
     a budget below one row splits the second axis too (here 10 columns -> 4 per block); the
     GEMM size cap limits a block the same way (9 MACs per column here)."""
     xp, w = np.zeros((2, 1, 102, 12), np.float32), (1, 1, 3, 3)
-    monkeypatch.setattr(conv_module, "MIN_COLUMNS", 1)
+    win = window_geometry((102, 12), (3, 3), 1, 0)  # out (100, 10)
+
+    def flats():
+        return [f for f, _ in blocked.col_blocks(xp, w, 1, win)]
+
+    monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
     position_bytes = 2 * 1 * 9 * 4  # N * C_in * prod(k) * itemsize
-    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 3 * 10 * position_bytes + 1)
-    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
-    assert len(blocks) == 34 and blocks[-1][:2] == ((99, 0), (1, 10))
-    flats = [f for _, _, f, _ in blocks]
-    assert flats[0] == slice(0, 30) and flats[-1] == slice(990, 1000)
-    assert all(f.stop == g.start for f, g in zip(flats, flats[1:], strict=False))
-    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 4 * position_bytes)
-    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
-    assert [b[:2] for b in blocks[:3]] == [((0, 0), (1, 4)), ((0, 4), (1, 4)), ((0, 8), (1, 2))]
-    flats = [f for _, _, f, _ in blocks]
-    assert len(blocks) == 300 and flats[3] == slice(10, 14) and flats[-1] == slice(998, 1000)
-    assert all(f.stop == g.start for f, g in zip(flats, flats[1:], strict=False))
-    monkeypatch.setattr(conv_module, "BLOCK_BYTES", 2**30)
-    monkeypatch.setattr(conv_module, "GEMM_MACS", 9 * 25)  # 25 positions -> 2 whole rows a block
-    blocks = list(conv_module._col_blocks(xp, w, (1, 1), (1, 1), (100, 10), 1))
-    assert len(blocks) == 50 and blocks[0][:2] == ((0, 0), (2, 10))
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 3 * 10 * position_bytes + 1)
+    blocks = flats()
+    assert len(blocks) == 34 and blocks[0] == slice(0, 30) and blocks[-1] == slice(990, 1000)
+    assert all(f.stop == g.start for f, g in zip(blocks, blocks[1:], strict=False))
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 4 * position_bytes)
+    blocks = flats()
+    assert blocks[:4] == [slice(0, 4), slice(4, 8), slice(8, 10), slice(10, 14)]
+    assert len(blocks) == 300 and blocks[-1] == slice(998, 1000)
+    assert all(f.stop == g.start for f, g in zip(blocks, blocks[1:], strict=False))
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 2**30)
+    monkeypatch.setattr(blocked, "GEMM_MACS", 9 * 25)  # 25 positions -> 2 whole rows a block
+    blocks = flats()
+    assert len(blocks) == 50 and blocks[0] == slice(0, 20)
 
 
 def test_backward_chunks_of_images(rng, monkeypatch):
@@ -273,33 +284,35 @@ def test_backward_chunks_of_images(rng, monkeypatch):
     x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
-    monkeypatch.setattr(conv_module, "BACKWARD_BYTES", 2 * image_bytes + 1)
+    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 2 * image_bytes + 1)
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
-    assert_fast_equals_naive(x, w, b, kw, rng)
+    assert_tiers_equal(x, w, b, kw, rng)
 
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
 def test_backward_without_input_grad(nd, cfg, rng):
-    """input_grad=False returns dx None and the very same weight and bias gradients."""
+    """input_grad=False returns dx None and the very same weight and bias gradients, in every
+    tier."""
     x, w, b, kw = _arrays(cfg, rng)
-    y, cache = conv_nd(x, w, b, return_cache=True, **kw)
+    y, cache = conv_nd_forward(x, w, b, **kw)
     dy = rng.normal(size=y.shape)
-    dx, dw, db = conv_nd_backward(dy, cache, input_grad=False)
-    _, dw_full, db_full = conv_nd_backward(dy, cache)
-    assert dx is None
-    np.testing.assert_array_equal(dw, dw_full)
-    if b is None:
-        assert db is None
-    else:
-        np.testing.assert_array_equal(db, db_full)
+    for backward in (conv_nd_backward, conv_nd_backward_vectorized, conv_nd_backward_naive):
+        dx, dw, db = backward(dy, cache, input_grad=False)
+        _, dw_full, db_full = backward(dy, cache)
+        assert dx is None
+        np.testing.assert_array_equal(dw, dw_full)
+        if b is None:
+            assert db is None
+        else:
+            np.testing.assert_array_equal(db, db_full)
 
 
 def test_non_contiguous_input(rng):
     """Strided and reversed views are read through their strides, not their memory order."""
     big, w = rng.normal(size=(2, 3, 9, 16)), rng.normal(size=(4, 3, 3, 3))
     for view in (big[:, :, :, ::2], big[:, :, ::-1, 1::3], big.transpose(0, 1, 3, 2)):
-        y, cache = conv2d(view, w, stride=(2, 1), padding="same", return_cache=True)
-        y_ref, cache_ref = conv2d(view.copy(), w, stride=(2, 1), padding="same", return_cache=True)
+        y, cache = conv2d_forward(view, w, stride=(2, 1), padding="same")
+        y_ref, cache_ref = conv2d_forward(view.copy(), w, stride=(2, 1), padding="same")
         np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-13)
         dy = rng.normal(size=y.shape)
         for a, b in zip(conv_nd_backward(dy, cache), conv_nd_backward(dy, cache_ref), strict=True):

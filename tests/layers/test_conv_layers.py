@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from minidl.functional.conv2plus1d import conv2plus1d_mid_channels, weight_counts
+from minidl.complexity_formulas import compare_conv3d_2plus1d, mid_channels_tran
 from minidl.gradcheck import check_layer
 from minidl.layers.base import LAYERS
 from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D
@@ -81,13 +81,18 @@ def test_pytorch_default_init_bounds(rng):
 def test_mid_channels_tran_et_al():
     """Hand computed: t = k = 3, C_in = C_out = 64 -> M = 110592 / 768 = 144 exactly, and the
     weight counts agree (9*64*144 + 3*144*64 = 82944 + 27648 = 110592 = 3*9*64*64)."""
-    assert conv2plus1d_mid_channels(3, 3, 64, 64) == 144
-    assert weight_counts(3, 3, 64, 64) == (110592, 110592)
+
+    def weight_counts(c_in, c_out):
+        c = compare_conv3d_2plus1d(c_in, c_out, 3, (3, 3, 3), padding=1, bias=False)
+        return c.params_3d, c.params_2plus1d
+
+    assert mid_channels_tran(3, 3, 64, 64) == 144
+    assert weight_counts(64, 64) == (110592, 110592)
     # benchmark case: 3 -> 16 channels: floor(1296 / 75) = 17; 9*3*17 + 3*17*16 = 1275 <= 1296
-    assert conv2plus1d_mid_channels(3, 3, 3, 16) == 17
-    assert weight_counts(3, 3, 3, 16) == (1296, 1275)
-    with pytest.raises(ValueError, match="c_in"):
-        conv2plus1d_mid_channels(3, 3, 0, 16)
+    assert mid_channels_tran(3, (3, 3), 3, 16) == 17 == Conv2Plus1D(3, 16, 3).mid_channels
+    assert weight_counts(3, 16) == (1296, 1275)
+    with pytest.raises(ValueError, match="in_channels"):
+        mid_channels_tran(3, 3, 0, 16)
 
 
 def test_conv2plus1d_param_count_vs_conv3d(rng):

@@ -51,7 +51,7 @@ def test_layer_gradcheck_and_shape(cls, d, args, rng):
 
 @pytest.mark.parametrize("cls", [c for pair in CLASSES.values() for c in pair])
 def test_attributes_and_config_round_trip(cls):
-    d = cls._d
+    d = cls.nd
     layer = cls(3, padding=1, ceil_mode=True)
     assert layer.kernel_size == (3,) * d
     assert layer.stride == (3,) * d  # stride=None means the kernel size, as in PyTorch

@@ -1,0 +1,112 @@
+r"""The cache-blocked im2col behind :func:`minidl.functional.conv.conv_nd_forward` (private).
+
+The sums are those of :mod:`minidl.functional.conv`, computed as its plain version
+``conv_nd_forward_vectorized`` computes them (windows gathered into ``col``, one GEMM), but
+``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of 100x100
+and a 5x5 kernel), so it is never built whole:
+
+- forward: the output is cut into blocks of rows along its first spatial axis (and its second,
+  when one row is already too much); each block's windows are gathered channels-first into a
+  buffer of at most ``BLOCK_BYTES`` (rows contiguous along the output's last axis, which is
+  what makes the copy fast) and multiplied at once, one batched ``np.matmul`` per block with
+  all N images in it. The gather stays in cache, and nothing of size ``col`` is kept.
+- backward: chunks of whole images with at most ``BACKWARD_BYTES`` of windows each, gathered
+  with the batch *inside* the columns, (groups, C_g prod(k), images x positions), so that
+  ``dw = dy col^T`` sums over images and positions in one GEMM per group (per image, these
+  GEMMs are too small to run fast); ``dcol = w^T dy`` is one more, and col2im is prod(k)
+  strided slice additions into a zero canvas (no ``np.add.at``, no loop over the batch).
+
+Tests shrink the constants so that the blocked paths are compared with the loops on tiny
+inputs (``tests/functional/test_conv.py``).
+"""
+
+import math
+
+import numpy as np
+
+# The constants were measured on the 2-core AMD EPYC machines minidl is developed on (1 MiB L2
+# per core, 32 MiB L3; NumPy 2.4 with OpenBLAS; PyTorch 2.13 CPU as the yardstick), with
+# benchmarks/bench_conv.py and bench_training.py, November 2026.
+#
+# At most BLOCK_BYTES of gathered windows per forward block, for the whole batch: 2 MiB sits in
+# those caches, so the GEMM reads back what the gather just wrote (article 000's case, 64 x 1 x
+# 100 x 100 with 32 5x5 filters: 0.9-1.0x PyTorch, against 1.4x with one 61 MiB col).
+BLOCK_BYTES = 2 * 2**20
+# At most GEMM_MACS multiply-adds per image and block: OpenBLAS runs such a product on one
+# thread; a second thread pays off only on larger products, and on a loaded 2-core machine
+# each hand-off waits for a scheduler slot (steps measured 5-10x slower without the cap).
+GEMM_MACS = 2**19
+# At least MIN_COLUMNS output positions per block, so that each GEMM stays wide enough to be
+# efficient when the kernel is big (deep layers of article 003's CNN), where threads do help.
+MIN_COLUMNS = 256
+# At most BACKWARD_BYTES of gathered windows per backward chunk of images (at least one image):
+# LeNet-5 and article 003's CNN at batch 128 fit in one or two chunks, article 000's 100x100
+# images stay bounded in memory (peak RSS 1.02x PyTorch's in bench_conv.py (c)).
+BACKWARD_BYTES = 16 * 2**20
+
+
+def forward(x, weight, bias, groups, win):
+    """y (N, C_out, *out) of (3.4), block by block of output rows."""
+    n, c_out = x.shape[0], weight.shape[0]
+    w2 = weight.reshape(groups, c_out // groups, -1)
+    y = np.empty((n, groups, c_out // groups, math.prod(win.out)), dtype=x.dtype)
+    for flat, col in col_blocks(win.canvas(x), weight.shape, groups, win):
+        yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
+        if bias is not None:
+            yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
+    return y.reshape((n, c_out) + win.out)
+
+
+def col_blocks(xp, weight_shape, groups, win):
+    """Yield ``(flat, col)`` for each block of output positions.
+
+    A block spans some rows of the first spatial output axis (and, when one such row alone is
+    more than a block, some rows of the second), all of the remaining axes. ``col``
+    (N, groups, C_g prod(k), positions) holds the block's windows, gathered channels-first by
+    one copy of the strided view; ``flat`` is the block's slice of the flattened output
+    positions (contiguous, because the blocked axes are the slowest).
+    """
+    n, c_in = xp.shape[:2]
+    kernel, out, nd = win.kernel, win.out, len(win.kernel)
+    view = win.view(xp)
+    rows_of_col = c_in * math.prod(kernel)  # = groups * C_g prod(k)
+    macs_per_column = weight_shape[0] // groups * weight_shape[1] * math.prod(kernel)
+    positions = min(BLOCK_BYTES // (n * rows_of_col * xp.itemsize), GEMM_MACS // macs_per_column)
+    positions = max(positions, MIN_COLUMNS, 1)
+    split = 1 if nd == 1 or positions >= math.prod(out[1:]) else 2
+    inner = math.prod(out[split:])  # positions in one row of the last blocked axis
+    step = max(1, positions // inner)
+    for outer in np.ndindex(*out[: split - 1]):  # () when split == 1
+        start = sum(i * math.prod(out[j + 1 : split]) for j, i in enumerate(outer))
+        for a in range(0, out[split - 1], step):
+            b = min(a + step, out[split - 1])
+            index = tuple(slice(i, i + 1) for i in outer) + (slice(a, b),)
+            block = view[(slice(None),) * (2 + nd) + index]
+            flat = slice((start + a) * inner, (start + b) * inner)
+            yield flat, block.reshape(n, groups, -1, (b - a) * inner)
+
+
+def backward(dy, x, weight, has_bias, groups, win, input_grad):
+    """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images (module docstring)."""
+    n, c_in = x.shape[:2]
+    c_out, kernel, positions = weight.shape[0], win.kernel, math.prod(win.out)
+    o_g = c_out // groups
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    w2 = weight.reshape(groups, o_g, -1)
+    dw = np.zeros(w2.shape, dtype=x.dtype)
+    xp = win.canvas(x)
+    dxp = np.zeros(xp.shape, dtype=x.dtype) if input_grad else None
+    chunk = max(1, BACKWARD_BYTES // (c_in * math.prod(kernel) * positions * x.itemsize))
+    for a in range(0, n, chunk):
+        m = min(chunk, n - a)
+        # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
+        col = win.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
+        # dy of these images as (groups, C_out/groups, images x positions), matching col
+        dyc = dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3)
+        dyc = dyc.reshape(groups, o_g, m * positions)
+        dw += np.matmul(dyc, col.swapaxes(-1, -2))  # dW[g, o, ck] = sum_(n,l) dy col
+        if dxp is not None:
+            dcol = np.matmul(w2.swapaxes(-1, -2), dyc)  # (groups, C_g prod(k), m positions)
+            win.add_columns(dxp[a : a + m], dcol)  # col2im
+    dx = None if dxp is None else win.crop(dxp)
+    return dx, dw.reshape(weight.shape), db

@@ -1,0 +1,249 @@
+"""Every op of ``minidl.functional.OPS`` through the same checks (tinygrad's ``helper_test_op``).
+
+For each op and each of its example cases below, in float64:
+
+- the contract: the five functions carry the contract's names, the plain call equals the
+  forward's ``y``, the cache is a frozen dataclass, the grads a named tuple of ``d*`` fields;
+- the tiers agree: the loops (and the vectorized tier, where the public code is a faster one)
+  give the public forward's ``y`` and backward's gradients to 1e-12, and each backward accepts
+  another tier's cache;
+- a gradcheck: central differences with a random upstream gradient, relative error < 1e-6
+  (the cases keep every value away from a kink and from a tie of maxima);
+- PyTorch: the same inputs through ``torch.nn.functional.<op.torch>`` and autograd, relative
+  error < 1e-10 (float64: both sides are exact to ~1e-15, the margin covers summation order);
+- bad input: an integer ``x`` is a TypeError naming ``x``, a ``dy`` of the wrong shape a
+  ValueError naming ``dy``, in every tier.
+
+Op-specific cases (padding rules, the blocked paths, hand-computed values) are in the op's own
+test file.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from minidl.functional import OPS
+from minidl.functional.windows import resolve_padding
+from minidl.gradcheck import check_function
+
+
+@dataclass(frozen=True)
+class Case:
+    """The forward's array arguments as shapes (None: not given), its keyword arguments, and
+    how many of the arrays have gradients (the first ``n_grads``)."""
+
+    arrays: tuple
+    kwargs: dict = field(default_factory=dict)
+    n_grads: int = 1
+    torch: bool = True  # False where PyTorch cannot reproduce it (dropout's random mask)
+
+
+CONV = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
+SHAPES = [(1, 1), (4, 5), (2, 3, 4), (2, 3, 2, 2), (3, 1)]  # activations, any rank
+DENSE = [(1, 1, 1), (1, 5, 3), (4, 7, 2), (3, 2, 9), (8, 16, 5), (2, 3, 3)]  # N, in, out
+BN = [(4, 3), (3, 1), (7, 5), (2, 3, 4), (1, 2, 5), (3, 2, 1), (2, 3, 2, 3), (1, 2, 3, 3),
+      (3, 1, 2, 1), (2, 2, 2, 2, 3), (1, 3, 2, 1, 2)]  # fmt: skip
+
+
+def _bn_cases(shape):
+    c = shape[1]
+    arrays = (shape, (c,), (c,), (c,), (c,))
+    return [
+        Case(arrays, dict(training=True, momentum=0.3), 3),
+        Case((shape, None, None, (c,), (c,)), dict(training=True), 3),
+        Case(arrays, dict(training=False, eps=1e-3), 3),
+    ]
+
+
+CASES = {
+    "conv_nd": [Case(((2, 4, 7, 6), (6, 2, 3, 2), (6,)), CONV, 3)],
+    "conv1d": [Case(((2, 3, 9), (4, 3, 3), (4,)), dict(stride=2, padding=1), 3)],
+    "conv2d": [Case(((2, 3, 7, 6), (4, 3, 3, 3), None), dict(padding=(1, 0), dilation=(1, 2)), 3)],
+    "conv3d": [Case(((1, 2, 4, 5, 5), (3, 2, 2, 3, 3), (3,)), dict(stride=(1, 2, 2), padding=1),
+                    3)],
+    "max_pool": [Case(((2, 3, 7, 6),), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True))],
+    "avg_pool": [Case(((2, 3, 7, 6),), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True))],
+    "global_avg_pool": [Case((shape,)) for shape in [(2, 3, 5), (2, 3, 4, 5), (2, 1, 2, 3, 2)]],
+    "dense": [Case(((n, i), (o, i), (o,) if bias else None), {}, 3)
+              for n, i, o in DENSE for bias in (True, False)],
+    "relu": [Case((shape,)) for shape in SHAPES],
+    "leaky_relu": [Case((shape,), dict(negative_slope=0.2)) for shape in SHAPES],
+    "sigmoid": [Case((shape,)) for shape in SHAPES],
+    "tanh": [Case((shape,)) for shape in SHAPES],
+    "softmax": [Case((shape,), dict(axis=a)) for shape in SHAPES for a in (0, 1, -1)],
+    "log_softmax": [Case((shape,), dict(axis=a)) for shape in SHAPES for a in (0, 1, -1)],
+    "dropout": [
+        Case((shape,), dict(p=0.3, training=training, rng=7), torch=not training)
+        for shape in [(3, 4), (2, 3, 5), (1, 2, 3, 3)] for training in (True, False)
+    ],
+    "batch_norm": [case for shape in BN for case in _bn_cases(shape)],
+}  # fmt: skip
+for d in (1, 2, 3):
+    shape = {1: (2, 3, 9), 2: (2, 2, 7, 6), 3: (1, 2, 4, 5, 6)}[d]
+    kw = {1: dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+          2: dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
+          3: dict(kernel_size=2)}[d]  # fmt: skip
+    CASES[f"max_pool{d}d"] = CASES[f"avg_pool{d}d"] = [Case((shape,), kw)]
+
+PARAMS = [(name, i) for name in OPS for i in range(len(CASES[name]))]
+IDS = [f"{name}-{i}" for name, i in PARAMS]
+# the N-d ops are checked against PyTorch through their fixed-rank ops
+TORCH = [(name, i) for name, i in PARAMS if OPS[name].torch and CASES[name][i].torch]
+
+
+def test_every_op_has_cases():
+    assert sorted(CASES) == sorted(OPS)
+
+
+def _arrays(case, seed=0, dtype=np.float64):
+    """Distinct values (1/n apart, n >= 10: never a tie of maxima) at least 0.025 from 0 (no
+    kink within the 1e-6 step); running variances positive."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for i, shape in enumerate(case.arrays):
+        if shape is None:
+            arrays.append(None)
+            continue
+        n = int(np.prod(shape))
+        a = (rng.permutation(n).reshape(shape) - n / 2 + 0.25) / max(n, 10)  # never 0
+        if i == 4:  # a running variance
+            a = np.abs(a) + 0.5
+        arrays.append(a.astype(dtype))
+    return arrays
+
+
+def _copies(arrays):
+    return [None if a is None else a.copy() for a in arrays]  # a forward may update some
+
+
+def _forward(forward, arrays, kwargs):
+    return forward(*_copies(arrays), **kwargs)
+
+
+@pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
+def test_contract(name, i):
+    op, case = OPS[name], CASES[name][i]
+    for role in ("forward", "backward", "forward_naive", "backward_naive"):
+        assert getattr(op, role).__name__ == f"{name}_{role}"
+    assert op.plain.__name__ == name and op.plain.__doc__ and op.forward.__doc__
+    arrays = _arrays(case)
+    y, cache = _forward(op.forward, arrays, case.kwargs)
+    np.testing.assert_array_equal(_forward(op.plain, arrays, case.kwargs), y)
+    assert dataclasses.is_dataclass(cache)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(cache, dataclasses.fields(cache)[0].name, None)
+    grads = op.backward(np.ones_like(y), cache)
+    assert isinstance(grads, tuple) and all(f.startswith("d") for f in grads._fields)
+    assert len(grads) == case.n_grads
+
+
+@pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
+def test_tiers_equal(name, i):
+    """y, the gradients and the arrays a forward updates (batch norm's running statistics)."""
+    op, case = OPS[name], CASES[name][i]
+    arrays = _arrays(case)
+    tiers = [(op.forward, op.backward), (op.forward_naive, op.backward_naive)]
+    if op.forward_vectorized is not None:
+        tiers.append((op.forward_vectorized, op.backward_vectorized))
+    updated = _copies(arrays)
+    y, cache = op.forward(*updated, **case.kwargs)
+    dy = np.random.default_rng(1).normal(size=y.shape)
+    ref = op.backward_naive(dy, _forward(op.forward_naive, arrays, case.kwargs)[1])
+    for forward, backward in tiers:
+        updated_t = _copies(arrays)
+        y_t, cache_t = forward(*updated_t, **case.kwargs)
+        np.testing.assert_allclose(y_t, y, rtol=0, atol=1e-12)
+        for a, b in zip(updated_t, updated, strict=True):
+            if a is not None:
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+        for grads in (backward(dy, cache_t), backward(dy, cache), op.backward_naive(dy, cache_t)):
+            for g, r in zip(grads, ref, strict=True):
+                assert (g is None) == (r is None)
+                if g is not None:
+                    np.testing.assert_allclose(g, r, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
+def test_gradcheck(name, i, rng):
+    op, case = OPS[name], CASES[name][i]
+    arrays = _arrays(case)
+    wrt = [j for j in range(case.n_grads) if arrays[j] is not None]
+    state = {}
+
+    def forward(*inputs):
+        full = list(arrays)
+        for j, a in zip(wrt, inputs, strict=True):
+            full[j] = a
+        y, state["cache"] = _forward(op.forward, full, case.kwargs)
+        return y
+
+    def backward(dy):
+        grads = op.backward(dy, state["cache"])
+        return tuple(grads[j] for j in wrt)
+
+    errors = check_function(forward, backward, [arrays[j].copy() for j in wrt], rng=rng)
+    assert max(errors) < 1e-6, errors
+
+
+def _torch_forward(op, tensors, kwargs):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    name = op.torch
+    if name.startswith("conv"):  # TensorFlow's SAME may be asymmetric: pad explicitly
+        x, w, b = tensors
+        kw = dict(kwargs)
+        nd = x.ndim - 2
+        tup = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+        pads = resolve_padding(kw.pop("padding", 0), tuple(x.shape[2:]), tuple(w.shape[2:]),
+                               tup(kw.get("stride", 1)), tup(kw.get("dilation", 1)))  # fmt: skip
+        return getattr(F, name)(F.pad(x, [v for p in reversed(pads) for v in p]), w, b, **kw)
+    if "pool" in name:
+        return getattr(F, name)(tensors[0], **kwargs)  # avg: count_include_pad=True, as minidl
+    if name == "linear":
+        return F.linear(*tensors)
+    if name in ("softmax", "log_softmax"):
+        return getattr(F, name)(tensors[0], dim=kwargs["axis"])
+    if name == "batch_norm":
+        x, w, b, rm, rv = tensors
+        return F.batch_norm(x, rm, rv, w, b, **kwargs)
+    if name == "dropout":
+        return F.dropout(tensors[0], p=kwargs["p"], training=kwargs["training"])
+    if name in ("sigmoid", "tanh"):
+        return getattr(torch, name)(tensors[0])
+    return getattr(F, name)(tensors[0], **kwargs)
+
+
+@pytest.mark.parametrize(("name", "i"), TORCH, ids=[f"{name}-{i}" for name, i in TORCH])
+def test_against_torch(name, i):
+    op, case = OPS[name], CASES[name][i]
+    torch = pytest.importorskip("torch")
+    arrays = _arrays(case)
+    y, cache = _forward(op.forward, arrays, case.kwargs)
+    dy = np.random.default_rng(2).normal(size=y.shape)
+    grads = op.backward(dy, cache)
+    tensors = [
+        None if a is None else torch.tensor(a, requires_grad=j < case.n_grads)
+        for j, a in enumerate(_copies(arrays))
+    ]
+    y_t = _torch_forward(op, tensors, case.kwargs)
+    y_t.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(y, y_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for g, t in zip(grads, tensors, strict=False):
+        if t is None:
+            assert g is None
+        else:
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
+def test_bad_input(name, i):
+    op, case = OPS[name], CASES[name][i]
+    arrays = _arrays(case)
+    for forward, backward in [(op.forward, op.backward), (op.forward_naive, op.backward_naive)]:
+        with pytest.raises(TypeError, match=r"x .*dtype float32 or float64, got int64"):
+            forward(arrays[0].astype(np.int64), *_copies(arrays[1:]), **case.kwargs)
+        y, cache = _forward(forward, arrays, case.kwargs)
+        with pytest.raises(ValueError, match="dy"):
+            backward(np.zeros(y.shape + (2,)), cache)
