@@ -16,6 +16,10 @@ and a 5x5 kernel), so it is never built whole:
   GEMMs are too small to run fast); ``dcol = w^T dy`` is one more, and col2im is prod(k)
   strided slice additions into a zero canvas (no ``np.add.at``, no loop over the batch).
 
+The padded input, the gathered windows and their gradient live in scratch buffers kept
+between calls (:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB,
+which was most of a small layer's time.
+
 Tests shrink the constants so that the blocked paths are compared with the loops on tiny
 inputs (``tests/functional/test_conv.py``).
 """
@@ -23,6 +27,8 @@ inputs (``tests/functional/test_conv.py``).
 import math
 
 import numpy as np
+
+from minidl.functional import _scratch
 
 # The constants were measured on the 2-core AMD EPYC machines minidl is developed on (1 MiB L2
 # per core, 32 MiB L3; NumPy 2.4 with OpenBLAS; PyTorch 2.13 CPU as the yardstick), with
@@ -50,7 +56,7 @@ def forward(x, weight, bias, groups, win):
     n, c_out = x.shape[0], weight.shape[0]
     w2 = weight.reshape(groups, c_out // groups, -1)
     y = np.empty((n, groups, c_out // groups, math.prod(win.out)), dtype=x.dtype)
-    for flat, col in col_blocks(win.canvas(x), weight.shape, groups, win):
+    for flat, col in col_blocks(_canvas(x, win), weight.shape, groups, win):
         yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
         if bias is not None:
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
@@ -82,8 +88,10 @@ def col_blocks(xp, weight_shape, groups, win):
             b = min(a + step, out[split - 1])
             index = tuple(slice(i, i + 1) for i in outer) + (slice(a, b),)
             block = view[(slice(None),) * (2 + nd) + index]
+            col = _scratch.scratch("col", block.shape, xp.dtype)
+            np.copyto(col, block)
             flat = slice((start + a) * inner, (start + b) * inner)
-            yield flat, block.reshape(n, groups, -1, (b - a) * inner)
+            yield flat, col.reshape(n, groups, -1, (b - a) * inner)
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
@@ -94,19 +102,36 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad):
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     w2 = weight.reshape(groups, o_g, -1)
     dw = np.zeros(w2.shape, dtype=x.dtype)
-    xp = win.canvas(x)
-    dxp = np.zeros(xp.shape, dtype=x.dtype) if input_grad else None
+    xp = _canvas(x, win)
+    dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
     chunk = max(1, BACKWARD_BYTES // (c_in * math.prod(kernel) * positions * x.itemsize))
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
-        col = win.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
+        col = _columns(xp[a : a + m], win).reshape(groups, -1, m * positions)
         # dy of these images as (groups, C_out/groups, images x positions), matching col
-        dyc = dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3)
+        dyc = _scratch.scratch("dy", (groups, o_g, m, positions), x.dtype)
+        np.copyto(dyc, dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3))
         dyc = dyc.reshape(groups, o_g, m * positions)
         dw += np.matmul(dyc, col.swapaxes(-1, -2))  # dW[g, o, ck] = sum_(n,l) dy col
         if dxp is not None:
-            dcol = np.matmul(w2.swapaxes(-1, -2), dyc)  # (groups, C_g prod(k), m positions)
+            dcol = _scratch.scratch("dcol", col.shape, x.dtype)  # (groups, C_g prod(k), m pos.)
+            np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
             win.add_columns(dxp[a : a + m], dcol)  # col2im
-    dx = None if dxp is None else win.crop(dxp)
+    dx = None if dxp is None else win.crop(dxp).copy()  # out of the scratch buffer
     return dx, dw.reshape(weight.shape), db
+
+
+def _canvas(x, win):
+    """``x`` padded as ``win.canvas`` pads it, in the scratch buffer (``x`` if unpadded)."""
+    return _scratch.padded("canvas", x, win.canvas_pads)
+
+
+def _columns(xp, win):
+    """``win.columns(xp)`` gathered into the scratch buffer: (C prod(k), N prod(out))."""
+    nd = len(win.kernel)
+    perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
+    view = win.view(xp).transpose(perm)
+    col = _scratch.scratch("col", view.shape, xp.dtype)
+    np.copyto(col, view)
+    return col.reshape(xp.shape[1] * math.prod(win.kernel), -1)
