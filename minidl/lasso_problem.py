@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minidl._linear_base import as_float64, center, centered_gram, shortcut_is_safe
+from minidl._linear_base import (
+    as_float64,
+    center,
+    centered_gram,
+    check_products_finite,
+    shortcut_is_safe,
+)
 from minidl.lasso_solvers import enet_cd_gram, enet_proximal_gradient, lasso_cd_naive
 from minidl.lasso_working_set import enet_cd_working_set
 
@@ -109,7 +115,10 @@ def prepare_problem(X, y, fit_intercept, solver):
     n, p = X.shape
     if solver == "cd_naive":
         Xc, yc, x_mean, y_mean = center(X, y, fit_intercept)
-        return NaiveProblem(Xc.T @ yc / n, x_mean, y_mean, Xc, yc)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            col_sq, c = np.einsum("ij,ij->j", Xc, Xc), Xc.T @ yc / n
+        check_products_finite(Xc, yc, col_sq, c, yc @ yc)
+        return NaiveProblem(c, x_mean, y_mean, Xc, yc)
     if solver == "cd" and p > WORKING_SET_MIN_FEATURES:
         x_mean = X.mean(axis=0) if fit_intercept else np.zeros(p)
         if shortcut_is_safe(np.einsum("ij,ij->j", X, X), x_mean, n):
