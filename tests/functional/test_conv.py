@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from minidl.functional import _conv_blocked as blocked
+from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional.conv import (
     conv_nd,
     conv_nd_backward,
@@ -318,3 +319,35 @@ def test_non_contiguous_input(rng):
         for a, b in zip(conv_nd_backward(dy, cache), conv_nd_backward(dy, cache_ref), strict=True):
             if a is not None:
                 np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+DEPTHWISE = [  # (x shape, kernel, stride, padding, dilation, bias)
+    ((2, 3, 11), (3,), 1, 1, 1, True),
+    ((3, 4, 7, 9), (3, 3), 1, "same", 1, True),
+    ((2, 4, 9, 8), (3, 2), 2, "same", 1, False),
+    ((2, 2, 10, 10), (3, 3), (2, 1), 2, (2, 1), True),
+    ((1, 3, 5, 6, 7), (2, 3, 3), 1, (0, 1, 1), 1, False),
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2**20])
+@pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding", "dilation", "bias"), DEPTHWISE)
+def test_depthwise_path_equals_naive(x_shape, kernel, stride, padding, dilation, bias, chunk_bytes,
+                                     rng, monkeypatch):  # fmt: skip
+    """groups == C_in == C_out takes the offset-by-offset path (_conv_depthwise), image by
+    image when its chunks are shrunk: y and every gradient equal the loops to 1e-12."""
+    monkeypatch.setattr(depthwise, "CHUNK_BYTES", chunk_bytes)
+    c = x_shape[1]
+    x, w = rng.normal(size=x_shape), rng.normal(size=(c, 1) + kernel)
+    b = rng.normal(size=c) if bias else None
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    assert depthwise.is_depthwise(x.shape, w.shape, c)
+    assert_tiers_equal(x, w, b, kw, rng)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    assert conv_nd_backward(rng.normal(size=y.shape), cache, input_grad=False).dx is None
+
+
+def test_depthwise_path_only_for_one_channel_per_group():
+    assert not depthwise.is_depthwise((2, 4, 5, 5), (8, 1, 3, 3), 4)  # channel multiplier 2
+    assert not depthwise.is_depthwise((2, 1, 5, 5), (1, 1, 3, 3), 1)  # a plain conv
+    assert not depthwise.is_depthwise((2, 4, 5, 5), (4, 2, 3, 3), 2)
