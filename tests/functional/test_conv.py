@@ -244,11 +244,11 @@ def test_bad_dy(rng):
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::5], ids=IDS[::5])
 def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
-    """With tiny blocks every output position is its own block (the path large inputs take,
-    first and second axes split) and every image its own backward chunk: forward and backward
-    still equal the loops."""
+    """With chunks smaller than two images the forward takes the row blocks (the path large
+    inputs take), and with tiny blocks every output position is its own block (first and
+    second axes split); every image is its own backward chunk: both still equal the loops."""
     monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 1)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
@@ -280,12 +280,15 @@ def test_blocks_cover_the_output(monkeypatch):
     assert len(blocks) == 50 and blocks[0] == slice(0, 20)
 
 
-def test_backward_chunks_of_images(rng, monkeypatch):
-    """Five images in backward chunks of two (2 + 2 + 1): the same gradients as the loops."""
+def test_chunks_of_images(rng, monkeypatch):
+    """Five images in chunks of two (2 + 2 + 1), forward and backward: the same y and
+    gradients as the loops."""
     x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
-    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 2 * image_bytes + 1)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 2 * image_bytes + 1)
+    win = window_geometry((7, 6), (3, 2), (2, 1), "same", (1, 2))
+    assert blocked._images_per_chunk(x, win) == 2
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
     assert_tiers_equal(x, w, b, kw, rng)
 
