@@ -31,6 +31,8 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    windows stay in cache (:mod:`minidl.functional._conv_blocked`); what the layers run. A
    depthwise convolution (one channel per group) sums over kernel offsets instead
    (:mod:`minidl.functional._conv_depthwise`): its per-channel GEMMs are too thin to be fast.
+   With stride 1, the windows are gathered as contiguous runs of the flattened input
+   (:mod:`minidl.functional._conv_wide`).
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.functional import _conv_blocked, _conv_depthwise
+from minidl.functional import _conv_blocked, _conv_depthwise, _conv_wide
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
@@ -138,7 +140,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
         return _empty_batch_y(cache), cache
     if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
         return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
-    return _conv_blocked.forward(x, weight, bias, cache.groups, cache.windows), cache
+    fast = _conv_wide if _conv_wide.applies(cache.windows) else _conv_blocked
+    return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
 def conv_nd_backward(dy, cache, input_grad=True):
@@ -166,8 +169,9 @@ def conv_nd_backward(dy, cache, input_grad=True):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
         )
+    fast = _conv_wide if _conv_wide.applies(c.windows) else _conv_blocked
     return ParamGrads(
-        *_conv_blocked.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
+        *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
     )
 
 

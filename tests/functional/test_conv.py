@@ -8,6 +8,7 @@ import pytest
 
 from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _conv_wide as wide
 from minidl.functional.conv import (
     conv_nd,
     conv_nd_backward,
@@ -354,3 +355,25 @@ def test_depthwise_path_only_for_one_channel_per_group():
     assert not depthwise.is_depthwise((2, 4, 5, 5), (8, 1, 3, 3), 4)  # channel multiplier 2
     assert not depthwise.is_depthwise((2, 1, 5, 5), (1, 1, 3, 3), 1)  # a plain conv
     assert not depthwise.is_depthwise((2, 4, 5, 5), (4, 2, 3, 3), 2)
+
+
+@pytest.mark.parametrize("path", ["wide", "blocked"])
+@pytest.mark.parametrize(("nd", "cfg"), CASES[::4], ids=IDS[::4])
+def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
+    """Stride-1 convolutions run on the wide grid (_conv_wide); forced onto the blocked path,
+    or in chunks of single images, both still equal the loops (stride > 1 always blocks)."""
+    if path == "blocked":
+        monkeypatch.setattr(wide, "applies", lambda win: False)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
+    assert_tiers_equal(*_arrays(cfg, rng), rng)
+
+
+def test_wide_grid_on_a_strided_input(rng):
+    """A non-contiguous x (every other column, unpadded so the canvas is x itself) is read as
+    its values, not its memory."""
+    x = rng.normal(size=(2, 3, 7, 16))[..., ::2]
+    w = rng.normal(size=(4, 3, 2, 3))
+    y, cache = conv_nd_forward(x, w, None, dilation=(2, 1))
+    assert wide.applies(cache.windows)
+    y_naive, _ = conv_nd_forward_naive(np.ascontiguousarray(x), w, None, dilation=(2, 1))
+    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
