@@ -14,9 +14,9 @@ process per thread setting (``OPENBLAS_NUM_THREADS`` set before NumPy loads,
 because in one process each framework's speed depends on the other's allocations: glibc maps
 large arrays afresh (a page fault per 4 KiB) or reuses freed ones depending on what was freed
 before, and PyTorch's forward of 8 x 16 x 28 x 28 -> 32 took 0.58 ms next to a minidl that
-freed large temporaries, 1.6 ms alone. The float32 GEMM peak is measured in minidl's process (a
-2048^3 NumPy matmul), and each conv's throughput is given as a fraction of it: forward + backward of a conv
-is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per multiply-accumulate.
+freed large temporaries, 1.6 ms alone. The float32 GEMM peak is measured in minidl's process
+(a 2048^3 NumPy matmul), and each conv's throughput is given as a fraction of it: forward +
+backward of a conv is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per multiply-accumulate.
 
 Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the median and worst
 ratio per thread setting, and writes a plot of ratio against MACs (one point per case and thread
@@ -210,7 +210,8 @@ def run_cases(cases, args, threads):
     for _ in range(args.rounds):
         for framework in best:
             got = run_in_subprocess(threads, framework, args)
-            best[framework] = [min(a, b) for a, b in zip(best[framework], got["times"], strict=True)]
+            pairs = zip(best[framework], got["times"], strict=True)
+            best[framework] = [min(a, b) for a, b in pairs]
             peak = max(peak, got["peak"] or 0.0)
     rows = []
     for case, t_ours, t_torch in zip(cases, best["minidl"], best["torch"], strict=True):
