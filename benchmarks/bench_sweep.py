@@ -16,7 +16,8 @@ large arrays afresh (a page fault per 4 KiB) or reuses freed ones depending on w
 before, and PyTorch's forward of 8 x 16 x 28 x 28 -> 32 took 0.58 ms next to a minidl that
 freed large temporaries, 1.6 ms alone. The float32 GEMM peak is measured in minidl's process
 (a 2048^3 NumPy matmul), and each conv's throughput is given as a fraction of it: forward +
-backward of a conv is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per multiply-accumulate.
+backward of a conv is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per
+multiply-accumulate.
 
 Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the median and worst
 ratio per thread setting, and writes a plot of ratio against MACs (one point per case and thread
