@@ -87,12 +87,20 @@ CASES = [
     conv("conv3d N4 32->32 8x28x28", 4, 32, 32, (8, 28, 28), ndim=3),
     # pooling: non-overlapping and overlapping windows
     Case("maxpool2d N32 32 28 2x2", "maxpool2d", (32, 32, 28, 28), dict(kernel_size=2)),
-    Case("maxpool2d N32 64 56 3x3 s2 p1", "maxpool2d", (32, 64, 56, 56),
-         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    Case(
+        "maxpool2d N32 64 56 3x3 s2 p1",
+        "maxpool2d",
+        (32, 64, 56, 56),
+        dict(kernel_size=3, stride=2, padding=1),
+    ),  # fmt: skip
     Case("maxpool3d N8 16 16x32x32 2", "maxpool3d", (8, 16, 16, 32, 32), dict(kernel_size=2)),
     Case("avgpool2d N32 64 56 2x2", "avgpool2d", (32, 64, 56, 56), dict(kernel_size=2)),
-    Case("avgpool2d N32 64 56 3x3 s2 p1", "avgpool2d", (32, 64, 56, 56),
-         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    Case(
+        "avgpool2d N32 64 56 3x3 s2 p1",
+        "avgpool2d",
+        (32, 64, 56, 56),
+        dict(kernel_size=3, stride=2, padding=1),
+    ),  # fmt: skip
     # batch norm (training mode) and ReLU
     Case("batchnorm2d N32 64 28", "batchnorm2d", (32, 64, 28, 28)),
     Case("batchnorm2d N128 32 28", "batchnorm2d", (128, 32, 28, 28)),
@@ -247,9 +255,11 @@ def markdown(rows):
     for r in rows:
         by_name.setdefault(r["name"], {})[r["threads"]] = r
     threads = sorted({r["threads"] for r in rows})
-    head = "| case (float32, forward + backward) | MACs or elements | " + " | ".join(
-        f"minidl ÷ PyTorch, {t} thr" for t in threads
-    ) + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
+    head = (
+        "| case (float32, forward + backward) | MACs or elements | "
+        + " | ".join(f"minidl ÷ PyTorch, {t} thr" for t in threads)
+        + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
+    )
     out = [head, "|" + "---|" * (3 + len(threads))]
     for name, per in by_name.items():
         first = per[threads[-1]]
