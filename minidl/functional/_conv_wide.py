@@ -23,6 +23,13 @@ columns are computed and dropped. In exchange:
 
 The batch runs in chunks of whole images, as in :mod:`minidl.functional._conv_blocked`, whose
 ``CHUNK_BYTES`` it shares.
+
+The grid pays for its extra positions in all three GEMMs, so :func:`applies` takes it only
+where that costs less than the strided gather it saves: when the extra positions times the
+output channels per group stay below ``MAX_EXTRA_WORK`` (each extra position costs a GEMM
+column of C_out/groups outputs; the gather it saves costs about ten per window element here).
+A 1x1 kernel with no padding is the degenerate grid (T = positions, ``col`` is ``x`` itself):
+one batched GEMM per pass, no gather at all.
 """
 
 import math
@@ -32,10 +39,33 @@ from numpy.lib.stride_tricks import as_strided
 
 from minidl.functional import _conv_blocked, _scratch
 
+# Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
+# 16-128 output channels on 14-28 pixels (extra work 2-9) ran 1.1-2.1x faster on the grid; with
+# 256 channels on 7-14 pixels (extra work 33-63) 1.2x slower.
+MAX_EXTRA_WORK = 10
+# Below _conv_blocked.MIN_WINDOW window elements the GEMM is trivial and the row blocks, which
+# write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid).
 
-def applies(win):
-    """Stride 1 on every axis."""
-    return all(s == 1 for s in win.stride)
+
+def applies(x_shape, weight_shape, groups, win):
+    """Stride 1 on every axis, and the grid's extra work small (module docstring)."""
+    if any(s != 1 for s in win.stride):
+        return False
+    if _pointwise(win):
+        return True
+    T, _ = _grid(x_shape[:2] + _canvas_sizes(win), win)
+    extra = (T / math.prod(win.out) - 1) * weight_shape[0] / groups
+    window = weight_shape[1] * math.prod(win.kernel)
+    return extra <= MAX_EXTRA_WORK and window >= _conv_blocked.MIN_WINDOW
+
+
+def _canvas_sizes(win):
+    return tuple(n + lo + hi for n, (lo, hi) in zip(win.in_sizes, win.canvas_pads, strict=True))
+
+
+def _pointwise(win):
+    """A 1x1 kernel that reads x itself (no padding): y = w x per image."""
+    return all(k == 1 for k in win.kernel) and all(p == (0, 0) for p in win.canvas_pads)
 
 
 def _grid(canvas_shape, win):
@@ -64,6 +94,8 @@ def _on_grid(a, win, T, steps):
 
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4) on the wide grid, chunk by chunk of images."""
+    if _pointwise(win):
+        return _pointwise_forward(x, weight, bias, groups, win)
     n, c_out = x.shape[0], weight.shape[0]
     o_g = c_out // groups
     w2 = weight.reshape(groups, o_g, -1)
@@ -85,6 +117,8 @@ def forward(x, weight, bias, groups, win):
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images."""
+    if _pointwise(win):
+        return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
     n, c_out = x.shape[0], weight.shape[0]
     o_g = c_out // groups
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
@@ -123,3 +157,28 @@ def _add_columns(dxp, dcol, win, T, steps):
 def _images_per_chunk(xp, win, T):
     image_bytes = xp.shape[1] * math.prod(win.kernel) * T * xp.itemsize
     return max(1, _conv_blocked.CHUNK_BYTES // image_bytes)
+
+
+def _pointwise_forward(x, weight, bias, groups, win):
+    """1x1, unpadded: y[n, g] = w[g] x[n, g], one batched GEMM over images and groups."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    w3 = weight.reshape(groups, c_out // groups, c_in // groups)
+    x4 = x.reshape(n, groups, c_in // groups, -1)
+    y = np.matmul(w3, x4)  # (N, groups, C_out/groups, positions)
+    if bias is not None:
+        y += bias.reshape(groups, c_out // groups, 1)
+    return y.reshape((n, c_out) + win.out)
+
+
+def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
+    """1x1, unpadded: dw[g] = sum_n dy[n, g] x[n, g]^T and dx[n, g] = w[g]^T dy[n, g]."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    w3 = weight.reshape(groups, c_out // groups, c_in // groups)
+    x4 = x.reshape(n, groups, c_in // groups, -1)
+    dy4 = dy.reshape(n, groups, c_out // groups, -1)
+    dw = np.matmul(dy4, x4.swapaxes(-1, -2)).sum(axis=0)  # per image, then summed
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    dx = np.matmul(w3.swapaxes(-1, -2), dy4).reshape(x.shape) if input_grad else None
+    return dx, dw.reshape(weight.shape), db

@@ -140,7 +140,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
         return _empty_batch_y(cache), cache
     if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
         return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
-    fast = _conv_wide if _conv_wide.applies(cache.windows) else _conv_blocked
+    wide = _conv_wide.applies(x.shape, weight.shape, cache.groups, cache.windows)
+    fast = _conv_wide if wide else _conv_blocked
     return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
@@ -169,7 +170,8 @@ def conv_nd_backward(dy, cache, input_grad=True):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
         )
-    fast = _conv_wide if _conv_wide.applies(c.windows) else _conv_blocked
+    wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
+    fast = _conv_wide if wide else _conv_blocked
     return ParamGrads(
         *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
     )

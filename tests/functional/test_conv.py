@@ -363,7 +363,10 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
     """Stride-1 convolutions run on the wide grid (_conv_wide); forced onto the blocked path,
     or in chunks of single images, both still equal the loops (stride > 1 always blocks)."""
     if path == "blocked":
-        monkeypatch.setattr(wide, "applies", lambda win: False)
+        monkeypatch.setattr(wide, "applies", lambda *args: False)
+    else:
+        monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+        monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
@@ -374,6 +377,24 @@ def test_wide_grid_on_a_strided_input(rng):
     x = rng.normal(size=(2, 3, 7, 16))[..., ::2]
     w = rng.normal(size=(4, 3, 2, 3))
     y, cache = conv_nd_forward(x, w, None, dilation=(2, 1))
-    assert wide.applies(cache.windows)
+    assert wide.applies(x.shape, w.shape, 1, cache.windows)
     y_naive, _ = conv_nd_forward_naive(np.ascontiguousarray(x), w, None, dilation=(2, 1))
     np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "groups", "bias"),
+    [
+        ((3, 4, 9), (6, 4, 1), 1, True),
+        ((2, 6, 5, 7), (4, 3, 1, 1), 2, False),
+        ((2, 4, 3, 4, 5), (8, 1, 1, 1, 1), 4, True),
+    ],  # fmt: skip
+)
+def test_pointwise_path_equals_naive(x_shape, w_shape, groups, bias, rng):
+    """A 1x1 kernel, stride 1, no padding: the batched-GEMM path (col is x itself) equals the
+    loops, with groups, in 1-D to 3-D."""
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[0]) if bias else None
+    y, cache = conv_nd_forward(x, w, b, groups=groups)
+    assert wide._pointwise(cache.windows)
+    assert_tiers_equal(x, w, b, dict(groups=groups), rng)
