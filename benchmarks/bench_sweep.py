@@ -7,12 +7,17 @@
 
 Every case is one layer's forward + backward in float32, with the input gradient (as in the
 middle of a network) unless its name says ``no-dx`` (a first layer: PyTorch's input does not
-require grad, minidl's layer runs ``backward_params``). minidl and PyTorch are timed round-robin
-in the same process, best of ``--repeats`` (benchmarks/timing.py), so both see the same load.
-Each thread setting runs in a fresh process with ``OPENBLAS_NUM_THREADS`` set before NumPy loads
-and ``torch.set_num_threads``. The float32 GEMM peak is measured the same way (a 2048^3 NumPy
-matmul), and each conv's throughput is given as a fraction of it: forward + backward of a conv
-is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per multiply-accumulate.
+require grad, minidl's layer runs ``backward_params``). Each framework runs in its own fresh
+process per thread setting (``OPENBLAS_NUM_THREADS`` set before NumPy loads,
+``torch.set_num_threads``), best of ``--repeats`` per case, and the two processes alternate
+``--rounds`` times, the best of all kept, so that both see the same load. Separate processes,
+because in one process each framework's speed depends on the other's allocations: glibc maps
+large arrays afresh (a page fault per 4 KiB) or reuses freed ones depending on what was freed
+before, and PyTorch's forward of 8 x 16 x 28 x 28 -> 32 took 0.58 ms next to a minidl that
+freed large temporaries, 1.6 ms alone. The float32 GEMM peak is measured in minidl's process
+(a 2048^3 NumPy matmul), and each conv's throughput is given as a fraction of it: forward +
+backward of a conv is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per
+multiply-accumulate.
 
 Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the median and worst
 ratio per thread setting, and writes a plot of ratio against MACs (one point per case and thread
@@ -82,12 +87,20 @@ CASES = [
     conv("conv3d N4 32->32 8x28x28", 4, 32, 32, (8, 28, 28), ndim=3),
     # pooling: non-overlapping and overlapping windows
     Case("maxpool2d N32 32 28 2x2", "maxpool2d", (32, 32, 28, 28), dict(kernel_size=2)),
-    Case("maxpool2d N32 64 56 3x3 s2 p1", "maxpool2d", (32, 64, 56, 56),
-         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    Case(
+        "maxpool2d N32 64 56 3x3 s2 p1",
+        "maxpool2d",
+        (32, 64, 56, 56),
+        dict(kernel_size=3, stride=2, padding=1),
+    ),  # fmt: skip
     Case("maxpool3d N8 16 16x32x32 2", "maxpool3d", (8, 16, 16, 32, 32), dict(kernel_size=2)),
     Case("avgpool2d N32 64 56 2x2", "avgpool2d", (32, 64, 56, 56), dict(kernel_size=2)),
-    Case("avgpool2d N32 64 56 3x3 s2 p1", "avgpool2d", (32, 64, 56, 56),
-         dict(kernel_size=3, stride=2, padding=1)),  # fmt: skip
+    Case(
+        "avgpool2d N32 64 56 3x3 s2 p1",
+        "avgpool2d",
+        (32, 64, 56, 56),
+        dict(kernel_size=3, stride=2, padding=1),
+    ),  # fmt: skip
     # batch norm (training mode) and ReLU
     Case("batchnorm2d N32 64 28", "batchnorm2d", (32, 64, 28, 28)),
     Case("batchnorm2d N128 32 28", "batchnorm2d", (128, 32, 28, 28)),
@@ -178,24 +191,39 @@ def gemm_peak(repeats):
     return 2 * 2048**3 / best_time(lambda: a @ a, repeats) / 1e9
 
 
-def run_cases(cases, repeats, threads):
-    """In this process (its BLAS thread count already set): time every case, return rows."""
+def time_cases(cases, repeats, threads, framework):
+    """In this process (its BLAS thread count already set): best seconds of each case's step
+    for one framework, and (minidl's process) the GEMM peak."""
     import numpy as np
     import torch
-    from timing import interleaved
+    from timing import best_time
 
     torch.set_num_threads(threads)
-    peak = gemm_peak(repeats)
-    rows = []
+    times = []
     for case in cases:
         rng = np.random.default_rng(0)
         x = rng.normal(size=case.shape).astype(np.float32)
-        layer, ours = minidl_step(case, x, None)
+        layer, _ = minidl_step(case, x, None)
         dy = rng.normal(size=layer.output_shape(x.shape)).astype(np.float32)
-        layer, ours = minidl_step(case, x, dy)
-        theirs = torch_step(case, x, dy)
-        ours(), theirs()  # warm-up: caches, code paths, allocator
-        t_ours, t_torch = interleaved([ours, theirs], repeats)
+        step = minidl_step(case, x, dy)[1] if framework == "minidl" else torch_step(case, x, dy)
+        step()  # warm-up: caches, code paths, allocator
+        times.append(best_time(step, repeats))
+    peak = gemm_peak(repeats) if framework == "minidl" else None
+    return {"times": times, "peak": peak}
+
+
+def run_cases(cases, args, threads):
+    """Alternate a minidl process and a PyTorch process ``args.rounds`` times; return rows."""
+    best = {"minidl": [float("inf")] * len(cases), "torch": [float("inf")] * len(cases)}
+    peak = 0.0
+    for _ in range(args.rounds):
+        for framework in best:
+            got = run_in_subprocess(threads, framework, args)
+            pairs = zip(best[framework], got["times"], strict=True)
+            best[framework] = [min(a, b) for a, b in pairs]
+            peak = max(peak, got["peak"] or 0.0)
+    rows = []
+    for case, t_ours, t_torch in zip(cases, best["minidl"], best["torch"], strict=True):
         work = macs(case)
         products = 3 if case.need_dx else 2
         gflops = 2 * products * work / t_ours / 1e9 if case.kind.startswith("conv") else None
@@ -227,9 +255,11 @@ def markdown(rows):
     for r in rows:
         by_name.setdefault(r["name"], {})[r["threads"]] = r
     threads = sorted({r["threads"] for r in rows})
-    head = "| case (float32, forward + backward) | MACs or elements | " + " | ".join(
-        f"minidl ÷ PyTorch, {t} thr" for t in threads
-    ) + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
+    head = (
+        "| case (float32, forward + backward) | MACs or elements | "
+        + " | ".join(f"minidl ÷ PyTorch, {t} thr" for t in threads)
+        + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
+    )
     out = [head, "|" + "---|" * (3 + len(threads))]
     for name, per in by_name.items():
         first = per[threads[-1]]
@@ -268,9 +298,10 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
 
 
-def run_in_subprocess(threads, args):
+def run_in_subprocess(threads, framework, args):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, __file__, "--child", str(threads), "--repeats", str(args.repeats)]
+    cmd += ["--framework", framework]
     cmd += ["--only", args.only] if args.only else []
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout)
@@ -285,20 +316,23 @@ def main():
     parser.add_argument("--json", help="write every row to this JSON file")
     parser.add_argument("--plot", default="sweep.png", help="ratio-vs-MACs plot (PNG)")
     parser.add_argument("--markdown", help="write the table as markdown to this file")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of the processes")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--framework", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.repeats = args.repeats or (3 if args.quick else REPEATS)
     cases = [c for c in CASES if args.only in c.name]
     if args.child:
-        print(json.dumps(run_cases(cases, args.repeats, args.child)))
+        print(json.dumps(time_cases(cases, args.repeats, args.child, args.framework)))
         return
     load = os.getloadavg()
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
-        rows += run_in_subprocess(threads, args)
+        rows += run_cases(cases, args, threads)
     import torch
 
-    print(f"minidl vs PyTorch {torch.__version__}, best of {args.repeats}; load average "
+    print(f"minidl vs PyTorch {torch.__version__}, best of {args.repeats} x {args.rounds} "
+          f"alternating processes; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")  # fmt: skip
     peaks = sorted({(r["threads"], round(r["peak_gflops"])) for r in rows})
     print("float32 GEMM peak (2048^3 NumPy matmul): " +

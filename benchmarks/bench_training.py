@@ -2,21 +2,25 @@
 
 Run by hand: ``python benchmarks/bench_training.py [--repeats 15] [--profile]``.
 
-For LeNet-5 and source article 003's CNN (``minidl.zoo``) at batch 64 and 128, float32, the
-same architecture is built in PyTorch and both take Adam steps on the same random batch. The
-two are timed alternately in the same run (so a busy machine slows both alike) and the best
-of ``--repeats`` steps is kept. Printed: both times, their ratio (target <= 1.5) and one epoch
-over 60,000 28x28 images extrapolated from the step time (60,000 / batch steps). PyTorch gets
-as many threads as the machine has cores (``torch.set_num_threads(os.cpu_count())``) and so does
-NumPy's BLAS (threadpoolctl); ``--threads 1`` compares single-threaded, which a busy machine
-disturbs less.
+For LeNet-5 and source article 003's CNN (``minidl.zoo``) at batch 32, 64 and 128, float32, the
+same architecture is built in PyTorch and both take Adam steps on the same random batch. Each
+framework runs in its own process (in one process, each one's speed depended on the other's
+allocations: see bench_sweep.py); the two processes alternate ``--rounds`` times (so a busy
+machine slows both alike) and the best of ``--repeats`` steps of all rounds is kept. Printed:
+both times, their ratio (issue 14's target: <= 1.2) and one epoch over 60,000 28x28 images
+extrapolated from the step time (60,000 / batch steps). PyTorch gets as many threads as the
+machine has cores (``torch.set_num_threads(os.cpu_count())``) and so does NumPy's BLAS
+(threadpoolctl); ``--threads 1`` compares single-threaded, which a busy machine disturbs less.
 
-``--profile`` adds the forward and backward time of each minidl layer (best of the repeats)
-for every case, to show which layer is the bottleneck.
+``--profile`` adds (on stderr) the forward and backward time of each minidl layer (best of the
+repeats) for every case, to show which layer is the bottleneck.
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -91,42 +95,70 @@ def profile_layers(model, x, y, repeats):
             bwd[i] = min(bwd[i], time.perf_counter() - t)
     for i, layer in enumerate(model.layers):
         print(f"      {i:>2} {type(layer).__name__:<10} fwd {fwd[i] * 1e3:7.2f} ms"
-              f"   bwd {bwd[i] * 1e3:7.2f} ms")  # fmt: skip
+              f"   bwd {bwd[i] * 1e3:7.2f} ms", file=sys.stderr)  # fmt: skip
+
+
+CASES = [(name, batch) for name in ("lenet5", "article003_cnn") for batch in (32, 64, 128)]
+
+
+def time_framework(framework, repeats, profile):
+    """In this process: the best step time (seconds) of every case, for one framework."""
+    rng = np.random.default_rng(0)
+    times = []
+    for name, batch in CASES:
+        model, x, y, ours, theirs = make_steps(name, batch, rng)
+        step = ours if framework == "minidl" else theirs
+        for _ in range(2):  # warm-up: allocations, BLAS threads, Adam state
+            step()
+        times.append(interleaved([step], repeats)[0])
+        if profile and framework == "minidl":
+            print(f"{name} batch {batch}:", file=sys.stderr)
+            profile_layers(model, x, y, repeats)
+    return times
+
+
+def run_child(framework, args):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    cmd = [sys.executable, __file__, "--child", framework, "--threads", str(args.threads)]
+    cmd += ["--repeats", str(args.repeats)] + (["--profile"] if args.profile else [])
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of the processes")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="threads for both (default: cores)"
     )
+    parser.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = args.threads
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # NumPy's BLAS, the same number
+    if args.child:
+        print(json.dumps(time_framework(args.child, args.repeats, args.profile)))
+        return
+    best = {"minidl": [float("inf")] * len(CASES), "torch": [float("inf")] * len(CASES)}
+    for _ in range(args.rounds):
+        for framework in best:
+            pairs = zip(best[framework], run_child(framework, args), strict=True)
+            best[framework] = [min(a, b) for a, b in pairs]
+    load = os.getloadavg()
     print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam")
-    print(f"best of {args.repeats} steps each, timed alternately; epoch = {EPOCH:,} images\n")
+    print(
+        f"best of {args.repeats} steps x {args.rounds} alternating processes per framework; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; epoch = {EPOCH:,} images\n"
+    )
     header = f"{'model':<15}{'batch':>6}{'minidl ms':>11}{'torch ms':>10}{'ratio':>7}"
     print(header + f"{'minidl epoch s':>16}{'torch epoch s':>15}")
-    rng = np.random.default_rng(0)
-    for name in ("lenet5", "article003_cnn"):
-        for batch in (64, 128):
-            model, x, y, ours, theirs = make_steps(name, batch, rng)
-            for fn in (
-                ours,
-                theirs,
-                ours,
-                theirs,
-            ):  # warm-up: allocations, BLAS threads, Adam state
-                fn()
-            t_ours, t_torch = interleaved([ours, theirs], args.repeats)
-            steps = EPOCH / batch
-            row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
-            row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"
-            print(row)
-            if args.profile:
-                profile_layers(model, x, y, args.repeats)
+    for (name, batch), t_ours, t_torch in zip(CASES, best["minidl"], best["torch"], strict=True):
+        steps = EPOCH / batch
+        row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
+        row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -158,9 +158,7 @@ def encode_naive(symbols, code):
 
 def _canonical_tables(lengths):
     """Symbols in canonical order, and per length l = 0..L: count, first code, offset."""
-    order = np.array(
-        sorted(np.flatnonzero(lengths), key=lambda s: (lengths[s], s)), dtype=np.int64
-    )
+    order = np.array(sorted(np.flatnonzero(lengths), key=lambda s: (lengths[s], s)), dtype=np.int64)
     top = int(lengths.max(initial=0))
     count = np.bincount(lengths[order], minlength=top + 1)
     count[0] = 0

@@ -27,8 +27,9 @@ def quantize_weights(model, bits=8, per_channel=True):
     """
     bits = check_bits(bits)
     if bits < 2:
-        raise ValueError(f"bits must be >= 2 for a symmetric grid (1 bit is binarize_weights), "
-                         f"got {bits}")
+        raise ValueError(
+            f"bits must be >= 2 for a symmetric grid (1 bit is binarize_weights), got {bits}"
+        )
     if not isinstance(per_channel, bool):
         raise TypeError(f"per_channel must be True or False, got {per_channel!r}")
     quantized = copy.deepcopy(model)

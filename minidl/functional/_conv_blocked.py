@@ -5,16 +5,23 @@ The sums are those of :mod:`minidl.functional.conv`, computed as its plain versi
 ``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of 100x100
 and a 5x5 kernel), so it is never built whole:
 
-- forward: the output is cut into blocks of rows along its first spatial axis (and its second,
-  when one row is already too much); each block's windows are gathered channels-first into a
-  buffer of at most ``BLOCK_BYTES`` (rows contiguous along the output's last axis, which is
-  what makes the copy fast) and multiplied at once, one batched ``np.matmul`` per block with
-  all N images in it. The gather stays in cache, and nothing of size ``col`` is kept.
-- backward: chunks of whole images with at most ``BACKWARD_BYTES`` of windows each, gathered
-  with the batch *inside* the columns, (groups, C_g prod(k), images x positions), so that
-  ``dw = dy col^T`` sums over images and positions in one GEMM per group (per image, these
-  GEMMs are too small to run fast); ``dcol = w^T dy`` is one more, and col2im is prod(k)
-  strided slice additions into a zero canvas (no ``np.add.at``, no loop over the batch).
+- both passes take the batch in chunks of whole images with at most ``CHUNK_BYTES`` of windows
+  each, gathered with the batch *inside* the columns, (groups, C_g prod(k), images x
+  positions), so that each GEMM spans the chunk's images (per image, the GEMMs of small
+  layers are too thin to run fast). Forward: ``y = w col`` per chunk, copied into y's
+  (N, C_out, ...) layout. Backward: ``dw = dy col^T`` sums over images and positions in one
+  GEMM per group, ``dcol = w^T dy`` is one more, and col2im is prod(k) strided slice
+  additions into a zero canvas (no ``np.add.at``, no loop over the batch).
+- when two images' windows do not fit in a chunk (large images), the forward instead cuts the
+  output into blocks of rows along its first spatial axis (and its second, when one row is
+  already too much); each block's windows, for all N images, are gathered channels-first into
+  a buffer of at most ``BLOCK_BYTES`` (rows contiguous along the output's last axis, which is
+  what makes the copy fast) and multiplied by one batched ``np.matmul``. Either way the gather
+  stays in cache, and nothing of size ``col`` is kept.
+
+The padded input, the gathered windows and their gradient live in scratch buffers kept
+between calls (:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB,
+which was most of a small layer's time.
 
 Tests shrink the constants so that the blocked paths are compared with the loops on tiny
 inputs (``tests/functional/test_conv.py``).
@@ -23,6 +30,8 @@ inputs (``tests/functional/test_conv.py``).
 import math
 
 import numpy as np
+
+from minidl.functional import _scratch
 
 # The constants were measured on the 2-core AMD EPYC machines minidl is developed on (1 MiB L2
 # per core, 32 MiB L3; NumPy 2.4 with OpenBLAS; PyTorch 2.13 CPU as the yardstick), with
@@ -39,18 +48,58 @@ GEMM_MACS = 2**19
 # At least MIN_COLUMNS output positions per block, so that each GEMM stays wide enough to be
 # efficient when the kernel is big (deep layers of article 003's CNN), where threads do help.
 MIN_COLUMNS = 256
-# At most BACKWARD_BYTES of gathered windows per backward chunk of images (at least one image):
-# LeNet-5 and article 003's CNN at batch 128 fit in one or two chunks, article 000's 100x100
-# images stay bounded in memory (peak RSS 1.02x PyTorch's in bench_conv.py (c)).
-BACKWARD_BYTES = 16 * 2**20
+# At most CHUNK_BYTES of gathered windows per chunk of images (at least one image): 4 MiB keeps
+# a chunk's windows, dy and dcol in the 32 MiB L3 between the two GEMMs and col2im. With 16 MiB,
+# the backward of 32 x 16 x 28 x 28 -> 32 (3x3) took 15-16 ms against 11-12, and LeNet-5's first
+# layer at batch 128 5.6-5.8 ms against 4.0-6.4; forwards by image chunks against row blocks:
+# 32 x 64 x 28 x 28 -> 64, 25 ms against 33; 128 x 6 x 14 x 14 -> 16 (5x5), 3.2 against 3.9
+# (one thread, December 2026).
+CHUNK_BYTES = 4 * 2**20
+
+
+# Below this many window elements (C_in/groups prod(k)) the GEMM is trivial and the copy of the
+# chunks' products into y's layout costs more than the thin per-image GEMMs of the row blocks,
+# which write y in place (1 -> 32 channels, 3x3, 32 x 28 x 28: 0.72 ms forward against 0.41).
+MIN_WINDOW = 16
+# From this many window elements on, each image's GEMM is thick enough to run fast alone, and
+# the row blocks (no copy into y's layout) win again: 8 x 256 x 14 x 14 -> 256, 3x3 (2304
+# elements), 79 ms forward + backward with image chunks against 70 with row blocks.
+MAX_WINDOW = 1024
+
+
+def _images_per_chunk(x, win):
+    image_bytes = x.shape[1] * math.prod(win.kernel) * math.prod(win.out) * x.itemsize
+    return max(1, CHUNK_BYTES // image_bytes)
 
 
 def forward(x, weight, bias, groups, win):
-    """y (N, C_out, *out) of (3.4), block by block of output rows."""
+    """y (N, C_out, *out) of (3.4), chunk by chunk of images (or block by block of rows)."""
+    chunk = _images_per_chunk(x, win)
+    window = weight.shape[1] * math.prod(win.kernel)
+    if chunk < 2 or not MIN_WINDOW <= window < MAX_WINDOW:
+        return _forward_row_blocks(x, weight, bias, groups, win)
+    n, c_out, positions = x.shape[0], weight.shape[0], math.prod(win.out)
+    o_g = c_out // groups
+    w2 = weight.reshape(groups, o_g, -1)
+    xp = _canvas(x, win)
+    y = np.empty((n, groups, o_g, positions), dtype=x.dtype)
+    for a in range(0, n, chunk):
+        m = min(chunk, n - a)
+        col = _columns(xp[a : a + m], win).reshape(groups, -1, m * positions)
+        yc = _scratch.scratch("y", (groups, o_g, m, positions), x.dtype)
+        np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
+        np.copyto(y[a : a + m], yc.transpose(2, 0, 1, 3))  # (m, groups, C_out/groups, positions)
+    if bias is not None:
+        y += bias.reshape(groups, o_g, 1)
+    return y.reshape((n, c_out) + win.out)
+
+
+def _forward_row_blocks(x, weight, bias, groups, win):
+    """y (N, C_out, *out) of (3.4), block by block of output rows (large images)."""
     n, c_out = x.shape[0], weight.shape[0]
     w2 = weight.reshape(groups, c_out // groups, -1)
     y = np.empty((n, groups, c_out // groups, math.prod(win.out)), dtype=x.dtype)
-    for flat, col in col_blocks(win.canvas(x), weight.shape, groups, win):
+    for flat, col in col_blocks(_canvas(x, win), weight.shape, groups, win):
         yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
         if bias is not None:
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
@@ -82,31 +131,52 @@ def col_blocks(xp, weight_shape, groups, win):
             b = min(a + step, out[split - 1])
             index = tuple(slice(i, i + 1) for i in outer) + (slice(a, b),)
             block = view[(slice(None),) * (2 + nd) + index]
+            col = _scratch.scratch("col", block.shape, xp.dtype)
+            np.copyto(col, block)
             flat = slice((start + a) * inner, (start + b) * inner)
-            yield flat, block.reshape(n, groups, -1, (b - a) * inner)
+            yield flat, col.reshape(n, groups, -1, (b - a) * inner)
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images (module docstring)."""
-    n, c_in = x.shape[:2]
-    c_out, kernel, positions = weight.shape[0], win.kernel, math.prod(win.out)
+    n = x.shape[0]
+    c_out, positions = weight.shape[0], math.prod(win.out)
     o_g = c_out // groups
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     w2 = weight.reshape(groups, o_g, -1)
     dw = np.zeros(w2.shape, dtype=x.dtype)
-    xp = win.canvas(x)
-    dxp = np.zeros(xp.shape, dtype=x.dtype) if input_grad else None
-    chunk = max(1, BACKWARD_BYTES // (c_in * math.prod(kernel) * positions * x.itemsize))
+    xp = _canvas(x, win)
+    dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
+    chunk = _images_per_chunk(x, win)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
-        col = win.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
+        col = _columns(xp[a : a + m], win).reshape(groups, -1, m * positions)
         # dy of these images as (groups, C_out/groups, images x positions), matching col
-        dyc = dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3)
+        dyc = _scratch.scratch("dy", (groups, o_g, m, positions), x.dtype)
+        np.copyto(dyc, dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3))
         dyc = dyc.reshape(groups, o_g, m * positions)
-        dw += np.matmul(dyc, col.swapaxes(-1, -2))  # dW[g, o, ck] = sum_(n,l) dy col
+        # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
+        # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)
+        dw += np.matmul(col, dyc.swapaxes(-1, -2)).swapaxes(-1, -2)
         if dxp is not None:
-            dcol = np.matmul(w2.swapaxes(-1, -2), dyc)  # (groups, C_g prod(k), m positions)
+            dcol = _scratch.scratch("dcol", col.shape, x.dtype)  # (groups, C_g prod(k), m pos.)
+            np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
             win.add_columns(dxp[a : a + m], dcol)  # col2im
-    dx = None if dxp is None else win.crop(dxp)
+    dx = None if dxp is None else win.crop(dxp).copy()  # out of the scratch buffer
     return dx, dw.reshape(weight.shape), db
+
+
+def _canvas(x, win):
+    """``x`` padded as ``win.canvas`` pads it, in the scratch buffer (``x`` if unpadded)."""
+    return _scratch.padded("canvas", x, win.canvas_pads)
+
+
+def _columns(xp, win):
+    """``win.columns(xp)`` gathered into the scratch buffer: (C prod(k), N prod(out))."""
+    nd = len(win.kernel)
+    perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
+    view = win.view(xp).transpose(perm)
+    col = _scratch.scratch("col", view.shape, xp.dtype)
+    np.copyto(col, view)
+    return col.reshape(xp.shape[1] * math.prod(win.kernel), -1)

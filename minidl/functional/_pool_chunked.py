@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from minidl.functional import _scratch
+
 # At most CHUNK_BYTES of input per chunk of images (at least one image). Both paths read x (or
 # its canvas) once per kernel offset, through strided views that touch every cache line: k^d
 # passes over memory, which stay in the 1 MiB L2 per core of the 2-core AMD EPYC minidl is
@@ -61,7 +63,7 @@ def max_forward(x, win, with_argmax):
     kind = np.min_scalar_type(math.prod(win.kernel) - 1)
     arg = np.empty(y.shape, dtype=kind) if with_argmax else None
     for b in _image_chunks(x.shape, x.itemsize):
-        views = _offset_views(x[b] if tiling else win.canvas(x[b], -np.inf), win, tiling)
+        views = _offset_views(x[b] if tiling else _canvas(x[b], win, -np.inf), win, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             np.maximum(y[b], v, out=y[b])
@@ -102,11 +104,17 @@ def max_backward(dy, argmax, x_shape, win):
     return dx
 
 
+def _canvas(x, win, fill):
+    """``win.canvas(x, fill)`` in a scratch buffer (see :mod:`minidl.functional._scratch`)."""
+    return _scratch.padded("canvas", x, win.canvas_pads, fill)
+
+
 def _zero_canvas(x, win):
-    """Where a backward adds the shares of windows that overlap or reach into the padding."""
+    """Where a backward adds the shares of windows that overlap or reach into the padding (a
+    scratch buffer, kept between calls: see :mod:`minidl.functional._scratch`)."""
     lo_hi = win.canvas_pads
     shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], lo_hi, strict=True))
-    return np.zeros(shape, dtype=x.dtype)
+    return _scratch.zeros("dcanvas", shape, x.dtype)
 
 
 def avg_forward(x, win, divisor):
@@ -114,7 +122,7 @@ def avg_forward(x, win, divisor):
     tiling = is_tiling(win)
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     for b in _image_chunks(x.shape, x.itemsize):
-        views = _offset_views(x[b] if tiling else win.canvas(x[b], 0.0), win, tiling)
+        views = _offset_views(x[b] if tiling else _canvas(x[b], win, 0.0), win, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             y[b] += v

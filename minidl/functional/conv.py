@@ -28,7 +28,11 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
 2. ``conv_nd_forward_vectorized`` / ``conv_nd_backward_vectorized``: im2col (every window
    becomes a column of a matrix) and one GEMM, a dozen lines each: read these;
 3. ``conv_nd_forward`` / ``conv_nd_backward``: the same im2col, block by block so that the
-   windows stay in cache (:mod:`minidl.functional._conv_blocked`); what the layers run.
+   windows stay in cache (:mod:`minidl.functional._conv_blocked`); what the layers run. A
+   depthwise convolution (one channel per group) sums over kernel offsets instead
+   (:mod:`minidl.functional._conv_depthwise`): its per-channel GEMMs are too thin to be fast.
+   With stride 1, the windows are gathered as contiguous runs of the flattened input
+   (:mod:`minidl.functional._conv_wide`).
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.functional import _conv_blocked
+from minidl.functional import _conv_blocked, _conv_depthwise, _conv_wide
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
@@ -134,7 +138,11 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:
         return _empty_batch_y(cache), cache
-    return _conv_blocked.forward(x, weight, bias, cache.groups, cache.windows), cache
+    if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
+        return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
+    wide = _conv_wide.applies(x.shape, weight.shape, cache.groups, cache.windows)
+    fast = _conv_wide if wide else _conv_blocked
+    return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
 def conv_nd_backward(dy, cache, input_grad=True):
@@ -158,8 +166,14 @@ def conv_nd_backward(dy, cache, input_grad=True):
     c = cache
     if c.x.shape[0] == 0:
         return _empty_batch_grads(c, input_grad)
+    if _conv_depthwise.is_depthwise(c.x.shape, c.weight.shape, c.groups):
+        return ParamGrads(
+            *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
+        )
+    wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
+    fast = _conv_wide if wide else _conv_blocked
     return ParamGrads(
-        *_conv_blocked.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
+        *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
     )
 
 

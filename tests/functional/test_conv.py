@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from minidl.functional import _conv_blocked as blocked
+from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _conv_wide as wide
 from minidl.functional.conv import (
     conv_nd,
     conv_nd_backward,
@@ -243,11 +245,11 @@ def test_bad_dy(rng):
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::5], ids=IDS[::5])
 def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
-    """With tiny blocks every output position is its own block (the path large inputs take,
-    first and second axes split) and every image its own backward chunk: forward and backward
-    still equal the loops."""
+    """With chunks smaller than two images the forward takes the row blocks (the path large
+    inputs take), and with tiny blocks every output position is its own block (first and
+    second axes split); every image is its own backward chunk: both still equal the loops."""
     monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 1)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
@@ -279,12 +281,15 @@ def test_blocks_cover_the_output(monkeypatch):
     assert len(blocks) == 50 and blocks[0] == slice(0, 20)
 
 
-def test_backward_chunks_of_images(rng, monkeypatch):
-    """Five images in backward chunks of two (2 + 2 + 1): the same gradients as the loops."""
+def test_chunks_of_images(rng, monkeypatch):
+    """Five images in chunks of two (2 + 2 + 1), forward and backward: the same y and
+    gradients as the loops."""
     x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
-    monkeypatch.setattr(blocked, "BACKWARD_BYTES", 2 * image_bytes + 1)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 2 * image_bytes + 1)
+    win = window_geometry((7, 6), (3, 2), (2, 1), "same", (1, 2))
+    assert blocked._images_per_chunk(x, win) == 2
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
     assert_tiers_equal(x, w, b, kw, rng)
 
@@ -318,3 +323,78 @@ def test_non_contiguous_input(rng):
         for a, b in zip(conv_nd_backward(dy, cache), conv_nd_backward(dy, cache_ref), strict=True):
             if a is not None:
                 np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+DEPTHWISE = [  # (x shape, kernel, stride, padding, dilation, bias)
+    ((2, 3, 11), (3,), 1, 1, 1, True),
+    ((3, 4, 7, 9), (3, 3), 1, "same", 1, True),
+    ((2, 4, 9, 8), (3, 2), 2, "same", 1, False),
+    ((2, 2, 10, 10), (3, 3), (2, 1), 2, (2, 1), True),
+    ((1, 3, 5, 6, 7), (2, 3, 3), 1, (0, 1, 1), 1, False),
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2**20])
+@pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding", "dilation", "bias"), DEPTHWISE)
+def test_depthwise_path_equals_naive(x_shape, kernel, stride, padding, dilation, bias, chunk_bytes,
+                                     rng, monkeypatch):  # fmt: skip
+    """groups == C_in == C_out takes the offset-by-offset path (_conv_depthwise), image by
+    image when its chunks are shrunk: y and every gradient equal the loops to 1e-12."""
+    monkeypatch.setattr(depthwise, "CHUNK_BYTES", chunk_bytes)
+    c = x_shape[1]
+    x, w = rng.normal(size=x_shape), rng.normal(size=(c, 1) + kernel)
+    b = rng.normal(size=c) if bias else None
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    assert depthwise.is_depthwise(x.shape, w.shape, c)
+    assert_tiers_equal(x, w, b, kw, rng)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    assert conv_nd_backward(rng.normal(size=y.shape), cache, input_grad=False).dx is None
+
+
+def test_depthwise_path_only_for_one_channel_per_group():
+    assert not depthwise.is_depthwise((2, 4, 5, 5), (8, 1, 3, 3), 4)  # channel multiplier 2
+    assert not depthwise.is_depthwise((2, 1, 5, 5), (1, 1, 3, 3), 1)  # a plain conv
+    assert not depthwise.is_depthwise((2, 4, 5, 5), (4, 2, 3, 3), 2)
+
+
+@pytest.mark.parametrize("path", ["wide", "blocked"])
+@pytest.mark.parametrize(("nd", "cfg"), CASES[::4], ids=IDS[::4])
+def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
+    """Stride-1 convolutions run on the wide grid (_conv_wide); forced onto the blocked path,
+    or in chunks of single images, both still equal the loops (stride > 1 always blocks)."""
+    if path == "blocked":
+        monkeypatch.setattr(wide, "applies", lambda *args: False)
+    else:
+        monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+        monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
+    assert_tiers_equal(*_arrays(cfg, rng), rng)
+
+
+def test_wide_grid_on_a_strided_input(rng):
+    """A non-contiguous x (every other column, unpadded so the canvas is x itself) is read as
+    its values, not its memory."""
+    x = rng.normal(size=(2, 3, 7, 16))[..., ::2]
+    w = rng.normal(size=(4, 3, 2, 3))
+    y, cache = conv_nd_forward(x, w, None, dilation=(2, 1))
+    assert wide.applies(x.shape, w.shape, 1, cache.windows)
+    y_naive, _ = conv_nd_forward_naive(np.ascontiguousarray(x), w, None, dilation=(2, 1))
+    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "groups", "bias"),
+    [
+        ((3, 4, 9), (6, 4, 1), 1, True),
+        ((2, 6, 5, 7), (4, 3, 1, 1), 2, False),
+        ((2, 4, 3, 4, 5), (8, 1, 1, 1, 1), 4, True),
+    ],  # fmt: skip
+)
+def test_pointwise_path_equals_naive(x_shape, w_shape, groups, bias, rng):
+    """A 1x1 kernel, stride 1, no padding: the batched-GEMM path (col is x itself) equals the
+    loops, with groups, in 1-D to 3-D."""
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[0]) if bias else None
+    y, cache = conv_nd_forward(x, w, b, groups=groups)
+    assert wide._pointwise(cache.windows)
+    assert_tiers_equal(x, w, b, dict(groups=groups), rng)

@@ -1,0 +1,184 @@
+r"""Stride-1 convolution on the "wide" output grid (private; behind ``conv_nd_forward``).
+
+The sums are those of :mod:`minidl.functional.conv` computed as im2col does, with one change
+of layout. Flatten each image's padded canvas (spatial sizes ``S``, row-major strides
+``st``). With stride 1, output position ``i`` and kernel offset ``p`` read canvas element
+
+.. math:: f(\mathbf{i} + \mathbf{d p}) = \sum_a (i_a + d_a p_a)\, st_a
+          = t(\mathbf{i}) + f(\mathbf{d p}),
+
+so offset ``p`` of *every* window is one contiguous run of the flattened canvas,
+``canvas[f(d p) : f(d p) + T]``, if the output is indexed by ``t(i)`` on the "wide" grid
+``t = 0 .. T - 1``, :math:`T = t(\mathbf{out} - 1) + 1`. The grid has a few more positions
+than the output (the ends of rows, where a window would wrap into the next row: 136 instead of
+100 for LeNet-5's second layer, 838 instead of 784 for a 3x3 'same' conv on 28x28); their
+columns are computed and dropped. In exchange:
+
+- im2col copies prod(k) runs of ``T`` contiguous values per channel and image, and col2im
+  adds them back the same way, where the strided windows of ``Windows.view`` copy and add runs
+  of one output row (10 values for LeNet-5: the per-row overhead made col2im 40% of its
+  backward);
+- in the backward, ``dy`` is zero on the extra positions, so ``dw = dy col^T`` and ``dcol =
+  w^T dy`` need no mask: the wrapped windows contribute nothing.
+
+The batch runs in chunks of whole images, as in :mod:`minidl.functional._conv_blocked`, whose
+``CHUNK_BYTES`` it shares.
+
+The grid pays for its extra positions in all three GEMMs, so :func:`applies` takes it only
+where that costs less than the strided gather it saves: when the extra positions times the
+output channels per group stay below ``MAX_EXTRA_WORK`` (each extra position costs a GEMM
+column of C_out/groups outputs; the gather it saves costs about ten per window element here).
+A 1x1 kernel with no padding is the degenerate grid (T = positions, ``col`` is ``x`` itself):
+one batched GEMM per pass, no gather at all.
+"""
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from minidl.functional import _conv_blocked, _scratch
+
+# Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
+# 16-128 output channels on 14-28 pixels (extra work 2-9) ran 1.1-2.1x faster on the grid; with
+# 256 channels on 7-14 pixels (extra work 33-63) 1.2x slower.
+MAX_EXTRA_WORK = 10
+# Below _conv_blocked.MIN_WINDOW window elements the GEMM is trivial and the row blocks, which
+# write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid).
+
+
+def applies(x_shape, weight_shape, groups, win):
+    """Stride 1 on every axis, and the grid's extra work small (module docstring)."""
+    if any(s != 1 for s in win.stride):
+        return False
+    if _pointwise(win):
+        return True
+    T, _ = _grid(x_shape[:2] + _canvas_sizes(win), win)
+    extra = (T / math.prod(win.out) - 1) * weight_shape[0] / groups
+    window = weight_shape[1] * math.prod(win.kernel)
+    return extra <= MAX_EXTRA_WORK and window >= _conv_blocked.MIN_WINDOW
+
+
+def _canvas_sizes(win):
+    return tuple(n + lo + hi for n, (lo, hi) in zip(win.in_sizes, win.canvas_pads, strict=True))
+
+
+def _pointwise(win):
+    """A 1x1 kernel that reads x itself (no padding): y = w x per image."""
+    return all(k == 1 for k in win.kernel) and all(p == (0, 0) for p in win.canvas_pads)
+
+
+def _grid(canvas_shape, win):
+    """``(T, steps)``: the wide grid's length and the flat step of each spatial axis."""
+    steps = [math.prod(canvas_shape[2 + a + 1 :]) for a in range(len(win.out))]
+    return sum((o - 1) * st for o, st in zip(win.out, steps, strict=True)) + 1, steps
+
+
+def _columns(xp, win, T, steps):
+    """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]."""
+    m, c = xp.shape[:2]
+    sn, sc, item = xp.strides[0], xp.strides[1], xp.itemsize
+    offset_strides = tuple(d * st * item for d, st in zip(win.dilation, steps, strict=True))
+    runs = as_strided(xp, (c, *win.kernel, m, T), (sc, *offset_strides, sn, item), writeable=False)
+    col = _scratch.scratch("col", runs.shape, xp.dtype)
+    np.copyto(col, runs)
+    return col.reshape(c * math.prod(win.kernel), m * T)
+
+
+def _on_grid(a, win, T, steps):
+    """The output positions of ``a`` (..., T) as a view (..., *out)."""
+    item = a.itemsize
+    shape = a.shape[:-1] + win.out
+    return as_strided(a, shape, a.strides[:-1] + tuple(st * item for st in steps))
+
+
+def forward(x, weight, bias, groups, win):
+    """y (N, C_out, *out) of (3.4) on the wide grid, chunk by chunk of images."""
+    if _pointwise(win):
+        return _pointwise_forward(x, weight, bias, groups, win)
+    n, c_out = x.shape[0], weight.shape[0]
+    o_g = c_out // groups
+    w2 = weight.reshape(groups, o_g, -1)
+    xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))  # flat runs need C order
+    T, steps = _grid(xp.shape, win)
+    chunk = _images_per_chunk(xp, win, T)
+    y = np.empty((n, c_out) + win.out, dtype=x.dtype)
+    for a in range(0, n, chunk):
+        m = min(chunk, n - a)
+        col = _columns(xp[a : a + m], win, T, steps).reshape(groups, -1, m * T)
+        yc = _scratch.scratch("y", (groups, o_g, m, T), x.dtype)
+        np.matmul(w2, col, out=yc.reshape(groups, o_g, m * T))
+        grid = _on_grid(yc.reshape(c_out, m, T), win, T, steps)  # (C_out, m, *out)
+        np.copyto(y[a : a + m], np.moveaxis(grid, 1, 0))
+    if bias is not None:
+        y += bias.reshape((c_out,) + (1,) * len(win.out))
+    return y
+
+
+def backward(dy, x, weight, has_bias, groups, win, input_grad):
+    """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images."""
+    if _pointwise(win):
+        return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
+    n, c_out = x.shape[0], weight.shape[0]
+    o_g = c_out // groups
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    w2 = weight.reshape(groups, o_g, -1)
+    dw = np.zeros(w2.shape, dtype=x.dtype)
+    xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))
+    T, steps = _grid(xp.shape, win)
+    dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
+    chunk = _images_per_chunk(xp, win, T)
+    for a in range(0, n, chunk):
+        m = min(chunk, n - a)
+        col = _columns(xp[a : a + m], win, T, steps).reshape(groups, -1, m * T)
+        dyc = _scratch.zeros("dy", (c_out, m, T), x.dtype)  # zero off the output positions
+        np.copyto(_on_grid(dyc, win, T, steps), np.moveaxis(dy[a : a + m], 0, 1))
+        dyc = dyc.reshape(groups, o_g, m * T)
+        dw += np.matmul(col, dyc.swapaxes(-1, -2)).swapaxes(-1, -2)  # as _conv_blocked does
+        if dxp is not None:
+            dcol = _scratch.scratch("dcol", col.shape, x.dtype)
+            np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
+            _add_columns(dxp[a : a + m], dcol, win, T, steps)
+    dx = None if dxp is None else win.crop(dxp).copy()  # out of the scratch buffer
+    return dx, dw.reshape(weight.shape), db
+
+
+def _add_columns(dxp, dcol, win, T, steps):
+    """col2im on the wide grid: canvas[n, c, f(d p) + t] += dcol[(c, p), (n, t)], one
+    addition of contiguous runs per kernel offset ``p``."""
+    m, c = dxp.shape[:2]
+    flat = dxp.reshape(m, c, -1).swapaxes(0, 1)  # (C, m, L): the layout of dcol's rows
+    runs = dcol.reshape((c, math.prod(win.kernel), m, T))
+    for j, p in enumerate(np.ndindex(*win.kernel)):
+        start = sum(d * q * st for d, q, st in zip(win.dilation, p, steps, strict=True))
+        flat[:, :, start : start + T] += runs[:, j]
+
+
+def _images_per_chunk(xp, win, T):
+    image_bytes = xp.shape[1] * math.prod(win.kernel) * T * xp.itemsize
+    return max(1, _conv_blocked.CHUNK_BYTES // image_bytes)
+
+
+def _pointwise_forward(x, weight, bias, groups, win):
+    """1x1, unpadded: y[n, g] = w[g] x[n, g], one batched GEMM over images and groups."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    w3 = weight.reshape(groups, c_out // groups, c_in // groups)
+    x4 = x.reshape(n, groups, c_in // groups, -1)
+    y = np.matmul(w3, x4)  # (N, groups, C_out/groups, positions)
+    if bias is not None:
+        y += bias.reshape(groups, c_out // groups, 1)
+    return y.reshape((n, c_out) + win.out)
+
+
+def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
+    """1x1, unpadded: dw[g] = sum_n dy[n, g] x[n, g]^T and dx[n, g] = w[g]^T dy[n, g]."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    w3 = weight.reshape(groups, c_out // groups, c_in // groups)
+    x4 = x.reshape(n, groups, c_in // groups, -1)
+    dy4 = dy.reshape(n, groups, c_out // groups, -1)
+    dw = np.matmul(dy4, x4.swapaxes(-1, -2)).sum(axis=0)  # per image, then summed
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    dx = np.matmul(w3.swapaxes(-1, -2), dy4).reshape(x.shape) if input_grad else None
+    return dx, dw.reshape(weight.shape), db
