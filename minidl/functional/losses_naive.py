@@ -11,6 +11,7 @@ from minidl.functional.losses import (
     BCE_EPSILON,
     LOG_CLAMP,
     LossCache,
+    _check_probs,
     check_float_target,
     check_labels,
     check_prediction,
@@ -100,9 +101,7 @@ def binary_cross_entropy_with_logits_backward_naive(dy, cache):
 
 def cross_entropy_probs_forward_naive(x, target):
     """Loop twin of :func:`cross_entropy_probs_forward`."""
-    x = check_prediction(x, "cross_entropy_probs", ndim=2)
-    x = check_unit_interval(x, "cross_entropy_probs")
-    target = check_labels(target, x, "cross_entropy_probs")
+    x, target = _check_probs(x, target)
     n = x.shape[0]
     total = 0.0
     for i in range(n):
