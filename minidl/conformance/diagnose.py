@@ -33,6 +33,8 @@ from minidl.conformance import (
     hypotheses_classical,
     hypotheses_compression,
     hypotheses_conv,
+    hypotheses_courses,
+    hypotheses_losses_optim,
     hypotheses_network,
     hypotheses_norm,
 )
@@ -46,6 +48,8 @@ for _module in (
     hypotheses_network,
     hypotheses_classical,
     hypotheses_compression,
+    hypotheses_courses,
+    hypotheses_losses_optim,
 ):
     for _name, _hyps in _module.HYPOTHESES.items():
         HYPOTHESES[_name].extend(_hyps)
