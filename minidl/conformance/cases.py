@@ -65,6 +65,10 @@ conv_transpose1d/2d/3d  ``f(x, weight, bias, stride=, padding=, output_padding=,
                         dilation=) -> y``, weight (C_in, C_out/groups, *k)  (x, weight, bias)
 sgd_step, adam_step,    ``f(param, grad, state..., hyperparameters=) -> (param, state...)``,
 adamw_step              ``torch.optim``'s update (:mod:`minidl.optim_steps`)
+im2col                  ``f(x, kernel_size=, dilation=, padding=, stride=) -> columns``
+                        (N, C prod(k), L), channel-major rows (PyTorch's ``unfold``)  (x)
+col2im                  ``f(x, output_size=, kernel_size=, ...) -> image``: each column
+                        added back where it was read, overlaps summed (``fold``)  (x)
 ======================  ==========================================================================
 
 Gradients are those of :math:`L = \sum y \cdot dy` for a fixed random upstream gradient ``dy``
@@ -72,13 +76,15 @@ stored with the case (never ones: a wrong batch-norm input gradient passes with 
 Inputs are drawn from a generator seeded by the family and case name, so regenerating gives
 the same bits; the golden ``.npz`` files store them anyway, and checks read only the files.
 The cases themselves are in :mod:`~minidl.conformance.cases_network`,
-:mod:`~minidl.conformance.cases_classical` and :mod:`~minidl.conformance.cases_courses` (which
-defines its families too); this module names the families.
+:mod:`~minidl.conformance.cases_classical`, :mod:`~minidl.conformance.cases_courses` and
+:mod:`~minidl.conformance.cases_windows` (these two define their families too); this module
+names the families.
 """
 
 from minidl.conformance import cases_classical as cl
 from minidl.conformance import cases_courses as courses
 from minidl.conformance import cases_network as net
+from minidl.conformance import cases_windows as windows
 from minidl.conformance.family import Case, Family
 
 __all__ = ["FAMILIES", "Case", "Family", "get_family"]
@@ -274,6 +280,7 @@ def _families():
         )
     )
     fams.extend(courses.families())
+    fams.extend(windows.families())
     return {f.name: f for f in fams}
 
 

@@ -37,6 +37,7 @@ from minidl.conformance import (
     hypotheses_losses_optim,
     hypotheses_network,
     hypotheses_norm,
+    hypotheses_windows,
 )
 from minidl.conformance.failures import option
 
@@ -50,6 +51,7 @@ for _module in (
     hypotheses_compression,
     hypotheses_courses,
     hypotheses_losses_optim,
+    hypotheses_windows,
 ):
     for _name, _hyps in _module.HYPOTHESES.items():
         HYPOTHESES[_name].extend(_hyps)

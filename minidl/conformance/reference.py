@@ -53,6 +53,7 @@ def _quantize_per_channel(x, scale, zero_point, axis, **kwargs):
 # by their full names: ``minidl.functional.dense`` the attribute is the function dense()
 dense_ops = importlib.import_module("minidl.functional.dense")
 dropout_ops = importlib.import_module("minidl.functional.dropout")
+im2col_ops = importlib.import_module("minidl.functional.im2col")
 
 
 def _adam(step_fn):
@@ -86,6 +87,8 @@ REFERENCE = {
     **{name: _op(loss_ops, name) for name in (
         "multi_margin_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
         "cross_entropy_probs", "cross_entropy_onehot")},
+    "im2col": _op(im2col_ops, "im2col"),
+    "col2im": _op(im2col_ops, "col2im"),
     "sgd_step": (sgd_step, None),
     "adam_step": (_adam(adam_step), None),
     "adamw_step": (_adam(adamw_step), None),

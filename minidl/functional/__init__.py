@@ -95,6 +95,14 @@ from minidl.functional.dropout import (
     dropout_masked_backward,
     dropout_masked_forward,
 )
+from minidl.functional.im2col import (
+    col2im,
+    col2im_backward,
+    col2im_forward,
+    im2col,
+    im2col_backward,
+    im2col_forward,
+)
 from minidl.functional.losses import (
     binary_cross_entropy,
     binary_cross_entropy_backward,
@@ -218,12 +226,18 @@ __all__ = [
     "dense_flatten_backward",
     "dense_flatten_forward",
     "dense_forward",
+    "col2im",
+    "col2im_backward",
+    "col2im_forward",
     "dropout",
     "dropout_backward",
     "dropout_forward",
     "dropout_masked",
     "dropout_masked_backward",
     "dropout_masked_forward",
+    "im2col",
+    "im2col_backward",
+    "im2col_forward",
     "elu",
     "elu_backward",
     "elu_forward",

@@ -60,6 +60,8 @@ _RECORDS = [
     _op("batchnorm", "batchnorm_naive", "batch_norm", "batch_norm"),
     _op("dropout", "dropout", "dropout_masked"),
     _op("dense", "dense", "dense_flatten", "linear"),
+    _op("im2col", "im2col", "im2col", "unfold"),
+    _op("im2col", "im2col", "col2im", "fold"),
     _op("activations_smooth", "activations_smooth_naive", "elu", "elu"),
     _op("activations_smooth", "activations_smooth_naive", "gelu", "gelu"),
     _op("activations_smooth", "activations_smooth_naive", "softplus", "softplus"),

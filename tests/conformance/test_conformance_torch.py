@@ -165,6 +165,8 @@ TORCH_OPS = {
     "sgd_step": _sgd,
     "adam_step": _adam(torch.optim.Adam),
     "adamw_step": _adam(torch.optim.AdamW),
+    "im2col": F.unfold,
+    "col2im": F.fold,
 }
 
 

@@ -63,6 +63,9 @@ NORM = dict(keys=("weight", "bias"), n_grads=3)
 LAYER_NORM = [((4, 5), (5,)), ((2, 3, 4), (3, 4)), ((3, 2, 3), (3,))]
 GROUP_NORM = [((2, 4, 3), 2), ((2, 6, 2, 3), 3), ((3, 4, 2, 2), 4), ((2, 3, 5), 1)]
 LOSS = [(5, 4), (3, 6), (2, 2)]
+UNFOLD_2D = dict(kernel_size=(3, 2), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
+UNFOLD_1D = dict(kernel_size=3, padding=1, stride=2)  # overlapping windows: col2im sums
+UNFOLD_3D = dict(kernel_size=2, stride=(1, 2, 1))
 
 
 def _norm_cases(shape, kwargs, affine, bias_only=True):
@@ -116,6 +119,13 @@ CASES = {
     "cross_entropy_probs": [Case((s, s[:1]), fill=("simplex", "labels")) for s in LOSS],
     "cross_entropy_onehot": [Case((s, s), fill=(None, kind)) for s in LOSS
                              for kind in ("onehot", "simplex")],
+    # PyTorch's unfold/fold take 2-D images only: the 1-D and 3-D cases are checked by the
+    # loops and the gradcheck
+    "im2col": [Case(((2, 3, 7, 6),), UNFOLD_2D), Case(((2, 2, 9),), UNFOLD_1D, torch=False),
+               Case(((1, 2, 3, 4, 4),), UNFOLD_3D, torch=False)],
+    "col2im": [Case(((2, 18, 16),), dict(UNFOLD_2D, output_size=(7, 6))),
+               Case(((2, 6, 5),), dict(UNFOLD_1D, output_size=(9,)), torch=False),
+               Case(((1, 16, 12),), dict(UNFOLD_3D, output_size=(3, 4, 4)), torch=False)],
     "conv_transpose_nd": [Case(((2, 4, 3, 4), (4, 3, 3, 2), (6,)), dict(
         stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2, dilation=(1, 2)), 3)],
     "conv_transpose1d": [
