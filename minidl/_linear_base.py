@@ -169,6 +169,13 @@ def centered_gram(X, y, fit_intercept):
     digits); otherwise the data are centred explicitly (constant columns always are, so they
     come out exactly zero).
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        G, Xty, yy, x_mean, y_mean = _centered_gram(X, y, fit_intercept)
+    check_products_finite(X, y, G, Xty, yy)
+    return G, Xty, yy, x_mean, y_mean
+
+
+def _centered_gram(X, y, fit_intercept):
     n = X.shape[0]
     G = np.dot(X.T, X)  # np.dot(X.T, X) runs BLAS syrk: half the flops of a general product
     Xty = X.T @ y
@@ -183,6 +190,19 @@ def centered_gram(X, y, fit_intercept):
         return G, Xty, yy - n * y_mean**2, x_mean, y_mean
     Xc, yc = X - x_mean, y - y_mean
     return np.dot(Xc.T, Xc), Xc.T @ yc, np.einsum("i...,i...->...", yc, yc), x_mean, y_mean
+
+
+def check_products_finite(X, y, *products):
+    """A ValueError when sums of products of the data overflowed float64 (X scaled by 1e160:
+    every entry of :math:`X^\top X` is inf), as scikit-learn raises, instead of a NaN answer."""
+    if all(np.all(np.isfinite(a)) for a in products):
+        return
+    raise ValueError(
+        "X^T X (or X^T y) overflows float64: the largest |X| is "
+        f"{np.max(np.abs(X)):.3g} and the largest |y| {np.max(np.abs(y)):.3g}, so sums of "
+        f"their products pass {np.finfo(np.float64).max:.3g}; rescale X and y (standardize "
+        "the columns, say) and fit again"
+    )
 
 
 # The shortcut X^T X - n mean mean^T loses about log10(1 + mean^2/var) of 16 digits per column:

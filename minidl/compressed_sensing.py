@@ -233,6 +233,11 @@ def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, retur
     """
     A, y = _check_problem(A, y)
     lam = check_nonnegative(lam, "lam")
+    if lam == 0:
+        raise ValueError(
+            "lam must be > 0: with lam = 0 (5.7) is least squares, which no duality gap "
+            "certifies; solve it with numpy.linalg.lstsq"
+        )
     max_iter = check_positive_int(max_iter, "max_iter")
     tol = check_nonnegative(tol, "tol")
     L = np.linalg.norm(A, 2) ** 2

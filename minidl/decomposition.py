@@ -95,6 +95,50 @@ def pca_objective(W, C):
     return float(np.trace(W.T @ C @ W))
 
 
+def _eigh_solver(X, mean, r):
+    """``(evals, Vt, total_var)`` from ``eigh`` of C = Xc^T Xc / (n-1), largest first."""
+    C = _centred_gram(X, mean)
+    C /= X.shape[0] - 1
+    evals, evecs = np.linalg.eigh(C)  # ascending: reversed below
+    # Rounding can make a zero eigenvalue slightly negative; variance is >= 0.
+    return np.maximum(evals[::-1][:r], 0.0), evecs[:, ::-1][:, :r].T, float(np.trace(C))
+
+
+def _svd_solver(X, mean, n, p):
+    """``(evals, Vt, total_var)`` from the SVD of the centred data: full relative accuracy."""
+    Xc = X - mean
+    if n >= p:
+        # Tall data: Xc = QR and R = U' S V^T share S and V (R-SVD, Chan 1982); QR
+        # without forming Q plus a p x p SVD costs ~60% of the thin SVD of Xc.
+        S, Vt = np.linalg.svd(np.linalg.qr(Xc, mode="r"))[1:]
+    else:
+        S, Vt = np.linalg.svd(Xc, full_matrices=False)[1:]
+    evals = S**2 / (n - 1)
+    return evals, Vt, float(np.sum(evals))
+
+
+def _kept(k, evals, total_var, r):
+    """The number of components kept: ``k``, or for a float the fewest whose cumulative
+    explained-variance ratio exceeds it (scikit-learn's side='right' rule)."""
+    if not isinstance(k, float) or not total_var > 0:
+        return k
+    return min(int(np.searchsorted(np.cumsum(evals / total_var), k, side="right")) + 1, r)
+
+
+def _whitening_is_exact(evals, k):
+    r"""True when ``eigh``'s kept eigenvalues are accurate enough to whiten by.
+
+    ``eigh`` is accurate to about :math:`\varepsilon\lambda_1` in absolute terms, so an
+    eigenvalue :math:`\lambda_j` carries a relative error up to :math:`\varepsilon\lambda_1 /
+    \lambda_j`: below :math:`\sqrt{\varepsilon}\lambda_1` more than half its digits are gone
+    (at :math:`\lambda_5 = 10^{-16}\lambda_1` it is noise, and the whitened component's
+    standard deviation came out 0.86-1.21). A kept eigenvalue that is exactly zero is left to
+    the zero-variance check after it.
+    """
+    kept = evals[:k]
+    return bool(kept[-1] == 0 or kept[-1] >= np.sqrt(np.finfo(np.float64).eps) * kept[0])
+
+
 def _flip_signs(V):
     """Make each row's largest-absolute entry positive (DESIGN.md's sign rule)."""
     idx = np.argmax(np.abs(V), axis=1)
@@ -137,7 +181,10 @@ class PCA(Estimator):
     ``ValueError`` (the ratio :math:`\lambda_j / \operatorname{tr} C` is 0/0). With
     ``whiten=True`` a kept component of numerically zero variance (singular value below
     ``s_1 \max(n, p)\,\varepsilon``, NumPy's ``matrix_rank`` rule) raises ``ValueError``
-    instead of dividing by zero.
+    instead of dividing by zero; and since ``eigh`` of the covariance loses the small
+    variances' digits (relative error :math:`\varepsilon\lambda_1/\lambda_j`), whitening with
+    a kept variance below :math:`\sqrt{\varepsilon}\lambda_1` falls back from ``'auto'``'s
+    ``eigh`` to the SVD (exact there) and, with ``solver='eigh'`` asked for, raises.
     """
 
     def __init__(self, n_components=None, solver="auto", whiten=False):
@@ -180,34 +227,26 @@ class PCA(Estimator):
 
         mean = X.mean(axis=0)
         if solver == "eigh":
-            # C = Xc^T Xc / (n-1); eigh returns ascending eigenvalues, so reverse them.
-            C = _centred_gram(X, mean)
-            C /= n - 1
-            evals, evecs = np.linalg.eigh(C)
-            evals = evals[::-1][:r]
-            Vt = evecs[:, ::-1][:, :r].T
-            # Rounding can make a zero eigenvalue slightly negative; variance is >= 0.
-            evals = np.maximum(evals, 0.0)
-            total_var = float(np.trace(C))
-        else:
-            Xc = X - mean
-            if n >= p:
-                # Tall data: Xc = QR and R = U' S V^T share S and V (R-SVD, Chan 1982); QR
-                # without forming Q plus a p x p SVD costs ~60% of the thin SVD of Xc.
-                S, Vt = np.linalg.svd(np.linalg.qr(Xc, mode="r"))[1:]
-            else:
-                S, Vt = np.linalg.svd(Xc, full_matrices=False)[1:]
-            evals = S**2 / (n - 1)
-            total_var = float(np.sum(evals))
+            evals, Vt, total_var = _eigh_solver(X, mean, r)
+            if self.whiten and not _whitening_is_exact(evals, _kept(k, evals, total_var, r)):
+                if self.solver == "eigh":
+                    raise ValueError(
+                        "whiten=True with solver='eigh': the kept variances span more than "
+                        f"1/sqrt(eps) = {1 / np.sqrt(np.finfo(X.dtype).eps):.1e}, below which "
+                        "the covariance's eigenvalues lose over half their digits (whitening "
+                        "by them gives components of standard deviation far from 1); use "
+                        "solver='svd' (exact there) or fewer components"
+                    )
+                solver = "svd"  # 'auto': the SVD of the centred data is exact there
+        if solver == "svd":
+            evals, Vt, total_var = _svd_solver(X, mean, n, p)
         if not total_var > 0:
             raise ValueError("X has zero variance (every column is constant); PCA is undefined")
 
         Vt = _flip_signs(Vt)
         singular = np.sqrt(evals * (n - 1))
         ratio = evals / total_var
-        if isinstance(k, float):
-            # Fewest components whose cumulative ratio exceeds k (sklearn's side='right' rule).
-            k = min(int(np.searchsorted(np.cumsum(ratio), k, side="right")) + 1, r)
+        k = _kept(k, evals, total_var, r)
 
         if self.whiten:
             tiny = singular[0] * max(n, p) * np.finfo(X.dtype).eps

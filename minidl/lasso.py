@@ -36,8 +36,11 @@ class ElasticNet(LinearModel):
     alpha : float >= 0;  l1_ratio : float in [0, 1]
     fit_intercept : bool
     max_iter : int;  tol : float
-        Stop when the duality gap <= tol * ||y - ybar||^2 / n (scikit-learn's rule); otherwise a
-        ``ConvergenceWarning`` reports the gap reached.
+        Stop when the duality gap <= tol * ||y - ybar||^2 / n (scikit-learn's rule; 'ista' and
+        'fista' also require gap <= 2 tol P(w), relative to the objective reached, see
+        ``enet_proximal_gradient``); otherwise a ``ConvergenceWarning`` reports the gap
+        reached. ``alpha = 0`` (least squares, which no duality gap certifies) is solved
+        directly by ``lstsq``: ``n_iter_`` 0, ``dual_gap_`` the exact suboptimality.
     warm_start : bool
         Start from the previous ``coef_`` (a path of alphas converges in a few sweeps).
     solver : {'cd', 'cd_naive', 'ista', 'fista'}

@@ -19,9 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minidl._linear_base import as_float64, center, centered_gram, shortcut_is_safe
+from minidl._linear_base import (
+    as_float64,
+    center,
+    centered_gram,
+    check_products_finite,
+    shortcut_is_safe,
+)
 from minidl.lasso_solvers import enet_cd_gram, enet_proximal_gradient, lasso_cd_naive
 from minidl.lasso_working_set import enet_cd_working_set
+from minidl.proximal import least_squares_with_gap
 
 LASSO_SOLVERS = ("cd", "cd_naive", "ista", "fista")
 WORKING_SET_MIN_FEATURES = 64  # below this the full Gram matrix costs next to nothing
@@ -51,11 +58,22 @@ class LassoProblem:
 
     def solve(self, alpha, l1_ratio, weights, w0, max_iter, tol):
         r"""One fit of (EN): :math:`\lambda_j = \alpha \rho \omega_j`, :math:`\beta = \alpha (1 -
-        \rho)`; returns ``(w, gap, n_iter)``."""
+        \rho)`; returns ``(w, gap, n_iter)``.
+
+        ``alpha = 0`` is least squares, which no duality gap certifies (coordinate descent
+        stopped there after one sweep, 3e3 away on a condition number of 1e4): it is solved
+        directly by ``lstsq``, ``gap`` the exact suboptimality, ``n_iter`` 0."""
+        if alpha == 0:
+            w, gap = least_squares_with_gap(*self.centred())
+            return w, gap, 0
         return self.solve_penalty(alpha * l1_ratio * weights, alpha * (1.0 - l1_ratio), w0,
                                   max_iter, tol)  # fmt: skip
 
     def solve_penalty(self, lam, beta, w0, max_iter, tol):
+        raise NotImplementedError
+
+    def centred(self):
+        """``(X - x_mean, y - y_mean)`` (a copy of X: only the penalty-free case asks)."""
         raise NotImplementedError
 
 
@@ -67,18 +85,26 @@ class NaiveProblem(LassoProblem):
     def solve_penalty(self, lam, beta, w0, max_iter, tol):
         return lasso_cd_naive(self.Xc, self.yc, lam, beta, w0, max_iter, tol)
 
+    def centred(self):
+        return self.Xc, self.yc
+
 
 @dataclass(frozen=True)
 class GramProblem(LassoProblem):
     G: np.ndarray
     yy: float
     solver: str
+    X: np.ndarray  # the caller's arrays (no copy), for the penalty-free case
+    y: np.ndarray
 
     def solve_penalty(self, lam, beta, w0, max_iter, tol):
         if self.solver == "cd":
             return enet_cd_gram(self.G, self.c, self.yy, lam, beta, w0, max_iter, tol)
         fista = self.solver == "fista"
         return enet_proximal_gradient(self.G, self.c, self.yy, lam, beta, w0, max_iter, tol, fista)
+
+    def centred(self):
+        return self.X - self.x_mean, self.y - self.y_mean
 
 
 @dataclass(frozen=True)
@@ -94,11 +120,14 @@ class WorkingSetProblem(LassoProblem):
         gram = _gram_problem(self.X, self.yc, self.fit_intercept, "cd")
         return gram.solve_penalty(lam, beta, w0, max_iter, tol)
 
+    def centred(self):
+        return self.X - self.x_mean, self.yc
+
 
 def _gram_problem(X, y, fit_intercept, solver):
     n = X.shape[0]
     G, Xty, yy, x_mean, y_mean = centered_gram(X, y, fit_intercept)
-    return GramProblem(Xty / n, x_mean, y_mean, G / n, float(yy) / n, solver)
+    return GramProblem(Xty / n, x_mean, y_mean, G / n, float(yy) / n, solver, X, y)
 
 
 def prepare_problem(X, y, fit_intercept, solver):
@@ -109,7 +138,10 @@ def prepare_problem(X, y, fit_intercept, solver):
     n, p = X.shape
     if solver == "cd_naive":
         Xc, yc, x_mean, y_mean = center(X, y, fit_intercept)
-        return NaiveProblem(Xc.T @ yc / n, x_mean, y_mean, Xc, yc)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            col_sq, c = np.einsum("ij,ij->j", Xc, Xc), Xc.T @ yc / n
+        check_products_finite(Xc, yc, col_sq, c, yc @ yc)
+        return NaiveProblem(c, x_mean, y_mean, Xc, yc)
     if solver == "cd" and p > WORKING_SET_MIN_FEATURES:
         x_mean = X.mean(axis=0) if fit_intercept else np.zeros(p)
         if shortcut_is_safe(np.einsum("ij,ij->j", X, X), x_mean, n):

@@ -26,7 +26,14 @@ import warnings
 
 import numpy as np
 
-from minidl._linear_base import LinearModel, as_float64, center, centered_gram, check_X_y
+from minidl._linear_base import (
+    LinearModel,
+    as_float64,
+    center,
+    centered_gram,
+    check_products_finite,
+    check_X_y,
+)
 from minidl._validation import check_nonnegative, check_positive_int
 from minidl.exceptions import ConvergenceWarning
 from minidl.lasso import (  # noqa: F401  (re-exported: DESIGN lists them under linear.py)
@@ -73,7 +80,9 @@ def _ridge_dual(Xc, yc, alpha):
 
     Same w, since (X^T X + alpha I) X^T = X^T (X X^T + alpha I).
     """
-    K = np.dot(Xc, Xc.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        K = np.dot(Xc, Xc.T)
+    check_products_finite(Xc, yc, K)
     K.flat[:: Xc.shape[0] + 1] += alpha
     return Xc.T @ np.linalg.solve(K, yc)
 
@@ -87,7 +96,9 @@ def _svd_shrinkage(d, alphas):
     :math:`d_j` counts as zero: the filter factors of (2.10) applied to :math:`U^\top y`."""
     keep = d > SINGULAR_VALUE_CUTOFF
     shrink = np.zeros((d.size, alphas.size))
-    shrink[keep] = d[keep, None] / (d[keep, None] ** 2 + alphas[None, :])
+    # d / (d^2 + alpha) written as 1 / (d + alpha / d): d^2 overflows for d > 1e154 (X scaled
+    # by 1e160), the quotient does not, so the SVD solver stays exact where X^T X cannot
+    shrink[keep] = 1.0 / (d[keep, None] + alphas[None, :] / d[keep, None])
     return shrink
 
 
@@ -116,7 +127,9 @@ def _ridge_gd(Xc, yc, alpha, max_iter, tol, w0=None):
     when :math:`\|\nabla J(w)\| \le \text{tol}\cdot\|\nabla J(0)\| = \text{tol}\cdot\|2X^\top y\|`.
     """
     n, p = Xc.shape
-    gram = np.dot(Xc.T, Xc) if n >= p else np.dot(Xc, Xc.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        gram = np.dot(Xc.T, Xc) if n >= p else np.dot(Xc, Xc.T)
+    check_products_finite(Xc, yc, gram)
     L = 2.0 * (np.linalg.eigvalsh(gram)[-1] + alpha)
     w = np.zeros((p,) + yc.shape[1:]) if w0 is None else w0.copy()
     grad0 = np.linalg.norm(2.0 * Xc.T @ yc)

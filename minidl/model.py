@@ -17,10 +17,12 @@ import numpy as np
 
 from minidl import training
 from minidl.layers.base import Layer, gather
+from minidl.state_spec import OPTIONAL_KEYS
 
-# PyTorch's BatchNorm counts batches in this buffer; a minidl layer may keep it as a plain
-# attribute instead, so the key is never required (but is loaded where both sides have it).
-IGNORED_KEYS = ("num_batches_tracked",)
+# BatchNorm's batch count (PyTorch's buffer, and minidl's since issue 17): loaded where both
+# sides have it, never required, so files saved before it and state_dicts without it
+# (a layer of your own that keeps no count) still load; the count then stays as it was.
+IGNORED_KEYS = OPTIONAL_KEYS
 
 
 class Sequential:
@@ -122,7 +124,8 @@ class Sequential:
         """Copy ``state_dict``'s arrays into the model's arrays, in place, after checking all.
 
         Every key of :meth:`state_dict` must be present with the same shape and dtype and
-        finite values, and no other key may be (PyTorch's ``num_batches_tracked`` is ignored).
+        finite values, and no other key may be (``num_batches_tracked`` is loaded where both
+        sides have it and never required: files from before minidl saved it still load).
         All problems are reported together, and nothing is copied unless everything passes,
         so a failed load leaves the model as it was. Values may be ndarrays or anything
         ``numpy.asarray`` converts (a CPU ``torch.Tensor`` included).

@@ -38,10 +38,16 @@ def duality_gap(r_sq, w, xtr, lam, beta):
     which only removes a rounding error). Subtracting :math:`D` from :math:`P`, as written, loses
     the sign at the optimum: both are ~ ||y||^2 and their difference is ~1e-16 of that (it came
     out -1.6e-15 under OpenBLAS's SkylakeX kernels). For a pure ridge penalty (Dünner et al.
-    2016, formulation B) the same substitution gives :math:`\|a\|^2/(2\beta)`; with no penalty
-    at all it is the squared gradient norm :math:`\|X^\top r\|^2` (not a bound on
-    :math:`P(w) - P^*`). ``G`` is homogeneous: pass :math:`\|r\|^2/n`, :math:`X^\top r/n`,
-    :math:`\lambda` and :math:`\beta` of the 1/n-scaled objective and it is that objective's gap.
+    2016, formulation B) the same substitution gives :math:`\|a\|^2/(2\beta)`, a bound since
+    :math:`P` is then :math:`\beta`-strongly convex. ``G`` is homogeneous: pass
+    :math:`\|r\|^2/n`, :math:`X^\top r/n`, :math:`\lambda` and :math:`\beta` of the 1/n-scaled
+    objective and it is that objective's gap.
+
+    With no penalty at all (:math:`\lambda = 0`, :math:`\beta = 0`: least squares) these three
+    numbers certify nothing: the exact suboptimality is :math:`\tfrac12 g^\top G^+ g`
+    (:math:`g` the gradient, :math:`G = X^\top X/n`), which is large where :math:`\|g\|` is tiny
+    if X is ill-conditioned. That case raises ``ValueError``; the lasso solves it directly
+    (:func:`least_squares_with_gap`).
     """
     a = xtr - beta * w if beta > 0 else xtr
     if np.any(lam > 0):
@@ -52,7 +58,26 @@ def duality_gap(r_sq, w, xtr, lam, beta):
         return residual_part + float(np.abs(w) @ np.maximum(lam - s * np.sign(w) * a, 0.0))
     if beta > 0:
         return float(a @ a) / (2.0 * beta)
-    return float(xtr @ xtr)
+    raise ValueError(
+        "duality_gap: with no penalty (lam = 0 and beta = 0) the problem is least squares, "
+        "which has no dual certificate from ||r||^2, w and X^T r; solve it directly "
+        "(minidl.proximal.least_squares_with_gap)"
+    )
+
+
+def least_squares_with_gap(X, y):
+    r"""The penalty-free case of (EN), :math:`\min_w \tfrac{1}{2n}\|y - Xw\|^2`, solved
+    directly: ``(w, gap)`` with ``w`` NumPy's minimum-norm ``lstsq`` (an SVD: full accuracy
+    where the normal equations square the condition number) and ``gap`` the exact
+    suboptimality :math:`P(w) - P^* = \tfrac{1}{2n}\|X\delta\|^2 = \tfrac12 g^\top G^+ g`,
+    :math:`\delta` the least-squares fit of the residual :math:`r = y - Xw` (:math:`X\delta`
+    is :math:`r`'s projection onto the columns of X, zero exactly at the optimum).
+    """
+    n = X.shape[0]
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    delta = np.linalg.lstsq(X, y - X @ w, rcond=None)[0]
+    projected = X @ delta
+    return w, float(projected @ projected) / (2.0 * n)
 
 
 def proximal_gradient(gradient, lipschitz, lam, w, max_iter, gap, tol_abs, fista, check_every=1):
@@ -66,11 +91,13 @@ def proximal_gradient(gradient, lipschitz, lam, w, max_iter, gap, tol_abs, fista
     constant. ISTA: :math:`z_k = w_k`. FISTA: :math:`t_{k+1} = (1 + \sqrt{1 + 4t_k^2})/2`,
     :math:`z_{k+1} = w_{k+1} + \frac{t_k - 1}{t_{k+1}}(w_{k+1} - w_k)`.
 
-    Stops when ``gap(w) <= tol_abs``, checked at the start, every ``check_every`` iterations
-    and at the last. Returns ``(w, gap, n_iter, converged)``; the caller warns.
+    Stops when ``gap(w) <= tol_abs`` (a number, or a function of ``w`` giving it), checked at
+    the start, every ``check_every`` iterations and at the last. Returns ``(w, gap, n_iter,
+    converged)``; the caller warns.
     """
+    tolerance = tol_abs if callable(tol_abs) else (lambda _: tol_abs)
     g = gap(w)
-    if g <= tol_abs:
+    if g <= tolerance(w):
         return w, g, 0, True
     z, t = w.copy(), 1.0
     for n_iter in range(1, max_iter + 1):
@@ -84,6 +111,6 @@ def proximal_gradient(gradient, lipschitz, lam, w, max_iter, gap, tol_abs, fista
         w = w_new
         if n_iter % check_every == 0 or n_iter == max_iter:
             g = gap(w)
-            if g <= tol_abs:
+            if g <= tolerance(w):
                 return w, g, n_iter, True
     return w, g, max_iter, False

@@ -31,7 +31,7 @@ import numpy as np
 from minidl.archive import NpzArchive, parse_json
 from minidl.atomic import atomic_write
 from minidl.layers.base import LAYERS
-from minidl.state_spec import DATA_SIZED, layer_state, spec_of
+from minidl.state_spec import DATA_SIZED, OPTIONAL_KEYS, layer_state, spec_of
 
 FORMAT = "minidl.Sequential"
 FORMAT_VERSION = 1
@@ -195,6 +195,7 @@ def read_expected(archive, expected):
     """The arrays of ``expected``'s keys, once the member names and headers match it (a
     missing or extra member or a different header raises before any data is read)."""
     names = {k: None for k in archive.keys() if k != META_KEY}
+    expected = {k: v for k, v in expected.items() if k in names or not k.endswith(OPTIONAL_KEYS)}
     problems = compare_specs(expected, {k: expected.get(k) for k in names})
     if not problems:
         found = {k: (archive.header(k)[0], archive.header(k)[1].name) for k in expected}
@@ -231,7 +232,7 @@ def expected_state(entries, found, where):
 
 def compare_specs(expected, found):
     """What differs, as load_state_dict words it: missing/unexpected keys, shapes, dtypes."""
-    missing = [k for k in expected if k not in found]
+    missing = [k for k in expected if k not in found and not k.endswith(OPTIONAL_KEYS)]
     unexpected = [k for k in found if k not in expected]
     problems = [f"missing keys {missing[:20]}"] if missing else []
     if unexpected:

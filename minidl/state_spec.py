@@ -34,6 +34,11 @@ DATA_SIZED = frozenset({"FakeQuantize"})
 FAKE_QUANTIZE_STATE = ("scale", "zero_point", "min_val", "max_val")
 
 
+# State a file or a state_dict may lack (files saved before minidl kept BatchNorm's batch
+# count): compared and loaded where present, never reported missing.
+OPTIONAL_KEYS = ("num_batches_tracked",)
+
+
 def spec_of(state):
     """``{name: (shape, dtype name)}`` of a dict of arrays."""
     return {k: (tuple(np.shape(v)), np.asarray(v).dtype.name) for k, v in state.items()}
@@ -99,6 +104,7 @@ def _batchnorm(config):
         spec.update(weight=((c,), dt), bias=((c,), dt))
     if bool(config.get("track_running_stats", True)):
         spec.update(running_mean=((c,), dt), running_var=((c,), dt))
+        spec.update(num_batches_tracked=((), "int64"))  # optional on load: OPTIONAL_KEYS
     return spec
 
 

@@ -57,7 +57,7 @@ def fit(
     each of ``callbacks`` is called as ``cb(epoch, logs)`` with that epoch's numbers, and
     training stops early when one returns True.
     """
-    X, y = _check_data(X, y, "X", "y")
+    X, y = _check_data(X, y, "X", "y", finite=True)
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     callbacks = _check_fit_arguments(optimizer, loss, validation_data, callbacks)
@@ -99,7 +99,7 @@ def _check_fit_arguments(optimizer, loss, validation_data, callbacks):
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        _check_data(*validation_data, "validation_data[0]", "validation_data[1]")
+        _check_data(*validation_data, "validation_data[0]", "validation_data[1]", finite=True)
     callbacks = () if callbacks is None else tuple(callbacks)
     if any(not callable(cb) for cb in callbacks):
         raise TypeError("callbacks must be callables cb(epoch, logs)")
@@ -198,15 +198,36 @@ def _default_loss(model, y):
     )
 
 
-def _check_data(X, y, xname, yname):
-    """Float samples X (N, ...) and N targets y: the pair every training routine takes."""
+def _check_data(X, y, xname, yname, finite=False):
+    """Float samples X (N, ...) and N targets y: the pair every training routine takes.
+
+    ``finite=True`` (``fit`` and its validation data) also refuses NaN and inf in ``X`` and in
+    float targets before anything runs: one NaN in a batch would first be averaged into
+    BatchNorm's running statistics and only then make the loss NaN.
+    """
     X = check_float_array(X, xname)
     if X.ndim < 1 or len(X) == 0:
         raise ValueError(f"{xname} must hold at least one sample, got shape {X.shape}")
     y = np.asarray(y)
     if y.ndim < 1 or len(y) != len(X):
         raise ValueError(f"{yname} must have one target per sample ({len(X)}), got shape {y.shape}")
+    if finite:
+        _check_finite(X, xname)
+        if np.issubdtype(y.dtype, np.inexact):
+            _check_finite(y, yname)
     return X, y
+
+
+def _check_finite(a, name):
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = finite.reshape(len(a), -1).all(axis=1)
+        first = int(np.argmin(bad))
+        raise ValueError(
+            f"{name} contains NaN or inf ({a.size - int(finite.sum())} values, the first in "
+            f"sample {first}); clean or impute them before fit (a NaN would reach BatchNorm's "
+            "running statistics before the loss)"
+        )
 
 
 def _n_correct(out, y):

@@ -312,3 +312,24 @@ def test_all_constant_and_whitened_zero_variance(rng):
     assert PCA(3, whiten=True).fit(X).n_components_ == 3
     with pytest.raises(ValueError, match=r"whiten=True.*n_components=4.*numerical rank 3"):
         PCA(4, whiten=True).fit(X)
+
+
+def test_whitening_variances_spanning_1e16_is_exact_or_refused():
+    """Issue 17, item 2: singular values logspace(0, -8, 5) (variances spanning 1e16). eigh of
+    the covariance knows the smallest variance only to eps * lambda_1 ~ 1e-16 lambda_1, i.e.
+    not at all, and the default solver whitened that component to standard deviation
+    0.86-1.21. Now 'auto' falls back to the SVD, whose small singular values keep their
+    relative accuracy (~eps * s_1 / s_5 = 2e-8): every whitened component has standard
+    deviation 1 to 1e-6; solver='eigh', asked for by name, refuses."""
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.normal(size=(200, 5)))[0]
+    V = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    X = U @ np.diag(np.logspace(0, -8, 5)) @ V.T
+    X -= X.mean(axis=0)  # the singular values above are then (nearly) those of the centred X
+    Z = PCA(whiten=True).fit_transform(X)
+    np.testing.assert_allclose(Z.std(axis=0, ddof=1), np.ones(5), rtol=1e-6)
+    np.testing.assert_allclose(Z.T @ Z / 199, np.eye(5), atol=1e-6)  # and uncorrelated
+    with pytest.raises(ValueError, match=r"whiten=True with solver='eigh'.*use solver='svd'"):
+        PCA(whiten=True, solver="eigh").fit(X)
+    two = PCA(n_components=2, whiten=True, solver="eigh").fit_transform(X)  # spans 1e4: fine
+    np.testing.assert_allclose(two.std(axis=0, ddof=1), np.ones(2), rtol=1e-10)

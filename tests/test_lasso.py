@@ -305,3 +305,71 @@ def test_enet_without_l1_is_ridge_and_edge_cases(rng, p):
     assert m.coef_[6] == 0 and np.all(np.isfinite(m.coef_))
     assert m2.coef_[5] == 0 and m2.coef_[6] == 0 and np.all(np.isfinite(m2.coef_))
     assert np.all(z.coef_ == 0) and z.n_iter_ == 0
+
+
+# --- issue 17, item 1: answers that were wrong in silence -------------------------------------
+def _ill_conditioned(seed=0):
+    """X = U diag(logspace(0, -4, 5)) V^T (50 x 5, condition 1e4) and y = X w + e with e
+    orthogonal to the intercept and the columns of X: least squares returns w exactly."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.normal(size=(50, 5)))[0]
+    V = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    X = U @ np.diag(np.logspace(0, -4, 5)) @ V.T + rng.normal(size=5)  # columns not centred
+    w = rng.normal(size=5) * 10
+    basis = np.linalg.qr(np.column_stack([np.ones(50), X]))[0]
+    e = rng.normal(size=50)
+    e -= basis @ (basis.T @ e)
+    return X, X @ w + 3.0 + e, w
+
+
+@pytest.mark.parametrize("solver", ["cd", "cd_naive", "ista", "fista"])
+def test_alpha_zero_is_least_squares_certified(solver):
+    """Lasso(alpha=0) stopped after one sweep 30.04 (3e3 here) away from least squares and
+    reported the squared gradient as its gap. Now alpha = 0 is solved directly: the known
+    least-squares coefficients (to 1e-7: least squares' sensitivity with a residual is
+    cond^2 eps ||r|| / (||X|| ||w||) ~ 1e8 * 2e-16 * 7 / 20 ~ 1e-9), the exact suboptimality
+    as the gap (~0), no iteration."""
+    X, y, w = _ill_conditioned()
+    for model in (Lasso(alpha=0.0, solver=solver), ElasticNet(alpha=0.0, solver=solver)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no ConvergenceWarning either
+            model.fit(X, y)
+        np.testing.assert_allclose(model.coef_, w, rtol=1e-7)
+        assert model.intercept_ == pytest.approx(3.0, rel=1e-7)
+        assert model.n_iter_ == 0 and 0 <= model.dual_gap_ < 1e-20
+
+
+def test_duality_gap_is_no_certificate_without_a_penalty():
+    """With lam = 0 and beta = 0 the old value, ||X^T r||^2, said nothing (tiny gradient, far
+    from the optimum on an ill-conditioned X): duality_gap refuses, and least squares is
+    solved directly."""
+    from minidl.compressed_sensing import ista
+
+    with pytest.raises(ValueError, match="no penalty.*least squares"):
+        duality_gap(1.0, np.zeros(3), np.ones(3), np.zeros(3), 0.0)
+    with pytest.raises(ValueError, match="lam must be > 0.*least squares"):
+        ista(np.eye(3), np.ones(3), 0.0)
+
+
+def _objective(X, y, model, alpha):
+    r = y - X @ model.coef_ - model.intercept_
+    return r @ r / (2 * len(y)) + alpha * np.abs(model.coef_).sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fista_never_stops_far_above_the_optimum_in_silence(seed):
+    """No intercept and every column's mean 1e8 (y's too): ||y||^2/n ~ 1e16, so scikit-learn's
+    tolerance tol ||y||^2/n let FISTA stop after one step 60-90% above the optimum without a
+    word. The proximal solvers' tolerance is now relative to the objective: they either get
+    within 1e-3 of the optimum (coordinate descent's, which agrees with scikit-learn's to
+    1e-12 here) or warn."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(100, 5)) + 1e8
+    y = rng.normal(size=100) + X[:, 0]
+    optimum = _objective(X, y, Lasso(alpha=0.1, fit_intercept=False, tol=1e-12).fit(X, y), 0.1)
+    for solver in ("fista", "ista"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = Lasso(alpha=0.1, fit_intercept=False, solver=solver).fit(X, y)
+        warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        assert warned or _objective(X, y, model, 0.1) <= optimum * (1 + 1e-3)

@@ -6,6 +6,7 @@ import pytest
 from minidl.exceptions import ConvergenceWarning, NotFittedError
 from minidl.gradcheck import numerical_gradient, rel_error
 from minidl.linear import (
+    Lasso,
     LinearRegression,
     Ridge,
     effective_df,
@@ -309,3 +310,25 @@ def test_diabetes_ols_table_reproduced():
     # Ridge with a vanishing penalty approaches the same fit; df(alpha) tends to p = 10.
     np.testing.assert_allclose(Ridge(alpha=1e-9).fit(X, y).coef_, m.coef_, rtol=1e-6)
     assert effective_df(X, 1e-9) == pytest.approx(10.0, abs=1e-6)
+
+
+def test_ridge_refuses_data_whose_gram_matrix_overflows():
+    """Issue 17, item 5: X scaled by 1e160 makes every entry of X^T X inf; Ridge returned
+    [nan nan nan]. The normal-equation solvers (and the lasso's Gram) now raise as
+    scikit-learn does; the SVD solver, which never squares X, stays exact: it matches
+    least squares (alpha = 1 is nothing next to singular values ~1e161)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)) * 1e160, rng.normal(size=20)
+    for model in (Ridge(alpha=1), Ridge(alpha=1, solver="gd"), Ridge(alpha=1, fit_intercept=False),
+                  Lasso(alpha=1), Lasso(alpha=1, solver="cd_naive")):  # fmt: skip
+        with pytest.raises(ValueError, match=r"overflows float64: the largest \|X\| is 2.3"):
+            model.fit(X, y)
+    with pytest.raises(ValueError, match="overflows float64"):
+        Ridge(alpha=1).fit(X[:2], y[:2])  # n < p... the dual system X X^T
+    svd = Ridge(alpha=1, solver="svd").fit(X, y).coef_
+    lstsq = LinearRegression().fit(X, y).coef_
+    np.testing.assert_allclose(svd, lstsq, rtol=1e-12)
+    assert np.all(np.isfinite(svd))
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    with pytest.raises(ValueError), np.errstate(over="ignore"):
+        sklearn.Ridge(alpha=1).fit(X, y)

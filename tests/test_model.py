@@ -342,6 +342,31 @@ def test_fit_bad_inputs(kwargs, exc, match):
         mlp().fit(**args)
 
 
+@pytest.mark.parametrize("where", ["X", "y", "validation X"])
+def test_fit_refuses_nan_before_batch_norm_sees_it(tmp_path, where):
+    """Issue 17, item 12: a NaN in X used to be averaged into BatchNorm's running mean before
+    the loss raised, and the poisoned model then saved a file load refuses. Now fit refuses
+    it before the first batch: the running statistics and the weights are untouched."""
+    from minidl.layers.batchnorm import BatchNorm1D
+
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(4, 8, rng=rng), BatchNorm1D(8), ReLU(), Dense(8, 1, rng=rng)])
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    X, y = rng.normal(size=(16, 4)).astype(np.float32), rng.normal(size=(16, 1)).astype(np.float32)
+    val = (X.copy(), y.copy())
+    bad = {"X": X, "y": y, "validation X": val[0]}[where]
+    bad[3, 0] = np.nan
+    name = {"X": "X", "y": "y", "validation X": r"validation_data\[0\]"}[where]
+    message = name + r" contains NaN or inf \(1 values, the first in sample 3\)"
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y, epochs=1, batch_size=4, optimizer=SGD(0.1), loss=MSELoss(),
+                  validation_data=val, verbose=False)  # fmt: skip
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    model.save(tmp_path / "m.npz")  # still a model load accepts
+    Sequential.load(tmp_path / "m.npz")
+
+
 def test_predict_restores_training_mode_after_an_error():
     model = mlp()
     with pytest.raises(ValueError, match="in_features=4"):

@@ -256,3 +256,26 @@ def test_minidl_alone_does_not_import_compression():
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+def test_batch_count_is_saved_and_files_without_it_still_load(tmp_path):
+    """BatchNorm's num_batches_tracked is saved since issue 17 (item 4); a file saved before,
+    which has no such member, still loads (the count starts at 0, as the layer did then)."""
+    import zipfile
+
+    model = Sequential([dense.Dense(3, 3), batchnorm.BatchNorm1D(3, momentum=None)])
+    for _ in range(4):
+        model(np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32))
+    model.save(tmp_path / "new.npz")
+    assert Sequential.load(tmp_path / "new.npz").layers[1].num_batches_tracked == 4
+    with zipfile.ZipFile(tmp_path / "new.npz") as src, \
+            zipfile.ZipFile(tmp_path / "old.npz", "w") as dst:  # fmt: skip
+        names = src.namelist()
+        assert "1.num_batches_tracked.npy" in names
+        for name in names:
+            if name != "1.num_batches_tracked.npy":
+                dst.writestr(name, src.read(name))
+    old = Sequential.load(tmp_path / "old.npz")
+    assert old.layers[1].num_batches_tracked == 0
+    np.testing.assert_array_equal(old.layers[1].buffers["running_mean"],
+                                  model.layers[1].buffers["running_mean"])  # fmt: skip

@@ -195,7 +195,8 @@ def prune_units(model, amount, input_shape, p=1):
             new = _rebuild(layer, num_features=len(keep_in))
             for d_new, d_old in ((new.params, layer.params), (new.buffers, layer.buffers)):
                 for name in d_new:
-                    d_new[name][...] = d_old[name][keep_in]
+                    if d_new[name].ndim == 1:  # per channel (the batch count is a scalar)
+                        d_new[name][...] = d_old[name][keep_in]
             new.num_batches_tracked = layer.num_batches_tracked
         elif isinstance(layer, Flatten) and keep_in is not None:
             per_channel = int(np.prod(shape[2:], dtype=np.int64))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.functional.contract import InputGrad
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,22 @@ class ActivationCache:
 
 
 def check_axis(x, axis, fn):
-    """``axis`` as a non-negative int for ``x``, or a ValueError naming ``fn``."""
+    """``axis`` as a non-negative int for ``x``, or a TypeError/ValueError naming ``axis``.
+
+    ``x`` must have at least one entry along it: a softmax over no classes has no value (its
+    normalizer is a sum of nothing); an empty batch (size 0 on another axis) is fine.
+    """
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{fn}: axis must be an int, got {axis!r}")
+        raise TypeError(f"{fn}: axis must be an int, got {axis!r} ({type(axis).__name__})")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be in [{-x.ndim}, {x.ndim - 1}], got {axis}")
-    return int(axis) % x.ndim
+    axis = int(axis) % x.ndim
+    if x.shape[axis] == 0:
+        raise ValueError(
+            f"{fn}: x must have at least 1 entry along axis={axis} (the classes), got shape "
+            f"{x.shape}"
+        )
+    return axis
 
 
 def check_slope(negative_slope):
@@ -52,14 +62,12 @@ def check_slope(negative_slope):
     return float(negative_slope)
 
 
-def check_grad(dy, saved, fn):
-    """``dy`` checked against the array the forward saved (same shape), in its dtype."""
-    dy = check_float_array(dy, f"{fn} dy")
-    if dy.shape != saved.shape:
-        raise ValueError(
-            f"{fn}: dy must have the forward output's shape {saved.shape}, got {dy.shape}"
-        )
-    return dy.astype(saved.dtype, copy=False)
+def check_activation_grad(dy, cache, fn):
+    """``(dy, saved)``: the cache checked, and ``dy`` checked against the array the forward
+    saved (``x`` or ``y``: same shape), in its dtype (the contract's shared checks)."""
+    cache = check_cache(cache, ActivationCache, fn)
+    saved = cache.x if cache.x is not None else cache.y
+    return check_grad(dy, saved.shape, saved.dtype, fn), saved
 
 
 # ---------------------------------------------------------------- ReLU and LeakyReLU
@@ -76,7 +84,7 @@ def relu_forward(x):
 
 def relu_backward(dy, cache):
     r""":math:`dx = dy \cdot [x > 0]` (the subgradient at 0 is taken as 0, as PyTorch)."""
-    dy = check_grad(dy, cache.x, "relu_backward")
+    dy = check_activation_grad(dy, cache, "relu_backward")[0]
     # [x > 0] written straight into a float array that then becomes dx in place: no boolean
     # temporary (it set the peak memory of a conv-ReLU-pool step), and a comparison plus a
     # multiply beats np.where's unpredictable branches (~10x) and np.heaviside (~15x)
@@ -100,7 +108,7 @@ def leaky_relu_forward(x, negative_slope=0.01):
 
 def leaky_relu_backward(dy, cache):
     r""":math:`dx = dy` where :math:`x > 0`, else :math:`a\, dy`."""
-    dy = check_grad(dy, cache.x, "leaky_relu_backward")
+    dy = check_activation_grad(dy, cache, "leaky_relu_backward")[0]
     return InputGrad(dy * _slope(cache.x, cache.negative_slope))
 
 
@@ -131,8 +139,8 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dy, cache):
     r""":math:`\sigma'(x) = \sigma(x)(1 - \sigma(x))`, so :math:`dx = dy\, y (1 - y)`."""
-    y = cache.y
-    return InputGrad(check_grad(dy, y, "sigmoid_backward") * y * (1 - y))
+    dy, y = check_activation_grad(dy, cache, "sigmoid_backward")
+    return InputGrad(dy * y * (1 - y))
 
 
 def tanh(x):
@@ -148,8 +156,8 @@ def tanh_forward(x):
 
 def tanh_backward(dy, cache):
     r""":math:`\tanh'(x) = 1 - \tanh^2(x)`, so :math:`dx = dy (1 - y^2)`."""
-    y = cache.y
-    return InputGrad(check_grad(dy, y, "tanh_backward") * (1 - y * y))
+    dy, y = check_activation_grad(dy, cache, "tanh_backward")
+    return InputGrad(dy * (1 - y * y))
 
 
 # ---------------------------------------------------------------- softmax and log-softmax
@@ -175,8 +183,7 @@ def softmax_backward(dy, cache):
 
     .. math:: dx_k = \sum_j dy_j (s_j \delta_{jk} - s_j s_k) = s_k \big(dy_k - \sum_j dy_j s_j\big)
     """
-    y = cache.y
-    dy = check_grad(dy, y, "softmax_backward")
+    dy, y = check_activation_grad(dy, cache, "softmax_backward")
     return InputGrad(y * (dy - np.sum(dy * y, axis=cache.axis, keepdims=True)))
 
 
@@ -199,6 +206,5 @@ def log_softmax_backward(dy, cache):
 
     .. math:: dx_k = dy_k - s_k \sum_j dy_j, \qquad s = e^{y}.
     """
-    y = cache.y
-    dy = check_grad(dy, y, "log_softmax_backward")
+    dy, y = check_activation_grad(dy, cache, "log_softmax_backward")
     return InputGrad(dy - np.exp(y) * np.sum(dy, axis=cache.axis, keepdims=True))

@@ -11,7 +11,12 @@ import math
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.functional.activations import ActivationCache, check_axis, check_grad, check_slope
+from minidl.functional.activations import (
+    ActivationCache,
+    check_activation_grad,
+    check_axis,
+    check_slope,
+)
 from minidl.functional.contract import InputGrad
 
 
@@ -31,7 +36,7 @@ def relu_forward_naive(x):
 
 def relu_backward_naive(dy, cache):
     """Loop twin of :func:`relu_backward`: ``dy`` where ``x > 0``, else 0."""
-    dy = check_grad(dy, cache.x, "relu_backward")
+    dy = check_activation_grad(dy, cache, "relu_backward")[0]
     dx = np.empty_like(dy)
     for i in np.ndindex(dy.shape):
         dx[i] = dy[i] if cache.x[i] > 0 else 0.0
@@ -47,7 +52,7 @@ def leaky_relu_forward_naive(x, negative_slope=0.01):
 
 def leaky_relu_backward_naive(dy, cache):
     """Loop twin of :func:`leaky_relu_backward`: ``dy`` where ``x > 0``, else ``a dy``."""
-    dy = check_grad(dy, cache.x, "leaky_relu_backward")
+    dy = check_activation_grad(dy, cache, "leaky_relu_backward")[0]
     dx = np.empty_like(dy)
     for i in np.ndindex(dy.shape):
         dx[i] = dy[i] if cache.x[i] > 0 else cache.negative_slope * dy[i]
@@ -67,7 +72,7 @@ def sigmoid_forward_naive(x):
 
 def sigmoid_backward_naive(dy, cache):
     """Loop twin of :func:`sigmoid_backward`: ``dy y (1 - y)`` element by element."""
-    dy, y = check_grad(dy, cache.y, "sigmoid_backward"), cache.y
+    dy, y = check_activation_grad(dy, cache, "sigmoid_backward")[0], cache.y
     dx = np.empty_like(dy)
     for i in np.ndindex(dy.shape):
         dx[i] = dy[i] * y[i] * (1.0 - y[i])
@@ -82,7 +87,7 @@ def tanh_forward_naive(x):
 
 def tanh_backward_naive(dy, cache):
     """Loop twin of :func:`tanh_backward`: ``dy (1 - y^2)`` element by element."""
-    dy, y = check_grad(dy, cache.y, "tanh_backward"), cache.y
+    dy, y = check_activation_grad(dy, cache, "tanh_backward")[0], cache.y
     dx = np.empty_like(dy)
     for i in np.ndindex(dy.shape):
         dx[i] = dy[i] * (1.0 - y[i] * y[i])
@@ -110,7 +115,7 @@ def _vectorwise(x, axis, name, fn):
 
 def _jacobian_product(dy, cache, name, jacobian):
     r""":math:`dx = J^\top dy` for each vector, ``J = jacobian(y)`` from its cached output."""
-    dy = check_grad(dy, cache.y, name)
+    dy = check_activation_grad(dy, cache, name)[0]
     dx = np.empty_like(dy)
     for sl in _vectors(dy.shape, cache.axis):
         dx[sl] = jacobian(cache.y[sl].astype(np.float64)).T @ dy[sl]

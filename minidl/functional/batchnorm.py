@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
-from minidl.functional.contract import ParamGrads
+from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
 def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps):
@@ -65,6 +65,8 @@ def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, 
     fn = "batch_norm"
     x = check_float_array(x, f"{fn} x", ndim=(2, 3, 4, 5))
     c = x.shape[1]
+    if c == 0:
+        raise ValueError(f"{fn}: x must have at least 1 channel (axis 1), got shape {x.shape}")
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
     per_channel = {
@@ -77,6 +79,11 @@ def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, 
         if a is None:
             continue
         check_float_array(a, f"{fn} {name}", ndim=1)
+        if training and name.startswith("running") and not a.flags.writeable:
+            raise ValueError(
+                f"{fn}: {name} is read-only, but training=True updates it in place; pass a "
+                "writeable array (e.g. its .copy()), or training=False"
+            )
         if a.shape != (c,):
             raise ValueError(
                 f"{fn}: {name} must have shape ({c},), one entry per channel of x "
@@ -87,7 +94,7 @@ def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, 
     if not training and running_mean is None:
         raise ValueError(f"{fn}: training=False needs running_mean and running_var")
     n = x.size // c
-    if training and n <= 1:
+    if training and n == 1:
         raise ValueError(
             f"{fn}: expected more than 1 value per channel when training, got input x of "
             f"shape {x.shape}"
@@ -110,10 +117,27 @@ class BatchNormCache:
 
 
 def check_dy(dy, cache):
-    dy = check_float_array(dy, "batch_norm_backward dy")
-    if dy.shape != cache.x.shape:
-        raise ValueError(f"batch_norm_backward: dy must have shape {cache.x.shape}, got {dy.shape}")
-    return dy.astype(cache.x.dtype, copy=False)
+    """The contract's checks of a backward's arguments (cache type, dy's dtype and shape)."""
+    cache = check_cache(cache, BatchNormCache, "batch_norm_backward")
+    return check_grad(dy, cache.x.shape, cache.x.dtype, "batch_norm_backward")
+
+
+def empty_batch(x, weight, training, eps):
+    """``(y, cache)`` of a batch with no values (N = 0 or an empty spatial axis): an empty
+    output and no statistics, so the running estimates stay as they were (as PyTorch)."""
+    c = x.shape[1]
+    mean, invstd = np.zeros(c, dtype=x.dtype), np.ones(c, dtype=x.dtype)
+    return np.empty(x.shape, dtype=x.dtype), BatchNormCache(x, mean, invstd, weight, training, eps)
+
+
+def empty_batch_grads(cache):
+    """The gradients of an empty batch: an empty ``dx`` and zero ``dweight``/``dbias`` (sums
+    over nothing), as PyTorch."""
+    x = cache.x
+    dx = np.empty(x.shape, dtype=x.dtype)
+    if cache.weight is None:
+        return ParamGrads(dx, None, None)
+    return ParamGrads(dx, np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype))
 
 
 def _channel_sum(a3):
@@ -162,6 +186,8 @@ def batch_norm_forward(
     x, n, momentum, eps = check_batch_norm_args(
         x, weight, bias, running_mean, running_var, training, momentum, eps
     )
+    if x.size == 0:
+        return empty_batch(x, weight, training, eps)
     x3 = x.reshape(x.shape[0], x.shape[1], -1)
     if training:
         mean = _channel_sum(x3) / n
@@ -193,6 +219,8 @@ def batch_norm_backward(dy, cache):
     :math:`d\beta = \sum dy`.
     """
     dy = check_dy(dy, cache)
+    if cache.x.size == 0:
+        return empty_batch_grads(cache)
     x3 = cache.x.reshape(cache.x.shape[0], cache.x.shape[1], -1)
     mean, invstd, weight = cache.mean, cache.invstd, cache.weight
     dy3 = dy.reshape(x3.shape)

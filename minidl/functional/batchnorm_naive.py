@@ -10,7 +10,13 @@ import math
 
 import numpy as np
 
-from minidl.functional.batchnorm import BatchNormCache, check_batch_norm_args, check_dy
+from minidl.functional.batchnorm import (
+    BatchNormCache,
+    check_batch_norm_args,
+    check_dy,
+    empty_batch,
+    empty_batch_grads,
+)
 from minidl.functional.contract import ParamGrads
 
 
@@ -22,6 +28,8 @@ def batch_norm_forward_naive(
     x, n, momentum, eps = check_batch_norm_args(
         x, weight, bias, running_mean, running_var, training, momentum, eps
     )
+    if x.size == 0:  # no values: nothing to loop over, the running estimates stay
+        return empty_batch(x, weight, training, eps)
     y = np.empty_like(x)
     c_count = x.shape[1]
     mean, invstd = np.empty(c_count, dtype=x.dtype), np.empty(c_count, dtype=x.dtype)
@@ -53,6 +61,8 @@ def batch_norm_backward_naive(dy, cache):
     \sigma` with the cached running statistics.
     """
     dy, x = check_dy(dy, cache), cache.x
+    if x.size == 0:
+        return empty_batch_grads(cache)
     n = x.size // x.shape[1]
     dx = np.empty_like(x)
     dweight, dbias = np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype)

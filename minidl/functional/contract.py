@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minidl._validation import check_float_array
+
 
 class InputGrad(NamedTuple):
     """Gradient of an op whose only array argument is ``x`` (activations, pooling, dropout)."""
@@ -61,3 +63,31 @@ class Op:
     torch: str | None = None
     forward_vectorized: Callable | None = None
     backward_vectorized: Callable | None = None
+
+
+# ------------------------------------------------------------- the checks every backward runs
+def check_cache(cache, cache_type, fn):
+    """``cache`` if it is the ``cache_type`` a forward returned, else a TypeError naming it.
+
+    A backward reads several fields of its cache; anything else (a bias array, a shape, a
+    flag, another op's cache) would fail deep inside with numpy's or Python's own words.
+    """
+    if not isinstance(cache, cache_type):
+        forward = fn.replace("_backward", "_forward")
+        raise TypeError(
+            f"{fn}: cache must be the {cache_type.__name__} that {forward} returned, "
+            f"got {type(cache).__name__}"
+        )
+    return cache
+
+
+def check_grad(dy, shape, dtype, fn):
+    """The upstream gradient ``dy``: float32/float64 (an integer ``dy`` is a TypeError, never
+    integer gradients), exactly the forward output's ``shape`` (never broadcast: a ``(4, 1)``
+    ``dy`` for a ``(4, 5)`` output is a ValueError), returned in the forward's ``dtype`` (in
+    its own where ``dtype`` is None)."""
+    dy = check_float_array(dy, f"{fn} dy")
+    shape = tuple(shape)
+    if dy.shape != shape:
+        raise ValueError(f"{fn}: dy must have the forward output's shape {shape}, got {dy.shape}")
+    return dy if dtype is None else dy.astype(dtype, copy=False)

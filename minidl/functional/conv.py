@@ -40,7 +40,7 @@ import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
 from minidl.functional import _conv_blocked
-from minidl.functional.contract import ParamGrads
+from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
 
@@ -69,6 +69,12 @@ def _setup(x, weight, bias, stride, padding, dilation, groups, name):
         raise TypeError(f"{name} weight dtype {weight.dtype} must equal input x dtype {x.dtype}")
     groups = check_positive_int(groups, "groups")
     c_in, c_out = x.shape[1], weight.shape[0]
+    if c_in == 0 or c_out == 0 or 0 in weight.shape[2:]:
+        raise ValueError(
+            f"{name}: in_channels, out_channels and every kernel size must be >= 1, got input "
+            f"x of shape {x.shape} and weight of shape {weight.shape} (C_out, C_in/groups, "
+            "*kernel)"
+        )
     if c_in % groups or c_out % groups:
         raise ValueError(
             f"groups={groups} must divide in_channels ({c_in}) and out_channels ({c_out})"
@@ -91,12 +97,25 @@ def _setup(x, weight, bias, stride, padding, dilation, groups, name):
     return x, weight, bias, ConvCache(x, weight, bias is not None, groups, win)
 
 
+def _empty_batch_y(cache):
+    """The output of a batch of N = 0 images: (0, C_out, *out), as PyTorch."""
+    return np.zeros((0, cache.weight.shape[0]) + cache.windows.out, dtype=cache.x.dtype)
+
+
+def _empty_batch_grads(cache, input_grad):
+    """The gradients of a batch of N = 0 images: sums over no image, so zero ``dweight`` and
+    ``dbias`` and an empty ``dx`` (as PyTorch)."""
+    x, weight = cache.x, cache.weight
+    dbias = np.zeros(weight.shape[0], dtype=x.dtype) if cache.has_bias else None
+    dx = np.zeros(x.shape, dtype=x.dtype) if input_grad else None
+    return ParamGrads(dx, np.zeros_like(weight), dbias)
+
+
 def _check_dy(dy, cache, name):
-    dy = check_float_array(dy, f"{name} dy")
+    """The contract's checks of a backward's arguments (cache type, dy's dtype and shape)."""
+    cache = check_cache(cache, ConvCache, name)
     want = (cache.x.shape[0], cache.weight.shape[0]) + cache.windows.out
-    if dy.shape != want:
-        raise ValueError(f"{name} dy must have shape {want}, got {dy.shape}")
-    return dy.astype(cache.x.dtype, copy=False)
+    return check_grad(dy, want, cache.x.dtype, name)
 
 
 # ------------------------------------------------------------------------ the public tier
@@ -113,6 +132,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     windows stay in cache (:mod:`minidl.functional._conv_blocked`).
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    if x.shape[0] == 0:
+        return _empty_batch_y(cache), cache
     return _conv_blocked.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
@@ -135,6 +156,8 @@ def conv_nd_backward(dy, cache, input_grad=True):
     """
     dy = _check_dy(dy, cache, "conv_nd_backward")
     c = cache
+    if c.x.shape[0] == 0:
+        return _empty_batch_grads(c, input_grad)
     return ParamGrads(
         *_conv_blocked.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
     )
@@ -149,6 +172,8 @@ def conv_nd_forward_vectorized(x, weight, bias=None, stride=1, padding=0, dilati
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     win, n, c_out = cache.windows, x.shape[0], weight.shape[0]
+    if n == 0:  # reshape(..., -1, 0) below cannot infer -1 from no values
+        return _empty_batch_y(cache), cache
     col = win.columns(win.canvas(x)).reshape(groups, -1, n * math.prod(win.out))
     y = weight.reshape(groups, c_out // groups, -1) @ col  # (groups, C_out/groups, N prod(out))
     y = y.reshape((c_out, n) + win.out).swapaxes(0, 1)
@@ -161,6 +186,8 @@ def conv_nd_backward_vectorized(dy, cache, input_grad=True):
     r"""The gradients of :func:`conv_nd_backward` as three GEMM-sized steps on the whole batch:
     ``dweight = dy col^T``, ``dcol = w^T dy``, and col2im adds ``dcol`` back onto the windows."""
     dy = _check_dy(dy, cache, "conv_nd_backward_vectorized")
+    if cache.x.shape[0] == 0:
+        return _empty_batch_grads(cache, input_grad)
     x, weight, groups, win = cache.x, cache.weight, cache.groups, cache.windows
     c_out, xp, columns = weight.shape[0], win.canvas(x), x.shape[0] * math.prod(win.out)
     col = win.columns(xp).reshape(groups, -1, columns)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.functional.contract import ParamGrads
+from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,10 @@ def _check(x, weight, bias, fn):
 
 
 def _check_dy(dy, cache, fn):
-    dy = check_float_array(dy, f"{fn} dy", ndim=2)
-    want = (cache.x.shape[0], cache.weight.shape[0])
-    if dy.shape != want:
-        raise ValueError(f"{fn}: dy must have shape (N, out_features) = {want}, got {dy.shape}")
-    return dy.astype(cache.x.dtype, copy=False)
+    """The contract's checks: ``cache`` a DenseCache (``dense_backward(dy, cache)`` has no bias
+    argument: the cache records whether there was one), ``dy`` of shape (N, out_features)."""
+    cache = check_cache(cache, DenseCache, fn)
+    return check_grad(dy, (cache.x.shape[0], cache.weight.shape[0]), cache.x.dtype, fn)
 
 
 def dense(x, weight, bias=None):

@@ -18,7 +18,7 @@ import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_fraction
-from minidl.functional.contract import InputGrad
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,10 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
 
 
 def _check_dy(dy, cache):
-    dy = check_float_array(dy, "dropout_backward dy")
-    if dy.shape != cache.shape:
-        raise ValueError(
-            f"dropout_backward: dy must have the forward output's shape {cache.shape}, "
-            f"got {dy.shape}"
-        )
-    return dy
+    """The contract's checks of a backward's arguments (cache type, dy's dtype and shape)."""
+    cache = check_cache(cache, DropoutCache, "dropout_backward")
+    dtype = None if cache.mask is None else cache.mask.dtype  # no mask: keep dy's dtype
+    return check_grad(dy, cache.shape, dtype, "dropout_backward")
 
 
 def dropout_backward(dy, cache):

@@ -34,7 +34,7 @@ import numpy as np
 
 from minidl._validation import as_tuple, check_float_array
 from minidl.functional import _pool_chunked
-from minidl.functional.contract import InputGrad
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
 
@@ -77,8 +77,28 @@ def check_pool_input(x, kernel_size, stride, padding, ceil_mode, where):
             f"{where}: x must be 3-, 4- or 5-dimensional (N, C, 1 to 3 spatial dims), "
             f"got shape {x.shape} ({x.ndim}-D)"
         )
+    _check_channels(x, where)
     k, s, p = check_pool_args(x.ndim - 2, kernel_size, stride, padding, ceil_mode, where)
     return x, window_geometry(x.shape[2:], k, s, p, 1, bool(ceil_mode))
+
+
+def _check_channels(x, where):
+    """Zero channels are refused (PyTorch refuses them too); N = 0 is an empty batch."""
+    if x.shape[1] == 0:
+        raise ValueError(f"{where}: x must have at least 1 channel (axis 1), got shape {x.shape}")
+
+
+def check_global_pool_input(x, where="global_avg_pool"):
+    """``x`` (N, C, *spatial) with C >= 1 and every spatial size >= 1: the mean over no
+    positions is 0/0, so an empty spatial axis is refused rather than answered with NaN."""
+    x = check_float_array(x, "x", ndim=(3, 4, 5))
+    _check_channels(x, where)
+    if 0 in x.shape[2:]:
+        raise ValueError(
+            f"{where}: x must have every spatial size >= 1 (the mean over no positions is "
+            f"undefined), got shape {x.shape}"
+        )
+    return x
 
 
 def pool_output_shape(input_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -107,11 +127,10 @@ def avg_divisor(win, dtype):
 
 
 def check_dy(dy, cache, name):
-    dy = check_float_array(dy, f"{name} dy")
+    """The contract's checks of a backward's arguments (cache type, dy's dtype and shape)."""
+    cache = check_cache(cache, PoolCache, name)
     want = cache.x_shape[:2] + (cache.windows.out if cache.windows else ())
-    if dy.shape != want:
-        raise ValueError(f"{name}: dy must have the forward output's shape {want}, got {dy.shape}")
-    return dy.astype(cache.dtype, copy=False)
+    return check_grad(dy, want, cache.dtype, name)
 
 
 # ---------------------------------------------------------------------------- max pooling
@@ -213,7 +232,7 @@ def global_avg_pool(x):
 
 def global_avg_pool_forward(x):
     """:func:`global_avg_pool` and its cache (shapes only)."""
-    x = check_float_array(x, "x", ndim=(3, 4, 5))
+    x = check_global_pool_input(x)
     return x.mean(axis=tuple(range(2, x.ndim))), PoolCache(x.shape, x.dtype, None)
 
 

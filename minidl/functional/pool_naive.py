@@ -14,9 +14,8 @@ import math
 
 import numpy as np
 
-from minidl._validation import check_float_array
 from minidl.functional.contract import InputGrad
-from minidl.functional.pool import PoolCache, check_dy, check_pool_input
+from minidl.functional.pool import PoolCache, check_dy, check_global_pool_input, check_pool_input
 
 
 def _outputs(x_shape, out):
@@ -111,7 +110,7 @@ def avg_pool_backward_naive(dy, cache):
 
 def global_avg_pool_forward_naive(x):
     """Loop twin of :func:`global_avg_pool_forward`."""
-    x = check_float_array(x, "x", ndim=(3, 4, 5))
+    x = check_global_pool_input(x)
     y = np.empty(x.shape[:2], dtype=x.dtype)
     positions = list(np.ndindex(*x.shape[2:]))
     for n, c in np.ndindex(*x.shape[:2]):

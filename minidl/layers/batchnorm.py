@@ -1,9 +1,11 @@
 """``BatchNorm1D/2D/3D``: batch normalization layers with PyTorch's names and conventions.
 
 Parameters ``weight`` (gamma, init 1) and ``bias`` (beta, init 0); buffers ``running_mean``
-(init 0) and ``running_var`` (init 1), so ``nn.BatchNorm2d.state_dict()`` loads as is (its
-``num_batches_tracked`` is kept here as the plain attribute of the same name). Training uses
-the batch statistics and updates the buffers; ``eval()`` uses the buffers. The formulas,
+(init 0), ``running_var`` (init 1) and ``num_batches_tracked`` (an int64 scalar, init 0), as
+PyTorch, so ``nn.BatchNorm2d.state_dict()`` loads as is and the batch count is saved and
+loaded with the model: ``momentum=None`` (the cumulative average, factor
+1/num_batches_tracked) continues exactly after a reload. Training uses the batch statistics
+and updates the buffers; ``eval()`` uses the buffers. The formulas,
 including the derivation of the backward, are in :mod:`minidl.functional.batchnorm`.
 """
 
@@ -55,7 +57,9 @@ class BatchNorm(Layer, register=False):
             self.buffers = {
                 "running_mean": np.empty(c, dtype=dt),
                 "running_var": np.empty(c, dtype=dt),
+                "num_batches_tracked": np.zeros((), dtype=np.int64),
             }
+        self._batches_untracked = 0  # the count without track_running_stats (no buffers)
         self.reset_parameters()
 
     def reset_parameters(self, rng=None):
@@ -64,10 +68,24 @@ class BatchNorm(Layer, register=False):
         for name, value in (("weight", 1), ("bias", 0)):
             if name in self.params:
                 self.params[name][...] = value
-        for name, value in (("running_mean", 0), ("running_var", 1)):
+        for name, value in (("running_mean", 0), ("running_var", 1), ("num_batches_tracked", 0)):
             if name in self.buffers:
                 self.buffers[name][...] = value
-        self.num_batches_tracked = 0
+        self._batches_untracked = 0
+
+    @property
+    def num_batches_tracked(self):
+        """Training batches seen (PyTorch's buffer of the same name; an int here)."""
+        if "num_batches_tracked" in self.buffers:
+            return int(self.buffers["num_batches_tracked"])
+        return self._batches_untracked
+
+    @num_batches_tracked.setter
+    def num_batches_tracked(self, value):
+        if "num_batches_tracked" in self.buffers:
+            self.buffers["num_batches_tracked"][...] = value  # in place: state_dict views it
+        else:
+            self._batches_untracked = int(value)
 
     @property
     def dtype(self):

@@ -22,7 +22,8 @@ class Flatten(Layer):
                 f"Flatten input x must be at least 2-dimensional (N, ...), got shape {x.shape}"
             )
         self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        # the size, not -1: numpy cannot infer -1 when N = 0 (an empty batch stays empty)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def backward(self, dy):
         shape = self._cache

@@ -207,3 +207,34 @@ def test_batchnorm2d_state_dict_loads(rng, dtype):
     ref.eval()
     layer.eval()
     assert_close(layer(x), ref(torch.tensor(x)), dtype)
+
+
+@pytest.mark.parametrize("how", ["save/load", "torch state_dict"])
+def test_cumulative_average_continues_exactly_after_a_reload(tmp_path, how):
+    """Issue 17, item 4: with momentum=None the running estimates are the average over all
+    batches (factor 1/num_batches_tracked). The count was neither saved nor read from a
+    PyTorch state_dict, so a reloaded layer weighted its next batch 1 instead of 1/6. Now
+    5 batches, a reload (minidl's file, or PyTorch's state_dict into a fresh model), and a
+    6th batch give PyTorch's running statistics after 6 batches (float64: to 1e-12)."""
+    from minidl.model import Sequential
+
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(8, 3)) * (i + 1) + i for i in range(6)]
+    ref = torch.nn.BatchNorm1d(3, momentum=None, dtype=torch.float64)
+    model = Sequential([BatchNorm1D(3, momentum=None, dtype=np.float64)])
+    for x in batches[:5]:
+        ref(torch.tensor(x))
+        model(x)
+    if how == "save/load":
+        model.save(tmp_path / "bn.npz")
+        reloaded = Sequential.load(tmp_path / "bn.npz")
+    else:
+        reloaded = Sequential([BatchNorm1D(3, momentum=None, dtype=np.float64)])
+        reloaded.load_state_dict({f"0.{k}": v for k, v in ref.state_dict().items()})
+    assert reloaded.layers[0].num_batches_tracked == 5
+    ref(torch.tensor(batches[5]))
+    reloaded(batches[5])
+    layer = reloaded.layers[0]
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(layer.buffers[name], getattr(ref, name).numpy(), rtol=1e-12)
+    assert layer.num_batches_tracked == int(ref.num_batches_tracked) == 6

@@ -59,8 +59,7 @@ def torch_grads(tnet, x, y):
 
 def test_state_dict_keys_match_torch():
     model, tnet = cnn_pair(np.float32)
-    torch_keys = [k for k in tnet.state_dict() if not k.endswith("num_batches_tracked")]
-    assert list(model.state_dict()) == torch_keys
+    assert list(model.state_dict()) == list(tnet.state_dict())  # num_batches_tracked too
     assert list(model.params) == [k for k, _ in tnet.named_parameters()]
 
 
@@ -99,7 +98,7 @@ def test_cnn_eval_mode_matches_torch(rng, dtype):
 def test_minidl_state_loads_into_torch(rng):
     model, _ = cnn_pair(np.float32, seed=1)
     _, tnet = cnn_pair(np.float32, seed=2)
-    # strict: PyTorch's BatchNorm fills in a missing num_batches_tracked by itself
+    # strict: every key, num_batches_tracked included (an int64 scalar, as PyTorch's)
     tnet.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
     x, _ = batch(rng, np.float32)
     with torch.no_grad():
@@ -184,7 +183,7 @@ def test_training_loss_curve_matches_torch(opt_name, dtype):
 
 
 def test_torch_state_dict_loads_directly(rng):
-    # CPU tensors convert through numpy.asarray; num_batches_tracked is ignored
+    # CPU tensors convert through numpy.asarray; num_batches_tracked is loaded too
     model, tnet = cnn_pair(np.float32, seed=3)
     other, _ = cnn_pair(np.float32, seed=4)
     other.load_state_dict(tnet.state_dict())

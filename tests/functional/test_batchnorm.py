@@ -110,7 +110,7 @@ def test_bad_inputs(rng):
     with pytest.raises(TypeError, match="weight has dtype float32 but x has float64"):
         batch_norm(x, np.ones(3, np.float32), None)
     _, cache = batch_norm_forward(x)
-    with pytest.raises(ValueError, match="dy must have shape"):
+    with pytest.raises(ValueError, match="dy must have the forward output's shape"):
         batch_norm_backward(np.ones((4, 3)), cache)
 
 

@@ -42,5 +42,5 @@ def test_bad_inputs(rng):
         dense(np.ones((3, 4), dtype=np.float16), w)
     with pytest.raises(TypeError, match="weight has float64"):
         dense(np.ones((3, 4), dtype=np.float32), w)
-    with pytest.raises(ValueError, match="dy must have shape"):
+    with pytest.raises(ValueError, match="dy must have the forward output's shape"):
         dense_backward(np.ones((3, 3)), dense_forward(np.ones((3, 4)), w)[1])

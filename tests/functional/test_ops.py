@@ -11,8 +11,9 @@ For each op and each of its example cases below, in float64:
   (the cases keep every value away from a kink and from a tie of maxima);
 - PyTorch: the same inputs through ``torch.nn.functional.<op.torch>`` and autograd, relative
   error < 1e-10 (float64: both sides are exact to ~1e-15, the margin covers summation order);
-- bad input: an integer ``x`` is a TypeError naming ``x``, a ``dy`` of the wrong shape a
-  ValueError naming ``dy``, in every tier.
+- bad input: an integer ``x`` or ``dy`` is a TypeError naming it, a ``dy`` of the wrong
+  shape (numpy-broadcastable ones included) a ValueError naming ``dy``, anything but the
+  forward's cache a TypeError naming ``cache``, in every tier.
 
 Op-specific cases (padding rules, the blocked paths, hand-computed values) are in the op's own
 test file.
@@ -343,13 +344,37 @@ def test_against_torch(name, i):
             np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+def _broadcastable(shape):
+    """Shapes numpy would broadcast to ``shape`` but the backward must refuse: one axis of
+    size > 1 set to 1, a leading axis of 1, a scalar."""
+    wrong = [shape[:a] + (1,) + shape[a + 1 :] for a in range(len(shape)) if shape[a] > 1]
+    return wrong + [(1,) + shape, ()]
+
+
+def _tiers(op):
+    tiers = [(op.forward, op.backward), (op.forward_naive, op.backward_naive)]
+    if op.forward_vectorized is not None:
+        tiers.append((op.forward_vectorized, op.backward_vectorized))
+    return tiers
+
+
 @pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
 def test_bad_input(name, i):
+    """The contract's shared checks (``contract.check_grad`` / ``check_cache``), every tier:
+    an integer ``x`` or ``dy`` is a TypeError (never integer gradients), a ``dy`` numpy would
+    broadcast is a ValueError naming ``dy`` and the shape expected, and anything but the
+    forward's cache (a bias array, say) is a TypeError naming ``cache``."""
     op, case = OPS[name], CASES[name][i]
     arrays = _arrays(case)
-    for forward, backward in [(op.forward, op.backward), (op.forward_naive, op.backward_naive)]:
+    for forward, backward in _tiers(op):
         with pytest.raises(TypeError, match=r"x .*dtype float32 or float64, got int64"):
             _call(forward, case, [arrays[0].astype(np.int64), *_copies(arrays[1:])])
         y, cache = _forward(forward, arrays, case)
-        with pytest.raises(ValueError, match="dy"):
-            backward(np.zeros(y.shape + (2,)), cache)
+        for shape in [y.shape + (2,), *_broadcastable(y.shape)]:
+            with pytest.raises(ValueError, match=r"dy must have the forward output's shape"):
+                backward(np.ones(shape), cache)
+        with pytest.raises(TypeError, match=r"dy must have dtype float32 or float64, got int64"):
+            backward(np.ones(y.shape, dtype=np.int64), cache)
+        for not_a_cache in (np.ones(y.shape[1:2]), None, y.shape):
+            with pytest.raises(TypeError, match=r"_backward\w*: cache must be the \w+Cache"):
+                backward(np.ones_like(y), not_a_cache)
