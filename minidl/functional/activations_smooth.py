@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.functional.activations import check_grad, sigmoid
-from minidl.functional.contract import InputGrad
+from minidl.functional.activations import sigmoid
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 
 GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)  # PyTorch's kBeta
 GELU_TANH_CUBIC = 0.044715  # PyTorch's kKappa
@@ -45,6 +45,13 @@ class SmoothCache:
     approximate: str = "none"
     beta: float = 1.0
     threshold: float = 20.0
+
+
+def check_smooth_grad(dy, cache, fn):
+    """``(dy, x)``: the cache checked, ``dy`` of the saved ``x``'s shape in its dtype (the
+    contract's shared checks)."""
+    cache = check_cache(cache, SmoothCache, fn)
+    return check_grad(dy, cache.x.shape, cache.x.dtype, fn), cache.x
 
 
 def erf(x):
@@ -86,8 +93,7 @@ def elu_forward(x, alpha=1.0):
 def elu_backward(dy, cache):
     r""":math:`dx = dy` where :math:`x > 0`, else :math:`dy\, \alpha e^{x}` (PyTorch's
     subgradient at 0: the left one, :math:`\alpha`)."""
-    x = cache.x
-    dy = check_grad(dy, x, "elu_backward")
+    dy, x = check_smooth_grad(dy, cache, "elu_backward")
     slope = np.where(x > 0, 1, x.dtype.type(cache.alpha) * np.exp(np.minimum(x, 0)))
     return InputGrad(dy * slope.astype(x.dtype, copy=False))
 
@@ -117,8 +123,7 @@ def gelu_backward(dy, cache):
     :math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}`. Tanh form, with :math:`u = \sqrt{2/\pi}(x +
     0.044715 x^3)`: :math:`\tfrac12(1 + \tanh u) + \tfrac12 x (1 - \tanh^2 u)\,
     \sqrt{2/\pi}(1 + 3 \cdot 0.044715\, x^2)`."""
-    x = cache.x
-    dy = check_grad(dy, x, "gelu_backward")
+    dy, x = check_smooth_grad(dy, cache, "gelu_backward")
     if cache.approximate == "tanh":
         t = np.tanh(GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x * x * x))
         du = GELU_TANH_SCALE * (1 + 3 * GELU_TANH_CUBIC * x * x)
@@ -150,7 +155,6 @@ def softplus_forward(x, beta=1.0, threshold=20.0):
 
 def softplus_backward(dy, cache):
     r""":math:`dx = dy\, \sigma(\beta x)` where :math:`\beta x \le t`, else :math:`dx = dy`."""
-    x = cache.x
-    dy = check_grad(dy, x, "softplus_backward")
+    dy, x = check_smooth_grad(dy, cache, "softplus_backward")
     z = x * x.dtype.type(cache.beta)
     return InputGrad(dy * np.where(z > cache.threshold, 1, sigmoid(z)).astype(x.dtype))

@@ -6,13 +6,13 @@ import math
 import numpy as np
 
 from minidl._validation import check_float_array
-from minidl.functional.activations import check_grad
 from minidl.functional.activations_smooth import (
     GELU_TANH_CUBIC,
     GELU_TANH_SCALE,
     SmoothCache,
     check_approximate,
     check_real,
+    check_smooth_grad,
 )
 from minidl.functional.contract import InputGrad
 
@@ -40,7 +40,7 @@ def elu_forward_naive(x, alpha=1.0):
 
 def elu_backward_naive(dy, cache):
     """Loop twin of :func:`elu_backward`: slope 1 or ``alpha e^v``."""
-    dy = check_grad(dy, cache.x, "elu_backward")
+    dy = check_smooth_grad(dy, cache, "elu_backward")[0]
     return _times(dy, cache.x, lambda v: 1.0 if v > 0 else cache.alpha * math.exp(v))
 
 
@@ -69,7 +69,7 @@ def gelu_forward_naive(x, approximate="none"):
 
 def gelu_backward_naive(dy, cache):
     """Loop twin of :func:`gelu_backward`."""
-    dy = check_grad(dy, cache.x, "gelu_backward")
+    dy = check_smooth_grad(dy, cache, "gelu_backward")[0]
     return _times(dy, cache.x, lambda v: _gelu_slope(v, cache.approximate))
 
 
@@ -88,7 +88,7 @@ def softplus_forward_naive(x, beta=1.0, threshold=20.0):
 
 def softplus_backward_naive(dy, cache):
     """Loop twin of :func:`softplus_backward`: slope ``sigmoid(b v)`` or 1."""
-    dy = check_grad(dy, cache.x, "softplus_backward")
+    dy = check_smooth_grad(dy, cache, "softplus_backward")[0]
     b, t = cache.beta, cache.threshold
     return _times(dy, cache.x, lambda v: 1.0 if b * v > t else _sigmoid(b * v))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import as_tuple, check_float_array, check_positive_int
-from minidl.functional.contract import ParamGrads
+from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, pad_array, window_geometry
 
 
@@ -82,11 +82,10 @@ def _setup(x, weight, bias, stride, padding, output_padding, groups, dilation, n
 
 
 def _check_dy(dy, cache, name):
-    dy = check_float_array(dy, f"{name} dy")
+    """The contract's shared checks: the cache, and ``dy`` of the output's shape."""
+    cache = check_cache(cache, ConvTransposeCache, name)
     want = (cache.x.shape[0], cache.weight.shape[1] * cache.groups) + cache.out
-    if dy.shape != want:
-        raise ValueError(f"{name} dy must have shape {want}, got {dy.shape}")
-    return dy.astype(cache.x.dtype, copy=False)
+    return check_grad(dy, want, cache.x.dtype, name)
 
 
 def _x_on_windows(x, win):

@@ -159,6 +159,7 @@ def dense_flatten_forward(x, weight, bias=None):
 def dense_flatten_backward(dy, cache):
     r"""``ParamGrads(dx, dweight, dbias)`` of :func:`dense_backward`, with
     :math:`dx = dy\, W` reshaped back to (N, d1, ..., dk)."""
+    cache = check_cache(cache, FlatDenseCache, "dense_flatten_backward")
     dx, dweight, dbias = dense_backward(dy, cache.dense)
     return ParamGrads(dx.reshape(cache.x_shape), dweight, dbias)
 
@@ -172,5 +173,6 @@ def dense_flatten_forward_naive(x, weight, bias=None):
 
 def dense_flatten_backward_naive(dy, cache):
     """Loop twin of :func:`dense_flatten_backward`."""
+    cache = check_cache(cache, FlatDenseCache, "dense_flatten_backward")
     dx, dweight, dbias = dense_backward_naive(dy, cache.dense)
     return ParamGrads(dx.reshape(cache.x_shape), dweight, dbias)

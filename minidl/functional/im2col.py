@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.functional.contract import InputGrad
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 from minidl.functional.windows import Windows, interior, pad_array, window_geometry
 
 
@@ -76,11 +76,12 @@ def _col2im_setup(x, output_size, kernel_size, dilation, padding, stride, fn):
     return x, FoldCache(win, shape, x.dtype)
 
 
-def _check_dy(dy, want, fn):
-    dy = check_float_array(dy, f"{fn} dy")
-    if dy.shape != tuple(want):
-        raise ValueError(f"{fn}: dy must have the forward output's shape {want}, got {dy.shape}")
-    return dy
+def _check_dy(dy, cache, fn, columns):
+    """The contract's shared checks: the cache, and ``dy`` of the output's shape (the
+    columns' for im2col, the image's for col2im)."""
+    cache = check_cache(cache, FoldCache, fn)
+    want = _columns_shape(cache) if columns else cache.image_shape
+    return check_grad(dy, want, cache.dtype, fn)
 
 
 def _unfold(x, cache):
@@ -117,7 +118,7 @@ def im2col_forward(x, kernel_size, dilation=1, padding=0, stride=1):
 
 def im2col_backward(dy, cache):
     r"""``InputGrad(dx)``, :math:`dx = \mathrm{col2im}(dy)`: the adjoint scatter-add."""
-    dy = _check_dy(dy, _columns_shape(cache), "im2col_backward")
+    dy = _check_dy(dy, cache, "im2col_backward", columns=True)
     return InputGrad(_fold(dy, cache))
 
 
@@ -138,7 +139,7 @@ def col2im_forward(x, output_size, kernel_size, dilation=1, padding=0, stride=1)
 
 def col2im_backward(dy, cache):
     r"""``InputGrad(dx)``, :math:`dx = \mathrm{im2col}(dy)`: every window of ``dy``."""
-    dy = _check_dy(dy, cache.image_shape, "col2im_backward")
+    dy = _check_dy(dy, cache, "col2im_backward", columns=False)
     return InputGrad(np.ascontiguousarray(_unfold(dy, cache)))
 
 
@@ -188,7 +189,7 @@ def im2col_forward_naive(x, kernel_size, dilation=1, padding=0, stride=1):
 
 def im2col_backward_naive(dy, cache):
     """Loop twin of :func:`im2col_backward`: each entry of dy added where it was read."""
-    dy = _check_dy(dy, _columns_shape(cache), "im2col_backward")
+    dy = _check_dy(dy, cache, "im2col_backward", columns=True)
     return InputGrad(_fold_naive(dy, cache))
 
 
@@ -200,7 +201,7 @@ def col2im_forward_naive(x, output_size, kernel_size, dilation=1, padding=0, str
 
 def col2im_backward_naive(dy, cache):
     """Loop twin of :func:`col2im_backward`."""
-    dy = _check_dy(dy, cache.image_shape, "col2im_backward")
+    dy = _check_dy(dy, cache, "col2im_backward", columns=False)
     return InputGrad(_unfold_naive(dy, cache))
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from minidl._validation import check_float_array, check_nonnegative
 from minidl.functional.activations import log_softmax, sigmoid
-from minidl.functional.contract import InputGrad
+from minidl.functional.contract import InputGrad, check_cache, check_grad
 
 LOG_CLAMP = -100.0  # PyTorch clamps binary_cross_entropy's logs at -100 (no inf for p = 0)
 BCE_EPSILON = 1e-12  # and its backward's denominator p (1 - p) at 1e-12
@@ -66,10 +66,10 @@ def check_float_target(target, x, fn, unit=True):
 
 
 def check_scalar_dy(dy, cache, fn):
-    dy = check_float_array(dy, f"{fn} dy")
-    if dy.shape != ():
-        raise ValueError(f"{fn} dy must be a scalar (shape ()), the loss's, got {dy.shape}")
-    return cache.x.dtype.type(dy)
+    """``dy`` as a scalar of the prediction's dtype: the loss's shape () exactly (the
+    contract's shared checks), the cache a LossCache."""
+    cache = check_cache(cache, LossCache, fn)
+    return cache.x.dtype.type(check_grad(dy, (), None, fn))
 
 
 def check_unit_interval(x, fn):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_nonnegative, check_positive_int
-from minidl.functional.contract import ParamGrads
+from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,10 @@ def check_group_norm(x, num_groups, weight, bias, eps):
 
 
 def check_dy(dy, cache, fn):
-    dy = check_float_array(dy, f"{fn} dy")
-    if dy.shape != cache.x_hat.shape:
-        raise ValueError(f"{fn} dy must have the forward output's shape {cache.x_hat.shape}, "
-                         f"got {dy.shape}")  # fmt: skip
-    return dy.astype(cache.x_hat.dtype, copy=False)
+    """``dy`` of the output's shape in its dtype, the cache a NormCache (the contract's
+    shared checks)."""
+    cache = check_cache(cache, NormCache, fn)
+    return check_grad(dy, cache.x_hat.shape, cache.x_hat.dtype, fn)
 
 
 # ---------------------------------------------------------------- the shared core

@@ -348,7 +348,7 @@ def _broadcastable(shape):
     """Shapes numpy would broadcast to ``shape`` but the backward must refuse: one axis of
     size > 1 set to 1, a leading axis of 1, a scalar."""
     wrong = [shape[:a] + (1,) + shape[a + 1 :] for a in range(len(shape)) if shape[a] > 1]
-    return wrong + [(1,) + shape, ()]
+    return wrong + [(1,) + shape] + [()] * (shape != ())  # a loss's dy is () itself
 
 
 def _tiers(op):
