@@ -182,11 +182,13 @@ def _decay(case, decoupled):
     return case.kwargs.get("weight_decay", 0.01 if decoupled else 0.0)
 
 
-def _adam_variant(case, decoupled, variant, t=None):
-    """Adam's step with one mistake (``variant``; ``'correct'``: none) at step ``t``."""
+def _adam_variant(case, decoupled, variant, t=None, eps=None):
+    """Adam's step with one mistake (``variant``; ``'correct'``: none) at step ``t``, with
+    the ``eps`` given (default: the case's)."""
     kw, i = case.kwargs, case.inputs
     lr, (b1, b2) = kw["lr"], kw.get("betas", (0.9, 0.999))
-    eps, wd = kw.get("eps", 1e-8), _decay(case, decoupled)
+    eps = kw.get("eps", 1e-8) if eps is None else eps
+    wd = _decay(case, decoupled)
     t = kw["step"] if t is None else t
     p, g = i["param"], i["grad"]
     if decoupled:
@@ -226,6 +228,7 @@ def adam_conventions(family, case, run, got):
         ),
     ]:
         yield detail, _adam_variant(case, decoupled, variant), got
+    yield from _adam_eps_found(case, decoupled, got)
     t, wd = case.kwargs["step"], _decay(case, decoupled)
     # (at t = 0 the correction divides by 0: the NaN the candidate gives on its first step)
     yield (
@@ -252,3 +255,28 @@ def adam_conventions(family, case, run, got):
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in case.kwargs.items()}
         out = REFERENCE[other][0](*args, **dict(kw, weight_decay=wd))
         yield rule, dict(zip(family.outputs, out, strict=True)), got
+
+
+ADAM_EPS_TRIED = (0.0, 1e-10, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
+
+
+def _adam_eps_found(case, decoupled, got):
+    """eps hard-coded to another common value (the one nearest the candidate's parameter), in
+    PyTorch's place or before the bias correction (the textbook's ``lr_t = lr sqrt(1 -
+    beta2^t) / (1 - beta1^t)`` folded into the rate, with its 1e-7)."""
+    if "param" not in got:
+        return
+    asked = case.kwargs.get("eps", 1e-8)
+    for variant, where in (("correct", ""), ("eps_before", ", added before the bias correction "
+                           "of v ((sqrt(v) + eps) / sqrt(1 - beta2^t), lr_t folded)")):  # fmt: skip
+        preds = [(e, _adam_variant(case, decoupled, variant, eps=e)) for e in ADAM_EPS_TRIED]
+        eps, pred = min(
+            ((e, p) for e, p in preds if e != asked),
+            key=lambda ep: float(np.max(np.abs(ep[1]["param"] - got["param"]))),
+        )
+        yield (
+            f"uses eps = {eps:g}, not the eps = {asked:g} asked (hard-coded?){where}",
+            pred,
+            got,
+            f"eps = {eps:g} {variant}",  # one mistake across cases whatever eps they ask
+        )

@@ -71,6 +71,17 @@ def _adam(correction=True, eps_inside=False, count_from=1):
     return adam
 
 
+def _adam_lr_t(param, grad, exp_avg=None, exp_avg_sq=None, *, step, lr, betas=(0.9, 0.999),
+               eps=1e-8, weight_decay=0.0):  # fmt: skip
+    """The bias corrections folded into the rate, lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), and
+    eps = 1e-7 written in (a textbook's Adam): eps lands before v's correction."""
+    (b1, b2), g = betas, grad + weight_decay * param
+    m = b1 * (0.0 if exp_avg is None else exp_avg) + (1 - b1) * g
+    v = b2 * (0.0 if exp_avg_sq is None else exp_avg_sq) + (1 - b2) * g * g
+    lr_t = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
+    return param - lr_t * m / (np.sqrt(v) + 1e-7), m, v
+
+
 def _adam_decoupled(param, grad, exp_avg=None, exp_avg_sq=None, weight_decay=0.0, **kw):
     return adamw_step(param, grad, exp_avg, exp_avg_sq, weight_decay=weight_decay, **kw)[:3]
 
@@ -145,6 +156,17 @@ WRONG = [
 )
 def test_wrong_convention_is_named(family, wrong, phrase, cases):
     assert_diagnosed(check(wrong, family), phrase, cases)
+
+
+def test_adam_with_the_rate_folded_and_eps_written_in():
+    """eps = 1e-7 before v's bias correction moves the step by ~eps / sqrt(v): clearly where
+    sqrt(v) is small (the first step) or eps is asked large, at the tolerance's edge in step_5
+    (ratio ~1), within it elsewhere. Every failing case names the mistake."""
+    report = check(_adam_lr_t, "adam_step")
+    assert {"first_step", "large_eps"} <= {r.case for r in report.failures}
+    for row in report.failures:
+        assert "uses eps = 1e-07, not the eps = " in row.diagnosis, row.diagnosis
+        assert "before the bias correction of v" in row.diagnosis
 
 
 def test_a_correct_course_adam_passes():
