@@ -132,11 +132,14 @@ def _whitening_is_exact(evals, k):
     eigenvalue :math:`\lambda_j` carries a relative error up to :math:`\varepsilon\lambda_1 /
     \lambda_j`: below :math:`\sqrt{\varepsilon}\lambda_1` more than half its digits are gone
     (at :math:`\lambda_5 = 10^{-16}\lambda_1` it is noise, and the whitened component's
-    standard deviation came out 0.86-1.21). A kept eigenvalue that is exactly zero is left to
-    the zero-variance check after it.
+    standard deviation came out 0.86-1.21). A kept eigenvalue of 0 is no exception: it is
+    eigh's rounding noise clipped at 0 as often as a true zero (a variance of 1e-16
+    :math:`\lambda_1` came out slightly negative under OpenBLAS's Sandybridge kernels and was
+    then refused as "zero variance"), so the SVD decides, exactly, and the zero-variance check
+    after it refuses only a true zero.
     """
     kept = evals[:k]
-    return bool(kept[-1] == 0 or kept[-1] >= np.sqrt(np.finfo(np.float64).eps) * kept[0])
+    return bool(kept[-1] >= np.sqrt(np.finfo(np.float64).eps) * kept[0])
 
 
 def _flip_signs(V):

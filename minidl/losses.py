@@ -23,7 +23,11 @@ from minidl._validation import check_float_array, check_fraction
 
 # log p = (z - m) - log sum_j exp(z_j - m), m the row maximum: every exponent <= 0, so nothing
 # overflows, and the largest term is exactly 1, so the log never sees 0 (log-sum-exp)
-from minidl.functional.activations import log_softmax, sigmoid
+from minidl.functional.activations import log_softmax
+from minidl.functional.losses import (
+    binary_cross_entropy_with_logits_backward,
+    binary_cross_entropy_with_logits_forward,
+)
 
 
 def check_logits(z, name, cls, ndim=None):
@@ -177,8 +181,8 @@ class BCEWithLogitsLoss(Loss):
               L = \frac{1}{M}\sum_j \ell(z_j, y_j), \qquad
               \frac{\partial L}{\partial z_j} = \frac{\sigma(z_j) - y_j}{M}.
 
-    The sigmoid in the gradient is :func:`minidl.functional.sigmoid`, whose exponent is never
-    positive.
+    Both are :func:`minidl.functional.binary_cross_entropy_with_logits` (the op, with its loop
+    twin); the sigmoid in the gradient never evaluates a positive exponent.
     """
 
     def forward(self, logits, target):
@@ -188,13 +192,12 @@ class BCEWithLogitsLoss(Loss):
             raise ValueError(
                 f"BCEWithLogitsLoss target must lie in [0, 1], got values in [{y.min()}, {y.max()}]"
             )
-        loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        self._cache = (z, y)
-        return float(np.mean(loss))
+        loss, self._cache = binary_cross_entropy_with_logits_forward(z, y)
+        return float(loss)
 
     def backward(self):
-        z, y = self._cached()
-        return (sigmoid(z) - y) / z.size
+        cache = self._cached()
+        return binary_cross_entropy_with_logits_backward(np.ones((), cache.x.dtype), cache).dx
 
 
 def _check_float_target(target, x, cls):

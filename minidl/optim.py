@@ -6,8 +6,8 @@ Source article 001 writes gradient descent as (chapter 02's (2.1))
 
 :func:`gradient_descent` is exactly that, returning the whole path so a chapter can plot it.
 The optimizer classes apply the same idea to a network's parameters, with the update rules
-of ``torch.optim`` written out in each docstring (tests/crosscheck holds them equal to
-PyTorch's step by step)::
+of ``torch.optim`` written out in each docstring and computed once, by the step functions of
+:mod:`minidl.optim_steps` (tests/crosscheck holds them equal to PyTorch's step by step)::
 
     opt = SGD(lr=0.1, momentum=0.9)
     opt.step(model.params, model.grads)    # updates the parameter arrays in place
@@ -26,6 +26,7 @@ import threading
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
+from minidl.optim_steps import adam_step, sgd_step
 
 
 def gradient_descent(grad, w0, lr, n_steps):
@@ -80,8 +81,8 @@ class Optimizer:
     A step has three phases. The call is validated before anything changes. ``_compute``
     then works out each parameter's update and new state into fresh arrays, changing nothing,
     so an exception there (``MemoryError``, Ctrl-C) leaves every parameter and every step count
-    as it was. Last, the updates are applied in place (:math:`p \\leftarrow decay \\cdot p -
-    delta`, the same floating-point operations as an in-place update) and the new states
+    as it was. Last, the new values are copied into the parameters in place (the arrays the
+    model holds stay the same objects) and the new states
     swapped in, with Ctrl-C (SIGINT) held back until that is done and delivered right after:
     an interrupt lands before or after a whole step, never inside one. The price is one new
     array per parameter and per state array during a step.
@@ -105,10 +106,8 @@ class Optimizer:
         checked = self._check(params, grads)
         updates = [(name, p, *self._compute(name, p, g)) for name, p, g in checked]
         with _sigint_held():
-            for name, p, decay, delta, state in updates:
-                if decay is not None:
-                    np.multiply(p, decay, out=p)
-                np.subtract(p, delta, out=p)
+            for name, p, new, state in updates:
+                np.copyto(p, new)
                 if state is not None:
                     self.state[name] = state
 
@@ -143,8 +142,8 @@ class Optimizer:
         return checked
 
     def _compute(self, name, p, g):
-        """``(decay, delta, new state)`` for the update :math:`p \\leftarrow decay \\cdot p -
-        delta` (``decay`` None: 1; state None: none kept), computed without changing anything."""
+        """``(new value, new state)`` of one parameter (state None: none kept), computed by the
+        step functions of :mod:`minidl.optim_steps` without changing anything."""
         raise NotImplementedError
 
 
@@ -206,15 +205,9 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def _compute(self, name, p, g):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        buf = None
-        if self.momentum:
-            old = self.state.get(name)
-            # a copy on the first step: g may be the caller's grad array
-            buf = g.copy() if old is None else old * self.momentum + (1.0 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        return None, self.lr * g, buf
+        return sgd_step(p, g, self.state.get(name), lr=self.lr, momentum=self.momentum,
+                        dampening=self.dampening, nesterov=self.nesterov,
+                        weight_decay=self.weight_decay)  # fmt: skip
 
     def __repr__(self):
         return (
@@ -262,28 +255,26 @@ class Adam(Optimizer):
         self.amsgrad = amsgrad
 
     def _compute(self, name, p, g):
-        b1, b2 = self.betas
-        st = self.state.get(name)
-        if st is None:
-            zeros = np.zeros_like(p)
-            st = {"step": 0, "exp_avg": zeros, "exp_avg_sq": zeros, "max_exp_avg_sq": zeros}
+        st = self.state.get(name, {"step": 0})
         t = st["step"] + 1
-        decay = None
-        if self.weight_decay and self._decoupled:
-            decay = 1.0 - self.lr * self.weight_decay
-        elif self.weight_decay:
-            g = g + self.weight_decay * p
-        m = st["exp_avg"] * b1
-        m += (1.0 - b1) * g
-        v = st["exp_avg_sq"] * b2
-        v += (1.0 - b2) * g * g
-        new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
+        new = adam_step(
+            p,
+            g,
+            st.get("exp_avg"),
+            st.get("exp_avg_sq"),
+            st.get("max_exp_avg_sq"),
+            step=t,
+            lr=self.lr,
+            betas=self.betas,
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            amsgrad=self.amsgrad,
+            decoupled=self._decoupled,
+        )
+        state = {"step": t, "exp_avg": new.exp_avg, "exp_avg_sq": new.exp_avg_sq}
         if self.amsgrad:
-            v = new["max_exp_avg_sq"] = np.maximum(st["max_exp_avg_sq"], v)
-        bias_correction1 = 1.0 - b1**t
-        bias_correction2 = 1.0 - b2**t
-        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
-        return decay, (self.lr / bias_correction1) * m / denom, new
+            state["max_exp_avg_sq"] = new.max_exp_avg_sq
+        return new.param, state
 
     def __repr__(self):
         return (

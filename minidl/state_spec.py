@@ -8,7 +8,8 @@ layers cost what the file's own bytes hold. :func:`layer_state` is that predicti
 layer class (the shapes the constructors make, written once more; a test holds each rule equal
 to its constructor on random configs, and another that every registered layer class is here):
 
-- ``RULES``: layers whose state is sized by their config (Dense, convolutions, batch norm, and
+- ``RULES``: layers whose state is sized by their config (Dense, convolutions, transposed
+  convolutions, batch/layer/group norm, and
   ``FakeQuantWeight`` as the layer it wraps);
 - ``STATELESS``: layers whose constructor allocates nothing (activations, pooling, ...);
 - ``DATA_SIZED``: ``FakeQuantize``, whose ``scale``/``zero_point`` and observed range exist
@@ -27,6 +28,7 @@ from minidl.layers.base import check_dtype
 STATELESS = frozenset({
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
     "GlobalAvgPool", "Flatten", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "ELU", "GELU", "Softplus",
 })  # fmt: skip
 DATA_SIZED = frozenset({"FakeQuantize"})
 FAKE_QUANTIZE_STATE = ("scale", "zero_point", "min_val", "max_val")
@@ -106,6 +108,42 @@ def _batchnorm(config):
     return spec
 
 
+def _conv_transpose(nd):
+    def rule(config):
+        c_in = check_positive_int(config["in_channels"], "in_channels")
+        c_out = check_positive_int(config["out_channels"], "out_channels")
+        kernel = as_tuple(config["kernel_size"], nd, "kernel_size")
+        groups = check_positive_int(config.get("groups", 1), "groups")
+        if c_in % groups or c_out % groups:
+            raise ValueError(f"groups={groups} must divide in_channels and out_channels")
+        dt = _dtype(config)
+        spec = {"weight": ((c_in, c_out // groups, *kernel), dt)}
+        if _bias(config):
+            spec["bias"] = ((c_out,), dt)
+        return spec
+
+    return rule
+
+
+def _layer_norm(config):
+    shape = config["normalized_shape"]
+    shape = (shape,) if isinstance(shape, int) else shape
+    shape = tuple(check_positive_int(s, "normalized_shape") for s in shape)
+    dt = _dtype(config)
+    spec = {}
+    if bool(config.get("elementwise_affine", True)):
+        spec["weight"] = (shape, dt)
+        if _bias(config):
+            spec["bias"] = (shape, dt)
+    return spec
+
+
+def _group_norm(config):
+    c = check_positive_int(config["num_channels"], "num_channels")
+    dt = _dtype(config)
+    return {"weight": ((c,), dt), "bias": ((c,), dt)} if config.get("affine", True) else {}
+
+
 def _fake_quant_weight(config):
     inner = config["layer"]
     if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
@@ -126,6 +164,9 @@ RULES = {
     "BatchNorm2D": _batchnorm,
     "BatchNorm3D": _batchnorm,
     "FakeQuantWeight": _fake_quant_weight,
+    **{f"ConvTranspose{d}D": _conv_transpose(d) for d in (1, 2, 3)},
+    "LayerNorm": _layer_norm,
+    "GroupNorm": _group_norm,
 }
 
 

@@ -21,7 +21,17 @@ from hypothesis import strategies as st
 import minidl
 from minidl.compression.qat import FakeQuantize, FakeQuantWeight, prepare_qat
 from minidl.compression.storage import load_compressed, save_compressed
-from minidl.layers import activations, batchnorm, conv, dense, dropout, pool, reshape
+from minidl.layers import (
+    activations,
+    batchnorm,
+    conv,
+    conv_transpose,
+    dense,
+    dropout,
+    normalization,
+    pool,
+    reshape,
+)
 from minidl.layers.base import LAYERS
 from minidl.losses import CrossEntropyLoss
 from minidl.model import Sequential
@@ -54,8 +64,19 @@ def all_models():
         conv.Conv2D(1, 2, 3, rng=10), batchnorm.BatchNorm2D(2), a.ReLU(), reshape.Flatten(),
         dense.Dense(2 * 4 * 4, 3, rng=11),
     ]))  # fmt: skip
-    shapes = [(4, 3, 4), (2, 1, 6, 6), (2, 2, 8), (2, 1, 4, 5, 5), (2, 1, 6, 6)]
-    models = [flat, img, seq, video, qat]
+    ct, norm = conv_transpose, normalization
+    course = Sequential([
+        ct.ConvTranspose2D(1, 2, 3, stride=2, padding=1, output_padding=1, rng=12),
+        norm.GroupNorm(2, 2), a.ELU(0.5), norm.LayerNorm((6, 6)), a.GELU("tanh"),
+        a.Softplus(2.0, 5.0), reshape.Flatten(), dense.Dense(2 * 36, 3, rng=14),
+    ])  # fmt: skip
+    course1d = Sequential([ct.ConvTranspose1D(2, 4, 3, groups=2, dilation=2, rng=13), a.GELU(),
+                           reshape.Flatten(), dense.Dense(4 * 12, 2, rng=17)])  # fmt: skip
+    course3d = Sequential([ct.ConvTranspose3D(1, 2, 2, bias=False, rng=15), a.GELU(),
+                           reshape.Flatten(), dense.Dense(2 * 27, 2, rng=16)])  # fmt: skip
+    shapes = [(4, 3, 4), (2, 1, 6, 6), (2, 2, 8), (2, 1, 4, 5, 5), (2, 1, 6, 6), (2, 1, 3, 3),
+              (2, 2, 8), (2, 1, 2, 2, 2)]  # fmt: skip
+    models = [flat, img, seq, video, qat, course, course1d, course3d]
     rng = np.random.default_rng(0)
     for m, shape in zip(models, shapes, strict=True):
         for _ in range(2):
@@ -193,6 +214,16 @@ CONFIGS = {
     "BatchNorm2D": st.fixed_dictionaries(dict(
         num_features=sizes, affine=st.booleans(), track_running_stats=st.booleans(),
         dtype=common["dtype"])),
+    "ConvTranspose2D": st.fixed_dictionaries(dict(
+        in_channels=st.sampled_from([2, 4]), out_channels=st.sampled_from([2, 6]),
+        kernel_size=st.one_of(sizes, st.lists(sizes, min_size=2, max_size=2)),
+        groups=st.sampled_from([1, 2]), **common)),
+    "LayerNorm": st.fixed_dictionaries(dict(
+        normalized_shape=st.one_of(sizes, st.lists(sizes, min_size=1, max_size=3)),
+        elementwise_affine=st.booleans(), **common)),
+    "GroupNorm": st.fixed_dictionaries(dict(
+        num_groups=st.sampled_from([1, 2]), num_channels=st.sampled_from([2, 4, 6]),
+        affine=st.booleans(), dtype=common["dtype"])),
 }  # fmt: skip
 
 

@@ -50,18 +50,41 @@ magnitude_mask          ``f(w, sparsity) -> 0/1 mask`` dropping the round(s n) s
 global_magnitude_masks  ``f(weights, sparsity) -> masks``: lists of arrays; the round(s N)
                         smallest ``|w|`` over all N weights of all tensors go (PyTorch's
                         ``global_unstructured`` with L1Unstructured)
+dropout_masked          ``f(x, mask, p) -> x * mask / (1 - p)``, mask 0/1 (1 = keep)  (x)
+layer_norm, group_norm  ``f(x, normalized_shape | num_groups, weight, bias, eps=) -> y``
+                        (x, weight, bias), as ``torch.nn.functional``
+leaky_relu, elu, gelu,  ``f(x, negative_slope= | alpha= | approximate= | beta=, threshold=)``
+softplus                (x)
+multi_margin_loss       ``f(x, target, margin=) -> loss`` (PyTorch's: divided by C)  (x)
+binary_cross_entropy    ``f(input, target) -> loss`` on probabilities (logs clamped at -100)
+[_with_logits]          or logits  (input)
+cross_entropy_probs     ``f(p, target) -> -mean log p[i, target_i]``  (p)
+cross_entropy_onehot    ``f(logits, target) -> -sum(target log_softmax(logits)) / N``  (logits)
+dense_flatten           ``f(x, weight, bias) -> x.reshape(N, -1) @ weight.T + bias``
+conv_transpose1d/2d/3d  ``f(x, weight, bias, stride=, padding=, output_padding=, groups=,
+                        dilation=) -> y``, weight (C_in, C_out/groups, *k)  (x, weight, bias)
+sgd_step, adam_step,    ``f(param, grad, state..., hyperparameters=) -> (param, state...)``,
+adamw_step              ``torch.optim``'s update (:mod:`minidl.optim_steps`)
+im2col                  ``f(x, kernel_size=, dilation=, padding=, stride=) -> columns``
+                        (N, C prod(k), L), channel-major rows (PyTorch's ``unfold``)  (x)
+col2im                  ``f(x, output_size=, kernel_size=, ...) -> image``: each column
+                        added back where it was read, overlaps summed (``fold``)  (x)
 ======================  ==========================================================================
 
 Gradients are those of :math:`L = \sum y \cdot dy` for a fixed random upstream gradient ``dy``
 stored with the case (never ones: a wrong batch-norm input gradient passes with ``dy = 1``).
 Inputs are drawn from a generator seeded by the family and case name, so regenerating gives
 the same bits; the golden ``.npz`` files store them anyway, and checks read only the files.
-The cases themselves are in :mod:`~minidl.conformance.cases_network` and
-:mod:`~minidl.conformance.cases_classical`; this module names the families.
+The cases themselves are in :mod:`~minidl.conformance.cases_network`,
+:mod:`~minidl.conformance.cases_classical`, :mod:`~minidl.conformance.cases_courses` and
+:mod:`~minidl.conformance.cases_windows` (these two define their families too); this module
+names the families.
 """
 
 from minidl.conformance import cases_classical as cl
+from minidl.conformance import cases_courses as courses
 from minidl.conformance import cases_network as net
+from minidl.conformance import cases_windows as windows
 from minidl.conformance.family import Case, Family
 
 __all__ = ["FAMILIES", "Case", "Family", "get_family"]
@@ -256,6 +279,8 @@ def _families():
             cases=cl.global_mask_cases(),
         )
     )
+    fams.extend(courses.families())
+    fams.extend(windows.families())
     return {f.name: f for f in fams}
 
 

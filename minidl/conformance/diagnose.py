@@ -33,8 +33,11 @@ from minidl.conformance import (
     hypotheses_classical,
     hypotheses_compression,
     hypotheses_conv,
+    hypotheses_courses,
+    hypotheses_losses_optim,
     hypotheses_network,
     hypotheses_norm,
+    hypotheses_windows,
 )
 from minidl.conformance.failures import option
 
@@ -46,6 +49,9 @@ for _module in (
     hypotheses_network,
     hypotheses_classical,
     hypotheses_compression,
+    hypotheses_courses,
+    hypotheses_losses_optim,
+    hypotheses_windows,
 ):
     for _name, _hyps in _module.HYPOTHESES.items():
         HYPOTHESES[_name].extend(_hyps)

@@ -11,6 +11,7 @@ a function's signature, so the golden data are exactly what minidl's own code gi
 """
 
 import functools
+import importlib
 
 import numpy as np
 
@@ -18,13 +19,18 @@ from minidl.compression.pruning import global_magnitude_masks, magnitude_mask
 from minidl.compression.quantization import choose_qparams, dequantize, quantize
 from minidl.decomposition import PCA
 from minidl.functional import activations as act
+from minidl.functional import activations_smooth as smooth
 from minidl.functional import conv_ranks as conv
+from minidl.functional import conv_transpose_ranks as convt
+from minidl.functional import losses as loss_ops
+from minidl.functional import normalization as norm
 from minidl.functional import pool_ranks as pool
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
 from minidl.functional.dense import dense_backward, dense_forward
 from minidl.lasso import Lasso
 from minidl.linear import Ridge
 from minidl.losses import CrossEntropyLoss, MSELoss
+from minidl.optim_steps import adam_step, adamw_step, sgd_step
 
 
 def _op(module, name):
@@ -44,6 +50,20 @@ def _quantize_per_channel(x, scale, zero_point, axis, **kwargs):
     return quantize(x, scale, zero_point, axis=axis, **kwargs)
 
 
+# by their full names: ``minidl.functional.dense`` the attribute is the function dense()
+dense_ops = importlib.import_module("minidl.functional.dense")
+dropout_ops = importlib.import_module("minidl.functional.dropout")
+im2col_ops = importlib.import_module("minidl.functional.im2col")
+
+
+def _adam(step_fn):
+    def adam(param, grad, exp_avg=None, exp_avg_sq=None, **kwargs):
+        """The family's three outputs (no AMSGrad maximum)."""
+        return tuple(step_fn(param, grad, exp_avg, exp_avg_sq, **kwargs)[:3])
+
+    return adam
+
+
 def _global_magnitude_masks(weights, sparsity):
     """The list form of minidl's dict -> dict function (keys: the positions)."""
     masks = global_magnitude_masks({str(i): w for i, w in enumerate(weights)}, sparsity)
@@ -57,6 +77,21 @@ REFERENCE = {
     "batch_norm_eval": (batch_norm_forward, batch_norm_backward),
     "dense": (dense_forward, dense_backward),
     **{name: _op(act, name) for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax")},
+    "leaky_relu": _op(act, "leaky_relu"),
+    **{name: _op(smooth, name) for name in ("elu", "gelu", "softplus")},
+    "dropout_masked": _op(dropout_ops, "dropout_masked"),
+    "layer_norm": _op(norm, "layer_norm"),
+    "group_norm": _op(norm, "group_norm"),
+    "dense_flatten": _op(dense_ops, "dense_flatten"),
+    **{f"conv_transpose{d}d": _op(convt, f"conv_transpose{d}d") for d in (1, 2, 3)},
+    **{name: _op(loss_ops, name) for name in (
+        "multi_margin_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+        "cross_entropy_probs", "cross_entropy_onehot")},
+    "im2col": _op(im2col_ops, "im2col"),
+    "col2im": _op(im2col_ops, "col2im"),
+    "sgd_step": (sgd_step, None),
+    "adam_step": (_adam(adam_step), None),
+    "adamw_step": (_adam(adamw_step), None),
     "cross_entropy": _loss_pair(CrossEntropyLoss),
     "mse": _loss_pair(MSELoss),
     "ridge": (Ridge, None),

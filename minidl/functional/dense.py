@@ -123,3 +123,56 @@ def dense_backward_naive(dy, cache):
             if dbias is not None:
                 dbias[j] += dy[n, j]  # dL/db_j = sum_n dy_nj
     return ParamGrads(dx, dweight, dbias)
+
+
+# ---------------------------------------------------------------- with flattening
+@dataclass(frozen=True)
+class FlatDenseCache:
+    """The dense cache of the flattened input and the input's own shape (N, d1, ..., dk)."""
+
+    dense: DenseCache
+    x_shape: tuple
+
+
+def _flatten(x):
+    x = check_float_array(x, "dense_flatten x")
+    if x.ndim < 2:
+        raise ValueError(f"dense_flatten x must be (N, d1, ..., dk), got shape {x.shape}")
+    return x.reshape(x.shape[0], -1), x.shape
+
+
+def dense_flatten(x, weight, bias=None):
+    r"""The textbook's Affine layer: :math:`y = \mathrm{flat}(x) W^\top + b`, where
+    :math:`\mathrm{flat}` reshapes (N, d1, ..., dk) to (N, d1 ... dk) in C order (PyTorch's
+    ``x.flatten(1)``). Shape: x (N, d1, ..., dk), weight (out, d1 ... dk) -> y (N, out)
+    """
+    return dense_flatten_forward(x, weight, bias)[0]
+
+
+def dense_flatten_forward(x, weight, bias=None):
+    """:func:`dense_forward` on the flattened input; the cache keeps x's shape."""
+    flat, shape = _flatten(x)
+    y, cache = dense_forward(flat, weight, bias)
+    return y, FlatDenseCache(cache, shape)
+
+
+def dense_flatten_backward(dy, cache):
+    r"""``ParamGrads(dx, dweight, dbias)`` of :func:`dense_backward`, with
+    :math:`dx = dy\, W` reshaped back to (N, d1, ..., dk)."""
+    cache = check_cache(cache, FlatDenseCache, "dense_flatten_backward")
+    dx, dweight, dbias = dense_backward(dy, cache.dense)
+    return ParamGrads(dx.reshape(cache.x_shape), dweight, dbias)
+
+
+def dense_flatten_forward_naive(x, weight, bias=None):
+    """Loop twin of :func:`dense_flatten_forward` (the flattening, then the dense loops)."""
+    flat, shape = _flatten(x)
+    y, cache = dense_forward_naive(flat, weight, bias)
+    return y, FlatDenseCache(cache, shape)
+
+
+def dense_flatten_backward_naive(dy, cache):
+    """Loop twin of :func:`dense_flatten_backward`."""
+    cache = check_cache(cache, FlatDenseCache, "dense_flatten_backward")
+    dx, dweight, dbias = dense_backward_naive(dy, cache.dense)
+    return ParamGrads(dx.reshape(cache.x_shape), dweight, dbias)

@@ -105,3 +105,54 @@ def dropout_backward_naive(dy, cache):
     for i in np.ndindex(dy.shape):
         dx[i] = dy[i] * cache.mask[i]
     return InputGrad(dx)
+
+
+# ---------------------------------------------------------------- the mask given
+def _scaled_mask(x, mask, p):
+    """Check ``x``, the 0/1 ``mask`` of x's shape and ``p``; the scaled mask m / (1 - p)."""
+    x = check_float_array(x, "dropout_masked x")
+    p = check_fraction(p, "p", high_open=True)
+    mask = np.asarray(mask)
+    if mask.shape != x.shape:
+        raise ValueError(f"dropout_masked mask must have x's shape {x.shape}, got {mask.shape}")
+    if mask.dtype.kind not in "biuf" or not np.all((mask == 0) | (mask == 1)):
+        raise ValueError("dropout_masked mask must hold only 0 (drop) and 1 (keep)")
+    return x, mask.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+
+
+def dropout_masked(x, mask, p=0.5):
+    r"""Inverted dropout with the keep mask given: :math:`y = x \cdot m / (1 - p)`.
+
+    ``mask`` holds 1 where an element is kept and 0 where it is dropped (a draw of
+    :math:`\mathrm{Bernoulli}(1 - p)`, made by the caller), so a course's dropout can be
+    checked deterministically. Shape: x (any), mask (x's shape) -> y (x's shape)
+    """
+    return dropout_masked_forward(x, mask, p)[0]
+
+
+def dropout_masked_forward(x, mask, p=0.5):
+    r""":math:`y = x \cdot m / (1 - p)`; returns ``(y, cache)`` with the scaled mask."""
+    x, scaled = _scaled_mask(x, mask, p)
+    return x * scaled, DropoutCache(scaled, x.shape)
+
+
+def dropout_masked_backward(dy, cache):
+    r"""``InputGrad(dx)``: :math:`dx = dy \cdot m / (1 - p)` (the mask gets no gradient)."""
+    return dropout_backward(dy, cache)
+
+
+def dropout_masked_forward_naive(x, mask, p=0.5):
+    """Loop twin of :func:`dropout_masked_forward`: each element times 1/(1 - p) or 0."""
+    x = check_float_array(x, "dropout_masked x")
+    p = check_fraction(p, "p", high_open=True)
+    _scaled_mask(x, mask, p)  # the same argument checks
+    y, scaled = np.empty_like(x), np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        scaled[i] = 1.0 / (1.0 - p) if mask[i] else 0.0
+        y[i] = x[i] * scaled[i]
+    return y, DropoutCache(scaled, x.shape)
+
+
+def dropout_masked_backward_naive(dy, cache):
+    """Loop twin of :func:`dropout_masked_backward`."""
+    return dropout_backward_naive(dy, cache)

@@ -3,12 +3,28 @@
 Names follow the Keras names the source articles use; constructor arguments follow PyTorch.
 """
 
-from minidl.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from minidl.layers.activations import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from minidl.layers.base import LAYERS, Cost, Layer
 from minidl.layers.batchnorm import BatchNorm, BatchNorm1D, BatchNorm2D, BatchNorm3D
 from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D, ConvND
+from minidl.layers.conv_transpose import (
+    ConvTranspose1D,
+    ConvTranspose2D,
+    ConvTranspose3D,
+    ConvTransposeND,
+)
 from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
+from minidl.layers.normalization import GroupNorm, LayerNorm
 from minidl.layers.pool import (
     AvgPool1D,
     AvgPool2D,
@@ -35,12 +51,20 @@ __all__ = [
     "Conv2Plus1D",
     "Conv3D",
     "ConvND",
+    "ConvTranspose1D",
+    "ConvTranspose2D",
+    "ConvTranspose3D",
+    "ConvTransposeND",
     "Cost",
     "Dense",
     "Dropout",
+    "ELU",
     "Flatten",
+    "GELU",
     "GlobalAvgPool",
+    "GroupNorm",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool1D",
     "MaxPool2D",
@@ -49,5 +73,6 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
 ]

@@ -1,7 +1,9 @@
-"""Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, Softmax (no parameters).
+"""Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, ELU, GELU, Softplus (no
+parameters).
 
-Thin stateful wrappers over :mod:`minidl.functional.activations`, where the formulas, the
-stability arguments and the loop twins live. They keep the input's dtype (float32 or
+Thin stateful wrappers over :mod:`minidl.functional.activations` and
+:mod:`minidl.functional.activations_smooth`, where the formulas, the stability arguments and
+the loop twins live. They keep the input's dtype (float32 or
 float64) and cache what the functional forward returns: the input for ReLU/LeakyReLU, the
 output for the others.
 """
@@ -9,6 +11,7 @@ output for the others.
 import numpy as np
 
 from minidl.functional import activations as F
+from minidl.functional import activations_smooth as S
 from minidl.layers.base import Layer, elementwise_cost
 
 
@@ -27,7 +30,8 @@ class _Activation(Layer):
 
     def backward(self, dy):
         cache = self._cache
-        saved = None if cache is None else (cache.x if cache.y is None else cache.y)
+        y = getattr(cache, "y", None)  # the smooth activations keep x only
+        saved = None if cache is None else (cache.x if y is None else y)
         dy = self._check_grad(dy, None if saved is None else saved.shape)
         return self._backward(dy, cache).dx
 
@@ -93,3 +97,53 @@ class Softmax(_Activation):
 
     def get_config(self):
         return {"axis": self.axis}
+
+
+class ELU(_Activation):
+    r""":math:`y = x` for :math:`x > 0`, else :math:`\alpha (e^x - 1)` (PyTorch's ``nn.ELU``)."""
+
+    _forward, _backward = staticmethod(S.elu_forward), staticmethod(S.elu_backward)
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = S.check_real(alpha, "alpha")
+
+    def _args(self):
+        return (self.alpha,)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class GELU(_Activation):
+    r""":math:`y = x\,\Phi(x)`; ``approximate='tanh'``: PyTorch's tanh form (``nn.GELU``)."""
+
+    _forward, _backward = staticmethod(S.gelu_forward), staticmethod(S.gelu_backward)
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = S.check_approximate(approximate)
+
+    def _args(self):
+        return (self.approximate,)
+
+    def get_config(self):
+        return {"approximate": self.approximate}
+
+
+class Softplus(_Activation):
+    r""":math:`y = \log(1 + e^{\beta x}) / \beta`, or ``x`` where :math:`\beta x >` threshold
+    (PyTorch's ``nn.Softplus``)."""
+
+    _forward, _backward = staticmethod(S.softplus_forward), staticmethod(S.softplus_backward)
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = S.check_real(beta, "beta", positive=True)
+        self.threshold = S.check_real(threshold, "threshold")
+
+    def _args(self):
+        return (self.beta, self.threshold)
+
+    def get_config(self):
+        return {"beta": self.beta, "threshold": self.threshold}

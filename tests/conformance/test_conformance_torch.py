@@ -84,6 +84,42 @@ def _global_l1_masks(weights, sparsity):
     return [m.weight_mask for m in modules]
 
 
+def _masked_dropout(x, mask, p):
+    """PyTorch's own kernel for a given mask: native_dropout_backward(g, mask, scale) is
+    g * mask * scale (the dropout forward with that mask) and differentiable."""
+    return torch.ops.aten.native_dropout_backward(x, mask.bool(), 1.0 / (1.0 - p))
+
+
+def _optimizer_step(cls, param, grad, state, **kwargs):
+    """One step of torch.optim.<cls> from the given state; the parameter and the new state."""
+    p = torch.nn.Parameter(param.clone())
+    p.grad = grad.clone()
+    opt = cls([p], **kwargs)
+    if state:
+        opt.state[p].update(state)
+    opt.step()
+    return p.detach(), opt.state[p]
+
+
+def _sgd(param, grad, momentum_buffer=None, **kwargs):
+    state = {} if momentum_buffer is None else {"momentum_buffer": momentum_buffer.clone()}
+    p, state = _optimizer_step(torch.optim.SGD, param, grad, state, **kwargs)
+    return p, state["momentum_buffer"]
+
+
+def _adam(cls):
+    def step_fn(param, grad, exp_avg=None, exp_avg_sq=None, step=1, **kwargs):
+        state = {}
+        if exp_avg is not None:  # the state after step - 1 steps
+            state = {"step": torch.tensor(float(step - 1)), "exp_avg": exp_avg.clone(),
+                     "exp_avg_sq": exp_avg_sq.clone()}  # fmt: skip
+        p, state = _optimizer_step(cls, param, grad, state, foreach=False, **kwargs)
+        assert float(state["step"]) == step
+        return p, state["exp_avg"], state["exp_avg_sq"]
+
+    return step_fn
+
+
 TORCH_OPS = {
     "conv1d": F.conv1d,
     "conv2d": F.conv2d,
@@ -110,6 +146,27 @@ TORCH_OPS = {
     "dequantize": _dequantize,
     "magnitude_mask": _l1_mask,
     "global_magnitude_masks": _global_l1_masks,
+    "dropout_masked": _masked_dropout,
+    "layer_norm": F.layer_norm,
+    "group_norm": F.group_norm,
+    "leaky_relu": F.leaky_relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "multi_margin_loss": F.multi_margin_loss,
+    "binary_cross_entropy": F.binary_cross_entropy,
+    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
+    "cross_entropy_probs": lambda p, target: F.nll_loss(torch.log(p), target),
+    "cross_entropy_onehot": F.cross_entropy,
+    "dense_flatten": lambda x, weight, bias: F.linear(x.flatten(1), weight, bias),
+    "conv_transpose1d": F.conv_transpose1d,
+    "conv_transpose2d": F.conv_transpose2d,
+    "conv_transpose3d": F.conv_transpose3d,
+    "sgd_step": _sgd,
+    "adam_step": _adam(torch.optim.Adam),
+    "adamw_step": _adam(torch.optim.AdamW),
+    "im2col": F.unfold,
+    "col2im": F.fold,
 }
 
 

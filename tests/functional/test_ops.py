@@ -39,6 +39,8 @@ class Case:
     kwargs: dict = field(default_factory=dict)
     n_grads: int = 1
     torch: bool = True  # False where PyTorch cannot reproduce it (dropout's random mask)
+    keys: tuple = ()  # names of arrays[1:] when they are passed by keyword (layer_norm's weight)
+    fill: tuple = ()  # per array, values other than distinct floats: "labels", "mask", ...
 
 
 CONV = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
@@ -56,6 +58,23 @@ def _bn_cases(shape):
         Case((shape, None, None, (c,), (c,)), dict(training=True), 3),
         Case(arrays, dict(training=False, eps=1e-3), 3),
     ]
+
+
+NORM = dict(keys=("weight", "bias"), n_grads=3)
+LAYER_NORM = [((4, 5), (5,)), ((2, 3, 4), (3, 4)), ((3, 2, 3), (3,))]
+GROUP_NORM = [((2, 4, 3), 2), ((2, 6, 2, 3), 3), ((3, 4, 2, 2), 4), ((2, 3, 5), 1)]
+LOSS = [(5, 4), (3, 6), (2, 2)]
+UNFOLD_2D = dict(kernel_size=(3, 2), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
+UNFOLD_1D = dict(kernel_size=3, padding=1, stride=2)  # overlapping windows: col2im sums
+UNFOLD_3D = dict(kernel_size=2, stride=(1, 2, 1))
+
+
+def _norm_cases(shape, kwargs, affine, bias_only=True):
+    """Affine, none, and (layer norm) a bias without a weight: PyTorch 2.13's group_norm
+    backward fails on that one ("tensor does not have a device")."""
+    cases = [Case((shape, affine, affine), kwargs, **NORM),
+             Case((shape, None, None), dict(kwargs, eps=1e-3), **NORM)]
+    return cases + [Case((shape, None, affine), kwargs, **NORM)] * bias_only  # fmt: skip
 
 
 CASES = {
@@ -80,6 +99,44 @@ CASES = {
         for shape in [(3, 4), (2, 3, 5), (1, 2, 3, 3)] for training in (True, False)
     ],
     "batch_norm": [case for shape in BN for case in _bn_cases(shape)],
+    "dropout_masked": [Case((shape, shape), dict(p=p), torch=False, fill=(None, "mask"))
+                       for shape in SHAPES for p in (0.0, 0.3)],
+    "dense_flatten": [Case(((3, 2, 3, 2), (5, 12), (5,)), {}, 3),
+                      Case(((2, 4, 3), (3, 12), None), {}, 3), Case(((4, 7), (2, 7), (2,)), {}, 3)],
+    "elu": [Case((shape,), dict(alpha=a)) for shape in SHAPES for a in (1.0, 0.7)],
+    "gelu": [Case((shape,), dict(approximate=f)) for shape in SHAPES for f in ("none", "tanh")],
+    "softplus": [Case((shape,), kw) for shape in SHAPES
+                 for kw in ({}, dict(beta=2.0, threshold=0.55))],
+    "layer_norm": [case for shape, ns in LAYER_NORM
+                   for case in _norm_cases(shape, dict(normalized_shape=ns), ns)],
+    "group_norm": [case for shape, g in GROUP_NORM
+                   for case in _norm_cases(shape, dict(num_groups=g), (shape[1],), False)],
+    # margin 0.33 is never a difference of two of _arrays' values (multiples of 1/n): no kink
+    "multi_margin_loss": [Case((s, s[:1]), dict(margin=m), fill=(None, "labels"))
+                          for s in LOSS for m in (1.0, 0.33)],
+    "binary_cross_entropy": [Case((s, s), fill=("prob", "prob")) for s in LOSS + [(2, 3, 2)]],
+    "binary_cross_entropy_with_logits": [Case((s, s), fill=(None, "prob"))
+                                         for s in LOSS + [(2, 3, 2)]],
+    "cross_entropy_probs": [Case((s, s[:1]), fill=("simplex", "labels")) for s in LOSS],
+    "cross_entropy_onehot": [Case((s, s), fill=(None, kind)) for s in LOSS
+                             for kind in ("onehot", "simplex")],
+    # PyTorch's unfold/fold take 2-D images only: the 1-D and 3-D cases are checked by the
+    # loops and the gradcheck
+    "im2col": [Case(((2, 3, 7, 6),), UNFOLD_2D), Case(((2, 2, 9),), UNFOLD_1D, torch=False),
+               Case(((1, 2, 3, 4, 4),), UNFOLD_3D, torch=False)],
+    "col2im": [Case(((2, 18, 16),), dict(UNFOLD_2D, output_size=(7, 6))),
+               Case(((2, 6, 5),), dict(UNFOLD_1D, output_size=(9,)), torch=False),
+               Case(((1, 16, 12),), dict(UNFOLD_3D, output_size=(3, 4, 4)), torch=False)],
+    "conv_transpose_nd": [Case(((2, 4, 3, 4), (4, 3, 3, 2), (6,)), dict(
+        stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2, dilation=(1, 2)), 3)],
+    "conv_transpose1d": [
+        Case(((2, 3, 5), (3, 2, 3), (2,)), dict(stride=2, padding=1, output_padding=1), 3),
+        Case(((1, 2, 4), (2, 3, 2), None), dict(dilation=3, output_padding=2), 3)],
+    "conv_transpose2d": [Case(((2, 2, 3, 4), (2, 3, 2, 3), None), dict(stride=2, dilation=(2, 1)),
+                              3),
+                         Case(((1, 4, 3, 3), (4, 1, 3, 3), (2,)), dict(padding=1, groups=2), 3)],
+    "conv_transpose3d": [Case(((1, 2, 2, 3, 2), (2, 2, 2, 2, 2), (2,)),
+                              dict(stride=(1, 2, 1), padding=(0, 1, 0)), 3)],
 }  # fmt: skip
 for d in (1, 2, 3):
     shape = {1: (2, 3, 9), 2: (2, 2, 7, 6), 3: (1, 2, 4, 5, 6)}[d]
@@ -100,7 +157,7 @@ def test_every_op_has_cases():
 
 def _arrays(case, seed=0, dtype=np.float64):
     """Distinct values (1/n apart, n >= 10: never a tie of maxima) at least 0.025 from 0 (no
-    kink within the 1e-6 step); running variances positive."""
+    kink within the 1e-6 step); running variances positive; the ``fill`` kinds as named."""
     rng = np.random.default_rng(seed)
     arrays = []
     for i, shape in enumerate(case.arrays):
@@ -111,16 +168,40 @@ def _arrays(case, seed=0, dtype=np.float64):
         a = (rng.permutation(n).reshape(shape) - n / 2 + 0.25) / max(n, 10)  # never 0
         if i == 4:  # a running variance
             a = np.abs(a) + 0.5
-        arrays.append(a.astype(dtype))
+        kind = case.fill[i] if i < len(case.fill) else None
+        if kind is not None:
+            a = _special(kind, shape, case.arrays[0], rng)
+        arrays.append(a if a.dtype.kind == "i" else a.astype(dtype))
     return arrays
+
+
+def _special(kind, shape, x_shape, rng):
+    if kind == "labels":  # integer classes for x (N, K)
+        return rng.integers(0, x_shape[1], size=shape)
+    if kind == "mask":  # keep (1) / drop (0), both present
+        return (rng.permutation(int(np.prod(shape))).reshape(shape) % 3 != 0).astype(float)
+    if kind == "prob":  # in (0.05, 0.95): away from the clamps and from 0 and 1
+        return rng.uniform(0.05, 0.95, size=shape)
+    if kind == "onehot":
+        return np.eye(shape[1])[rng.integers(0, shape[1], size=shape[0])]
+    e = np.exp(rng.normal(size=shape))  # "simplex": rows of class probabilities
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _copies(arrays):
     return [None if a is None else a.copy() for a in arrays]  # a forward may update some
 
 
-def _forward(forward, arrays, kwargs):
-    return forward(*_copies(arrays), **kwargs)
+def _call(forward, case, arrays, **kwargs):
+    """``forward`` on ``arrays`` (positional, or by the case's ``keys``) and the case's kwargs."""
+    first, rest = arrays[0], list(arrays[1:])
+    if case.keys:
+        return forward(first, **dict(zip(case.keys, rest, strict=True)), **case.kwargs, **kwargs)
+    return forward(first, *rest, **case.kwargs, **kwargs)
+
+
+def _forward(forward, arrays, case):
+    return _call(forward, case, _copies(arrays))
 
 
 @pytest.mark.parametrize(("name", "i"), PARAMS, ids=IDS)
@@ -130,8 +211,8 @@ def test_contract(name, i):
         assert getattr(op, role).__name__ == f"{name}_{role}"
     assert op.plain.__name__ == name and op.plain.__doc__ and op.forward.__doc__
     arrays = _arrays(case)
-    y, cache = _forward(op.forward, arrays, case.kwargs)
-    np.testing.assert_array_equal(_forward(op.plain, arrays, case.kwargs), y)
+    y, cache = _forward(op.forward, arrays, case)
+    np.testing.assert_array_equal(_forward(op.plain, arrays, case), y)
     assert dataclasses.is_dataclass(cache)
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(cache, dataclasses.fields(cache)[0].name, None)
@@ -149,12 +230,12 @@ def test_tiers_equal(name, i):
     if op.forward_vectorized is not None:
         tiers.append((op.forward_vectorized, op.backward_vectorized))
     updated = _copies(arrays)
-    y, cache = op.forward(*updated, **case.kwargs)
+    y, cache = _call(op.forward, case, updated)
     dy = np.random.default_rng(1).normal(size=y.shape)
-    ref = op.backward_naive(dy, _forward(op.forward_naive, arrays, case.kwargs)[1])
+    ref = op.backward_naive(dy, _forward(op.forward_naive, arrays, case)[1])
     for forward, backward in tiers:
         updated_t = _copies(arrays)
-        y_t, cache_t = forward(*updated_t, **case.kwargs)
+        y_t, cache_t = _call(forward, case, updated_t)
         np.testing.assert_allclose(y_t, y, rtol=0, atol=1e-12)
         for a, b in zip(updated_t, updated, strict=True):
             if a is not None:
@@ -177,7 +258,7 @@ def test_gradcheck(name, i, rng):
         full = list(arrays)
         for j, a in zip(wrt, inputs, strict=True):
             full[j] = a
-        y, state["cache"] = _forward(op.forward, full, case.kwargs)
+        y, state["cache"] = _forward(op.forward, full, case)
         return y
 
     def backward(dy):
@@ -192,6 +273,9 @@ def _torch_forward(op, tensors, kwargs):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     name = op.torch
+    special = _torch_special(F, torch, op.name, tensors, kwargs)
+    if special is not None:
+        return special
     if name.startswith("conv"):  # TensorFlow's SAME may be asymmetric: pad explicitly
         x, w, b = tensors
         kw = dict(kwargs)
@@ -216,12 +300,34 @@ def _torch_forward(op, tensors, kwargs):
     return getattr(F, name)(tensors[0], **kwargs)
 
 
+def _torch_special(F, torch, name, tensors, kwargs):
+    """The ops whose PyTorch call differs from minidl's in more than the keyword names."""
+    if name.startswith("conv_transpose"):
+        return getattr(F, name)(*tensors, **kwargs)
+    if name == "dense_flatten":
+        return F.linear(tensors[0].flatten(1), *tensors[1:])
+    if name in ("layer_norm", "group_norm"):
+        x, w, b = tensors
+        arg = kwargs["normalized_shape" if name == "layer_norm" else "num_groups"]
+        arg = tuple(arg) if isinstance(arg, tuple) else arg
+        return getattr(F, name)(x, arg, w, b, kwargs.get("eps", 1e-5))
+    if name == "cross_entropy_probs":
+        return F.nll_loss(torch.log(tensors[0]), tensors[1])
+    if name in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        return getattr(F, name)(*tensors)
+    if name == "cross_entropy_onehot":  # a float target: class probabilities
+        return F.cross_entropy(*tensors)
+    if name == "multi_margin_loss":
+        return F.multi_margin_loss(*tensors, margin=kwargs["margin"])
+    return None
+
+
 @pytest.mark.parametrize(("name", "i"), TORCH, ids=[f"{name}-{i}" for name, i in TORCH])
 def test_against_torch(name, i):
     op, case = OPS[name], CASES[name][i]
     torch = pytest.importorskip("torch")
     arrays = _arrays(case)
-    y, cache = _forward(op.forward, arrays, case.kwargs)
+    y, cache = _forward(op.forward, arrays, case)
     dy = np.random.default_rng(2).normal(size=y.shape)
     grads = op.backward(dy, cache)
     tensors = [
@@ -242,7 +348,7 @@ def _broadcastable(shape):
     """Shapes numpy would broadcast to ``shape`` but the backward must refuse: one axis of
     size > 1 set to 1, a leading axis of 1, a scalar."""
     wrong = [shape[:a] + (1,) + shape[a + 1 :] for a in range(len(shape)) if shape[a] > 1]
-    return wrong + [(1,) + shape, ()]
+    return wrong + [(1,) + shape] + [()] * (shape != ())  # a loss's dy is () itself
 
 
 def _tiers(op):
@@ -262,8 +368,8 @@ def test_bad_input(name, i):
     arrays = _arrays(case)
     for forward, backward in _tiers(op):
         with pytest.raises(TypeError, match=r"x .*dtype float32 or float64, got int64"):
-            forward(arrays[0].astype(np.int64), *_copies(arrays[1:]), **case.kwargs)
-        y, cache = _forward(forward, arrays, case.kwargs)
+            _call(forward, case, [arrays[0].astype(np.int64), *_copies(arrays[1:])])
+        y, cache = _forward(forward, arrays, case)
         for shape in [y.shape + (2,), *_broadcastable(y.shape)]:
             with pytest.raises(ValueError, match=r"dy must have the forward output's shape"):
                 backward(np.ones(shape), cache)

@@ -7,6 +7,8 @@ import pytest
 import minidl
 from minidl.complexity import summary
 from minidl.layers import (
+    ELU,
+    GELU,
     LAYERS,
     AvgPool2D,
     BatchNorm,
@@ -16,16 +18,20 @@ from minidl.layers import (
     Conv2Plus1D,
     Conv3D,
     ConvND,
+    ConvTranspose2D,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool,
+    GroupNorm,
+    LayerNorm,
     LeakyReLU,
     MaxPool3D,
     Pool,
     ReLU,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
 )
 
@@ -75,7 +81,8 @@ def test_batch_norm_reset_parameters_restores_the_start():
 @pytest.mark.parametrize(
     "layer",
     [Dense(4, 3), Conv2D(2, 4, 3, padding="same"), Conv2Plus1D(2, 3, 3), BatchNorm2D(3),
-     MaxPool3D(2), Dropout(0.2), Softmax(axis=-1)],
+     MaxPool3D(2), Dropout(0.2), Softmax(axis=-1), ConvTranspose2D(2, 4, 3, output_padding=0),
+     LayerNorm([2, 3]), GroupNorm(2, 4), GELU("tanh")],
 )  # fmt: skip
 def test_from_config_draws_nothing(layer):
     minidl.seed(11)
@@ -90,7 +97,7 @@ def test_from_config_draws_nothing(layer):
     # outside from_config the constructor draws again
     minidl.seed(11)
     type(layer)(**layer.get_config())
-    if layer.params and not isinstance(layer, BatchNorm):
+    if layer.params and not isinstance(layer, (BatchNorm, LayerNorm, GroupNorm)):  # 1 and 0
         assert minidl.get_rng().random() != expected
 
 
@@ -117,6 +124,12 @@ LAYER_CASES = [
     (Softmax(), (2, 5)),
     (Dropout(0.5), (2, 5)),
     (Flatten(), (2, 3, 4)),
+    (ELU(), (2, 5)),
+    (GELU(), (2, 5)),
+    (Softplus(), (2, 5)),
+    (LayerNorm((3, 4)), (2, 5, 3, 4)),
+    (GroupNorm(2, 4), (2, 4, 3)),
+    (ConvTranspose2D(2, 4, 3, stride=2, groups=2), (2, 2, 3, 5)),
 ]
 
 
@@ -133,4 +146,5 @@ def test_every_registered_layer_has_a_cost():
     own = {name for name, cls in LAYERS.items() if cls.__module__.startswith("minidl.layers")}
     tested = {type(layer).__name__ for layer, _ in LAYER_CASES}
     assert own - tested <= {"Conv1D", "Conv3D", "MaxPool1D", "MaxPool2D", "AvgPool1D",
-                            "AvgPool3D", "BatchNorm1D", "BatchNorm3D"}  # fmt: skip
+                            "AvgPool3D", "BatchNorm1D", "BatchNorm3D", "ConvTranspose1D",
+                            "ConvTranspose3D"}  # fmt: skip

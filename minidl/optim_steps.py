@@ -1,0 +1,274 @@
+r"""The optimizer updates as step functions: one parameter, its gradient and its state in, the new
+parameter and state out, nothing modified (CS231n's ``sgd_momentum(w, dw, config)`` habit).
+
+These are the formulas of ``torch.optim.SGD`` / ``Adam`` / ``AdamW`` (single-tensor path), step
+for step; the classes of :mod:`minidl.optim` call them for every parameter, so each formula
+lives here once. The ``_naive`` twins are the same formulas element by element.
+
+SGD, with :math:`\mu` momentum, :math:`\tau` dampening, :math:`\lambda` weight decay and the
+momentum buffer :math:`b` (None before the first step):
+
+.. math::
+
+    g \leftarrow g + \lambda\theta, \qquad
+    b \leftarrow g \ \text{(first step)}, \quad b \leftarrow \mu b + (1 - \tau) g, \qquad
+    g \leftarrow g + \mu b \ \text{(Nesterov)} \ \text{or}\ b, \qquad
+    \theta \leftarrow \theta - \eta g
+
+Adam at step :math:`t = 1, 2, \dots` (moments zero before the first step):
+
+.. math::
+
+    g \leftarrow g + \lambda\theta \ \text{(Adam)}, \qquad
+    \theta \leftarrow \theta (1 - \eta\lambda) \ \text{(AdamW, decoupled)}
+
+    m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2,
+    \qquad \hat v = \max(\hat v_{old}, v) \ \text{(AMSGrad)} \ \text{or}\ v
+
+    \theta \leftarrow \theta - \frac{\eta}{1 - \beta_1^t} \cdot
+        \frac{m}{\sqrt{\hat v} / \sqrt{1 - \beta_2^t} + \epsilon}
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from minidl._validation import check_float_array, check_fraction, check_nonnegative
+
+
+class SGDStep(NamedTuple):
+    param: np.ndarray
+    momentum_buffer: np.ndarray | None
+
+
+class AdamStep(NamedTuple):
+    param: np.ndarray
+    exp_avg: np.ndarray
+    exp_avg_sq: np.ndarray
+    max_exp_avg_sq: np.ndarray | None
+
+
+def _check(param, grad, fn, **state):
+    param = check_float_array(param, f"{fn} param")
+    grad = check_float_array(grad, f"{fn} grad")
+    if grad.shape != param.shape:
+        raise ValueError(f"{fn} grad must have param's shape {param.shape}, got {grad.shape}")
+    for name, a in state.items():
+        if a is not None and np.shape(a) != param.shape:
+            raise ValueError(
+                f"{fn} {name} must have param's shape {param.shape}, got {np.shape(a)}"
+            )
+    return param, grad.astype(param.dtype, copy=False)
+
+
+def _check_sgd(momentum, dampening, nesterov, weight_decay, lr):
+    check_nonnegative(lr, "lr")
+    for name, v in (
+        ("momentum", momentum),
+        ("dampening", dampening),
+        ("weight_decay", weight_decay),
+    ):
+        check_nonnegative(v, name)
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+    if nesterov and (momentum == 0 or dampening != 0):
+        raise ValueError(
+            "nesterov=True requires momentum > 0 and dampening = 0, got "
+            f"momentum={momentum}, dampening={dampening}"
+        )
+
+
+def _check_adam(step, lr, betas, eps, weight_decay):
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be the number of this step, an integer >= 1, got {step!r}")
+    check_nonnegative(lr, "lr")
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    check_fraction(b1, "betas[0]", high_open=True)
+    check_fraction(b2, "betas[1]", high_open=True)
+    check_nonnegative(eps, "eps")
+    check_nonnegative(weight_decay, "weight_decay")
+    return b1, b2
+
+
+def sgd_step(
+    param,
+    grad,
+    momentum_buffer=None,
+    *,
+    lr,
+    momentum=0.0,
+    dampening=0.0,
+    nesterov=False,
+    weight_decay=0.0,
+):
+    r"""One ``torch.optim.SGD`` step (module docstring): returns ``SGDStep(param,
+    momentum_buffer)``, new arrays (the buffer None without momentum)."""
+    param, grad = _check(param, grad, "sgd_step", momentum_buffer=momentum_buffer)
+    _check_sgd(momentum, dampening, nesterov, weight_decay, lr)
+    g = grad + weight_decay * param if weight_decay else grad
+    buf = None
+    if momentum:
+        # a copy on the first step: g may be the caller's grad array
+        buf = (
+            g.copy()
+            if momentum_buffer is None
+            else (momentum_buffer * momentum + (1.0 - dampening) * g)
+        )
+        g = g + momentum * buf if nesterov else buf
+    return SGDStep(param - lr * g, buf)
+
+
+def adam_step(
+    param,
+    grad,
+    exp_avg=None,
+    exp_avg_sq=None,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    decoupled=False,
+):
+    r"""One ``torch.optim.Adam`` step (``decoupled=True``: ``AdamW``), ``step`` = t >= 1 the
+    number of this step; moments None before the first. Returns ``AdamStep(param, exp_avg,
+    exp_avg_sq, max_exp_avg_sq)``, new arrays (the last None without AMSGrad)."""
+    param, grad = _check(
+        param,
+        grad,
+        "adam_step",
+        exp_avg=exp_avg,
+        exp_avg_sq=exp_avg_sq,
+        max_exp_avg_sq=max_exp_avg_sq,
+    )
+    b1, b2 = _check_adam(step, lr, betas, eps, weight_decay)
+    zeros = np.zeros_like(param)
+    p, g = param, grad
+    if weight_decay and decoupled:
+        p = param * (1.0 - lr * weight_decay)
+    elif weight_decay:
+        g = grad + weight_decay * param
+    m = (zeros if exp_avg is None else exp_avg) * b1
+    m += (1.0 - b1) * g
+    v = (zeros if exp_avg_sq is None else exp_avg_sq) * b2
+    v += (1.0 - b2) * g * g
+    v_max = None
+    if amsgrad:
+        v_max = np.maximum(zeros if max_exp_avg_sq is None else max_exp_avg_sq, v)
+    bias_correction1, bias_correction2 = 1.0 - b1**step, 1.0 - b2**step
+    denom = np.sqrt(v if v_max is None else v_max) / math.sqrt(bias_correction2) + eps
+    return AdamStep(p - (lr / bias_correction1) * m / denom, m, v, v_max)
+
+
+def adamw_step(
+    param,
+    grad,
+    exp_avg=None,
+    exp_avg_sq=None,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.01,
+    amsgrad=False,
+):
+    r"""One ``torch.optim.AdamW`` step: :func:`adam_step` with the decay decoupled,
+    :math:`\theta \leftarrow \theta(1 - \eta\lambda)` first (PyTorch's default λ = 0.01)."""
+    return adam_step(
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq,
+        step=step,
+        lr=lr,
+        betas=betas,
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
+        decoupled=True,
+    )
+
+
+# ---------------------------------------------------------------- loop twins
+def sgd_step_naive(
+    param,
+    grad,
+    momentum_buffer=None,
+    *,
+    lr,
+    momentum=0.0,
+    dampening=0.0,
+    nesterov=False,
+    weight_decay=0.0,
+):
+    """Loop twin of :func:`sgd_step`, one element at a time."""
+    param, grad = _check(param, grad, "sgd_step", momentum_buffer=momentum_buffer)
+    _check_sgd(momentum, dampening, nesterov, weight_decay, lr)
+    new = np.empty_like(param)
+    buf = np.empty_like(param) if momentum else None
+    for i in np.ndindex(param.shape):
+        g = grad[i] + weight_decay * param[i]
+        if momentum:
+            b = (
+                g
+                if momentum_buffer is None
+                else momentum * momentum_buffer[i] + (1 - dampening) * g
+            )
+            buf[i] = b
+            g = g + momentum * b if nesterov else b
+        new[i] = param[i] - lr * g
+    return SGDStep(new, buf)
+
+
+def adam_step_naive(
+    param,
+    grad,
+    exp_avg=None,
+    exp_avg_sq=None,
+    max_exp_avg_sq=None,
+    *,
+    step,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    decoupled=False,
+):
+    """Loop twin of :func:`adam_step`, one element at a time."""
+    param, grad = _check(
+        param,
+        grad,
+        "adam_step",
+        exp_avg=exp_avg,
+        exp_avg_sq=exp_avg_sq,
+        max_exp_avg_sq=max_exp_avg_sq,
+    )
+    b1, b2 = _check_adam(step, lr, betas, eps, weight_decay)
+    out = [np.zeros_like(param) for _ in range(3)]
+    v_max = np.zeros_like(param) if amsgrad else None
+    for i in np.ndindex(param.shape):
+        p, g = param[i], grad[i]
+        if weight_decay and decoupled:
+            p = p * (1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + weight_decay * param[i]
+        m = (0.0 if exp_avg is None else exp_avg[i]) * b1 + (1 - b1) * g
+        v = (0.0 if exp_avg_sq is None else exp_avg_sq[i]) * b2 + (1 - b2) * g * g
+        v_hat = v
+        if amsgrad:
+            v_hat = v_max[i] = max(0.0 if max_exp_avg_sq is None else max_exp_avg_sq[i], v)
+        denom = math.sqrt(v_hat) / math.sqrt(1 - b2**step) + eps
+        out[0][i] = p - (lr / (1 - b1**step)) * m / denom
+        out[1][i], out[2][i] = m, v
+    return AdamStep(out[0], out[1], out[2], v_max)

@@ -1,0 +1,144 @@
+"""The optimizer step functions: equal to ``torch.optim`` step for step, equal to their loop
+twins, pure (nothing modified), the classes built on them, and their bad arguments."""
+
+import numpy as np
+import pytest
+
+from minidl.optim import SGD, Adam, AdamW
+from minidl.optim_steps import (
+    adam_step,
+    adam_step_naive,
+    adamw_step,
+    sgd_step,
+    sgd_step_naive,
+)
+
+SGD_CONFIGS = [
+    dict(lr=0.1),
+    dict(lr=0.05, momentum=0.9),
+    dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.02),
+]
+ADAM_CONFIGS = [
+    dict(lr=0.01),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+    dict(lr=0.01, amsgrad=True, weight_decay=0.01),
+]
+
+
+def _grads(n_steps, shape=(3, 4)):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=shape), [rng.normal(size=shape) for _ in range(n_steps)]
+
+
+def _run_sgd(step, p, grads, cfg):
+    buf = None
+    for g in grads:
+        p, buf = step(p, g, buf, **cfg)
+    return p, buf
+
+
+def _run_adam(step, p, grads, cfg, **extra):
+    m = v = vmax = None
+    for t, g in enumerate(grads, start=1):
+        p, m, v, vmax = step(p, g, m, v, vmax, step=t, **cfg, **extra)
+    return p, m, v, vmax
+
+
+@pytest.mark.parametrize("cfg", SGD_CONFIGS)
+def test_sgd_step_equals_torch_step_for_step(cfg):
+    torch = pytest.importorskip("torch")
+    p0, grads = _grads(6)
+    t = torch.tensor(p0, requires_grad=True)
+    opt = torch.optim.SGD([t], **cfg)
+    p, buf = p0, None
+    for g in grads:
+        t.grad = torch.tensor(g)
+        opt.step()
+        p, buf = sgd_step(p, g, buf, **cfg)
+        # float64, the same operations in the same order: equal to the last bits or nearly
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-14, atol=1e-15)
+    if cfg.get("momentum"):
+        np.testing.assert_allclose(buf, opt.state[t]["momentum_buffer"].numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("cfg", ADAM_CONFIGS)
+def test_adam_step_equals_torch_step_for_step(cfg, decoupled):
+    torch = pytest.importorskip("torch")
+    p0, grads = _grads(6)
+    t = torch.tensor(p0, requires_grad=True)
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    opt = cls([t], **dict(dict(weight_decay=0.0), **cfg), foreach=False)
+    p, m, v, vmax = p0, None, None, None
+    for step, g in enumerate(grads, start=1):
+        t.grad = torch.tensor(g)
+        opt.step()
+        p, m, v, vmax = adam_step(
+            p, g, m, v, vmax, step=step, **dict(dict(weight_decay=0.0), **cfg), decoupled=decoupled
+        )
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-13, atol=1e-15)
+    state = opt.state[t]
+    np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=1e-14)
+    np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("cfg", SGD_CONFIGS)
+def test_sgd_loop_twin(cfg):
+    p0, grads = _grads(4)
+    for a, b in zip(_run_sgd(sgd_step, p0, grads, cfg), _run_sgd(sgd_step_naive, p0, grads, cfg),
+                    strict=True):  # fmt: skip
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("cfg", ADAM_CONFIGS)
+def test_adam_loop_twin(cfg, decoupled):
+    p0, grads = _grads(4)
+    fast = _run_adam(adam_step, p0, grads, cfg, decoupled=decoupled)
+    slow = _run_adam(adam_step_naive, p0, grads, cfg, decoupled=decoupled)
+    for a, b in zip(fast, slow, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+def test_steps_are_pure():
+    p, g = np.ones(3), np.full(3, 0.5)
+    buf = np.zeros(3)
+    sgd_step(p, g, buf, lr=0.1, momentum=0.9)
+    adamw_step(p, g, buf, buf, step=2)
+    assert np.all(p == 1) and np.all(g == 0.5) and np.all(buf == 0)
+
+
+def test_classes_run_the_step_functions():
+    """The classes' result equals the step functions' (one formula, one place)."""
+    p0, grads = _grads(3)
+    for cls, run, cfg in [
+        (SGD, lambda: _run_sgd(sgd_step, p0, grads, SGD_CONFIGS[3])[0], SGD_CONFIGS[3]),
+        (Adam, lambda: _run_adam(adam_step, p0, grads, ADAM_CONFIGS[2])[0], ADAM_CONFIGS[2]),
+        (AdamW, lambda: _run_adam(adamw_step, p0, grads, ADAM_CONFIGS[1])[0], ADAM_CONFIGS[1]),
+    ]:
+        opt, p = cls(**cfg), p0.copy()
+        for g in grads:
+            opt.step({"w": p}, {"w": g})
+        np.testing.assert_array_equal(p, run())
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: sgd_step(np.ones(2), np.ones(3), lr=0.1), r"grad must have param's shape"),
+        (lambda: sgd_step(np.ones(2), np.ones(2), np.ones(3), lr=0.1, momentum=0.9),
+         "momentum_buffer must have"),
+        (lambda: sgd_step(np.ones(2), np.ones(2), lr=0.1, nesterov=True), "nesterov=True requires"),
+        (lambda: adam_step(np.ones(2), np.ones(2), step=0), "step must be the number"),
+        (lambda: adam_step(np.ones(2), np.ones(2), step=1, betas=(1.0, 0.9)), r"betas\[0\]"),
+        (lambda: adam_step(np.ones(2, dtype=int), np.ones(2), step=1), "param must have dtype"),
+    ],
+)  # fmt: skip
+def test_bad_arguments(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
