@@ -22,7 +22,7 @@ columns are computed and dropped. In exchange:
   w^T dy`` need no mask: the wrapped windows contribute nothing.
 
 The batch runs in chunks of whole images, as in :mod:`minidl.functional._conv_blocked`, whose
-``CHUNK_BYTES`` it shares.
+chunk size it shares.
 
 The grid pays for its extra positions in all three GEMMs, so :func:`applies` takes it only
 where that costs less than the strided gather it saves: when the extra positions times the
@@ -156,7 +156,7 @@ def _add_columns(dxp, dcol, win, T, steps):
 
 def _images_per_chunk(xp, win, T):
     image_bytes = xp.shape[1] * math.prod(win.kernel) * T * xp.itemsize
-    return max(1, _conv_blocked.CHUNK_BYTES // image_bytes)
+    return max(1, _conv_blocked.chunk_bytes() // image_bytes)
 
 
 def _pointwise_forward(x, weight, bias, groups, win):
