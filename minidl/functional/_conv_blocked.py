@@ -5,8 +5,8 @@ The sums are those of :mod:`minidl.functional.conv`, computed as its plain versi
 ``col`` is prod(k) times larger than the input (61 MiB for article 000's 64 images of 100x100
 and a 5x5 kernel), so it is never built whole:
 
-- both passes take the batch in chunks of whole images with at most ``CHUNK_BYTES`` of windows
-  each, gathered with the batch *inside* the columns, (groups, C_g prod(k), images x
+- both passes take the batch in chunks of whole images with at most ``CHUNK_BYTES`` of
+  temporaries each, gathered with the batch *inside* the columns, (groups, C_g prod(k), images x
   positions), so that each GEMM spans the chunk's images (per image, the GEMMs of small
   layers are too thin to run fast). Forward: ``y = w col`` per chunk, copied into y's
   (N, C_out, ...) layout. Backward: ``dw = dy col^T`` sums over images and positions in one
@@ -28,6 +28,7 @@ inputs (``tests/functional/test_conv.py``).
 """
 
 import math
+import os
 
 import numpy as np
 
@@ -48,13 +49,30 @@ GEMM_MACS = 2**19
 # At least MIN_COLUMNS output positions per block, so that each GEMM stays wide enough to be
 # efficient when the kernel is big (deep layers of article 003's CNN), where threads do help.
 MIN_COLUMNS = 256
-# At most CHUNK_BYTES of gathered windows per chunk of images (at least one image): 4 MiB keeps
-# a chunk's windows, dy and dcol in the 32 MiB L3 between the two GEMMs and col2im. With 16 MiB,
-# the backward of 32 x 16 x 28 x 28 -> 32 (3x3) took 15-16 ms against 11-12, and LeNet-5's first
-# layer at batch 128 5.6-5.8 ms against 4.0-6.4; forwards by image chunks against row blocks:
-# 32 x 64 x 28 x 28 -> 64, 25 ms against 33; 128 x 6 x 14 x 14 -> 16 (5x5), 3.2 against 3.9
-# (one thread, December 2026).
-CHUNK_BYTES = 4 * 2**20
+# At most CHUNK_BYTES of temporaries per chunk of images (at least one image): the windows, their
+# gradient and dy. 8 MiB keeps a chunk's temporaries in the 32 MiB L3 between the two GEMMs and
+# col2im. Four times more (16 MiB of windows alone), the backward of 32 x 16 x 28 x 28 -> 32
+# (3x3) took 15-16 ms against 11-12, and LeNet-5's first layer at batch 128 5.6-5.8 ms against
+# 4.0-6.4; forwards by image chunks against row blocks: 32 x 64 x 28 x 28 -> 64, 25 ms against
+# 33; 128 x 6 x 14 x 14 -> 16 (5x5), 3.2 against 3.9 (one thread, December 2026).
+CHUNK_BYTES = 8 * 2**20
+# ...on one BLAS thread. When OpenBLAS may use more, larger GEMMs let its threads pay off: with 2
+# threads, 16 MiB of windows per chunk ran 32 x 128 x 28 x 28 -> 128 (3x3) in 229 ms against 262
+# with 4 MiB, and 32 x 16 x 28 x 28 -> 32 in 16.5 against 23.2. The scratch buffers that hold a
+# chunk stay allocated, so memory bounds the factor: article 000's training step peaked at 1.05x
+# PyTorch's memory with 2, 1.10x with 4 (bench_conv.py (c), target 1.1x; December 2026).
+THREADED_CHUNK_FACTOR = 2
+
+
+def _blas_threads():
+    """The BLAS threads NumPy's OpenBLAS starts with: its environment variables, else the CPUs
+    this process may run on (OpenBLAS's own default). A limit set later at run time (for
+    example by threadpoolctl) is not seen: chunks then keep their threaded size."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 # Below this many window elements (C_in/groups prod(k)) the GEMM is trivial and the copy of the
@@ -67,14 +85,25 @@ MIN_WINDOW = 16
 MAX_WINDOW = 1024
 
 
-def _images_per_chunk(x, win):
-    image_bytes = x.shape[1] * math.prod(win.kernel) * math.prod(win.out) * x.itemsize
-    return max(1, CHUNK_BYTES // image_bytes)
+def chunk_bytes():
+    """The bytes of gathered windows per chunk of images, for this process's BLAS threads."""
+    return CHUNK_BYTES * (THREADED_CHUNK_FACTOR if _blas_threads() > 1 else 1)
+
+
+def images_per_chunk(c_in, c_out, win, positions, itemsize):
+    """Images per chunk: each image's temporaries are its windows and their gradient (2 C_in
+    prod(k) rows) and its dy or y (C_out rows), ``positions`` columns each."""
+    image_bytes = (2 * c_in * math.prod(win.kernel) + c_out) * positions * itemsize
+    return max(1, chunk_bytes() // image_bytes)
+
+
+def _images_per_chunk(x, weight, win):
+    return images_per_chunk(x.shape[1], weight.shape[0], win, math.prod(win.out), x.itemsize)
 
 
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4), chunk by chunk of images (or block by block of rows)."""
-    chunk = _images_per_chunk(x, win)
+    chunk = _images_per_chunk(x, weight, win)
     window = weight.shape[1] * math.prod(win.kernel)
     if chunk < 2 or not MIN_WINDOW <= window < MAX_WINDOW:
         return _forward_row_blocks(x, weight, bias, groups, win)
@@ -147,7 +176,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad):
     dw = np.zeros(w2.shape, dtype=x.dtype)
     xp = _canvas(x, win)
     dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-    chunk = _images_per_chunk(x, win)
+    chunk = _images_per_chunk(x, weight, win)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)

@@ -12,14 +12,16 @@ input that holds ``p`` of every window (``Windows.offsets``, as the pooling does
 by ``w[:, 0, p]`` and added into ``y``. The backward mirrors it: ``dw[c, 0, p]`` is the sum of
 ``dy`` times that slice, and ``dy * w[:, 0, p]`` is added back into that slice of a zero canvas.
 The batch is cut into chunks of at most ``CHUNK_BYTES`` of input, so that the prod(k) passes
-over a chunk stay in cache.
+over a chunk stay in cache. With stride 1 the slices are contiguous runs of the flattened
+canvas on the wide output grid of :mod:`minidl.functional._conv_wide` (8 x 128 x 56 x 56, 3x3:
+41 ms forward + backward against 54 with the strided slices, one thread).
 """
 
 import math
 
 import numpy as np
 
-from minidl.functional import _scratch
+from minidl.functional import _conv_wide, _scratch
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image): the prod(k) passes read
 # the chunk's canvas again and again, and 1 MiB sits in the L2 cache of a core of the 2-core
@@ -45,21 +47,40 @@ def _taps(weight, nd):
     return [w[:, j].reshape((-1,) + (1,) * nd) for j in range(w.shape[1])]
 
 
+def _layout(xp, win):
+    """``(source, slices, grid)``: where each offset of every window lies in the canvas ``xp``.
+
+    With stride 1, the flattened canvas (m, C, L) and, per offset, the run ``[f, f + T)`` of the
+    wide output grid (:mod:`minidl.functional._conv_wide`): contiguous runs, several times
+    faster to multiply and add than the strided slices of output rows. ``grid`` is ``(T,
+    steps)`` then, else None and the slices are ``Windows.offsets``' strided ones."""
+    if any(s != 1 for s in win.stride):
+        return xp, list(win.offsets()), None
+    T, steps = _conv_wide._grid(xp.shape, win)
+    starts = [sum(d * q * st for d, q, st in zip(win.dilation, p, steps, strict=True))
+              for p in np.ndindex(*win.kernel)]  # fmt: skip
+    flat = xp.reshape(xp.shape[0], xp.shape[1], -1)
+    return flat, [(Ellipsis, slice(f, f + T)) for f in starts], (T, steps)
+
+
 def forward(x, weight, bias, win):
     """``y`` (N, C, *out): for each offset, y += slice_p(x) * w[:, 0, p]."""
     nd = len(win.out)
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
-    taps = _taps(weight, nd)
     for b in _chunks(x.shape, x.itemsize):
-        xp = _scratch.padded("canvas", x[b], win.canvas_pads)
-        yb = y[b]
-        term = _scratch.scratch("term", yb.shape, x.dtype)
-        for j, index in enumerate(win.offsets()):
-            np.multiply(xp[index], taps[j], out=yb if j == 0 else term)
+        xp = np.ascontiguousarray(_scratch.padded("canvas", x[b], win.canvas_pads))
+        source, slices, grid = _layout(xp, win)
+        taps = _taps(weight, 1 if grid else nd)
+        acc = y[b] if grid is None else _scratch.scratch("y", xp.shape[:2] + grid[:1], x.dtype)
+        term = _scratch.scratch("term", acc.shape, x.dtype)
+        for j, index in enumerate(slices):
+            np.multiply(source[index], taps[j], out=acc if j == 0 else term)
             if j:
-                yb += term
+                acc += term
+        if grid is not None:
+            np.copyto(y[b], _conv_wide._on_grid(acc, win, *grid))
         if bias is not None:
-            yb += bias.reshape((-1,) + (1,) * nd)
+            y[b] += bias.reshape((-1,) + (1,) * nd)
     return y
 
 
@@ -67,22 +88,27 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     """``(dx, dweight, dbias)``: per offset, dw[:, 0, p] = sum(dy * slice_p(x)) and
     slice_p(dx) += dy * w[:, 0, p]."""
     nd = len(win.out)
-    spatial = tuple(range(2, 2 + nd))
-    taps = _taps(weight, nd)
-    dw = np.zeros((weight.shape[0], len(taps)), dtype=x.dtype)
+    dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else None
     for b in _chunks(x.shape, x.itemsize):
-        xp = _scratch.padded("canvas", x[b], win.canvas_pads)
+        xp = np.ascontiguousarray(_scratch.padded("canvas", x[b], win.canvas_pads))
+        source, slices, grid = _layout(xp, win)
+        taps = _taps(weight, 1 if grid else nd)
         g = dy[b]
+        if grid is not None:  # dy on the wide grid, zero on its extra positions
+            g = _scratch.zeros("dy", xp.shape[:2] + grid[:1], x.dtype)
+            np.copyto(_conv_wide._on_grid(g, win, *grid), dy[b])
+        summed = (0, *range(2, g.ndim))
         term = _scratch.scratch("term", g.shape, x.dtype)
         dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-        for j, index in enumerate(win.offsets()):
-            np.multiply(g, xp[index], out=term)
-            dw[:, j] += term.sum(axis=(0, *spatial))
-            if dxp is not None:
+        target = None if dxp is None else dxp if grid is None else dxp.reshape(source.shape)
+        for j, index in enumerate(slices):
+            np.multiply(g, source[index], out=term)
+            dw[:, j] += term.sum(axis=summed)
+            if target is not None:
                 np.multiply(g, taps[j], out=term)
-                dxp[index] += term
+                target[index] += term
         if dx is not None:
             dx[b] = win.crop(dxp)
-    db = dy.sum(axis=(0, *spatial)) if has_bias else None
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     return dx, dw.reshape(weight.shape), db

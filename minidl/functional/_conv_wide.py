@@ -22,7 +22,7 @@ columns are computed and dropped. In exchange:
   w^T dy`` need no mask: the wrapped windows contribute nothing.
 
 The batch runs in chunks of whole images, as in :mod:`minidl.functional._conv_blocked`, whose
-``CHUNK_BYTES`` it shares.
+chunk size it shares.
 
 The grid pays for its extra positions in all three GEMMs, so :func:`applies` takes it only
 where that costs less than the strided gather it saves: when the extra positions times the
@@ -101,7 +101,7 @@ def forward(x, weight, bias, groups, win):
     w2 = weight.reshape(groups, o_g, -1)
     xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))  # flat runs need C order
     T, steps = _grid(xp.shape, win)
-    chunk = _images_per_chunk(xp, win, T)
+    chunk = _images_per_chunk(xp, c_out, win, T)
     y = np.empty((n, c_out) + win.out, dtype=x.dtype)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
@@ -127,7 +127,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad):
     xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))
     T, steps = _grid(xp.shape, win)
     dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-    chunk = _images_per_chunk(xp, win, T)
+    chunk = _images_per_chunk(xp, c_out, win, T)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
         col = _columns(xp[a : a + m], win, T, steps).reshape(groups, -1, m * T)
@@ -154,9 +154,8 @@ def _add_columns(dxp, dcol, win, T, steps):
         flat[:, :, start : start + T] += runs[:, j]
 
 
-def _images_per_chunk(xp, win, T):
-    image_bytes = xp.shape[1] * math.prod(win.kernel) * T * xp.itemsize
-    return max(1, _conv_blocked.CHUNK_BYTES // image_bytes)
+def _images_per_chunk(xp, c_out, win, T):
+    return _conv_blocked.images_per_chunk(xp.shape[1], c_out, win, T, xp.itemsize)
 
 
 def _pointwise_forward(x, weight, bias, groups, win):

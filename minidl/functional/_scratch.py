@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-# Kept per name and thread at most: the blocked convolution's chunks are bounded (4 MiB of
+# Kept per name and thread at most: the blocked convolution's chunks are bounded (4-16 MiB of
 # windows), so this keeps every temporary of the networks in benchmarks/ and chapters/.
 MAX_BYTES = 64 * 2**20
 

@@ -286,10 +286,11 @@ def test_chunks_of_images(rng, monkeypatch):
     gradients as the loops."""
     x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
-    image_bytes = 4 * 3 * 2 * 4 * 6 * 8  # C_in * prod(k) * positions (4 x 6) * itemsize
+    image_bytes = (2 * 4 * 3 * 2 + 6) * 4 * 6 * 8  # (2 C_in prod(k) + C_out) positions itemsize
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 2 * image_bytes + 1)
+    monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
     win = window_geometry((7, 6), (3, 2), (2, 1), "same", (1, 2))
-    assert blocked._images_per_chunk(x, win) == 2
+    assert blocked._images_per_chunk(x, w, win) == 2
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
     assert_tiers_equal(x, w, b, kw, rng)
 
@@ -398,3 +399,14 @@ def test_pointwise_path_equals_naive(x_shape, w_shape, groups, bias, rng):
     y, cache = conv_nd_forward(x, w, b, groups=groups)
     assert wide._pointwise(cache.windows)
     assert_tiers_equal(x, w, b, dict(groups=groups), rng)
+
+
+def test_chunks_grow_with_blas_threads(monkeypatch):
+    """One BLAS thread: CHUNK_BYTES; more (from the environment, else the CPUs): a multiple."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert blocked.chunk_bytes() == blocked.CHUNK_BYTES
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert blocked.chunk_bytes() == blocked.THREADED_CHUNK_FACTOR * blocked.CHUNK_BYTES > 1
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert blocked.chunk_bytes() == blocked.CHUNK_BYTES
