@@ -62,7 +62,9 @@ def _dense(config):
     return spec
 
 
-def _conv(nd):
+def _conv(nd, transposed=False):
+    """Conv weights are (C_out, C_in/groups, *k); transposed ones (C_in, C_out/groups, *k)."""
+
     def rule(config):
         c_in = check_positive_int(config["in_channels"], "in_channels")
         c_out = check_positive_int(config["out_channels"], "out_channels")
@@ -71,7 +73,8 @@ def _conv(nd):
         if c_in % groups or c_out % groups:
             raise ValueError(f"groups={groups} must divide in_channels and out_channels")
         dt = _dtype(config)
-        spec = {"weight": ((c_out, c_in // groups, *kernel), dt)}
+        rows, per_group = (c_in, c_out) if transposed else (c_out, c_in)
+        spec = {"weight": ((rows, per_group // groups, *kernel), dt)}
         if _bias(config):
             spec["bias"] = ((c_out,), dt)
         return spec
@@ -106,23 +109,6 @@ def _batchnorm(config):
         spec.update(running_mean=((c,), dt), running_var=((c,), dt))
         spec.update(num_batches_tracked=((), "int64"))  # optional on load: OPTIONAL_KEYS
     return spec
-
-
-def _conv_transpose(nd):
-    def rule(config):
-        c_in = check_positive_int(config["in_channels"], "in_channels")
-        c_out = check_positive_int(config["out_channels"], "out_channels")
-        kernel = as_tuple(config["kernel_size"], nd, "kernel_size")
-        groups = check_positive_int(config.get("groups", 1), "groups")
-        if c_in % groups or c_out % groups:
-            raise ValueError(f"groups={groups} must divide in_channels and out_channels")
-        dt = _dtype(config)
-        spec = {"weight": ((c_in, c_out // groups, *kernel), dt)}
-        if _bias(config):
-            spec["bias"] = ((c_out,), dt)
-        return spec
-
-    return rule
 
 
 def _layer_norm(config):
@@ -164,7 +150,7 @@ RULES = {
     "BatchNorm2D": _batchnorm,
     "BatchNorm3D": _batchnorm,
     "FakeQuantWeight": _fake_quant_weight,
-    **{f"ConvTranspose{d}D": _conv_transpose(d) for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}D": _conv(d, transposed=True) for d in (1, 2, 3)},
     "LayerNorm": _layer_norm,
     "GroupNorm": _group_norm,
 }
