@@ -101,26 +101,55 @@ def _images_per_chunk(x, weight, win):
     return images_per_chunk(x.shape[1], weight.shape[0], win, math.prod(win.out), x.itemsize)
 
 
+
+class Im2colLayout:
+    """How a chunk of images becomes columns: every window of the canvas, one column per output
+    position (``Windows.columns``), ``positions`` = prod(out) per image. ``on_output`` views an
+    array (..., positions) as (..., *out); ``add_columns`` is col2im. ``_conv_wide`` gives
+    another layout of the same four members."""
+
+    def __init__(self, win):
+        self.win, self.positions = win, math.prod(win.out)
+
+    def columns(self, xp):
+        rows = xp.shape[1] * math.prod(self.win.kernel)
+        out = _scratch.scratch("col", (rows, xp.shape[0] * self.positions), xp.dtype)
+        return self.win.columns(xp, out=out)
+
+    def on_output(self, a):
+        return a.reshape(a.shape[:-1] + self.win.out)
+
+    def add_columns(self, dxp, dcol):
+        self.win.add_columns(dxp, dcol)
+
+
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4), chunk by chunk of images (or block by block of rows)."""
     chunk = _images_per_chunk(x, weight, win)
     window = weight.shape[1] * math.prod(win.kernel)
     if chunk < 2 or not MIN_WINDOW <= window < MAX_WINDOW:
         return _forward_row_blocks(x, weight, bias, groups, win)
-    n, c_out, positions = x.shape[0], weight.shape[0], math.prod(win.out)
+    xp = _canvas(x, win)
+    return forward_chunks(xp, weight, bias, groups, Im2colLayout(win))
+
+
+def forward_chunks(xp, weight, bias, groups, layout):
+    """y (N, C_out, *out) of (3.4) from the canvas ``xp``, chunk by chunk of images: per chunk,
+    ``y = w col`` is one GEMM per group, copied into y's (N, C_out, ...) layout."""
+    n, c_out, positions = xp.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     w2 = weight.reshape(groups, o_g, -1)
-    xp = _canvas(x, win)
-    y = np.empty((n, groups, o_g, positions), dtype=x.dtype)
+    y = np.empty((n, c_out) + layout.win.out, dtype=xp.dtype)
+    chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
-        col = _columns(xp[a : a + m], win).reshape(groups, -1, m * positions)
-        yc = _scratch.scratch("y", (groups, o_g, m, positions), x.dtype)
+        col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
+        yc = _scratch.scratch("y", (c_out, m, positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
-        np.copyto(y[a : a + m], yc.transpose(2, 0, 1, 3))  # (m, groups, C_out/groups, positions)
+        np.copyto(y[a : a + m], np.moveaxis(layout.on_output(yc), 1, 0))
     if bias is not None:
-        y += bias.reshape(groups, o_g, 1)
-    return y.reshape((n, c_out) + win.out)
+        y += bias.reshape((c_out,) + (1,) * len(layout.win.out))
+    return y
 
 
 def _forward_row_blocks(x, weight, bias, groups, win):
@@ -168,44 +197,42 @@ def col_blocks(xp, weight_shape, groups, win):
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images (module docstring)."""
-    n = x.shape[0]
-    c_out, positions = weight.shape[0], math.prod(win.out)
+    return backward_chunks(dy, _canvas(x, win), weight, has_bias, groups, Im2colLayout(win),
+                           input_grad)  # fmt: skip
+
+
+def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
+    """``(dx, dweight, dbias)`` of (3.4) from the canvas ``xp``, chunk by chunk of images:
+    ``dW = dy col^T`` and ``dcol = w^T dy`` are one GEMM per group each, then col2im."""
+    n, c_out, positions = xp.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     w2 = weight.reshape(groups, o_g, -1)
-    dw = np.zeros(w2.shape, dtype=x.dtype)
-    xp = _canvas(x, win)
-    dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-    chunk = _images_per_chunk(x, weight, win)
+    dw = np.zeros(w2.shape, dtype=xp.dtype)
+    dxp = _scratch.zeros("dcanvas", xp.shape, xp.dtype) if input_grad else None
+    extra = positions > math.prod(layout.win.out)  # columns that are no output position
+    chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
     for a in range(0, n, chunk):
         m = min(chunk, n - a)
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
-        col = _columns(xp[a : a + m], win).reshape(groups, -1, m * positions)
-        # dy of these images as (groups, C_out/groups, images x positions), matching col
-        dyc = _scratch.scratch("dy", (groups, o_g, m, positions), x.dtype)
-        np.copyto(dyc, dy[a : a + m].reshape(m, groups, o_g, positions).transpose(1, 2, 0, 3))
+        col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
+        # dy of these images as (C_out, images, positions), matching col; zero elsewhere
+        dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m, positions),
+                                                              xp.dtype)  # fmt: skip
+        np.copyto(layout.on_output(dyc), np.moveaxis(dy[a : a + m], 0, 1))
         dyc = dyc.reshape(groups, o_g, m * positions)
         # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
         # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)
         dw += np.matmul(col, dyc.swapaxes(-1, -2)).swapaxes(-1, -2)
         if dxp is not None:
-            dcol = _scratch.scratch("dcol", col.shape, x.dtype)  # (groups, C_g prod(k), m pos.)
+            dcol = _scratch.scratch("dcol", col.shape, xp.dtype)  # (groups, C_g prod(k), m pos.)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
-            win.add_columns(dxp[a : a + m], dcol)  # col2im
-    dx = None if dxp is None else win.crop(dxp).copy()  # out of the scratch buffer
+            layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
+    dx = None if dxp is None else layout.win.crop(dxp).copy()  # out of the scratch buffer
     return dx, dw.reshape(weight.shape), db
 
 
 def _canvas(x, win):
-    """``x`` padded as ``win.canvas`` pads it, in the scratch buffer (``x`` if unpadded)."""
-    return _scratch.padded("canvas", x, win.canvas_pads)
-
-
-def _columns(xp, win):
-    """``win.columns(xp)`` gathered into the scratch buffer: (C prod(k), N prod(out))."""
-    nd = len(win.kernel)
-    perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
-    view = win.view(xp).transpose(perm)
-    col = _scratch.scratch("col", view.shape, xp.dtype)
-    np.copyto(col, view)
-    return col.reshape(xp.shape[1] * math.prod(win.kernel), -1)
+    """``x`` padded as ``win.canvas`` pads it, in the scratch buffer (``x`` itself, in C order,
+    if unpadded: the layouts read flat runs of it)."""
+    return np.ascontiguousarray(_scratch.padded("canvas", x, win.canvas_pads))

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from minidl.functional import _conv_wide, _scratch
+from minidl.functional import _conv_blocked, _conv_wide, _scratch
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image): the prod(k) passes read
 # the chunk's canvas again and again, and 1 MiB sits in the L2 cache of a core of the 2-core
@@ -52,15 +52,14 @@ def _layout(xp, win):
 
     With stride 1, the flattened canvas (m, C, L) and, per offset, the run ``[f, f + T)`` of the
     wide output grid (:mod:`minidl.functional._conv_wide`): contiguous runs, several times
-    faster to multiply and add than the strided slices of output rows. ``grid`` is ``(T,
-    steps)`` then, else None and the slices are ``Windows.offsets``' strided ones."""
+    faster to multiply and add than the strided slices of output rows. ``grid`` is the
+    :class:`~minidl.functional._conv_wide.WideLayout` then, else None and the slices are
+    ``Windows.offsets``' strided ones."""
     if any(s != 1 for s in win.stride):
         return xp, list(win.offsets()), None
-    T, steps = _conv_wide._grid(xp.shape, win)
-    starts = [sum(d * q * st for d, q, st in zip(win.dilation, p, steps, strict=True))
-              for p in np.ndindex(*win.kernel)]  # fmt: skip
+    grid = _conv_wide.WideLayout(xp.shape, win)
     flat = xp.reshape(xp.shape[0], xp.shape[1], -1)
-    return flat, [(Ellipsis, slice(f, f + T)) for f in starts], (T, steps)
+    return flat, [(Ellipsis, slice(f, f + grid.positions)) for f in grid.starts], grid
 
 
 def forward(x, weight, bias, win):
@@ -68,17 +67,18 @@ def forward(x, weight, bias, win):
     nd = len(win.out)
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     for b in _chunks(x.shape, x.itemsize):
-        xp = np.ascontiguousarray(_scratch.padded("canvas", x[b], win.canvas_pads))
+        xp = _conv_blocked._canvas(x[b], win)
         source, slices, grid = _layout(xp, win)
-        taps = _taps(weight, 1 if grid else nd)
-        acc = y[b] if grid is None else _scratch.scratch("y", xp.shape[:2] + grid[:1], x.dtype)
+        taps = _taps(weight, nd if grid is None else 1)
+        wide = None if grid is None else xp.shape[:2] + (grid.positions,)
+        acc = y[b] if grid is None else _scratch.scratch("y", wide, x.dtype)
         term = _scratch.scratch("term", acc.shape, x.dtype)
         for j, index in enumerate(slices):
             np.multiply(source[index], taps[j], out=acc if j == 0 else term)
             if j:
                 acc += term
         if grid is not None:
-            np.copyto(y[b], _conv_wide._on_grid(acc, win, *grid))
+            np.copyto(y[b], grid.on_output(acc))
         if bias is not None:
             y[b] += bias.reshape((-1,) + (1,) * nd)
     return y
@@ -91,13 +91,13 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
     dx = np.empty_like(x) if input_grad else None
     for b in _chunks(x.shape, x.itemsize):
-        xp = np.ascontiguousarray(_scratch.padded("canvas", x[b], win.canvas_pads))
+        xp = _conv_blocked._canvas(x[b], win)
         source, slices, grid = _layout(xp, win)
-        taps = _taps(weight, 1 if grid else nd)
+        taps = _taps(weight, nd if grid is None else 1)
         g = dy[b]
         if grid is not None:  # dy on the wide grid, zero on its extra positions
-            g = _scratch.zeros("dy", xp.shape[:2] + grid[:1], x.dtype)
-            np.copyto(_conv_wide._on_grid(g, win, *grid), dy[b])
+            g = _scratch.zeros("dy", xp.shape[:2] + (grid.positions,), x.dtype)
+            np.copyto(grid.on_output(g), dy[b])
         summed = (0, *range(2, g.ndim))
         term = _scratch.scratch("term", g.shape, x.dtype)
         dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None

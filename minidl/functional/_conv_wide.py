@@ -21,8 +21,8 @@ columns are computed and dropped. In exchange:
 - in the backward, ``dy`` is zero on the extra positions, so ``dw = dy col^T`` and ``dcol =
   w^T dy`` need no mask: the wrapped windows contribute nothing.
 
-The batch runs in chunks of whole images, as in :mod:`minidl.functional._conv_blocked`, whose
-chunk size it shares.
+The batch runs in chunks of whole images by the loops of :mod:`minidl.functional._conv_blocked`
+(``forward_chunks`` / ``backward_chunks``), which this layout (:class:`WideLayout`) feeds.
 
 The grid pays for its extra positions in all three GEMMs, so :func:`applies` takes it only
 where that costs less than the strided gather it saves: when the extra positions times the
@@ -38,6 +38,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from minidl.functional import _conv_blocked, _scratch
+from minidl.functional.windows import padded_shape
 
 # Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
 # 16-128 output channels on 14-28 pixels (extra work 2-9) ran 1.1-2.1x faster on the grid; with
@@ -53,14 +54,10 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if _pointwise(win):
         return True
-    T, _ = _grid(x_shape[:2] + _canvas_sizes(win), win)
+    T, _ = _grid(padded_shape(x_shape, win.canvas_pads), win)
     extra = (T / math.prod(win.out) - 1) * weight_shape[0] / groups
     window = weight_shape[1] * math.prod(win.kernel)
     return extra <= MAX_EXTRA_WORK and window >= _conv_blocked.MIN_WINDOW
-
-
-def _canvas_sizes(win):
-    return tuple(n + lo + hi for n, (lo, hi) in zip(win.in_sizes, win.canvas_pads, strict=True))
 
 
 def _pointwise(win):
@@ -74,88 +71,58 @@ def _grid(canvas_shape, win):
     return sum((o - 1) * st for o, st in zip(win.out, steps, strict=True)) + 1, steps
 
 
-def _columns(xp, win, T, steps):
-    """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]."""
-    m, c = xp.shape[:2]
-    sn, sc, item = xp.strides[0], xp.strides[1], xp.itemsize
-    offset_strides = tuple(d * st * item for d, st in zip(win.dilation, steps, strict=True))
-    runs = as_strided(xp, (c, *win.kernel, m, T), (sc, *offset_strides, sn, item), writeable=False)
-    col = _scratch.scratch("col", runs.shape, xp.dtype)
-    np.copyto(col, runs)
-    return col.reshape(c * math.prod(win.kernel), m * T)
+class WideLayout:
+    """The wide grid as a column layout for ``_conv_blocked``'s chunk loops: ``positions`` = T
+    per image; offset ``p`` of every window is the run ``[starts[p], starts[p] + T)`` of each
+    flattened (C-contiguous) canvas image."""
 
+    def __init__(self, canvas_shape, win):
+        self.win = win
+        self.positions, self.steps = _grid(canvas_shape, win)
+        self.starts = [sum(d * q * st for d, q, st in zip(win.dilation, p, self.steps, strict=True))
+                       for p in np.ndindex(*win.kernel)]  # fmt: skip
 
-def _on_grid(a, win, T, steps):
-    """The output positions of ``a`` (..., T) as a view (..., *out)."""
-    item = a.itemsize
-    shape = a.shape[:-1] + win.out
-    return as_strided(a, shape, a.strides[:-1] + tuple(st * item for st in steps))
+    def columns(self, xp):
+        """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]."""
+        m, c = xp.shape[:2]
+        sn, sc, item = xp.strides[0], xp.strides[1], xp.itemsize
+        offsets = tuple(d * st * item for d, st in zip(self.win.dilation, self.steps, strict=True))
+        shape, strides = (c, *self.win.kernel, m, self.positions), (sc, *offsets, sn, item)
+        runs = as_strided(xp, shape, strides, writeable=False)
+        col = _scratch.scratch("col", runs.shape, xp.dtype)
+        np.copyto(col, runs)
+        return col.reshape(c * math.prod(self.win.kernel), m * self.positions)
+
+    def on_output(self, a):
+        """The output positions of ``a`` (..., T) as a view (..., *out)."""
+        strides = a.strides[:-1] + tuple(st * a.itemsize for st in self.steps)
+        return as_strided(a, a.shape[:-1] + self.win.out, strides)
+
+    def add_columns(self, dxp, dcol):
+        """col2im on the wide grid: canvas[n, c, f(d p) + t] += dcol[(c, p), (n, t)], one
+        addition of contiguous runs per kernel offset ``p``."""
+        m, c = dxp.shape[:2]
+        flat = dxp.reshape(m, c, -1).swapaxes(0, 1)  # (C, m, L): the layout of dcol's rows
+        runs = dcol.reshape((c, len(self.starts), m, self.positions))
+        for j, start in enumerate(self.starts):
+            flat[:, :, start : start + self.positions] += runs[:, j]
 
 
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4) on the wide grid, chunk by chunk of images."""
     if _pointwise(win):
         return _pointwise_forward(x, weight, bias, groups, win)
-    n, c_out = x.shape[0], weight.shape[0]
-    o_g = c_out // groups
-    w2 = weight.reshape(groups, o_g, -1)
-    xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))  # flat runs need C order
-    T, steps = _grid(xp.shape, win)
-    chunk = _images_per_chunk(xp, c_out, win, T)
-    y = np.empty((n, c_out) + win.out, dtype=x.dtype)
-    for a in range(0, n, chunk):
-        m = min(chunk, n - a)
-        col = _columns(xp[a : a + m], win, T, steps).reshape(groups, -1, m * T)
-        yc = _scratch.scratch("y", (groups, o_g, m, T), x.dtype)
-        np.matmul(w2, col, out=yc.reshape(groups, o_g, m * T))
-        grid = _on_grid(yc.reshape(c_out, m, T), win, T, steps)  # (C_out, m, *out)
-        np.copyto(y[a : a + m], np.moveaxis(grid, 1, 0))
-    if bias is not None:
-        y += bias.reshape((c_out,) + (1,) * len(win.out))
-    return y
+    xp = _conv_blocked._canvas(x, win)
+    return _conv_blocked.forward_chunks(xp, weight, bias, groups, WideLayout(xp.shape, win))
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images."""
     if _pointwise(win):
         return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
-    n, c_out = x.shape[0], weight.shape[0]
-    o_g = c_out // groups
-    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
-    w2 = weight.reshape(groups, o_g, -1)
-    dw = np.zeros(w2.shape, dtype=x.dtype)
-    xp = np.ascontiguousarray(_conv_blocked._canvas(x, win))
-    T, steps = _grid(xp.shape, win)
-    dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-    chunk = _images_per_chunk(xp, c_out, win, T)
-    for a in range(0, n, chunk):
-        m = min(chunk, n - a)
-        col = _columns(xp[a : a + m], win, T, steps).reshape(groups, -1, m * T)
-        dyc = _scratch.zeros("dy", (c_out, m, T), x.dtype)  # zero off the output positions
-        np.copyto(_on_grid(dyc, win, T, steps), np.moveaxis(dy[a : a + m], 0, 1))
-        dyc = dyc.reshape(groups, o_g, m * T)
-        dw += np.matmul(col, dyc.swapaxes(-1, -2)).swapaxes(-1, -2)  # as _conv_blocked does
-        if dxp is not None:
-            dcol = _scratch.scratch("dcol", col.shape, x.dtype)
-            np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
-            _add_columns(dxp[a : a + m], dcol, win, T, steps)
-    dx = None if dxp is None else win.crop(dxp).copy()  # out of the scratch buffer
-    return dx, dw.reshape(weight.shape), db
-
-
-def _add_columns(dxp, dcol, win, T, steps):
-    """col2im on the wide grid: canvas[n, c, f(d p) + t] += dcol[(c, p), (n, t)], one
-    addition of contiguous runs per kernel offset ``p``."""
-    m, c = dxp.shape[:2]
-    flat = dxp.reshape(m, c, -1).swapaxes(0, 1)  # (C, m, L): the layout of dcol's rows
-    runs = dcol.reshape((c, math.prod(win.kernel), m, T))
-    for j, p in enumerate(np.ndindex(*win.kernel)):
-        start = sum(d * q * st for d, q, st in zip(win.dilation, p, steps, strict=True))
-        flat[:, :, start : start + T] += runs[:, j]
-
-
-def _images_per_chunk(xp, c_out, win, T):
-    return _conv_blocked.images_per_chunk(xp.shape[1], c_out, win, T, xp.itemsize)
+    xp = _conv_blocked._canvas(x, win)
+    layout = WideLayout(xp.shape, win)
+    return _conv_blocked.backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad)
 
 
 def _pointwise_forward(x, weight, bias, groups, win):

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from minidl.functional import _scratch
+from minidl.functional.windows import padded_shape
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image). Both paths read x (or
 # its canvas) once per kernel offset, through strided views that touch every cache line: k^d
@@ -112,9 +113,7 @@ def _canvas(x, win, fill):
 def _zero_canvas(x, win):
     """Where a backward adds the shares of windows that overlap or reach into the padding (a
     scratch buffer, kept between calls: see :mod:`minidl.functional._scratch`)."""
-    lo_hi = win.canvas_pads
-    shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], lo_hi, strict=True))
-    return _scratch.zeros("dcanvas", shape, x.dtype)
+    return _scratch.zeros("dcanvas", padded_shape(x.shape, win.canvas_pads), x.dtype)
 
 
 def avg_forward(x, win, divisor):

@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+from minidl.functional.windows import pad_array, padded_shape
+
 # Kept per name and thread at most: the blocked convolution's chunks are bounded (4-16 MiB of
 # windows), so this keeps every temporary of the networks in benchmarks/ and chapters/.
 MAX_BYTES = 64 * 2**20
@@ -48,16 +50,11 @@ def zeros(name, shape, dtype):
 
 
 def padded(name, x, pads, fill=0.0):
-    """``x`` padded with ``fill`` by ``pads[i] = (before, after)`` on spatial axis ``i``, in
-    buffer ``name``; ``x`` itself when nothing is padded."""
+    """``windows.pad_array(x, pads, fill)`` in buffer ``name``; ``x`` itself when nothing is
+    padded."""
     if all(lo == 0 and hi == 0 for lo, hi in pads):
         return x
-    shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
-    out = scratch(name, shape, x.dtype)
-    out.fill(fill)
-    out[(slice(None), slice(None)) + tuple(
-        slice(lo, lo + n) for (lo, _), n in zip(pads, x.shape[2:], strict=True))] = x  # fmt: skip
-    return out
+    return pad_array(x, pads, fill, out=scratch(name, padded_shape(x.shape, pads), x.dtype))
 
 
 def release():

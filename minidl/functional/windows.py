@@ -105,17 +105,25 @@ def output_sizes(
     return tuple(out)
 
 
-def pad_array(x, pads, value=0.0):
+def padded_shape(shape, pads):
+    """The shape of an array of ``shape`` (N, C, *spatial) padded by ``pads``."""
+    return tuple(shape[:2]) + tuple(
+        n + lo + hi for n, (lo, hi) in zip(shape[2:], pads, strict=True)
+    )
+
+
+def pad_array(x, pads, value=0.0, out=None):
     """Return ``x`` with ``pads[i] = (before, after)`` values added around spatial axis ``i``.
 
     The first two axes (N, C) are not padded. Returns ``x`` itself when nothing is padded,
     else a new array of the same dtype (an empty array filled once and one slice assignment,
-    cheaper than ``np.pad``).
+    cheaper than ``np.pad``), or ``out`` (of the padded shape) filled that way.
     """
     if all(lo == 0 and hi == 0 for lo, hi in pads):
         return x
-    shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
-    out = np.full(shape, value, dtype=x.dtype) if value != 0 else np.zeros(shape, dtype=x.dtype)
+    if out is None:
+        out = np.empty(padded_shape(x.shape, pads), dtype=x.dtype)
+    out.fill(value)
     out[interior(pads, x.shape[2:])] = x
     return out
 
@@ -171,13 +179,18 @@ class Windows:
         shape = canvas.shape[:2] + self.kernel + self.out
         return as_strided(canvas, shape, strides, writeable=False)
 
-    def columns(self, canvas):
+    def columns(self, canvas, out=None):
         """im2col: the windows of a canvas copied into the columns of a matrix of shape
-        (C prod(k), N prod(out)); row (c, p), column (n, i) holds ``canvas[n, c, s i + d p]``."""
+        (C prod(k), N prod(out)); row (c, p), column (n, i) holds ``canvas[n, c, s i + d p]``.
+        ``out``, if given, is a C-contiguous array of that many elements to copy into."""
         nd = len(self.kernel)
         perm = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))  # (C, *k, N, *out)
         rows = canvas.shape[1] * math.prod(self.kernel)
-        return self.view(canvas).transpose(perm).reshape(rows, -1)
+        windows = self.view(canvas).transpose(perm)
+        if out is None:
+            return windows.reshape(rows, -1)
+        np.copyto(out.reshape(windows.shape), windows)
+        return out.reshape(rows, -1)
 
     def add_view(self, dcanvas, dview):
         """The adjoint of :meth:`view`: ``dcanvas[n, c, s i + d p] += dview[n, c, p, i]``, one
