@@ -214,14 +214,17 @@ def time_cases(cases, repeats, threads, framework):
 
 def run_cases(cases, args, threads):
     """Alternate a minidl process and a PyTorch process ``args.rounds`` times; return rows."""
-    best = {"minidl": [float("inf")] * len(cases), "torch": [float("inf")] * len(cases)}
-    peak = 0.0
-    for _ in range(args.rounds):
-        for framework in best:
-            got = run_in_subprocess(threads, framework, args)
-            pairs = zip(best[framework], got["times"], strict=True)
-            best[framework] = [min(a, b) for a, b in pairs]
-            peak = max(peak, got["peak"] or 0.0)
+    from timing import alternating_processes
+
+    peaks = []
+
+    def run(framework):
+        got = run_in_subprocess(threads, framework, args)
+        peaks.append(got["peak"] or 0.0)
+        return got["times"]
+
+    best = alternating_processes(run, ["minidl", "torch"], args.rounds)
+    peak = max(peaks)
     rows = []
     for case, t_ours, t_torch in zip(cases, best["minidl"], best["torch"], strict=True):
         work = macs(case)

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-from timing import interleaved
+from timing import alternating_processes, interleaved
 from torch import nn
 
 from minidl import zoo
@@ -141,11 +141,7 @@ def main():
     if args.child:
         print(json.dumps(time_framework(args.child, args.repeats, args.profile)))
         return
-    best = {"minidl": [float("inf")] * len(CASES), "torch": [float("inf")] * len(CASES)}
-    for _ in range(args.rounds):
-        for framework in best:
-            pairs = zip(best[framework], run_child(framework, args), strict=True)
-            best[framework] = [min(a, b) for a, b in pairs]
+    best = alternating_processes(lambda f: run_child(f, args), ["minidl", "torch"], args.rounds)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam")
     print(

@@ -23,3 +23,15 @@ def interleaved(fns, repeats, clock=time.perf_counter):
 def best_time(fn, repeats):
     """Best time of one function over ``repeats`` calls."""
     return interleaved([fn], repeats)[0]
+
+
+def alternating_processes(run, names, rounds):
+    """Best time per case for each name: ``run(name)`` times every case in a fresh process
+    (a list of seconds); the names take turns ``rounds`` times, so a burst of load slows each
+    alike, and the minimum over rounds is kept case by case."""
+    best = {}
+    for _ in range(rounds):
+        for name in names:
+            times = run(name)
+            best[name] = [min(pair) for pair in zip(best.get(name, times), times, strict=True)]
+    return best
