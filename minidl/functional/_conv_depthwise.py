@@ -42,7 +42,7 @@ def _chunks(x_shape, itemsize):
     step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
     workers = _threads.count()
     if workers > 1:
-        step = min(step, -(-n // workers))
+        step = max(1, min(step, -(-n // workers)))
     return [slice(a, min(a + step, n)) for a in range(0, n, step)]
 
 

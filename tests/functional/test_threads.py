@@ -1,6 +1,7 @@
-"""The depthwise conv's chunks of images on worker threads (minidl.functional._threads): the
-threaded result equals the one-thread result and is the same bits run after run, forward and
-backward, on shapes that take several chunks; and the thread count follows the user's setting.
+"""The chunks of images on worker threads (minidl.functional._threads), in the depthwise conv
+and the pooling: the threaded result equals the one-thread result and is the same bits run
+after run, forward and backward, on shapes that take several chunks; and the thread count
+follows the user's setting.
 
 (The GEMM-based conv paths stay on one Python thread: their GEMMs already use OpenBLAS's
 threads, and Python threads beside those were measured slower; see the README's "Speed and
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from minidl.functional import _conv_depthwise as depthwise
-from minidl.functional import _threads
+from minidl.functional import _pool_chunked, _threads
+from minidl.functional import pool as P
 from minidl.functional.conv import (
     conv_nd_backward,
     conv_nd_backward_naive,
@@ -87,6 +89,45 @@ def test_threaded_chunks_equal_the_loops_and_repeat(name, x_shape, w_shape, kw, 
     np.testing.assert_allclose(two[1], dx_naive, rtol=1e-12, atol=1e-12)
     for _ in range(5):
         for got, want in zip(_run(x, w, b, kw, dy, 2, monkeypatch), two, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+POOLS = [  # (kind, kernel, stride, padding, x shape): tiling, overlapping, padded, 1-D, 3-D
+    ("max", 2, None, 0, (7, 3, 8, 8)),
+    ("max", 3, 2, 1, (6, 2, 9, 7)),
+    ("avg", 3, 2, 1, (6, 2, 9, 7)),
+    ("avg", 2, None, 0, (5, 3, 8, 6)),
+    ("max", 3, 1, 1, (5, 2, 12)),
+    ("avg", 2, 1, 0, (5, 2, 4, 5, 3)),
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, None])
+@pytest.mark.parametrize(("kind", "k", "s", "p", "x_shape"), POOLS)
+def test_pooling_on_threads_gives_the_one_thread_bits(kind, k, s, p, x_shape, chunk_bytes, rng,
+                                                      monkeypatch):  # fmt: skip
+    """Max and average pooling, forward and backward, on 2 and 3 threads, in one-image chunks
+    and at the default chunk size (one chunk on one thread, one per thread otherwise): exactly
+    the bits of one thread, every run. Exact, because each output (and each dx element) is
+    computed within one chunk by the same operations in the same order whatever the chunks:
+    windows do not straddle images, and nothing is summed across images. Integer-valued x makes
+    ties, so max pooling's first-maximum rule is exercised too."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(_pool_chunked, "CHUNK_BYTES", chunk_bytes)
+    forward, backward = {"max": (P.max_pool_forward, P.max_pool_backward),
+                         "avg": (P.avg_pool_forward, P.avg_pool_backward)}[kind]  # fmt: skip
+    x = rng.integers(0, 3, size=x_shape).astype(np.float32)
+
+    def run(workers):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        y, cache = forward(x, k, s, p)
+        return y, backward(dy, cache)
+
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    dy = rng.normal(size=forward(x, k, s, p)[0].shape).astype(np.float32)
+    one = run(1)
+    for workers in (2, 3, 2):
+        for got, want in zip(run(workers), one, strict=True):
             np.testing.assert_array_equal(got, want)
 
 
