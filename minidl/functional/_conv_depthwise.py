@@ -40,7 +40,7 @@ def _chunks(x_shape, itemsize):
     worker thread, at least one chunk per thread."""
     n = x_shape[0]
     step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
-    workers = _threads.count()
+    workers = _threads.count(n * math.prod(x_shape[1:]) * itemsize)
     if workers > 1:
         step = max(1, min(step, -(-n // workers)))
     return [slice(a, min(a + step, n)) for a in range(0, n, step)]
@@ -90,7 +90,7 @@ def forward(x, weight, bias, win):
         if bias is not None:
             y[b] += bias.reshape((-1,) + (1,) * nd)
 
-    _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize))
+    _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize), x.nbytes)
     return y
 
 
@@ -132,7 +132,7 @@ def backward(dy, x, weight, has_bias, win, input_grad):
         return dw_chunk
 
     dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
-    for dw_chunk in _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize)):
+    for dw_chunk in _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize), x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     return dx, dw.reshape(weight.shape), db

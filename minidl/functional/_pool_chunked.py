@@ -36,7 +36,7 @@ def _image_chunks(x_shape, itemsize):
     with more than one worker thread, at least one per thread."""
     n = x_shape[0]
     step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
-    workers = _threads.count()
+    workers = _threads.count(n * math.prod(x_shape[1:]) * itemsize)
     if workers > 1:
         step = max(1, min(step, -(-n // workers)))
     return [slice(a, min(a + step, n)) for a in range(0, n, step)]
@@ -79,7 +79,7 @@ def max_forward(x, win, with_argmax):
         if arg is not None:
             _first_max_offset(views, y[b], out=arg[b])
 
-    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize))
+    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
     return y, arg
 
 
@@ -114,7 +114,7 @@ def max_backward(dy, argmax, x_shape, win):
         if not tiling:
             dx[b] = win.crop(target)
 
-    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize))
+    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
     return dx
 
 
@@ -141,7 +141,7 @@ def avg_forward(x, win, divisor):
             y[b] += v
         y[b] /= divisor
 
-    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize))
+    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
     return y
 
 
@@ -158,5 +158,5 @@ def avg_backward(dy, x_shape, win, divisor):
         if not tiling:
             dx[b] = win.crop(target)
 
-    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize))
+    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
     return dx

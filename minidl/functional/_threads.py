@@ -23,6 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 # Tests set this to force a thread count (None: from the environment, see count()).
 WORKERS = None
+# Below this many bytes of input an op runs on one thread: waking a worker and handing it a
+# chunk costs tens of microseconds on an idle core and far more on a busy one, which is most of
+# a small op (a 2x2 max pool of 32 x 32 x 28 x 28, 3.2 MB: 1.7-1.9 ms forward + backward on one
+# thread, 2.2-2.8 ms on two; a 3x3 one of 32 x 64 x 56 x 56, 26 MB: 43-45 ms against 28-34;
+# bench_sweep.py, load 1.3-1.5, December 2026).
+MIN_BYTES = 4 * 2**20
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -38,8 +44,12 @@ def env_threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def count():
-    """Threads the chunk loops may use: ``WORKERS`` if set, else :func:`env_threads`."""
+def count(nbytes=None):
+    """Threads the chunk loops may use: ``WORKERS`` if set (tests force threads on tiny inputs
+    so), else :func:`env_threads`, but one for an op on fewer than ``MIN_BYTES`` of input
+    (``nbytes``, if given)."""
+    if nbytes is not None and nbytes < MIN_BYTES and WORKERS is None:
+        return 1
     return max(1, WORKERS if WORKERS is not None else env_threads())
 
 
@@ -65,12 +75,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def map_ordered(fn, items):
-    """``[fn(item) for item in items]``, the items shared out among :func:`count` threads
+def map_ordered(fn, items, nbytes=None):
+    """``[fn(item) for item in items]``, the items shared out among ``count(nbytes)`` threads
     (the caller's included); the results in the items' order. An exception in any item is
     raised here once every thread has stopped."""
     items = list(items)
-    threads = min(count(), len(items))
+    threads = min(count(nbytes), len(items))
     if threads <= 1:
         return [fn(item) for item in items]
     results = [None] * len(items)

@@ -132,10 +132,10 @@ def test_pooling_on_threads_gives_the_one_thread_bits(kind, k, s, p, x_shape, ch
 
 
 def _counting(map_ordered, calls):
-    def wrapped(fn, items):
+    def wrapped(fn, items, *args):
         items = list(items)
         calls.append(len(items))
-        return map_ordered(fn, items)
+        return map_ordered(fn, items, *args)
 
     return wrapped
 
@@ -186,3 +186,6 @@ def test_thread_count_follows_the_environment(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: {0, 1, 5}, raising=False)
     assert _threads.count() == 3
+    # a small op stays on one thread: the hand-off would cost more than the work
+    assert _threads.count(_threads.MIN_BYTES - 1) == 1
+    assert _threads.count(_threads.MIN_BYTES) == 3
