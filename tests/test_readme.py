@@ -35,3 +35,18 @@ def test_a_page_of_minidl_runs_and_prints_what_the_text_says(tmp_path, monkeypat
     assert float(small_acc) >= float_acc - 0.5  # "as much for the pruned int8 one"
     assert 50_000 <= int(size.replace(",", "")) <= 70_000  # "about 60 KB"
     assert (tmp_path / "cnn.npz").stat().st_size > 850_000  # "the float file's 900 KB"
+
+
+def test_the_versions_tested_are_the_floors_pyproject_declares():
+    # .ci/minimum_versions installs the floors it reads from pyproject.toml; the README must name
+    # the same ones, so raising a floor without saying so fails here.
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11; CI's first run has it
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]
+    said = " ".join(section("Two commands").split())
+    python_floor = re.fullmatch(r">=(\d+\.\d+)", project["requires-python"]).group(1)
+    assert f"Python {python_floor} with" in said
+    names = {"numpy": "NumPy", "matplotlib": "matplotlib", "tqdm": "tqdm"}
+    for spec in project["dependencies"]:
+        name, floor = re.fullmatch(r"([\w.-]+)>=([\d.]+)", spec).groups()
+        version = floor if floor.count(".") >= 2 else floor + ".0"
+        assert f"{names[name]} {version}" in said, spec

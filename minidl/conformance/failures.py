@@ -46,6 +46,10 @@ _LIBRARY_DIRS = tuple(
 
 
 def _is_library(filename):
+    # NumPy < 1.25 dispatches through frames named "<__array_function__ internals>": generated
+    # code, not the candidate's, like any frame whose file name is in angle brackets.
+    if filename.startswith("<") and filename.endswith(">"):
+        return True
     path = str(pathlib.Path(filename).resolve())
     return path.startswith(_LIBRARY_DIRS) or f"{os.sep}torch{os.sep}" in path
 

@@ -353,3 +353,12 @@ def test_error_inside_numpy_points_at_the_candidates_line():
     row = check(dense_bad, "dense").row("basic")
     assert "in dense_bad: return np.dot(x, weight)" in row.diagnosis
     assert "(in_features, out_features)" in row.diagnosis  # the rerun explains it
+
+
+def test_numpy_dispatch_frames_are_not_the_candidates():
+    # NumPy < 1.25 calls np.dot & co. through a frame named "<__array_function__ internals>";
+    # the diagnosis must skip it and name the candidate's own line (the test above).
+    from minidl.conformance.failures import _is_library
+
+    assert _is_library("<__array_function__ internals>")
+    assert not _is_library(__file__)

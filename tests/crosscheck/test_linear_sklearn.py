@@ -18,6 +18,13 @@ from minidl.regularization_path import enet_path, lasso_path
 sk = pytest.importorskip("sklearn.linear_model")
 sk_ms = pytest.importorskip("sklearn.model_selection")
 sk_datasets = pytest.importorskip("sklearn.datasets")
+sklearn = pytest.importorskip("sklearn")
+
+
+def sk_grid(n_alphas):
+    """scikit-learn's keyword for a grid of n_alphas: ``alphas=n`` from 1.8, ``n_alphas`` before."""
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    return {"alphas": n_alphas} if (major, minor) >= (1, 8) else {"n_alphas": n_alphas}
 
 
 def rel(a, b):
@@ -109,7 +116,7 @@ def test_lasso_path_diabetes(diabetes):
     X, y = diabetes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # sklearn's alphas/n_alphas notice
-        b_alphas, b_coefs, _ = sk.lasso_path(X, y, alphas=100, tol=1e-12, max_iter=100000)
+        b_alphas, b_coefs, _ = sk.lasso_path(X, y, **sk_grid(100), tol=1e-12, max_iter=100000)
     a_alphas, a_coefs, _ = lasso_path(X, y, n_alphas=100, tol=1e-12, max_iter=100000)
     np.testing.assert_allclose(a_alphas, b_alphas, rtol=1e-12)
     assert rel(a_coefs, b_coefs) < 1e-6
@@ -120,7 +127,7 @@ def test_enet_path_random(seed, n, p):
     X, y = random_problem(seed, n, p)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        b_alphas, b_coefs, _ = sk.enet_path(X, y, l1_ratio=0.7, alphas=20, tol=1e-12,
+        b_alphas, b_coefs, _ = sk.enet_path(X, y, l1_ratio=0.7, **sk_grid(20), tol=1e-12,
                                             max_iter=100000)  # fmt: skip
     a_alphas, a_coefs, _ = enet_path(X, y, 0.7, n_alphas=20, tol=1e-12, max_iter=100000)
     np.testing.assert_allclose(a_alphas, b_alphas, rtol=1e-12)
