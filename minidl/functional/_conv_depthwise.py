@@ -10,11 +10,14 @@ per channel: C GEMMs too thin to run fast (3-8x PyTorch in benchmarks/bench_swee
 sum runs over the kernel offsets instead: for each offset ``p`` the strided slice of the padded
 input that holds ``p`` of every window (``Windows.offsets``, as the pooling does) is multiplied
 by ``w[:, 0, p]`` and added into ``y``. The backward mirrors it: ``dw[c, 0, p]`` is the sum of
-``dy`` times that slice, and ``dy * w[:, 0, p]`` is added back into that slice of a zero canvas.
-The batch is cut into chunks of at most ``CHUNK_BYTES`` of input, so that the prod(k) passes
-over a chunk stay in cache. With stride 1 the slices are contiguous runs of the flattened
-canvas on the wide output grid of :mod:`minidl.functional._conv_wide` (8 x 128 x 56 x 56, 3x3:
-41 ms forward + backward against 54 with the strided slices, one thread).
+``dy`` times that slice (a batch of dot products, no product array written), and
+``dy * w[:, 0, p]`` is added back into that slice of a zero canvas. The batch is cut into chunks
+of at most ``CHUNK_BYTES`` of input, so that the prod(k) passes over a chunk stay in cache, and
+the chunks run on the worker threads of :mod:`minidl.functional._threads` (each writes its own
+images; ``dw`` sums the chunks' shares in their order, the same bits on every run). With
+stride 1 the slices are contiguous runs of the flattened canvas on the wide output grid of
+:mod:`minidl.functional._conv_wide` (8 x 128 x 56 x 56, 3x3: 41 ms forward + backward against
+54 with the strided slices, one thread).
 """
 
 import math
