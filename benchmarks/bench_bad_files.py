@@ -34,7 +34,7 @@ LOADERS = {  # (imports, call) run in the child process
         "from minidl.compression.storage import load_compressed",
         "load_compressed(PATH)",
     ),
-    "read_idx": ("from minidl.mnist import read_idx", "read_idx(PATH)"),
+    "read_idx": ("from minidl.datasets.mnist import read_idx", "read_idx(PATH)"),
 }
 
 CHILD = textwrap.dedent(

@@ -1,7 +1,7 @@
 """Compression of article 003's CNN on the MNIST t10k split: accuracy and real size per technique.
 
 Run by hand (``python benchmarks/bench_compression.py``; about 5-10 minutes on 2 shared cores).
-Trains ``minidl.zoo.article003_cnn`` (225,034 parameters) on 8,000 of the bundled MNIST test
+Trains ``minidl.nn.zoo.article003_cnn`` (225,034 parameters) on 8,000 of the bundled MNIST test
 images, evaluates on the other 2,000 (one accuracy point = 20 images), then applies each
 technique to a copy and prints a Markdown table of accuracy, bytes and ratio (the README table),
 the article-004 pipeline tables (corrected and literal) and a timing of the mask computation
@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 
-from minidl.complexity import summary
 from minidl.compression.clipping import apply_to_weights, clip_article003_code, clip_article003_text
 from minidl.compression.int_model import quantize_model
 from minidl.compression.lowrank import lowrank_model
@@ -37,9 +36,10 @@ from minidl.compression.schedule import prune_and_finetune
 from minidl.compression.storage import model_bytes, save_compressed
 from minidl.compression.structured import prune_units
 from minidl.datasets import load_mnist_t10k_split
-from minidl.losses import CrossEntropyLoss
+from minidl.nn.complexity import summary
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.zoo import article003_cnn
 from minidl.optim import Adam
-from minidl.zoo import article003_cnn
 
 SHAPE = (1, 1, 28, 28)
 

@@ -89,7 +89,7 @@ def minidl_conv3d(plus1=False):
 def torch_conv3d(plus1=False, need_dx=True):
     import torch
 
-    from minidl.complexity_formulas import mid_channels_tran
+    from minidl.layers.complexity_formulas import mid_channels_tran
 
     x = torch.randn(8, 3, 16, 32, 32).requires_grad_(need_dx)
     if plus1:

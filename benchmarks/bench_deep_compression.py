@@ -19,7 +19,6 @@ import subprocess
 import tempfile
 import time
 
-from minidl import zoo
 from minidl.compression.deep_compression import (
     PAPER_LAYERS,
     TABLE1_HEADER,
@@ -37,7 +36,8 @@ from minidl.compression.storage import load_compressed, save_compressed
 from minidl.compression.structured import prune_units
 from minidl.compression.weight_sharing import share_model_weights
 from minidl.datasets import load_mnist_t10k_split
-from minidl.serialization import load_model
+from minidl.nn import zoo
+from minidl.nn.serialization import load_model
 
 # minidl's tuned widths (the paper's pruning rates kept): on 8,000 training images 16 shared
 # values per fully connected layer lose nothing (see the P+Q sweep), and once Huffman-coded the
@@ -161,7 +161,7 @@ def _adam():
 
 
 def _ce():
-    from minidl.losses import CrossEntropyLoss
+    from minidl.nn.losses import CrossEntropyLoss
 
     return CrossEntropyLoss()
 

@@ -22,7 +22,7 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes
 from timing import interleaved
 
-from minidl.linear import Lasso, Ridge, lasso_path
+from minidl.linear_model import Lasso, Ridge, lasso_path
 
 REPEATS = 7
 

@@ -2,7 +2,7 @@
 
 Run by hand: ``python benchmarks/bench_training.py [--repeats 15] [--profile]``.
 
-For LeNet-5 and source article 003's CNN (``minidl.zoo``) at batch 32, 64 and 128, float32, the
+For LeNet-5 and source article 003's CNN (``minidl.nn.zoo``) at batch 32, 64 and 128, float32, the
 same architecture is built in PyTorch and both take Adam steps on the same random batch. Each
 framework runs in its own process (in one process, each one's speed depended on the other's
 allocations: see bench_sweep.py); the two processes alternate ``--rounds`` times (so a busy
@@ -29,8 +29,8 @@ from threadpoolctl import threadpool_limits
 from timing import alternating_processes, interleaved
 from torch import nn
 
-from minidl import zoo
-from minidl.losses import CrossEntropyLoss
+from minidl.nn import zoo
+from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
 
 EPOCH = 60_000

@@ -4,7 +4,7 @@ Steps, all on data shipped in ``datasets/`` (no download):
 
 1. load the 10,000 bundled MNIST test images, split 8,000 for training / 2,000 for testing
    (:func:`minidl.datasets.load_mnist_t10k_split`, seed 0);
-2. build article 003's Keras CNN (:func:`minidl.zoo.article003_cnn`) and print its summary:
+2. build article 003's Keras CNN (:func:`minidl.nn.zoo.article003_cnn`) and print its summary:
    output shape, parameters and multiply-accumulates (MACs) per layer;
 3. train it with Adam (learning rate decayed by a cosine over the epochs), batch 32, a
    progress bar per epoch (loss, accuracy, validation);
@@ -119,10 +119,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     out = _output_folder(parser, args.out)
-    from minidl import plot, zoo
     from minidl.datasets import load_mnist_t10k_split
-    from minidl.losses import CrossEntropyLoss
-    from minidl.metrics import accuracy, confusion_matrix
+    from minidl.nn import plot, zoo
+    from minidl.nn.losses import CrossEntropyLoss
+    from minidl.nn.metrics import accuracy, confusion_matrix
     from minidl.optim import Adam, CosineAnnealingLR
 
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 4)

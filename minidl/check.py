@@ -20,10 +20,7 @@ signature each expects, ``--list --case FAMILY`` that family's cases. Examples::
 """
 
 import argparse
-import importlib
-import importlib.util
 import json
-import pathlib
 import sys
 
 import numpy as np
@@ -31,33 +28,7 @@ import numpy as np
 from minidl.conformance.cases import FAMILIES, get_family
 from minidl.conformance.check import check
 from minidl.conformance.failures import SPELLING
-
-
-def resolve(spec):
-    """The object named by ``MODULE:NAME`` (module importable, or a ``.py`` file path)."""
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected MODULE:FUNCTION, got {spec!r}")
-    if module_name.endswith(".py"):
-        path = pathlib.Path(module_name)
-        if not path.is_file():
-            raise ValueError(f"file {module_name!r} (from {spec!r}) does not exist")
-        spec_ = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec_)
-        sys.path.insert(0, str(path.parent.resolve()))  # its own imports of sibling files
-        try:
-            spec_.loader.exec_module(module)
-        finally:
-            sys.path.pop(0)
-    else:
-        module = importlib.import_module(module_name)
-    obj = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"{module_name} has no attribute {attr!r} (from {spec!r})") from None
-    return obj
+from minidl.conformance.resolve import resolve
 
 
 def _families_text():

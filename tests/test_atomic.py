@@ -20,7 +20,7 @@ import pytest
 from minidl.compression.storage import save_compressed
 from minidl.datasets import read_idx, write_idx
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def model(seed=0):
@@ -172,7 +172,7 @@ KILLED_SAVE = textwrap.dedent(
     import os, signal, sys
     import numpy as np
     from minidl.layers.dense import Dense
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     def savez_then_die(f, **arrays):
         f.write(b"x" * 100_000)

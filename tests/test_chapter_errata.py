@@ -11,16 +11,16 @@ import pathlib
 import numpy as np
 import pytest
 
-from minidl import complexity as cx
 from minidl.compression import clipping, storage
 from minidl.layers.activations import ReLU
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
-from minidl.zoo import article000_cnn, article003_cnn
+from minidl.nn import complexity as cx
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
+from minidl.nn.zoo import article000_cnn, article003_cnn
 
 CHAPTERS = pathlib.Path(__file__).resolve().parents[1] / "chapters"
 

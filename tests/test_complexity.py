@@ -4,7 +4,6 @@ PyTorch's own parameter counts and hook-measured MACs are in tests/crosscheck/."
 import numpy as np
 import pytest
 
-from minidl import complexity as cx
 from minidl.layers.activations import ReLU, Softmax
 from minidl.layers.base import Layer
 from minidl.layers.batchnorm import BatchNorm2D
@@ -13,7 +12,8 @@ from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
 from minidl.layers.pool import AvgPool2D, GlobalAvgPool, MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn import complexity as cx
+from minidl.nn.model import Sequential
 
 
 def test_torchinfo_mult_adds_differ_from_macs():

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from minidl.compressed_sensing import (
+from minidl.linear_model.compressed_sensing import (
     ConvergenceWarning,
     gaussian_measurement_matrix,
     ista,
@@ -16,7 +16,7 @@ from minidl.compressed_sensing import (
     soft_threshold,
     sparse_signal,
 )
-from minidl.lasso import Lasso
+from minidl.linear_model.lasso import Lasso
 
 
 def problem(rng, m, n, k, noise=0.0):
@@ -270,8 +270,8 @@ def test_convergence_warning_is_the_shared_class():
 @pytest.mark.parametrize("accelerated", [False, True])
 def test_ista_is_the_lassos_proximal_gradient(rng, accelerated):
     """(5.4) with lam is the lasso (2.8) with alpha = lam / m: compressed sensing's ista and
-    Lasso(solver='ista'/'fista') run the one iteration of minidl.proximal on the two scalings
-    and reach the same minimizer."""
+    Lasso(solver='ista'/'fista') run the one iteration of minidl.linear_model.proximal on the two
+    scalings and reach the same minimizer."""
     A, _, y = problem(rng, 30, 60, 4, noise=0.01)
     lam = 0.1 * np.max(np.abs(A.T @ y))
     ours = ista(A, y, lam, accelerated=accelerated, tol=1e-14, max_iter=200000)

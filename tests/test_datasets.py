@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from minidl import datasets as ds
+from minidl.datasets import bundled
 
 
 def _copy_bundle(tmp_path, *names):
@@ -21,7 +22,7 @@ def _copy_bundle(tmp_path, *names):
     for name in names:
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ds.datasets_dir() / name, target)
+        shutil.copyfile(bundled.datasets_dir() / name, target)
     return tmp_path
 
 
@@ -30,16 +31,16 @@ def _copy_bundle(tmp_path, *names):
 
 def test_every_bundled_file_matches_its_checksum():
     for name, digest in ds.CHECKSUMS.items():
-        assert ds.sha256(ds.datasets_dir() / name) == digest, name
+        assert bundled.sha256(bundled.datasets_dir() / name) == digest, name
 
 
 def test_bundled_folder_stays_small():
-    total = sum(p.stat().st_size for p in ds.datasets_dir().rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in bundled.datasets_dir().rglob("*") if p.is_file())
     assert total < 3 * 2**20
 
 
 def test_readme_records_every_checksum():
-    readme = (ds.datasets_dir() / "README.md").read_text(encoding="utf-8")
+    readme = (bundled.datasets_dir() / "README.md").read_text(encoding="utf-8")
     for name, digest in ds.CHECKSUMS.items():
         assert digest in readme, name
 

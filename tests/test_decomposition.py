@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from minidl import decomposition
 from minidl.decomposition import PCA, covariance, covariance_naive, pca_literal, pca_objective
+from minidl.decomposition import pca as pca_module
 from minidl.exceptions import NotFittedError
 
 
@@ -40,7 +40,7 @@ def test_covariance_blocks_cover_every_row(rng, monkeypatch):
     # Shrink the block budget so 23 x 5 float64 (920 bytes) needs 4 blocks: 6 + 6 + 6 + 5 rows.
     # A mean of 1e3 against a spread of 1 rules the uncentred shortcut out (mean^2 > 1e4 var),
     # so the blocked centring is what runs.
-    monkeypatch.setattr(decomposition, "_BLOCK_BYTES", 256)
+    monkeypatch.setattr(pca_module, "_BLOCK_BYTES", 256)
     X = rng.normal(size=(23, 5)) + 1e3
     np.testing.assert_allclose(covariance(X), np.cov(X, rowvar=False), rtol=0, atol=1e-12)
     np.testing.assert_allclose(

@@ -9,7 +9,7 @@ the last epoch's accuracy stable rather than the luck of the last batch).
   LeNet-5 reach >= 97%, article 000's CNN >= 96.5% (a logistic regression gets ~90% on this
   split, so these need the convolutions to work).
 - 8x8 digits: 1,437 / 360 (permutation with seed 0), made 28x28 by bilinear resizing
-  (``minidl.transforms.digits_to_28(x, 'resize')``), so the MNIST networks run unchanged.
+  (``minidl.datasets.transforms.digits_to_28(x, 'resize')``), so the MNIST networks run unchanged.
 - Moving digits: the direction (right, left, down, up) of a glyph sliding across 8 frames of
   16x16. Conv3D and (2+1)-D networks reach >= 95%; the same network made 2-D and shown the
   time-averaged frame stays below 60%, because "left" and "right" (and "up" and "down") have
@@ -20,11 +20,11 @@ the last epoch's accuracy stable rather than the luck of the last batch).
 import numpy as np
 import pytest
 
-from minidl import zoo
 from minidl.datasets import load_digits, load_mnist_t10k_split, make_moving_digits
-from minidl.losses import CrossEntropyLoss
+from minidl.datasets.transforms import digits_to_28
+from minidl.nn import zoo
+from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam, CosineAnnealingLR
-from minidl.transforms import digits_to_28
 
 pytestmark = pytest.mark.slow
 

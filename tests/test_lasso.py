@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from minidl.exceptions import ConvergenceWarning, NotFittedError
-from minidl.lasso import AdaptiveLasso, ElasticNet, Lasso, lasso_literal
-from minidl.lasso_solvers import enet_cd_gram, lasso_cd_naive
-from minidl.lasso_working_set import enet_cd_working_set
-from minidl.linear import Ridge
-from minidl.proximal import duality_gap, soft_threshold
-from minidl.regularization_path import alpha_grid, enet_path, lasso_path
+from minidl.linear_model.lasso import AdaptiveLasso, ElasticNet, Lasso, lasso_literal
+from minidl.linear_model.lasso_solvers import enet_cd_gram, lasso_cd_naive
+from minidl.linear_model.lasso_working_set import enet_cd_working_set
+from minidl.linear_model.linear import Ridge
+from minidl.linear_model.proximal import duality_gap, soft_threshold
+from minidl.linear_model.regularization_path import alpha_grid, enet_path, lasso_path
 
 SOLVERS = ["cd", "cd_naive", "ista", "fista"]
 
@@ -343,7 +343,7 @@ def test_duality_gap_is_no_certificate_without_a_penalty():
     """With lam = 0 and beta = 0 the old value, ||X^T r||^2, said nothing (tiny gradient, far
     from the optimum on an ill-conditioned X): duality_gap refuses, and least squares is
     solved directly."""
-    from minidl.compressed_sensing import ista
+    from minidl.linear_model.compressed_sensing import ista
 
     with pytest.raises(ValueError, match="no penalty.*least squares"):
         duality_gap(1.0, np.zeros(3), np.ones(3), np.zeros(3), 0.0)

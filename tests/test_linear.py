@@ -5,8 +5,8 @@ import pytest
 
 from minidl.exceptions import ConvergenceWarning, NotFittedError
 from minidl.gradcheck import numerical_gradient, rel_error
-from minidl.linear import (
-    Lasso,
+from minidl.linear_model.lasso import Lasso
+from minidl.linear_model.linear import (
     LinearRegression,
     Ridge,
     effective_df,
@@ -250,7 +250,7 @@ def test_get_params_rebuilds_the_estimator():
 
 
 def test_centered_gram_identity_and_cancellation_guard(rng):
-    from minidl._linear_base import centered_gram
+    from minidl.linear_model.base import centered_gram
 
     X, y = make_data(rng, 50, 4)
     G, Xty, yy, x_mean, y_mean = centered_gram(X, y, True)

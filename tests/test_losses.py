@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minidl.gradcheck import numerical_gradient, rel_error
-from minidl.losses import (
+from minidl.nn.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     MSELoss,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minidl.__main__ import build_parser, format_confusion_matrix, main
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def test_help_lists_what_it_does(capsys):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from minidl.metrics import accuracy, confusion_matrix
+from minidl.nn.metrics import accuracy, confusion_matrix
 
 
 def test_accuracy_hand_case():

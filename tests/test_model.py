@@ -8,8 +8,8 @@ from minidl.layers.activations import ReLU
 from minidl.layers.base import Layer
 from minidl.layers.dense import Dense
 from minidl.layers.reshape import Flatten
-from minidl.losses import CrossEntropyLoss, MSELoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss, MSELoss
+from minidl.nn.model import Sequential
 from minidl.optim import SGD, StepLR
 
 
@@ -384,7 +384,7 @@ def test_predict_evaluate_bad_inputs():
 
 
 def test_summary_delegates_to_complexity():
-    complexity = pytest.importorskip("minidl.complexity")
+    complexity = pytest.importorskip("minidl.nn.complexity")
     model = mlp()
     assert repr(model.summary((1, 4))) == repr(complexity.summary(model.layers, (1, 4)))
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from minidl.lasso import Lasso
-from minidl.linear import LinearRegression, Ridge
-from minidl.model_selection import (
+from minidl.linear_model.lasso import Lasso
+from minidl.linear_model.linear import LinearRegression, Ridge
+from minidl.linear_model.model_selection import (
     KFold,
     LassoCV,
     LassoIC,

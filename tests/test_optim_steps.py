@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from minidl.optim import SGD, Adam, AdamW
-from minidl.optim_steps import (
+from minidl.optim.steps import (
     adam_step,
     adam_step_naive,
     adamw_step,

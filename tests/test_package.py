@@ -28,8 +28,8 @@ def test_minidl_imports_no_framework():
 
 def test_every_module_imports_first():
     """Each module imports in a fresh state, whatever the order (a circular import between
-    minidl.datasets, minidl.mnist and minidl.synthetic once broke ``import minidl.synthetic``
-    as the first import, while ``import minidl.datasets`` first worked)."""
+    the data modules once broke ``import minidl.synthetic`` as the first import, while
+    ``import minidl.datasets`` first worked)."""
     modules = sorted(
         ".".join(("minidl",) + p.relative_to(PKG).with_suffix("").parts).removesuffix(".__init__")
         for p in PKG.rglob("*.py")
@@ -44,7 +44,7 @@ def test_every_module_imports_first():
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "minidl.synthetic" in modules and "minidl.mnist" in modules
+    assert "minidl.datasets.synthetic" in modules and "minidl.datasets.mnist" in modules
 
 
 def test_seed_makes_draws_reproducible():

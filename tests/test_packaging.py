@@ -94,8 +94,8 @@ def test_installed_wheel_runs_the_main_job_from_elsewhere(wheel, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     where = subprocess.run(
-        [sys.executable, "-c", "import minidl, minidl.datasets as d; print(minidl.__file__); "
-         "print(d.datasets_dir())"],
+        [sys.executable, "-c", "import minidl, minidl.datasets.bundled as d; "
+         "print(minidl.__file__); print(d.datasets_dir())"],
         cwd=work, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert all(pathlib.Path(p).is_relative_to(target) for p in where), where

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from minidl import plot
+from minidl.nn import plot
 
 
 def _is_png(path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minidl.datasets import PROSTATE_FEATURES, load_prostate
-from minidl.linear import LinearRegression
+from minidl.linear_model.linear import LinearRegression
 
 # ESL Table 3.3, column "LS": intercept then the eight features, printed to three decimals.
 TABLE_3_3_LS = [2.465, 0.680, 0.263, -0.141, 0.210, 0.305, -0.288, -0.021, 0.267]

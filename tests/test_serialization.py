@@ -11,8 +11,8 @@ import minidl
 from minidl.layers.activations import ReLU
 from minidl.layers.dense import Dense
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
-from minidl.serialization import META_KEY, read_model_file
+from minidl.nn.model import Sequential
+from minidl.nn.serialization import META_KEY, read_model_file
 
 
 def net(dtype=np.float32, seed=0, hidden=5):

@@ -15,7 +15,7 @@ import pytest
 from minidl.layers.activations import ReLU
 from minidl.layers.batchnorm import BatchNorm1D
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 FEW_MB = 4 * 2**20  # bar for a refused crafted file: a few MB (the files' arrays are bytes)
 LOADERS = {

@@ -3,7 +3,7 @@
 The fresh process imports only ``minidl`` (not ``minidl.compression``) and must rebuild every
 registered layer class, QAT's included, from ``save`` and ``save_compressed`` files, giving
 the same outputs bit for bit. The shape rules that let loaders check a file before building
-(minidl/state_spec.py) are held equal to the constructors on random configs.
+(minidl/nn/state_spec.py) are held equal to the constructors on random configs.
 """
 
 import importlib
@@ -33,8 +33,8 @@ from minidl.layers import (
     reshape,
 )
 from minidl.layers.base import LAYERS
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
 from minidl.optim import SGD
 
 
@@ -188,11 +188,11 @@ def load_compressed_round_trip(model, tmp_path):
     return load_compressed(tmp_path / "c.npz")
 
 
-# --- the shape rules of minidl/state_spec.py equal the constructors ----------------------
+# --- the shape rules of minidl/nn/state_spec.py equal the constructors ----------------------
 
 
 def test_every_registered_class_has_a_rule():
-    from minidl.state_spec import DATA_SIZED, RULES, STATELESS
+    from minidl.nn.state_spec import DATA_SIZED, RULES, STATELESS
 
     assert minidl_layer_classes() == set(RULES) | STATELESS | DATA_SIZED
 
@@ -230,7 +230,7 @@ CONFIGS = {
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(data=st.data())
 def test_rules_give_the_shapes_the_constructors_make(data):
-    from minidl.state_spec import layer_state, spec_of
+    from minidl.nn.state_spec import layer_state, spec_of
 
     name = data.draw(st.sampled_from(sorted(CONFIGS)))
     config = data.draw(CONFIGS[name])

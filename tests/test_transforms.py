@@ -1,4 +1,4 @@
-"""minidl.transforms: hand-computed resizes and pads, loop twin equality, bad inputs.
+"""minidl.datasets.transforms: hand-computed resizes and pads, loop twin equality, bad inputs.
 
 PyTorch's F.interpolate is compared in tests/crosscheck/test_transforms_torch.py.
 """
@@ -6,7 +6,13 @@ PyTorch's F.interpolate is compared in tests/crosscheck/test_transforms_torch.py
 import numpy as np
 import pytest
 
-from minidl.transforms import digits_to_28, interpolation_matrix, pad_to, resize, resize_naive
+from minidl.datasets.transforms import (
+    digits_to_28,
+    interpolation_matrix,
+    pad_to,
+    resize,
+    resize_naive,
+)
 
 
 def test_bilinear_2_to_4_by_hand():

@@ -1,12 +1,12 @@
-"""minidl.zoo: architectures (shapes, parameter counts worked out by hand), seeding, dtypes."""
+"""minidl.nn.zoo: architectures (shapes, parameter counts worked out by hand), seeding, dtypes."""
 
 import numpy as np
 import pytest
 
-from minidl import zoo
 from minidl.layers.conv import Conv2D, Conv2Plus1D, Conv3D
 from minidl.layers.pool import AvgPool2D, MaxPool2D
-from minidl.model import Sequential
+from minidl.nn import zoo
+from minidl.nn.model import Sequential
 
 
 def conv(c_in, c_out, k, nd=2):

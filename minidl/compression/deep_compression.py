@@ -11,7 +11,7 @@ r"""Deep Compression's three stages on a minidl model (Han, Mao & Dally, ICLR 20
 
 ``PAPER_LAYERS`` holds the paper's per-layer figures for the two MNIST networks (Tables 2 and
 3: the fraction of weights kept after pruning, the weight bits and the index bits) keyed by the
-``state_dict`` names of :func:`minidl.zoo.lenet_300_100` and :func:`minidl.zoo.lenet5_caffe`;
+``state_dict`` names of :func:`minidl.nn.zoo.lenet_300_100` and :func:`minidl.nn.zoo.lenet5_caffe`;
 ``PAPER_TABLE1`` the rows of Table 1 (top-1 error %, size in KB, ratio).
 """
 
@@ -21,7 +21,7 @@ from minidl._validation import check_positive_int
 from minidl.compression.pruning import accuracy, apply_masks, check_sparsity, model_masks
 from minidl.compression.schedule import MaskedOptimizer, gradual_sparsity
 from minidl.compression.weight_sharing import CentroidOptimizer, share_model_weights
-from minidl.losses import CrossEntropyLoss
+from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam, CosineAnnealingLR
 
 # key -> (fraction of weights kept, weight bits, index bits), Tables 2 and 3

@@ -4,7 +4,7 @@ Layout (little endian)::
 
     8 bytes   magic  b"MDLDC\x00\x01\n"
     4 bytes   uint32 length of the header
-    header    zlib-deflated JSON: architecture (as :mod:`minidl.serialization`), and per state
+    header    zlib-deflated JSON: architecture (as :mod:`minidl.nn.serialization`), and per state
               array its key, shape, dtype, how it is stored and the byte length of each section
     sections  per state array, in ``state_dict`` order:
               shared weight:  codebook (float32, the K nonzero centroids; index 0 is the zero)
@@ -38,7 +38,7 @@ from minidl.atomic import atomic_write
 from minidl.compression import huffman
 from minidl.compression.pruning import prunable_weights
 from minidl.compression.relative_index import from_relative, to_relative
-from minidl.serialization import (
+from minidl.nn.serialization import (
     architecture,
     build_layers,
     check_layer_entries,
@@ -296,10 +296,10 @@ def load_deep_compressed(path):
     """Rebuild the model of a file written by :func:`save_deep_compressed`, exactly.
 
     Before any layer is built or any tensor decoded, the header's shapes and dtypes are checked
-    against those the layer configs imply (:func:`minidl.serialization.expected_state`) and
+    against those the layer configs imply (:func:`minidl.nn.serialization.expected_state`) and
     its section lengths against the file's length.
     """
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     header, payload = read_header(path)
     where = f"Deep Compression file {os.fspath(path)!r}"

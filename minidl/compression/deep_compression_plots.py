@@ -14,7 +14,7 @@ import numpy as np
 
 from minidl.compression.huffman import HuffmanCode
 from minidl.compression.weight_sharing import init_centroids
-from minidl.plot import _finish, plt
+from minidl.nn.plot import _finish, plt
 
 
 def plot_weight_distribution(before, after, codebook=None, path=None, title="weights"):

@@ -32,7 +32,7 @@ import numpy as np
 
 from minidl._validation import check_fraction
 from minidl.functional.activations import log_softmax
-from minidl.losses import CrossEntropyLoss, Loss, check_logits
+from minidl.nn.losses import CrossEntropyLoss, Loss, check_logits
 
 
 def _temperature(T):
@@ -61,7 +61,7 @@ def distillation_targets(labels, teacher_logits):
 
 
 class DistillationLoss(Loss):
-    r"""Hinton et al.'s loss (1.11)/(4.7) (module docstring) with :class:`minidl.losses` API.
+    r"""Hinton et al.'s loss (1.11)/(4.7) (module docstring) with :class:`minidl.nn.losses` API.
 
     ``loss = crit(student_logits, target)`` where ``target`` is either the structured array of
     :func:`distillation_targets` or a pair ``(teacher_logits, labels)``; ``crit.backward()``

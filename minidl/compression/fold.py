@@ -56,7 +56,7 @@ def fold_model(model):
 
     Other BatchNorm layers (after a pooling or activation, say) are kept as they are.
     """
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     layers, i = [], 0
     src = model.layers

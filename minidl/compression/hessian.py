@@ -13,7 +13,7 @@ or conv layer (:math:`a_i = \sum_j w_{ij} x_j + b_i`, each sample apart) and :ma
     h_{a}      &\approx f'(a)^2\, h_{f(a)}   \quad\text{(elementwise activation } f)  &(H3)
 
 and at the top the exact diagonal of the loss Hessian with respect to the network's output
-(mean reductions, as :mod:`minidl.losses`): :math:`p_k(1 - p_k)/N` for the softmax cross entropy
+(mean reductions, as :mod:`minidl.nn.losses`): :math:`p_k(1 - p_k)/N` for the softmax cross entropy
 from logits (whatever the labels or label smoothing), :math:`\sigma(z)(1 - \sigma(z))/\text{size}`
 for BCE with logits and :math:`2/\text{size}` for MSE (H4).
 
@@ -46,7 +46,7 @@ from minidl.functional.activations import log_softmax, sigmoid
 from minidl.functional.conv import conv_nd_backward
 from minidl.functional.dense import dense_backward
 from minidl.functional.pool import avg_divisor
-from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minidl.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 
 __all__ = ["hessian_diag_backprop", "output_curvature"]
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
 from minidl.compression.hessian import hessian_diag_backprop, output_curvature
-from minidl.losses import CrossEntropyLoss
+from minidl.nn.losses import CrossEntropyLoss
 
 
 def _grads_over_data(model, X, y, loss, batch_size):

@@ -17,7 +17,6 @@ QuantizedDense`` keeps working).
 
 import numpy as np
 
-from minidl import training
 from minidl.compression.int_layers import (  # noqa: F401  (layer classes re-exported)
     QuantizedConv2D,
     QuantizedDense,
@@ -27,6 +26,7 @@ from minidl.compression.int_layers import (  # noqa: F401  (layer classes re-exp
 from minidl.compression.qat import FakeQuantWeight
 from minidl.compression.quantization import dequantize, qrange, quantize
 from minidl.layers.dense import Dense
+from minidl.nn import training
 
 
 class _IntStep:
@@ -139,7 +139,7 @@ class QuantizedModel:
         return training.predict(self, X, batch_size)
 
     def evaluate(self, X, y, loss=None, batch_size=256):
-        """``(mean loss, accuracy)`` as :meth:`Sequential.evaluate <minidl.model.Sequential.
+        """``(mean loss, accuracy)`` as :meth:`Sequential.evaluate <minidl.nn.model.Sequential.
         evaluate>` computes them; ``loss`` defaults to cross-entropy for integer labels."""
         return training.evaluate(self, X, y, loss, batch_size)
 

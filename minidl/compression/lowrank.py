@@ -55,7 +55,7 @@ def lowrank_model(model, ranks):
     """A new Sequential with the Dense layers ``{index: rank}`` factorized (others copied)."""
     import copy
 
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     if not isinstance(ranks, dict):
         raise TypeError(f"ranks must be a dict layer index -> rank, got {ranks!r}")

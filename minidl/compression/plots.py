@@ -1,10 +1,10 @@
 """Plots for compression: per-layer pruning sensitivity and the pipeline table.
 
 Each function returns the matplotlib Figure (written to ``path`` and closed when given), as
-:mod:`minidl.plot` does.
+:mod:`minidl.nn.plot` does.
 """
 
-from minidl.plot import _finish, plt
+from minidl.nn.plot import _finish, plt
 
 
 def plot_sensitivity(scan, path=None, title="pruning sensitivity (one layer at a time)"):

@@ -23,7 +23,7 @@ from minidl._validation import check_float_array
 from minidl.compression.observers import MinMaxObserver
 from minidl.compression.quantization import check_bits, choose_qparams, qrange, quantize_codes
 from minidl.layers.base import LAYERS, Layer
-from minidl.state_spec import fake_quantize_state
+from minidl.nn.state_spec import fake_quantize_state
 
 
 def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False, axis=None):

@@ -142,7 +142,7 @@ def model_bytes(model, sparse=None, int8=False):
 
 def compressed_state(model, sparse="auto", int8=True):
     """``(arrays, meta)`` that :func:`save_compressed` writes (exposed for counting)."""
-    from minidl.serialization import architecture
+    from minidl.nn.serialization import architecture
 
     weights = prunable_weights(model)
     arrays, encodings = {}, {}
@@ -173,7 +173,7 @@ def save_compressed(model, path, sparse="auto", int8=True, compress=False, forma
     (:func:`minidl.compression.deep_compression_format.save_deep_compressed`; ``kw`` are its
     ``bits``, ``index_bits``, ``coding``); :func:`load_compressed` reads both.
     """
-    from minidl.serialization import check_state
+    from minidl.nn.serialization import check_state
 
     if format == "deep_compression":
         from minidl.compression.deep_compression_format import save_deep_compressed
@@ -194,22 +194,25 @@ def save_compressed(model, path, sparse="auto", int8=True, compress=False, forma
 def load_compressed(path):
     """Rebuild the model saved by :func:`save_compressed` (weights dequantized to float).
 
-    Checked as :func:`minidl.serialization.load_model` checks a model file (sizes against the
+    Checked as :func:`minidl.nn.serialization.load_model` checks a model file (sizes against the
     file before anything is allocated, only the expected members read), and each encoded
     weight's structure as :func:`decode_weight` says; any problem is a ``ValueError`` naming
     the file. A Deep Compression file (found by its magic bytes) is read by
     :func:`minidl.compression.deep_compression_format.load_deep_compressed`, checked alike.
     """
     from minidl.compression import deep_compression_format as dcf
-    from minidl.model import Sequential
-    from minidl.serialization import build_layers, restore_state
+    from minidl.nn.model import Sequential
+    from minidl.nn.serialization import build_layers, restore_state
 
     if dcf.is_deep_compressed(path):
         return dcf.load_deep_compressed(path)
     with NpzArchive(path, "compressed model file") as archive:
         where = f"compressed model file {archive.path!r}"
         entries, declared, built = read_metadata(archive, META_KEY, FORMAT, where)
-        state = {key: read_entry(archive, key, info, where) for key, info in declared.items()}
+        state = {
+            key: read_entry(archive, key, info, where, decode_weight)
+            for key, info in declared.items()
+        }
     model = Sequential(build_layers(entries, where, built))
     restore_state(model, state, where)
     return model

@@ -2,7 +2,7 @@
 
 :func:`read_metadata` checks the metadata (format, layer entries, one ``{"shape", "dtype",
 "parts"}`` per state key), compares the declared shapes and dtypes with those the layer
-configs imply (:func:`minidl.serialization.expected_state`) and the zip's member names with
+configs imply (:func:`minidl.nn.serialization.expected_state`) and the zip's member names with
 those the parts imply, all before any array is read. :func:`read_entry` then checks each
 member's header against its part (sizes bounded by the declared shape), reads it, and
 decodes it through :func:`~minidl.compression.storage.decode_weight`, whose structure checks
@@ -22,7 +22,7 @@ PART_SETS = (  # the encodings save_compressed writes, with or without an int8 "
 
 def read_metadata(archive, meta_key, fmt, where):
     """``(layer entries, {key: info}, prebuilt layers)`` from a compressed file, all checked."""
-    from minidl.serialization import check_layer_entries, compare_specs, expected_state
+    from minidl.nn.serialization import check_layer_entries, compare_specs, expected_state
 
     if meta_key not in archive:
         raise archive.invalid(f"is corrupt or not one: no {meta_key!r} member")
@@ -67,10 +67,10 @@ def _valid_info(info):
     return len(shape) >= 1 and plain in PART_SETS and len(parts) == len(set(parts))
 
 
-def read_entry(archive, key, info, where):
-    """The state array ``key``: a float32 member cast to its dtype, or a decoded weight."""
-    from minidl.compression.storage import decode_weight
-
+def read_entry(archive, key, info, where, decode_weight):
+    """The state array ``key``: a float32 member cast to its dtype, or a weight decoded by
+    ``decode_weight`` (:func:`minidl.compression.storage.decode_weight`, passed in by the reader
+    so that the checks do not import the module that imports them)."""
     shape, dtype = tuple(info["shape"]), np.dtype(info["dtype"])
     if info["parts"] is None:
         found = archive.header(key)

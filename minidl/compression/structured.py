@@ -168,7 +168,7 @@ def prune_units(model, amount, input_shape, p=1):
     ``(N, C, *S)``, channel ``c`` owns features ``c * prod(S) ... (c + 1) * prod(S) - 1``.
     Returns ``(new_model, keeps)`` with ``keeps[i]`` the kept unit indices of layer ``i``.
     """
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     keeps = _keeps(model, amount, p)
     shape = tuple(input_shape)

@@ -64,7 +64,7 @@ dense_flatten           ``f(x, weight, bias) -> x.reshape(N, -1) @ weight.T + bi
 conv_transpose1d/2d/3d  ``f(x, weight, bias, stride=, padding=, output_padding=, groups=,
                         dilation=) -> y``, weight (C_in, C_out/groups, *k)  (x, weight, bias)
 sgd_step, adam_step,    ``f(param, grad, state..., hyperparameters=) -> (param, state...)``,
-adamw_step              ``torch.optim``'s update (:mod:`minidl.optim_steps`)
+adamw_step              ``torch.optim``'s update (:mod:`minidl.optim.steps`)
 im2col                  ``f(x, kernel_size=, dilation=, padding=, stride=) -> columns``
                         (N, C prod(k), L), channel-major rows (PyTorch's ``unfold``)  (x)
 col2im                  ``f(x, output_size=, kernel_size=, ...) -> image``: each column

@@ -2,7 +2,7 @@
 leaky ReLU, ELU, GELU, softplus, the hinge and binary/probability cross-entropy losses, dense
 with flattening, transposed convolution, and the SGD/Adam/AdamW steps.
 
-Signatures follow ``torch.nn.functional`` (the optimizer steps: :mod:`minidl.optim_steps`).
+Signatures follow ``torch.nn.functional`` (the optimizer steps: :mod:`minidl.optim.steps`).
 Shapes stay small and non-square, values seeded by family and case name; each case exists to
 tell a convention apart (a large eps, a dampening, a bias correction far from 1...).
 """

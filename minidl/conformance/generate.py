@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-import minidl
+from minidl._version import __version__
 from minidl.conformance.adapters import numpy_adapter
 from minidl.conformance.cases import FAMILIES, get_family
 from minidl.conformance.reference import REFERENCE
@@ -45,7 +45,7 @@ def meta_of(family):
         "family": family.name,
         "signature": family.signature,
         "format": FORMAT,
-        "minidl_version": minidl.__version__,
+        "minidl_version": __version__,
         "cases": [{"name": c.name, "kwargs": c.kwargs} for c in family.cases],
     }
 

@@ -27,10 +27,10 @@ from minidl.functional import normalization as norm
 from minidl.functional import pool_ranks as pool
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
 from minidl.functional.dense import dense_backward, dense_forward
-from minidl.lasso import Lasso
-from minidl.linear import Ridge
-from minidl.losses import CrossEntropyLoss, MSELoss
-from minidl.optim_steps import adam_step, adamw_step, sgd_step
+from minidl.linear_model.lasso import Lasso
+from minidl.linear_model.linear import Ridge
+from minidl.nn.losses import CrossEntropyLoss, MSELoss
+from minidl.optim.steps import adam_step, adamw_step, sgd_step
 
 
 def _op(module, name):

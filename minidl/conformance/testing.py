@@ -33,7 +33,7 @@ __all__ = ["conformance_test", "layer_conformance_test"]
 def _resolver(spec, folder):
     if not isinstance(spec, str):
         return lambda: spec
-    from minidl.check import resolve  # the command line's resolver: modules and .py paths
+    from minidl.conformance.resolve import resolve  # modules and .py paths, as the CLI
 
     module, sep, name = spec.rpartition(":")
     if module.endswith(".py") and not pathlib.Path(module).is_absolute():

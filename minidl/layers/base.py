@@ -17,7 +17,7 @@
 - ``train()`` / ``eval()`` set ``training`` (BatchNorm and Dropout read it).
 - ``output_shape(input_shape)`` maps a full input shape (with N) to the output shape, without
   computing anything; ``cost(input_shape, dtype)`` gives the per-sample MACs, FLOPs and cache
-  bytes (conventions in :mod:`minidl.complexity`, whose ``summary`` calls it).
+  bytes (conventions in :mod:`minidl.nn.complexity`, whose ``summary`` calls it).
 - ``get_config()`` returns the constructor arguments as JSON-able values, so a model file can
   rebuild the architecture; every concrete subclass is registered by class name in
   ``LAYERS`` (a base declares itself with ``register=False``).

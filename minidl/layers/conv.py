@@ -13,12 +13,12 @@ import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import as_tuple, check_positive_int
-from minidl.complexity_formulas import conv_flops, conv_macs, mid_channels_tran
 from minidl.functional.conv import conv_nd_backward, conv_nd_forward
 from minidl.functional.windows import resolve_padding, window_geometry
-from minidl.init import check_init, reset_weight_and_bias, weight_and_bias
 from minidl.layers.activations import ReLU
 from minidl.layers.base import Cost, Layer, check_dtype, gather, per_sample
+from minidl.layers.complexity_formulas import conv_flops, conv_macs, mid_channels_tran
+from minidl.layers.init import check_init, reset_weight_and_bias, weight_and_bias
 
 _AXES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
@@ -49,7 +49,7 @@ class ConvND(Layer, register=False):
         Learn an additive bias (stored as ``use_bias``; ``params['bias']`` is the array).
     init : str
         ``'pytorch'`` (PyTorch's default, weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
-        or a name in :data:`minidl.init.INITIALIZERS` for the weight, bias then zero.
+        or a name in :data:`minidl.layers.init.INITIALIZERS` for the weight, bias then zero.
     dtype : float32 (default) or float64
     rng : numpy.random.Generator, int seed or None
         Passed to :meth:`reset_parameters`.
@@ -173,10 +173,10 @@ class Conv2Plus1D(Layer):
 
     ``spatial`` is a ``Conv3D(in_channels, M, (1, k_h, k_w))`` and ``temporal`` a
     ``Conv3D(M, out_channels, (t, 1, 1))``. ``M = mid_channels`` defaults to
-    :func:`minidl.complexity_formulas.mid_channels_tran`, (1.5), which makes the weights match
-    the full ``t x k_h x k_w`` 3-D convolution. Stride and padding split by axis: the spatial
-    conv takes the (H, W) parts, the temporal conv the D part ('same' / 'valid' apply to both),
-    so the output shape equals the full 3-D conv's.
+    :func:`minidl.layers.complexity_formulas.mid_channels_tran`, (1.5), which makes the weights
+    match the full ``t x k_h x k_w`` 3-D convolution. Stride and padding split by axis: the spatial
+    conv takes the (H, W) parts, the temporal conv the D part ('same' / 'valid' apply to both), so
+    the output shape equals the full 3-D conv's.
 
     The two convolutions own the arrays; ``params`` / ``grads`` show them under the keys
     ``'spatial.weight'``, ``'spatial.bias'``, ``'temporal.weight'``, ``'temporal.bias'``.

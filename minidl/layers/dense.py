@@ -10,8 +10,8 @@ import numpy as np
 from minidl._rng import get_rng
 from minidl._validation import check_positive_int
 from minidl.functional.dense import dense_backward, dense_forward
-from minidl.init import check_init, reset_weight_and_bias, weight_and_bias
 from minidl.layers.base import Cost, Layer, check_dtype, per_sample
+from minidl.layers.init import check_init, reset_weight_and_bias, weight_and_bias
 
 
 class Dense(Layer):
@@ -24,7 +24,7 @@ class Dense(Layer):
         Learn an additive bias (stored as ``use_bias``; ``params['bias']`` holds the array).
     init : str
         ``'pytorch'`` (PyTorch's default: weight and bias U(-1/sqrt(in), 1/sqrt(in))) or a
-        name in :data:`minidl.init.INITIALIZERS` (``'kaiming_uniform'``, ``'xavier_normal'``,
+        name in :data:`minidl.layers.init.INITIALIZERS` (``'kaiming_uniform'``, ``'xavier_normal'``,
         ...) for the weight, with the bias set to zero.
     dtype : float32 (default) or float64
     rng : numpy.random.Generator, int seed or None

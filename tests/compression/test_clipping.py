@@ -14,7 +14,7 @@ from minidl.compression.clipping import (
     max_norm_naive,
 )
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 W = np.array([-0.5, -0.05, 0.0, 0.05, 0.2])
 

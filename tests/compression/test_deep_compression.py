@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-from minidl import zoo
 from minidl.compression.deep_compression import (
     PAPER_LAYERS,
     TABLE1_HEADER,
@@ -24,6 +23,7 @@ from minidl.compression.deep_compression_plots import (
 from minidl.compression.pruning import n_to_prune
 from minidl.compression.weight_sharing import share_weights
 from minidl.datasets import load_mnist_t10k_split
+from minidl.nn import zoo
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from minidl.layers.batchnorm import BatchNorm1D
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def _shared_model(rng, sparsity=0.8, bits=4):

@@ -10,7 +10,7 @@ from minidl.compression.distillation import (
     distillation_targets,
 )
 from minidl.gradcheck import numerical_gradient, rel_error
-from minidl.losses import CrossEntropyLoss
+from minidl.nn.losses import CrossEntropyLoss
 
 
 def test_loss_hand_case():
@@ -95,7 +95,7 @@ def test_distilled_student_beats_student_alone_on_digits():
     from minidl.layers.dense import Dense
     from minidl.layers.pool import MaxPool2D
     from minidl.layers.reshape import Flatten
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
     from minidl.optim import Adam
 
     X, y = load_digits(scale=True)

@@ -4,7 +4,6 @@ checked against second differences of loss values; hand cases for each layer rul
 import numpy as np
 import pytest
 
-from minidl import zoo
 from minidl.compression.hessian import _layer_backward, hessian_diag_backprop, output_curvature
 from minidl.compression.importance import dense_ce_hessian_diag, obd_saliency, obd_scores
 from minidl.gradcheck import numerical_hessian_diag
@@ -15,8 +14,9 @@ from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
 from minidl.layers.pool import AvgPool2D, GlobalAvgPool, MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from minidl.model import Sequential
+from minidl.nn import zoo
+from minidl.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minidl.nn.model import Sequential
 
 F64 = dict(dtype=np.float64)
 

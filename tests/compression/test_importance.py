@@ -14,8 +14,8 @@ from minidl.compression.importance import (
 from minidl.gradcheck import numerical_hessian_diag
 from minidl.layers.activations import Tanh
 from minidl.layers.dense import Dense
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
 
 
 def _net(rng):

@@ -25,7 +25,7 @@ from minidl.layers.conv import Conv1D, Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import AvgPool2D, MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def _qparams(y):
@@ -176,7 +176,7 @@ def test_int8_model_within_one_point_of_float_on_digits():
     digits (1,197 train / 600 test); post-training int8 with min/max calibration on the
     training images must lose at most 1 accuracy point on the test images."""
     from minidl.datasets import load_digits
-    from minidl.losses import CrossEntropyLoss
+    from minidl.nn.losses import CrossEntropyLoss
     from minidl.optim import Adam
 
     X, y = load_digits(scale=True)

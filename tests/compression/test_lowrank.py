@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from minidl.complexity import count_params
 from minidl.compression.lowrank import (
     factorize_dense,
     lowrank_model,
@@ -13,7 +12,8 @@ from minidl.compression.lowrank import (
 from minidl.layers.activations import ReLU
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.complexity import count_params
+from minidl.nn.model import Sequential
 
 
 @pytest.mark.parametrize("rank", [1, 3, 6])

@@ -13,7 +13,7 @@ from minidl.compression.plots import plot_pipeline
 from minidl.compression.quantization import quantize_fixed_point
 from minidl.layers.activations import ReLU
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def _setup(rng):

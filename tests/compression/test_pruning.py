@@ -21,7 +21,7 @@ from minidl.layers.activations import ReLU
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def _tiny(rng):

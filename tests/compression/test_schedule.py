@@ -14,8 +14,8 @@ from minidl.compression.schedule import (
 )
 from minidl.layers.activations import ReLU
 from minidl.layers.dense import Dense
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
 from minidl.optim import SGD, Adam, StepLR
 
 

@@ -16,7 +16,7 @@ from minidl.compression.storage import load_compressed, save_compressed
 from minidl.layers.activations import ReLU
 from minidl.layers.batchnorm import BatchNorm1D
 from minidl.layers.dense import Dense
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 META = "__minidl_compressed__"
 

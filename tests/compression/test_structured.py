@@ -20,7 +20,7 @@ from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def _cnn(rng, dtype=np.float64):

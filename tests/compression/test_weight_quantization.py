@@ -9,7 +9,7 @@ import pytest
 
 from minidl.compression import quantize_weights
 from minidl.layers import Conv2D, Dense, Flatten, ReLU
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 
 def small_model(rng):

@@ -24,8 +24,8 @@ from minidl.layers.activations import ReLU
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.reshape import Flatten
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
 from minidl.optim import SGD
 
 

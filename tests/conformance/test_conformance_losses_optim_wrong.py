@@ -15,7 +15,7 @@ from diagnosis_asserts import assert_diagnosed
 from minidl.conformance.check import check
 from minidl.conformance.reference import REFERENCE
 from minidl.functional import losses as loss_ops
-from minidl.optim_steps import adam_step, adamw_step, sgd_step
+from minidl.optim.steps import adam_step, adamw_step, sgd_step
 
 
 def _sigmoid(z):

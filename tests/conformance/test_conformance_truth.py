@@ -15,7 +15,7 @@ from minidl.conformance.store import load_family
 from minidl.functional import activations as act
 from minidl.functional import conv2d, max_pool2d
 from minidl.functional.batchnorm import batch_norm, batch_norm_backward, batch_norm_forward
-from minidl.losses import CrossEntropyLoss
+from minidl.nn.losses import CrossEntropyLoss
 
 DILATED = {"dilation2_pad2", "dilation3_stride2", "anisotropic"}
 

@@ -24,9 +24,9 @@ from minidl.functional.conv_ranks import conv2d
 from minidl.functional.dense import dense
 from minidl.functional.pool_ranks import avg_pool2d, max_pool2d
 from minidl.functional.windows import pad_array, resolve_padding
-from minidl.lasso import Lasso
-from minidl.linear import Ridge
-from minidl.losses import CrossEntropyLoss
+from minidl.linear_model.lasso import Lasso
+from minidl.linear_model.linear import Ridge
+from minidl.nn.losses import CrossEntropyLoss
 
 
 def _conv2d_fwd(x, weight, bias, stride, padding, dilation, groups):

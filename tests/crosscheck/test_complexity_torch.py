@@ -1,4 +1,4 @@
-"""minidl.complexity against PyTorch: the same networks built in torch, parameters counted as
+"""minidl.nn.complexity against PyTorch: the same networks built in torch, parameters counted as
 sum(p.numel()), MACs/FLOPs/output bytes measured by forward hooks from the output tensors
 torch actually produces (an independent walk of the shapes)."""
 
@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from minidl import complexity as cx
 from minidl.layers.activations import ReLU, Softmax
 from minidl.layers.batchnorm import BatchNorm1D, BatchNorm3D
 from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D
@@ -15,6 +14,7 @@ from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
 from minidl.layers.pool import AvgPool1D, GlobalAvgPool, MaxPool2D, MaxPool3D
 from minidl.layers.reshape import Flatten
+from minidl.nn import complexity as cx
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

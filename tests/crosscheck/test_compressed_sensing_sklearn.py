@@ -11,7 +11,7 @@ import pytest
 
 linear_model = pytest.importorskip("sklearn.linear_model")
 
-from minidl.compressed_sensing import (  # noqa: E402
+from minidl.linear_model.compressed_sensing import (  # noqa: E402
     gaussian_measurement_matrix,
     ista,
     omp,

@@ -216,7 +216,7 @@ def test_cumulative_average_continues_exactly_after_a_reload(tmp_path, how):
     PyTorch state_dict, so a reloaded layer weighted its next batch 1 instead of 1/6. Now
     5 batches, a reload (minidl's file, or PyTorch's state_dict into a fresh model), and a
     6th batch give PyTorch's running statistics after 6 batches (float64: to 1e-12)."""
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     rng = np.random.default_rng(0)
     batches = [rng.normal(size=(8, 3)) * (i + 1) + i for i in range(6)]

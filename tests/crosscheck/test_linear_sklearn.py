@@ -10,10 +10,16 @@ import warnings
 import numpy as np
 import pytest
 
-from minidl.lasso import ElasticNet, Lasso
-from minidl.linear import LinearRegression, Ridge, ridge_path
-from minidl.model_selection import KFold, LassoCV, LassoIC, RidgeCV, information_criterion
-from minidl.regularization_path import enet_path, lasso_path
+from minidl.linear_model.lasso import ElasticNet, Lasso
+from minidl.linear_model.linear import LinearRegression, Ridge, ridge_path
+from minidl.linear_model.model_selection import (
+    KFold,
+    LassoCV,
+    LassoIC,
+    RidgeCV,
+    information_criterion,
+)
+from minidl.linear_model.regularization_path import enet_path, lasso_path
 
 sk = pytest.importorskip("sklearn.linear_model")
 sk_ms = pytest.importorskip("sklearn.model_selection")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minidl.gradcheck import rel_error
-from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from minidl.nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from minidl.optim import SGD, Adam, AdamW, CosineAnnealingLR, StepLR
 
 torch = pytest.importorskip("torch")

@@ -11,8 +11,8 @@ from minidl.layers.conv import Conv2D, Conv2Plus1D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.losses import CrossEntropyLoss
-from minidl.model import Sequential
+from minidl.nn.losses import CrossEntropyLoss
+from minidl.nn.model import Sequential
 from minidl.optim import SGD, Adam
 
 torch = pytest.importorskip("torch")

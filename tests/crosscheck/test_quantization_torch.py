@@ -208,7 +208,7 @@ def test_quantize_weights_equals_torch_observer_plus_fake_quantize(rng, bits):
     # fake quantization along the output channel, range [-2^(b-1), 2^(b-1) - 1].
     from minidl.compression import quantize_weights
     from minidl.layers import Conv2D
-    from minidl.model import Sequential
+    from minidl.nn.model import Sequential
 
     model = Sequential([Conv2D(3, 5, 3, rng=rng)])
     w = model.params["0.weight"]

@@ -13,9 +13,9 @@ near-zero gradient by that gradient's own tiny size).
 import numpy as np
 import pytest
 
-from minidl import zoo
 from minidl.datasets import load_mnist_t10k_split
-from minidl.losses import CrossEntropyLoss
+from minidl.nn import zoo
+from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import SGD, Adam
 
 torch = pytest.importorskip("torch")

@@ -1,9 +1,9 @@
-"""minidl.transforms.resize against PyTorch's F.interpolate (float32 and float64)."""
+"""minidl.datasets.transforms.resize against PyTorch's F.interpolate (float32 and float64)."""
 
 import numpy as np
 import pytest
 
-from minidl.transforms import resize
+from minidl.datasets.transforms import resize
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from minidl.complexity_formulas import compare_conv3d_2plus1d, mid_channels_tran
 from minidl.gradcheck import check_layer
 from minidl.layers.base import LAYERS
+from minidl.layers.complexity_formulas import compare_conv3d_2plus1d, mid_channels_tran
 from minidl.layers.conv import Conv1D, Conv2D, Conv2Plus1D, Conv3D
 
 LAYER_CASES = [

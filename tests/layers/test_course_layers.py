@@ -17,7 +17,7 @@ from minidl.layers import (
     LayerNorm,
     Softplus,
 )
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 F64 = np.float64
 # (minidl layer, the torch module's constructor as (name, args, kwargs), input shape)

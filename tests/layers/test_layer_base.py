@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl.complexity import summary
 from minidl.layers import (
     ELU,
     GELU,
@@ -34,6 +33,7 @@ from minidl.layers import (
     Softplus,
     Tanh,
 )
+from minidl.nn.complexity import summary
 
 
 def test_public_bases_are_not_model_file_layers():

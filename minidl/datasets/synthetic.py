@@ -10,6 +10,7 @@ import numpy as np
 
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_nonnegative, check_positive_int
+from minidl.datasets.tabular import load_digits
 
 # (d_row, d_col) per label. Opposite senses sit in adjacent pairs (0/1, 2/3, ...), so the first
 # ``directions`` labels always hold whole pairs.
@@ -93,9 +94,7 @@ def make_moving_digits(
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     rng = get_rng(rng)
     if glyphs is None:
-        from minidl import datasets  # here, not at the top: minidl.datasets re-exports this module
-
-        images, digit_of = datasets.load_digits(as_images=False, scale=True, dtype=dtype)
+        images, digit_of = load_digits(as_images=False, scale=True, dtype=dtype)
         glyphs = images.reshape(-1, 8, 8)
     else:
         glyphs = check_float_array(glyphs, "glyphs", ndim=3, finite=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from minidl._validation import check_positive_int
 from minidl.atomic import atomic_write
+from minidl.datasets.bundled import bundled_path
 
 # IDX type codes (third magic byte) -> big-endian NumPy dtype, from the format's definition on
 # Y. LeCun's MNIST page.
@@ -195,8 +196,6 @@ def load_mnist(path=None, kind="t10k", scale=True, dtype=np.float32, data_dir=No
     X : ndarray of ``dtype``, shape (N, 1, 28, 28)
     y : ndarray, int64, shape (N,), digits 0..9
     """
-    from minidl import datasets  # here, not at the top: minidl.datasets re-exports this module
-
     if kind == "test":
         kind = "t10k"
     if kind not in MNIST_FILES:
@@ -213,8 +212,8 @@ def load_mnist(path=None, kind="t10k", scale=True, dtype=np.float32, data_dir=No
                 "the 60,000-image MNIST training set is not bundled; pass path= to a folder "
                 f"holding {images_stem}[.gz] and {labels_stem}[.gz]"
             )
-        images_file = datasets.bundled_path(f"mnist/{images_stem}.gz", data_dir)
-        labels_file = datasets.bundled_path(f"mnist/{labels_stem}.gz", data_dir)
+        images_file = bundled_path(f"mnist/{images_stem}.gz", data_dir)
+        labels_file = bundled_path(f"mnist/{labels_stem}.gz", data_dir)
     else:
         folder = Path(path)
         if not folder.is_dir():

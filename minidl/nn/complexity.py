@@ -30,8 +30,8 @@ shapes):
 
 Each layer gives its own counts, ``layer.cost(input_shape, dtype)`` (a
 :class:`minidl.layers.base.Cost`), next to its forward; the convolutions' are the closed forms of
-:mod:`minidl.complexity_formulas` (:func:`~minidl.complexity_formulas.conv_macs`,
-:func:`~minidl.complexity_formulas.conv_flops` and the (2+1)-D formulas).
+:mod:`minidl.layers.complexity_formulas` (:func:`~minidl.layers.complexity_formulas.conv_macs`,
+:func:`~minidl.layers.complexity_formulas.conv_flops` and the (2+1)-D formulas).
 """
 
 import math
@@ -41,8 +41,8 @@ from typing import NamedTuple
 import numpy as np
 
 # The closed forms are part of this module's public face (chapters 01 and 03 call
-# ``complexity.conv_macs`` ...); they are written once, in minidl.complexity_formulas.
-from minidl.complexity_formulas import (  # noqa: F401
+# ``complexity.conv_macs`` ...); they are written once, in minidl.layers.complexity_formulas.
+from minidl.layers.complexity_formulas import (  # noqa: F401
     Conv3DComparison,
     compare_conv3d_2plus1d,
     conv2plus1d_macs,
@@ -166,7 +166,7 @@ class Summary:
 _LEGEND = (
     "MAC = one weight multiply-accumulate; FLOPs = 2 MACs + bias adds + elementwise ops;\n"
     "out bytes = the layer's output; cache bytes = what backward keeps in training "
-    "(minidl.complexity)."
+    "(minidl.nn.complexity)."
 )
 
 

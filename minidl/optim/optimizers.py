@@ -7,7 +7,7 @@ Source article 001 writes gradient descent as (chapter 02's (2.1))
 :func:`gradient_descent` is exactly that, returning the whole path so a chapter can plot it.
 The optimizer classes apply the same idea to a network's parameters, with the update rules
 of ``torch.optim`` written out in each docstring and computed once, by the step functions of
-:mod:`minidl.optim_steps` (tests/crosscheck holds them equal to PyTorch's step by step)::
+:mod:`minidl.optim.steps` (tests/crosscheck holds them equal to PyTorch's step by step)::
 
     opt = SGD(lr=0.1, momentum=0.9)
     opt.step(model.params, model.grads)    # updates the parameter arrays in place
@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
-from minidl.optim_steps import adam_step, sgd_step
+from minidl.optim.steps import adam_step, sgd_step
 
 
 def gradient_descent(grad, w0, lr, n_steps):
@@ -143,7 +143,7 @@ class Optimizer:
 
     def _compute(self, name, p, g):
         """``(new value, new state)`` of one parameter (state None: none kept), computed by the
-        step functions of :mod:`minidl.optim_steps` without changing anything."""
+        step functions of :mod:`minidl.optim.steps` without changing anything."""
         raise NotImplementedError
 
 

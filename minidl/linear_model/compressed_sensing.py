@@ -25,7 +25,7 @@ import numpy as np
 from minidl._rng import get_rng
 from minidl._validation import check_float_array, check_nonnegative, check_positive_int
 from minidl.exceptions import ConvergenceWarning  # one class for every solver (re-exported)
-from minidl.proximal import duality_gap, proximal_gradient, soft_threshold
+from minidl.linear_model.proximal import duality_gap, proximal_gradient, soft_threshold
 
 __all__ = [
     "ConvergenceWarning",
@@ -224,12 +224,12 @@ def ista(A, y, lam, max_iter=10000, tol=1e-12, accelerated=False, x0=None, retur
     Note the scaling: scikit-learn's ``Lasso(alpha)`` minimizes :math:`\frac{1}{2m}\|y -
     Ax\|^2 + \alpha\|x\|_1`, the same problem with :math:`\lambda = m\alpha`.
 
-    The soft threshold and the iteration are :mod:`minidl.proximal`'s, shared with the lasso's
-    ``solver='ista'/'fista'``. Stops (checked every 10 iterations: the gap costs as much as a
-    step) when the duality gap of :func:`minidl.proximal.duality_gap`, a certificate
+    The soft threshold and the iteration are :mod:`minidl.linear_model.proximal`'s, shared with the
+    lasso's ``solver='ista'/'fista'``. Stops (checked every 10 iterations: the gap costs as much as
+    a step) when the duality gap of :func:`minidl.linear_model.proximal.duality_gap`, a certificate
     :math:`\ge P(x) - P^*` computed as a sum of non-negative terms, is at most ``tol``
-    :math:`\cdot\tfrac12\|y\|^2`; warns ``ConvergenceWarning`` with the gap otherwise.
-    ``x0`` warm-starts the iteration (for a path of decreasing :math:`\lambda`).
+    :math:`\cdot\tfrac12\|y\|^2`; warns ``ConvergenceWarning`` with the gap otherwise. ``x0``
+    warm-starts the iteration (for a path of decreasing :math:`\lambda`).
     """
     A, y = _check_problem(A, y)
     lam = check_nonnegative(lam, "lam")

@@ -4,7 +4,7 @@ Numbers (2.k) are the formula numbers of chapter 02
 (``chapters/02_complexity_gradient_descent_regularization.ipynb``): the lasso below is its
 (2.8), the article's weighted L1 objective (2.2) with the squared loss and the plain lasso (2.4)
 with :math:`\lambda = n\alpha`, :math:`\omega_j = 1`; the elastic net, which the chapter does
-not number, is tagged (EN) as in :mod:`minidl.lasso_solvers`.
+not number, is tagged (EN) as in :mod:`minidl.linear_model.lasso_solvers`.
 
 .. math::
     \text{Lasso:}\quad \min_w \frac{1}{2n}\|y - Xw\|_2^2 + \alpha\sum_j \omega_j|w_j|
@@ -14,18 +14,19 @@ not number, is tagged (EN) as in :mod:`minidl.lasso_solvers`.
     \text{ElasticNet:}\quad \min_w \frac{1}{2n}\|y - Xw\|_2^2
         + \alpha\rho\sum_j\omega_j|w_j| + \frac{\alpha(1-\rho)}{2}\|w\|_2^2            (EN)
 
-:math:`\rho` = ``l1_ratio``, :math:`\omega_j` = ``penalty_weights`` (article 001's weighted
-L1, default all 1 = scikit-learn's objective). The intercept is unpenalized (centring). Solvers
-and the stopping rule are in :mod:`minidl.lasso_solvers` and :mod:`minidl.lasso_working_set`,
-the set-up of one problem for them in :mod:`minidl.lasso_problem`, the path in
-:mod:`minidl.regularization_path`.
+:math:`\rho` = ``l1_ratio``, :math:`\omega_j` = ``penalty_weights`` (article 001's weighted L1,
+default all 1 = scikit-learn's objective). The intercept is unpenalized (centring). Solvers and the
+stopping rule are in :mod:`minidl.linear_model.lasso_solvers` and
+:mod:`minidl.linear_model.lasso_working_set`, the set-up of one problem for them in
+:mod:`minidl.linear_model.lasso_problem`, the path in
+:mod:`minidl.linear_model.regularization_path`.
 """
 
 import numpy as np
 
-from minidl._linear_base import LinearModel, center, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
-from minidl.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
+from minidl.linear_model.base import LinearModel, center, check_X_y
+from minidl.linear_model.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
 
 
 class ElasticNet(LinearModel):
@@ -51,10 +52,10 @@ class ElasticNet(LinearModel):
         :math:`\omega_j` of the weighted L1 penalty.
 
     Attributes: ``coef_`` (p,), ``intercept_``, ``n_iter_``, ``dual_gap_`` (1/n scale, as
-    scikit-learn): a certificate :math:`\ge P(w) - P(w^*) \ge 0`, computed as a sum of
-    non-negative terms (``minidl.proximal.duality_gap``), never as P - D, whose rounding
-    can make it negative. ``y`` must be 1-D. Constant columns get coefficient 0; ``y`` all zero (or
-    constant) gives all-zero coefficients (the gap is 0 at w = 0).
+    scikit-learn): a certificate :math:`\ge P(w) - P(w^*) \ge 0`, computed as a sum of non-negative
+    terms (``minidl.linear_model.proximal.duality_gap``), never as P - D, whose rounding can make it
+    negative. ``y`` must be 1-D. Constant columns get coefficient 0; ``y`` all zero (or constant)
+    gives all-zero coefficients (the gap is 0 at w = 0).
     """
 
     def __init__(

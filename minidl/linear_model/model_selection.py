@@ -27,12 +27,12 @@ Numbers (2.15) and (2.16) are chapter 02's
 
 import numpy as np
 
-from minidl._linear_base import as_float64, center, check_X_y, mean_squared_error, r2_score
 from minidl._rng import get_rng
 from minidl._validation import check_positive_int
-from minidl.lasso import Lasso
-from minidl.linear import Ridge
-from minidl.regularization_path import alpha_grid, lasso_path
+from minidl.linear_model.base import as_float64, center, check_X_y, mean_squared_error, r2_score
+from minidl.linear_model.lasso import Lasso
+from minidl.linear_model.linear import Ridge
+from minidl.linear_model.regularization_path import alpha_grid, lasso_path
 
 SCORINGS = ("r2", "neg_mse")
 

@@ -1,4 +1,4 @@
-r"""The training loop behind :meth:`Sequential.fit <minidl.model.Sequential.fit>`, ``evaluate``
+r"""The training loop behind :meth:`Sequential.fit <minidl.nn.model.Sequential.fit>`, ``evaluate``
 and ``predict``: mini-batches, shuffling, running loss/accuracy and the progress bar.
 
 Each function takes the model first and uses only its ``forward`` / ``backward`` / ``params`` /
@@ -189,7 +189,7 @@ def _default_loss(model, y):
     if fitted is not None:
         return fitted
     if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
-        from minidl.losses import CrossEntropyLoss  # lazy: losses import nothing from here
+        from minidl.nn.losses import CrossEntropyLoss  # lazy: losses import nothing from here
 
         return CrossEntropyLoss()
     raise TypeError(

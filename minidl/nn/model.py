@@ -9,15 +9,16 @@ layer before it (the chain rule, right to left) and leaves every parameter gradi
 layer's ``grads``. ``params`` / ``grads`` / ``state_dict()`` gather them under PyTorch's
 ``state_dict`` keys (``'0.weight'``, ``'3.bias'``, ``'1.running_mean'``), so an
 ``nn.Sequential`` with the same layers exchanges weights with this one as is. ``fit`` /
-``evaluate`` / ``predict`` hand the model to the training loop in :mod:`minidl.training`;
-saving and loading files is in :mod:`minidl.serialization`.
+``evaluate`` / ``predict`` hand the model to the training loop in :mod:`minidl.nn.training`;
+saving and loading files is in :mod:`minidl.nn.serialization`.
 """
 
 import numpy as np
 
-from minidl import training
 from minidl.layers.base import Layer, gather
-from minidl.state_spec import OPTIONAL_KEYS
+from minidl.nn import training
+from minidl.nn.serialization import load_model, load_weights, save_model
+from minidl.nn.state_spec import OPTIONAL_KEYS
 
 # BatchNorm's batch count (PyTorch's buffer, and minidl's since issue 17): loaded where both
 # sides have it, never required, so files saved before it and state_dicts without it
@@ -164,16 +165,16 @@ class Sequential:
         for k, v in values.items():
             own[k][...] = v
 
-    # --- training loop: minidl.training's functions take the model first, so they are the
+    # --- training loop: minidl.nn.training's functions take the model first, so they are the
     # methods as they are (one signature and one docstring, there)
     fit = training.fit
     evaluate = training.evaluate
     predict = training.predict
 
     def summary(self, input_shape, **kwargs):
-        """Per-layer output shape, parameters, MACs...: :func:`minidl.complexity.summary`
+        """Per-layer output shape, parameters, MACs...: :func:`minidl.nn.complexity.summary`
         (``input_shape`` with the batch axis; ``kwargs`` are passed on)."""
-        from minidl.complexity import summary  # lazy: the engine does not need complexity
+        from minidl.nn.complexity import summary  # lazy: the engine does not need complexity
 
         return summary(self.layers, input_shape, **kwargs)
 
@@ -181,21 +182,15 @@ class Sequential:
 
     def save(self, path):
         """Write architecture and state to ``path`` (npz + JSON metadata, atomic)."""
-        from minidl.serialization import save_model
-
         save_model(self, path)
 
     @classmethod
     def load(cls, path):
         """Rebuild the model saved in ``path``: its layers from the metadata, then its state."""
-        from minidl.serialization import load_model
-
-        return load_model(path)
+        return load_model(path, cls)
 
     def load_weights(self, path):
         """Load the state saved in ``path`` into this model; the architectures must match."""
-        from minidl.serialization import load_weights
-
         load_weights(self, path)
 
     # --- container protocol ------------------------------------------------------------------

@@ -17,16 +17,18 @@ Ridge's minimizer solves the normal equations :math:`(X^\top X + \alpha I) w = X
 :math:`\hat y = U \operatorname{diag}(d_j^2/(d_j^2+\alpha)) U^\top y` give the effective degrees
 of freedom :math:`\operatorname{df}(\alpha) = \sum_j d_j^2/(d_j^2+\alpha)`: both are (2.10).
 
-Lasso, ElasticNet and AdaptiveLasso live in :mod:`minidl.lasso`, lasso_path/enet_path in
-:mod:`minidl.regularization_path`; all are re-exported here, so ``from minidl.linear import
-Lasso, lasso_path`` works as DESIGN.md lists it.
+Lasso, ElasticNet and AdaptiveLasso live in :mod:`minidl.linear_model.lasso`, lasso_path and
+enet_path in :mod:`minidl.linear_model.regularization_path`; :mod:`minidl.linear_model` exports
+them all.
 """
 
 import warnings
 
 import numpy as np
 
-from minidl._linear_base import (
+from minidl._validation import check_nonnegative, check_positive_int
+from minidl.exceptions import ConvergenceWarning
+from minidl.linear_model.base import (
     LinearModel,
     as_float64,
     center,
@@ -34,15 +36,6 @@ from minidl._linear_base import (
     check_products_finite,
     check_X_y,
 )
-from minidl._validation import check_nonnegative, check_positive_int
-from minidl.exceptions import ConvergenceWarning
-from minidl.lasso import (  # noqa: F401  (re-exported: DESIGN lists them under linear.py)
-    AdaptiveLasso,
-    ElasticNet,
-    Lasso,
-    lasso_literal,
-)
-from minidl.regularization_path import enet_path, lasso_path  # noqa: F401  (re-exported)
 
 RIDGE_SOLVERS = ("cholesky", "svd", "gd")
 

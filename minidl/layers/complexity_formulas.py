@@ -4,7 +4,7 @@ Closed forms from the layer hyper-parameters, no layer objects needed: :func:`co
 :func:`conv_params`, :func:`conv_flops` for an N-d convolution, Tran et al.'s middle width
 :func:`mid_channels_tran`, :func:`conv2plus1d_macs` and :func:`compare_conv3d_2plus1d` for a
 3-D convolution against its (2+1)-D factorization. Counts are per sample; MAC and FLOP are
-defined in :mod:`minidl.complexity`, which applies these formulas layer by layer.
+defined in :mod:`minidl.nn.complexity`, which applies these formulas layer by layer.
 
 The formulas, with their numbers in chapter 01
 (``chapters/01_complexity_and_spatiotemporal_convolution.ipynb``; groups and bias as here):

@@ -1,9 +1,9 @@
 r"""Model zoo: the networks of the source articles and the reference experiments, as builders.
 
-Each builder returns a fresh :class:`minidl.model.Sequential` whose weights come from ``rng``
+Each builder returns a fresh :class:`minidl.nn.model.Sequential` whose weights come from ``rng``
 (PyTorch's default initialization), in ``dtype`` (float32 by default). Every network ends in
 *logits*: the articles' final ``Dense(10, activation='softmax')`` is split into ``Dense(10)``
-here and the softmax inside :class:`minidl.losses.CrossEntropyLoss` (log-sum-exp), which is the
+here and the softmax inside :class:`minidl.nn.losses.CrossEntropyLoss` (log-sum-exp), which is the
 same model with a numerically stable loss (Keras's ``from_logits=True``).
 
 =========================  ==================================================  =============
@@ -47,7 +47,7 @@ from minidl.layers.conv import Conv2D, Conv2Plus1D, Conv3D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import AvgPool2D, GlobalAvgPool, MaxPool2D, MaxPool3D
 from minidl.layers.reshape import Flatten
-from minidl.model import Sequential
+from minidl.nn.model import Sequential
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 _POOLS = {"max": MaxPool2D, "avg": AvgPool2D}

@@ -23,8 +23,8 @@ import numbers
 
 import numpy as np
 
-from minidl._linear_base import Estimator, as_float64, shortcut_is_safe
 from minidl._validation import check_float_array
+from minidl.linear_model.base import Estimator, as_float64, shortcut_is_safe
 
 __all__ = ["PCA", "covariance", "covariance_naive", "pca_objective", "pca_literal"]
 

@@ -5,8 +5,8 @@ columns of features that enter the model are. ``enet_cd_working_set`` therefore
 
 1. computes the correlations of all features with the residual :math:`r = \tilde y - \tilde X w`,
    :math:`X^\top r / n` (one pass over X; with centred r, :math:`\tilde X^\top r = X^\top r`),
-   and with them the duality gap (gap) of :mod:`minidl.lasso_solvers` for the *full* problem,
-   the stopping rule;
+   and with them the duality gap (gap) of :mod:`minidl.linear_model.lasso_solvers` for the
+   *full* problem, the stopping rule;
 2. adds to the working set W the features that violate the optimality condition for
    :math:`w_j = 0`, :math:`|X_j^\top r/n| \le \lambda_j` (the worst ones first, at most doubling
    W each round);
@@ -21,12 +21,12 @@ sub-problem, so the loop stops with exactly the certificate of the plain algorit
 
 import numpy as np
 
-from minidl.lasso_solvers import enet_cd_gram, warn_not_converged
-from minidl.proximal import duality_gap
+from minidl.linear_model.lasso_solvers import enet_cd_gram, warn_not_converged
+from minidl.linear_model.proximal import duality_gap
 
 
 def enet_cd_working_set(X, x_mean, yc, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, first=64):
-    """Solve (EN) of :mod:`minidl.lasso_solvers` for the centred ``X - x_mean``, ``yc`` (centred).
+    """Solve (EN) of :mod:`~minidl.linear_model.lasso_solvers` for centred ``X - x_mean``, ``yc``.
 
     ``X`` is the raw design (never copied whole); ``first`` is the initial working-set size.
     Returns ``(w, gap, n_iter)`` with ``n_iter`` the number of sweeps of the inner solver.

@@ -22,8 +22,8 @@ to its constructor on random configs, and another that every registered layer cl
 import numpy as np
 
 from minidl._validation import as_tuple, check_positive_int
-from minidl.complexity_formulas import mid_channels_tran
 from minidl.layers.base import check_dtype
+from minidl.layers.complexity_formulas import mid_channels_tran
 
 STATELESS = frozenset({
     "AvgPool1D", "AvgPool2D", "AvgPool3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",

@@ -14,7 +14,7 @@ dtypes those its configs give, every value finite), so it never writes a file ``
 
 Reading checks everything before touching a model, cheapest first: the zip directory and the
 metadata (:class:`minidl.archive.NpzArchive`, :func:`minidl.archive.parse_json`), then the
-shapes the layers' configs imply (:mod:`minidl.state_spec`) against the arrays' headers and
+shapes the layers' configs imply (:mod:`minidl.nn.state_spec`) against the arrays' headers and
 the file's size, then only the expected members, CRC-checked, then the model's own
 ``load_state_dict`` checks. A truncated or corrupt file, another architecture, a missing or
 extra key, a wrong shape or dtype, NaN, or a config claiming more than the file holds each
@@ -28,10 +28,11 @@ import pkgutil
 
 import numpy as np
 
+from minidl._version import __version__
 from minidl.archive import NpzArchive, parse_json
 from minidl.atomic import atomic_write
 from minidl.layers.base import LAYERS
-from minidl.state_spec import DATA_SIZED, OPTIONAL_KEYS, layer_state, spec_of
+from minidl.nn.state_spec import DATA_SIZED, OPTIONAL_KEYS, layer_state, spec_of
 
 FORMAT = "minidl.Sequential"
 FORMAT_VERSION = 1
@@ -64,7 +65,7 @@ def check_state(entries, state, where):
     """Raise ``ValueError`` unless ``state`` is what a loader of ``entries`` accepts.
 
     The state's names, shapes and dtypes must be those the configs give (by
-    :func:`minidl.state_spec.layer_state`) and every value finite. ``where`` starts the message.
+    :func:`minidl.nn.state_spec.layer_state`) and every value finite. ``where`` starts the message.
     """
     found = spec_of(state)
     expected, _ = expected_state(entries, found, where)
@@ -82,8 +83,6 @@ def save_model(model, path):
     The file is written exactly at ``path`` (no ``.npz`` is appended). Raises ``ValueError``
     (and writes nothing) when loading would refuse the file: NaN or inf in the state, say.
     """
-    import minidl
-
     path = os.fspath(path)
     state = model.state_dict()
     layers = architecture(model)
@@ -91,7 +90,7 @@ def save_model(model, path):
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "minidl_version": minidl.__version__,
+        "minidl_version": __version__,
         "layers": layers,
         "keys": list(state),
     }
@@ -168,17 +167,19 @@ def load_weights(model, path):
     restore_state(model, arrays, where)
 
 
-def load_model(path):
-    """Rebuild the :class:`~minidl.model.Sequential` saved in ``path`` and load its state."""
-    from minidl.model import Sequential
+def load_model(path, container):
+    """Rebuild the model saved in ``path`` as ``container(layers)`` and load its state.
 
+    ``container`` is the model class (``Sequential.load`` passes itself), so the file format
+    depends on the layers alone and the model depends on the file format, not both ways.
+    """
     archive, meta = open_model_file(path)
     where = f"model file {archive.path!r}"
     with archive:
         entries = meta["layers"]
         expected, built = expected_state(entries, data_sized_headers(archive, entries), where)
         arrays = read_expected(archive, expected)
-    model = Sequential(build_layers(entries, where, built))
+    model = container(build_layers(entries, where, built))
     restore_state(model, arrays, where)
     return model
 
@@ -210,7 +211,7 @@ def read_expected(archive, expected):
 
 def expected_state(entries, found, where):
     """``({key: (shape, dtype)}, {index: layer})``: the state ``entries`` imply, and the layers
-    that had to be built to know it (classes without a rule in :mod:`minidl.state_spec`).
+    that had to be built to know it (classes without a rule in :mod:`minidl.nn.state_spec`).
 
     ``found`` (a file's or a model's spec) sizes the data-sized layers. Raises ``ValueError``
     starting with ``where`` and naming the layer.

@@ -3,7 +3,7 @@ r"""One lasso / elastic-net problem (EN), set up once and solved for any penalty
 ``prepare_problem(X, y, fit_intercept, solver)`` does the work that does not depend on the
 penalty (centring, the Gram matrix) and returns a problem whose ``solve(alpha, l1_ratio,
 weights, ...)`` runs the solver asked for; ``Lasso.fit`` solves it once, a path
-(:mod:`minidl.regularization_path`) once per alpha, warm-started. Three set-ups:
+(:mod:`minidl.linear_model.regularization_path`) once per alpha, warm-started. Three set-ups:
 
 - :class:`NaiveProblem`: the centred data, for the plain coordinate-descent loop;
 - :class:`GramProblem`: :math:`G = \tilde X^\top \tilde X / n`, :math:`c = \tilde X^\top
@@ -19,16 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minidl._linear_base import (
+from minidl.linear_model.base import (
     as_float64,
     center,
     centered_gram,
     check_products_finite,
     shortcut_is_safe,
 )
-from minidl.lasso_solvers import enet_cd_gram, enet_proximal_gradient, lasso_cd_naive
-from minidl.lasso_working_set import enet_cd_working_set
-from minidl.proximal import least_squares_with_gap
+from minidl.linear_model.lasso_solvers import enet_cd_gram, enet_proximal_gradient, lasso_cd_naive
+from minidl.linear_model.lasso_working_set import enet_cd_working_set
+from minidl.linear_model.proximal import least_squares_with_gap
 
 LASSO_SOLVERS = ("cd", "cd_naive", "ista", "fista")
 WORKING_SET_MIN_FEATURES = 64  # below this the full Gram matrix costs next to nothing

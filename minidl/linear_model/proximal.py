@@ -1,5 +1,6 @@
-r"""The l1 machinery the lasso (:mod:`minidl.lasso_solvers`) and compressed sensing
-(:mod:`minidl.compressed_sensing`) share: the soft threshold, the duality gap, ISTA and FISTA.
+r"""The l1 machinery the lasso (:mod:`minidl.linear_model.lasso_solvers`) and compressed
+sensing (:mod:`minidl.linear_model.compressed_sensing`) share: the soft threshold, the duality
+gap, ISTA and FISTA.
 
 Both minimize a smooth :math:`f` plus a weighted l1 norm,
 
@@ -61,7 +62,7 @@ def duality_gap(r_sq, w, xtr, lam, beta):
     raise ValueError(
         "duality_gap: with no penalty (lam = 0 and beta = 0) the problem is least squares, "
         "which has no dual certificate from ||r||^2, w and X^T r; solve it directly "
-        "(minidl.proximal.least_squares_with_gap)"
+        "(minidl.linear_model.proximal.least_squares_with_gap)"
     )
 
 

@@ -22,7 +22,7 @@ time, in closed form with the soft threshold (2.9) :math:`S(z, \lambda) = \opera
 
 (chapter 02 writes (2.11) for the lasso, :math:`\beta = 0`). ``enet_proximal_gradient`` runs
 ISTA/FISTA instead. The soft threshold, the duality gap and the ISTA/FISTA iteration are in
-:mod:`minidl.proximal`, shared with compressed sensing.
+:mod:`minidl.linear_model.proximal`, shared with compressed sensing.
 
 Stopping rule (scikit-learn's): the duality gap :math:`G = P(w) - D(\theta) \ge P(w) - P(w^*)`
 (gap) with the dual point :math:`\theta = s\,(y - Xw)`, :math:`s = \min(1, 1/\max_j
@@ -58,7 +58,7 @@ import warnings
 import numpy as np
 
 from minidl.exceptions import ConvergenceWarning
-from minidl.proximal import duality_gap, proximal_gradient
+from minidl.linear_model.proximal import duality_gap, proximal_gradient
 
 
 def warn_not_converged(solver, max_iter, gap, tol_abs):
@@ -220,7 +220,7 @@ def enet_cd_gram(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, warn=
 
 
 def enet_proximal_gradient(G, c, yy, lam, beta=0.0, w=None, max_iter=1000, tol=1e-4, fista=True):
-    r"""ISTA / FISTA (:func:`minidl.proximal.proximal_gradient`) on (EN) in its Gram form:
+    r"""ISTA / FISTA (:func:`~minidl.linear_model.proximal.proximal_gradient`) on (EN), Gram form:
 
     .. math:: \nabla f(z) = \tfrac1n X^\top(Xz - y) + \beta z = G z - c + \beta z, \qquad
               L = \lambda_{\max}(X^\top X/n) + \beta,

@@ -9,9 +9,9 @@ once for the whole path.
 
 import numpy as np
 
-from minidl._linear_base import as_float64, check_X_y
 from minidl._validation import check_fraction, check_nonnegative, check_positive_int
-from minidl.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
+from minidl.linear_model.base import as_float64, check_X_y
+from minidl.linear_model.lasso_problem import LASSO_SOLVERS, check_penalty_weights, prepare_problem
 
 
 def alpha_grid(Xc, yc, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None):
