@@ -10,9 +10,10 @@ When stride equals the kernel and no window reaches outside ``x``, the windows t
 ``x.reshape(N, C, H/k, k, W/k, k)``, and the backward writes each offset's share straight into
 its slice of that view, with no additions. Max pooling keeps the raster index of each window's
 first maximum (one small unsigned int per output) for its backward. The chunks run on the worker
-threads of :mod:`minidl.functional._threads` (one per OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
-CPU), each writing only its own images: nothing is summed across chunks, so the result is the
-same bits whatever the thread count.
+threads of :mod:`minidl.functional._threads` (as many as OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS / the CPUs say, for inputs of at least ``_threads.MIN_BYTES``), each writing
+only its own images: nothing is summed across chunks, so the result is the same bits whatever
+the thread count.
 """
 
 import itertools
