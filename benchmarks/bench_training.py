@@ -118,7 +118,9 @@ def time_framework(framework, repeats, profile):
 
 
 def run_child(framework, args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    # both variables, as bench_sweep.py: minidl's worker threads follow them too
+    threads = str(args.threads)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     cmd = [sys.executable, __file__, "--child", framework, "--threads", str(args.threads)]
     cmd += ["--repeats", str(args.repeats)] + (["--profile"] if args.profile else [])
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)

@@ -28,11 +28,10 @@ inputs (``tests/functional/test_conv.py``).
 """
 
 import math
-import os
 
 import numpy as np
 
-from minidl.functional import _scratch
+from minidl.functional import _scratch, _threads
 
 # The constants were measured on the 2-core AMD EPYC machines minidl is developed on (1 MiB L2
 # per core, 32 MiB L3; NumPy 2.4 with OpenBLAS; PyTorch 2.13 CPU as the yardstick), with
@@ -68,11 +67,7 @@ def _blas_threads():
     """The BLAS threads NumPy's OpenBLAS starts with: its environment variables, else the CPUs
     this process may run on (OpenBLAS's own default). A limit set later at run time (for
     example by threadpoolctl) is not seen: chunks then keep their threaded size."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return _threads.env_threads()
 
 
 # Below this many window elements (C_in/groups prod(k)) the GEMM is trivial and the copy of the

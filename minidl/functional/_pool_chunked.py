@@ -9,7 +9,11 @@ whole images small enough to stay in cache across the :math:`k^d` passes (``CHUN
 When stride equals the kernel and no window reaches outside ``x``, the windows tile the input:
 ``x.reshape(N, C, H/k, k, W/k, k)``, and the backward writes each offset's share straight into
 its slice of that view, with no additions. Max pooling keeps the raster index of each window's
-first maximum (one small unsigned int per output) for its backward.
+first maximum (one small unsigned int per output) for its backward. The chunks run on the worker
+threads of :mod:`minidl.functional._threads` (as many as OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS / the CPUs say, for inputs of at least ``_threads.MIN_BYTES``), each writing
+only its own images: nothing is summed across chunks, so the result is the same bits whatever
+the thread count.
 """
 
 import itertools
@@ -17,7 +21,7 @@ import math
 
 import numpy as np
 
-from minidl.functional import _scratch
+from minidl.functional import _scratch, _threads
 from minidl.functional.windows import padded_shape
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image). Both paths read x (or
@@ -29,10 +33,14 @@ CHUNK_BYTES = 2**20
 
 
 def _image_chunks(x_shape, itemsize):
-    """Slices of the batch axis, each of at most CHUNK_BYTES of input (at least one image)."""
-    step = max(1, CHUNK_BYTES // (math.prod(x_shape[1:]) * itemsize))
-    for a in range(0, x_shape[0], step):
-        yield slice(a, min(a + step, x_shape[0]))
+    """Slices of the batch axis, each of at most CHUNK_BYTES of input (at least one image) and,
+    with more than one worker thread, at least one per thread."""
+    n = x_shape[0]
+    step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
+    workers = _threads.count(n * math.prod(x_shape[1:]) * itemsize)
+    if workers > 1:
+        step = max(1, min(step, -(-n // workers)))
+    return [slice(a, min(a + step, n)) for a in range(0, n, step)]
 
 
 def is_tiling(win):
@@ -63,13 +71,16 @@ def max_forward(x, win, with_argmax):
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     kind = np.min_scalar_type(math.prod(win.kernel) - 1)
     arg = np.empty(y.shape, dtype=kind) if with_argmax else None
-    for b in _image_chunks(x.shape, x.itemsize):
+
+    def one_chunk(b):
         views = _offset_views(x[b] if tiling else _canvas(x[b], win, -np.inf), win, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             np.maximum(y[b], v, out=y[b])
         if arg is not None:
             _first_max_offset(views, y[b], out=arg[b])
+
+    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
     return y, arg
 
 
@@ -90,7 +101,8 @@ def max_backward(dy, argmax, x_shape, win):
     ``argmax == i``, added into its slice of a zero canvas (written into dx when tiling)."""
     tiling = is_tiling(win)
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    for b in _image_chunks(x_shape, dx.itemsize):
+
+    def one_chunk(b):
         arg, g = argmax[b], dy[b]
         hit, share = np.empty(g.shape, dtype=bool), np.empty(g.shape, dtype=dx.dtype)
         target = dx[b] if tiling else _zero_canvas(dx[b], win)
@@ -102,6 +114,8 @@ def max_backward(dy, argmax, x_shape, win):
                 view += share
         if not tiling:
             dx[b] = win.crop(target)
+
+    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
     return dx
 
 
@@ -120,12 +134,15 @@ def avg_forward(x, win, divisor):
     """Each window's sum (zero padding included) over ``divisor``."""
     tiling = is_tiling(win)
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
-    for b in _image_chunks(x.shape, x.itemsize):
+
+    def one_chunk(b):
         views = _offset_views(x[b] if tiling else _canvas(x[b], win, 0.0), win, tiling)
         np.copyto(y[b], views[0])
         for v in views[1:]:
             y[b] += v
-    y /= divisor
+        y[b] /= divisor
+
+    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
     return y
 
 
@@ -134,10 +151,13 @@ def avg_backward(dy, x_shape, win, divisor):
     tiling = is_tiling(win)
     g = (dy / divisor).astype(dy.dtype, copy=False)
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    for b in _image_chunks(x_shape, dx.itemsize):
+
+    def one_chunk(b):
         target = dx[b] if tiling else _zero_canvas(dx[b], win)
         for view in _offset_views(target, win, tiling):
             view += g[b]
         if not tiling:
             dx[b] = win.crop(target)
+
+    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
     return dx

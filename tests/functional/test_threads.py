@@ -1,0 +1,191 @@
+"""The chunks of images on worker threads (minidl.functional._threads), in the depthwise conv
+and the pooling: the threaded result equals the one-thread result and is the same bits run
+after run, forward and backward, on shapes that take several chunks; and the thread count
+follows the user's setting.
+
+(The GEMM-based conv paths stay on one Python thread: their GEMMs already use OpenBLAS's
+threads, and Python threads beside those were measured slower; see the README's "Speed and
+memory".)"""
+
+import threading
+
+import numpy as np
+import pytest
+
+from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _pool_chunked, _threads
+from minidl.functional import pool as P
+from minidl.functional.conv import (
+    conv_nd_backward,
+    conv_nd_backward_naive,
+    conv_nd_forward,
+    conv_nd_forward_naive,
+)
+
+# (name, x shape, weight shape, conv keywords): depthwise convs on both of the path's layouts
+PATHS = [
+    ("wide grid, 3x3", (7, 4, 9, 9), (4, 1, 3, 3), dict(padding=1, groups=4)),
+    ("wide grid, 1-D", (6, 3, 20), (3, 1, 5), dict(padding=2, dilation=2, groups=3)),
+    ("strided, 3x2", (6, 3, 9, 8), (3, 1, 3, 2), dict(stride=2, groups=3)),
+    ("strided, 3-D", (5, 2, 5, 6, 7), (2, 1, 2, 3, 3), dict(stride=(1, 2, 1), groups=2)),
+]
+IDS = [p[0] for p in PATHS]
+
+
+def _run(x, w, b, kw, dy, workers, monkeypatch):
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    return (y, *conv_nd_backward(dy, cache))
+
+
+@pytest.fixture
+def one_image_chunks(monkeypatch):
+    """Every chunk is one image, whatever the thread count: several chunks on tiny inputs."""
+    monkeypatch.setattr(depthwise, "CHUNK_BYTES", 1)
+
+
+def _arrays(x_shape, w_shape, kw, dtype, rng):
+    x = rng.normal(size=x_shape).astype(dtype)
+    w = rng.normal(size=w_shape).astype(dtype)
+    b = rng.normal(size=w_shape[0]).astype(dtype)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    return x, w, b, rng.normal(size=y.shape).astype(dtype), cache
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), PATHS, ids=IDS)
+def test_threads_give_the_one_thread_bits(name, x_shape, w_shape, kw, dtype, rng, monkeypatch,
+                                          one_image_chunks):  # fmt: skip
+    """With the same chunks (one image each), 2 and 3 threads give exactly the bits of one
+    thread: each chunk's arithmetic is the same wherever it runs, each writes only its own
+    images of y and dx, and dW is summed over the chunks' results in the chunks' order. Exact
+    equality, not a tolerance: any thread-dependent regrouping of a sum would show."""
+    x, w, b, dy, cache = _arrays(x_shape, w_shape, kw, dtype, rng)
+    assert depthwise.is_depthwise(x.shape, w.shape, kw["groups"])
+    one = _run(x, w, b, kw, dy, 1, monkeypatch)
+    for workers in (2, 3):
+        for got, want in zip(_run(x, w, b, kw, dy, workers, monkeypatch), one, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), PATHS, ids=IDS)
+def test_threaded_chunks_equal_the_loops_and_repeat(name, x_shape, w_shape, kw, rng, monkeypatch):
+    """At the default chunk sizes two threads cut the batch into (at least) two chunks where
+    one thread takes it whole, so dW is summed in another grouping: y, dx, dW and db equal the
+    one-thread results to 1e-12 relative in float64 (a regrouped sum of ~10^2 products of O(1)
+    numbers differs by a few ulps, ~1e-15 relative), y and dx the loops to 1e-12; five
+    threaded runs give the same bits."""
+    x, w, b, dy, cache = _arrays(x_shape, w_shape, kw, np.float64, rng)
+    one = _run(x, w, b, kw, dy, 1, monkeypatch)
+    calls = []
+    monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
+    two = _run(x, w, b, kw, dy, 2, monkeypatch)
+    assert min(calls) >= 2  # both passes took several chunks
+    for got, want in zip(two, one, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    y_naive, cache_naive = conv_nd_forward_naive(x, w, b, **kw)
+    np.testing.assert_allclose(two[0], y_naive, rtol=1e-12, atol=1e-12)
+    dx_naive = conv_nd_backward_naive(dy, cache_naive).dx
+    np.testing.assert_allclose(two[1], dx_naive, rtol=1e-12, atol=1e-12)
+    for _ in range(5):
+        for got, want in zip(_run(x, w, b, kw, dy, 2, monkeypatch), two, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+POOLS = [  # (kind, kernel, stride, padding, x shape): tiling, overlapping, padded, 1-D, 3-D
+    ("max", 2, None, 0, (7, 3, 8, 8)),
+    ("max", 3, 2, 1, (6, 2, 9, 7)),
+    ("avg", 3, 2, 1, (6, 2, 9, 7)),
+    ("avg", 2, None, 0, (5, 3, 8, 6)),
+    ("max", 3, 1, 1, (5, 2, 12)),
+    ("avg", 2, 1, 0, (5, 2, 4, 5, 3)),
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, None])
+@pytest.mark.parametrize(("kind", "k", "s", "p", "x_shape"), POOLS)
+def test_pooling_on_threads_gives_the_one_thread_bits(kind, k, s, p, x_shape, chunk_bytes, rng,
+                                                      monkeypatch):  # fmt: skip
+    """Max and average pooling, forward and backward, on 2 and 3 threads, in one-image chunks
+    and at the default chunk size (one chunk on one thread, one per thread otherwise): exactly
+    the bits of one thread, every run. Exact, because each output (and each dx element) is
+    computed within one chunk by the same operations in the same order whatever the chunks:
+    windows do not straddle images, and nothing is summed across images. Integer-valued x makes
+    ties, so max pooling's first-maximum rule is exercised too."""
+    if chunk_bytes is not None:
+        monkeypatch.setattr(_pool_chunked, "CHUNK_BYTES", chunk_bytes)
+    forward, backward = {"max": (P.max_pool_forward, P.max_pool_backward),
+                         "avg": (P.avg_pool_forward, P.avg_pool_backward)}[kind]  # fmt: skip
+    x = rng.integers(0, 3, size=x_shape).astype(np.float32)
+
+    def run(workers):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        y, cache = forward(x, k, s, p)
+        return y, backward(dy, cache)
+
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    dy = rng.normal(size=forward(x, k, s, p)[0].shape).astype(np.float32)
+    one = run(1)
+    for workers in (2, 3, 2):
+        for got, want in zip(run(workers), one, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def _counting(map_ordered, calls):
+    def wrapped(fn, items, *args):
+        items = list(items)
+        calls.append(len(items))
+        return map_ordered(fn, items, *args)
+
+    return wrapped
+
+
+def test_map_ordered_runs_items_on_two_threads_at_once(monkeypatch):
+    """Two items that each wait for the other (a barrier of two) finish only if two threads
+    run them at the same time; the results come back in the items' order."""
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    barrier = threading.Barrier(2, timeout=10)
+
+    def item(i):
+        barrier.wait()
+        return i * 10, threading.get_ident()
+
+    results = _threads.map_ordered(item, [1, 2])
+    assert [r[0] for r in results] == [10, 20]
+    assert results[0][1] != results[1][1]
+
+
+def test_one_thread_means_no_pool(monkeypatch):
+    """One thread: every item runs on the caller's thread, in order."""
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    seen = []
+    _threads.map_ordered(lambda i: seen.append((i, threading.get_ident())), range(4))
+    assert seen == [(i, threading.get_ident()) for i in range(4)]
+
+
+def test_an_error_in_a_worker_is_raised(monkeypatch):
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+
+    def item(i):
+        if i == 3:
+            raise ValueError("item 3")
+        return i
+
+    with pytest.raises(ValueError, match="item 3"):
+        _threads.map_ordered(item, range(6))
+
+
+def test_thread_count_follows_the_environment(monkeypatch):
+    """OPENBLAS_NUM_THREADS first, then OMP_NUM_THREADS, then the CPUs this process may use."""
+    monkeypatch.setattr(_threads, "WORKERS", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _threads.count() == 1
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    assert _threads.count() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: {0, 1, 5}, raising=False)
+    assert _threads.count() == 3
+    # a small op stays on one thread: the hand-off would cost more than the work
+    assert _threads.count(_threads.MIN_BYTES - 1) == 1
+    assert _threads.count(_threads.MIN_BYTES) == 3
