@@ -38,17 +38,6 @@ def is_depthwise(x_shape, weight_shape, groups):
     return groups > 1 and groups == x_shape[1] == weight_shape[0]
 
 
-def _chunks(x_shape, itemsize):
-    """Slices of whole images with at most CHUNK_BYTES of input each and, with more than one
-    worker thread, at least one chunk per thread."""
-    n = x_shape[0]
-    step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
-    workers = _threads.count(n * math.prod(x_shape[1:]) * itemsize)
-    if workers > 1:
-        step = max(1, min(step, -(-n // workers)))
-    return [slice(a, min(a + step, n)) for a in range(0, n, step)]
-
-
 def _taps(weight, nd):
     """``w[:, 0, p]`` for each offset ``p`` (raster order), shaped to broadcast on (m, C, *out)."""
     w = weight.reshape(weight.shape[0], -1)
@@ -93,7 +82,8 @@ def forward(x, weight, bias, win):
         if bias is not None:
             y[b] += bias.reshape((-1,) + (1,) * nd)
 
-    _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize), x.nbytes)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    _threads.map_ordered(one_chunk, chunks, x.nbytes)
     return y
 
 
@@ -135,7 +125,8 @@ def backward(dy, x, weight, has_bias, win, input_grad):
         return dw_chunk
 
     dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
-    for dw_chunk in _threads.map_ordered(one_chunk, _chunks(x.shape, x.itemsize), x.nbytes):
+    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     return dx, dw.reshape(weight.shape), db

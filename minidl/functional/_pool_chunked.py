@@ -32,17 +32,6 @@ from minidl.functional.windows import padded_shape
 CHUNK_BYTES = 2**20
 
 
-def _image_chunks(x_shape, itemsize):
-    """Slices of the batch axis, each of at most CHUNK_BYTES of input (at least one image) and,
-    with more than one worker thread, at least one per thread."""
-    n = x_shape[0]
-    step = max(1, CHUNK_BYTES // max(1, math.prod(x_shape[1:]) * itemsize))
-    workers = _threads.count(n * math.prod(x_shape[1:]) * itemsize)
-    if workers > 1:
-        step = max(1, min(step, -(-n // workers)))
-    return [slice(a, min(a + step, n)) for a in range(0, n, step)]
-
-
 def is_tiling(win):
     """Stride == kernel and every window inside x: the reshape path applies."""
     return win.stride == win.kernel and all(p == (0, 0) for p in win.canvas_pads)
@@ -80,7 +69,8 @@ def max_forward(x, win, with_argmax):
         if arg is not None:
             _first_max_offset(views, y[b], out=arg[b])
 
-    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    _threads.map_ordered(one_chunk, chunks, x.nbytes)
     return y, arg
 
 
@@ -115,7 +105,8 @@ def max_backward(dy, argmax, x_shape, win):
         if not tiling:
             dx[b] = win.crop(target)
 
-    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
+    chunks = _threads.image_chunks(x_shape, dx.itemsize, CHUNK_BYTES)
+    _threads.map_ordered(one_chunk, chunks, dx.nbytes)
     return dx
 
 
@@ -142,7 +133,8 @@ def avg_forward(x, win, divisor):
             y[b] += v
         y[b] /= divisor
 
-    _threads.map_ordered(one_chunk, _image_chunks(x.shape, x.itemsize), x.nbytes)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    _threads.map_ordered(one_chunk, chunks, x.nbytes)
     return y
 
 
@@ -159,5 +151,6 @@ def avg_backward(dy, x_shape, win, divisor):
         if not tiling:
             dx[b] = win.crop(target)
 
-    _threads.map_ordered(one_chunk, _image_chunks(x_shape, dx.itemsize), dx.nbytes)
+    chunks = _threads.image_chunks(x_shape, dx.itemsize, CHUNK_BYTES)
+    _threads.map_ordered(one_chunk, chunks, dx.nbytes)
     return dx

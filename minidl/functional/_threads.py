@@ -17,6 +17,7 @@ the loop runs on the caller's thread, as before. Scratch buffers are per thread
 (:mod:`minidl.functional._scratch`), so each worker keeps its own.
 """
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,18 @@ def _forget_pool():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
+
+
+def image_chunks(x_shape, itemsize, chunk_bytes):
+    """Slices of the batch axis of an input of ``x_shape``, each of at most ``chunk_bytes`` of
+    input (at least one image) and, with more than one worker thread, at least one per thread
+    so that every thread gets work."""
+    n, image_bytes = x_shape[0], math.prod(x_shape[1:]) * itemsize
+    step = max(1, chunk_bytes // max(1, image_bytes))
+    workers = count(n * image_bytes)
+    if workers > 1:
+        step = max(1, min(step, -(-n // workers)))
+    return [slice(a, min(a + step, n)) for a in range(0, n, step)]
 
 
 def map_ordered(fn, items, nbytes=None):
