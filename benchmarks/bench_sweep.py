@@ -19,9 +19,16 @@ freed large temporaries, 1.6 ms alone. The float32 GEMM peak is measured in mini
 backward of a conv is 3 GEMM-sized products (y, dW, dX; 2 without dX), 2 FLOPs per
 multiply-accumulate.
 
-Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the median and worst
-ratio per thread setting, and writes a plot of ratio against MACs (one point per case and thread
-setting) so the cost's growth with the work is visible.
+For each GEMM-based conv, minidl's process also times a NumPy floor: the products an im2col
+conv of that shape must run (y = W col, dW = dy col^T, dcol = W^T dy) alone on ready operands,
+plus one plain copy of the im2col matrix per pass that must write or read all of it (the two
+gathers and col2im). A row whose floor is already above PyTorch's time cannot reach it by
+im2col in NumPy, whatever the code around the GEMMs does; the gap between minidl and its floor
+is what that code costs.
+
+Prints the ratio table (minidl time / PyTorch time, below 1 is faster), the floor's ratio, the
+median and worst ratio per thread setting, and writes a plot of ratio against MACs (one point
+per case and thread setting) so the cost's growth with the work is visible.
 """
 
 import argparse
@@ -127,6 +134,59 @@ def macs(case):
     return positions * case.out_channels * (c // g) * k ** len(spatial)
 
 
+def im2col_shapes(case):
+    """``(groups, O_g, K, columns)`` of the products an im2col conv of ``case`` runs: per group,
+    y = W col is (O_g x K)(K x columns), with O_g = C_out/groups, K = (C_in/groups) prod(k) and
+    columns = N prod(out). None when the case is no GEMM-based conv (depthwise, pool, ...)."""
+    if not case.kind.startswith("conv"):
+        return None
+    n, c, *spatial = case.shape
+    a = case.args
+    k, s, p, g = a["kernel_size"], a.get("stride", 1), a["padding"], a.get("groups", 1)
+    if g == c == case.out_channels:  # depthwise: minidl sums over offsets, no GEMM
+        return None
+    columns = n * math.prod(out_spatial(d, k, s, p) for d in spatial)
+    return g, case.out_channels // g, c // g * k ** len(spatial), columns
+
+
+def numpy_floor(case, repeats):
+    """``(gemms, copies)``: seconds that any NumPy conv built on im2col spends at least on
+    ``case``, timed alone on ready operands. ``gemms``: y = W col, dW = dy col^T and (unless
+    ``no-dx``) dcol = W^T dy, in the orientations minidl runs them; ``copies``: one plain copy
+    of ``col`` per pass that must write or read all of it (two gathers and col2im; two passes
+    without dx). Each runs on a block of at most 8 MiB of ``col`` (in cache, as minidl's
+    chunks), scaled to all the columns. None when :func:`im2col_shapes` is None."""
+    import numpy as np
+    from timing import best_time
+
+    shapes = im2col_shapes(case)
+    if shapes is None:
+        return None
+    g, o_g, k, columns = shapes
+    block = min(columns, max(1024, 2 * 2**20 // (g * k)))
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(g, o_g, k)).astype(np.float32)
+    col = rng.normal(size=(g, k, block)).astype(np.float32)
+    dy = rng.normal(size=(g, o_g, block)).astype(np.float32)
+    y, dw, dcol = np.empty_like(dy), np.empty((g, k, o_g), np.float32), np.empty_like(col)
+    products = [lambda: np.matmul(w, col, out=y),
+                lambda: np.matmul(col, dy.swapaxes(1, 2), out=dw)]  # fmt: skip
+    if case.need_dx:
+        products.append(lambda: np.matmul(w.swapaxes(1, 2), dy, out=dcol))
+    gemms = sum(best_time(f, repeats) for f in products) * columns / block
+    # the passes over col that im2col needs beyond the GEMMs, each at least one copy of it:
+    # the forward's gather, the backward's gather (minidl keeps x, not col) and col2im
+    copy = best_time(lambda: np.copyto(dcol, col), repeats) * columns / block
+    return gemms, copy * (3 if case.need_dx else 2)
+
+
+def col_bytes(case):
+    """Bytes of the im2col matrix of the whole batch (float32): what the gather writes and
+    col2im reads back, once each, beside the GEMMs (None when no GEMM-based conv)."""
+    shapes = im2col_shapes(case)
+    return None if shapes is None else 4 * shapes[0] * shapes[2] * shapes[3]
+
+
 def minidl_step(case, x, dy):
     import minidl.layers as L
 
@@ -208,34 +268,52 @@ def time_cases(cases, repeats, threads, framework):
         step = minidl_step(case, x, dy)[1] if framework == "minidl" else torch_step(case, x, dy)
         step()  # warm-up: caches, code paths, allocator
         times.append(best_time(step, repeats))
-    peak = gemm_peak(repeats) if framework == "minidl" else None
-    return {"times": times, "peak": peak}
+    if framework == "torch":
+        return {"times": times, "peak": None, "floors": None}
+    floors = [numpy_floor(case, repeats) for case in cases]
+    return {"times": times, "peak": gemm_peak(repeats), "floors": floors}
 
 
 def run_cases(cases, args, threads):
     """Alternate a minidl process and a PyTorch process ``args.rounds`` times; return rows."""
     from timing import alternating_processes
 
-    peaks = []
+    peaks, floors = [], []
 
     def run(framework):
         got = run_in_subprocess(threads, framework, args)
         peaks.append(got["peak"] or 0.0)
+        if got["floors"] is not None:
+            floors.append(got["floors"])
         return got["times"]
 
     best = alternating_processes(run, ["minidl", "torch"], args.rounds)
     peak = max(peaks)
+    # per case, the best (gemms, copies) over the rounds, each part on its own
+    floor = [None if f[0] is None else tuple(map(min, zip(*f, strict=True)))
+             for f in zip(*floors, strict=True)]  # fmt: skip
     rows = []
-    for case, t_ours, t_torch in zip(cases, best["minidl"], best["torch"], strict=True):
+    for case, t_ours, t_torch, t_floor in zip(cases, best["minidl"], best["torch"], floor,
+                                              strict=True):  # fmt: skip
         work = macs(case)
         products = 3 if case.need_dx else 2
         gflops = 2 * products * work / t_ours / 1e9 if case.kind.startswith("conv") else None
         rows.append(dict(asdict(case), threads=threads, minidl_ms=t_ours * 1e3,
                          torch_ms=t_torch * 1e3, ratio=t_ours / t_torch, macs=work,
-                         gflops=gflops, peak_gflops=peak))  # fmt: skip
+                         gflops=gflops, peak_gflops=peak, col_bytes=col_bytes(case),
+                         **_floor_fields(t_floor, t_torch)))  # fmt: skip
         print(f"  {threads} thr  {case.name:<32} {t_ours * 1e3:8.2f} ms {t_torch * 1e3:8.2f} ms"
               f"  {t_ours / t_torch:5.2f}x", file=sys.stderr, flush=True)  # fmt: skip
     return rows
+
+
+def _floor_fields(floor, t_torch):
+    """The row's floor figures: ms of the GEMMs and of the copies, their sum ÷ PyTorch."""
+    if floor is None:
+        return dict(gemm_ms=None, copies_ms=None, floor_ratio=None, gemm_ratio=None)
+    gemms, copies = floor
+    return dict(gemm_ms=gemms * 1e3, copies_ms=copies * 1e3,
+                floor_ratio=(gemms + copies) / t_torch, gemm_ratio=gemms / t_torch)  # fmt: skip
 
 
 # ---------------------------------------------------------------- report
@@ -259,19 +337,26 @@ def markdown(rows):
         by_name.setdefault(r["name"], {})[r["threads"]] = r
     threads = sorted({r["threads"] for r in rows})
     head = (
-        "| case (float32, forward + backward) | MACs or elements | "
-        + " | ".join(f"minidl ÷ PyTorch, {t} thr" for t in threads)
+        "| case (float32, forward + backward) | MACs or elements | im2col MB | "
+        + " | ".join(f"minidl ÷ PyTorch, {t} thr" for t in threads) + " | "
+        + " | ".join(f"NumPy floor ÷ PyTorch, {t} thr" for t in threads)
         + f" | minidl GFLOP/s at {threads[-1]} thr (% of that GEMM peak) |"
     )
-    out = [head, "|" + "---|" * (3 + len(threads))]
+    out = [head, "|" + "---|" * (4 + 2 * len(threads))]
     for name, per in by_name.items():
         first = per[threads[-1]]
         flops = ""
         if first["gflops"] is not None:
             flops = f"{first['gflops']:.0f} ({100 * first['gflops'] / first['peak_gflops']:.0f}%)"
+        mb = "" if first["col_bytes"] is None else f"{first['col_bytes'] / 2**20:.0f}"
         ratios = " | ".join(f"{per[t]['ratio']:.2f}×" for t in threads if t in per)
-        out.append(f"| {name} | {first['macs']:,} | {ratios} | {flops} |")
+        floors = " | ".join(_times(per[t]["floor_ratio"]) for t in threads if t in per)
+        out.append(f"| {name} | {first['macs']:,} | {mb} | {ratios} | {floors} | {flops} |")
     return "\n".join(out)
+
+
+def _times(ratio):
+    return "" if ratio is None else f"{ratio:.2f}×"
 
 
 def plot(rows, path):
