@@ -32,6 +32,7 @@ A 1x1 kernel with no padding is the degenerate grid (T = positions, ``col`` is `
 one batched GEMM per pass, no gather at all.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -48,6 +49,7 @@ MAX_EXTRA_WORK = 10
 # write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid).
 
 
+@functools.lru_cache(maxsize=256)  # a layer asks with the same shapes at every call
 def applies(x_shape, weight_shape, groups, win):
     """Stride 1 on every axis, and the grid's extra work small (module docstring)."""
     if any(s != 1 for s in win.stride):
@@ -108,12 +110,18 @@ class WideLayout:
             flat[:, :, start : start + self.positions] += runs[:, j]
 
 
+@functools.lru_cache(maxsize=256)
+def _layout(canvas_shape, win):
+    """The :class:`WideLayout` of a canvas shape, made once per shape (it is read-only)."""
+    return WideLayout(canvas_shape, win)
+
+
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4) on the wide grid, chunk by chunk of images."""
     if _pointwise(win):
         return _pointwise_forward(x, weight, bias, groups, win)
     xp = _conv_blocked._canvas(x, win)
-    return _conv_blocked.forward_chunks(xp, weight, bias, groups, WideLayout(xp.shape, win))
+    return _conv_blocked.forward_chunks(xp, weight, bias, groups, _layout(xp.shape, win))
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
@@ -121,7 +129,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad):
     if _pointwise(win):
         return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
     xp = _conv_blocked._canvas(x, win)
-    layout = WideLayout(xp.shape, win)
+    layout = _layout(xp.shape, win)
     return _conv_blocked.backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad)
 
 

@@ -181,6 +181,21 @@ def test_same_equals_explicit_asymmetric_padding(rng):
     np.testing.assert_allclose(conv2d(x, w, stride=2, padding="same"), conv2d(xp, w, stride=2))
 
 
+def test_remembered_geometry_still_checks_the_arguments():
+    """window_geometry remembers its results (a layer asks the same at every call), but an
+    argument equal to a remembered one and of an invalid type (2.0, True, a float in a tuple
+    or a list) still gets its error, and a list of valid ints still works."""
+    good = window_geometry((8, 8), 3, (2, 1), 1)
+    assert window_geometry((8, 8), 3, (2, 1), 1) is good  # remembered
+    assert good.out == (4, 8)
+    for stride in (2.0, True, (2.0, 1), (2, True)):
+        with pytest.raises(TypeError, match="stride"):
+            window_geometry((8, 8), 3, stride, 1)
+    with pytest.raises(TypeError, match="kernel_size"):
+        window_geometry((8, 8), 3.0, (2, 1), 1)
+    assert window_geometry((8, 8), 3, [2, 1], 1) == good  # unhashable: worked out afresh
+
+
 def test_float32_stays_float32(rng):
     x = rng.normal(size=(2, 4, 5, 5)).astype(np.float32)
     w = rng.normal(size=(6, 2, 3, 3)).astype(np.float32)
@@ -282,8 +297,8 @@ def test_blocks_cover_the_output(monkeypatch):
 
 
 def test_chunks_of_images(rng, monkeypatch):
-    """Five images in chunks of two (2 + 2 + 1), forward and backward: the same y and
-    gradients as the loops."""
+    """Five images at most two a chunk (1 + 2 + 2: as even as can be), forward and backward:
+    the same y and gradients as the loops."""
     x, w, b = rng.normal(size=(5, 4, 7, 6)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
     kw = dict(stride=(2, 1), padding="same", dilation=(1, 2), groups=2)
     image_bytes = (2 * 4 * 3 * 2 + 6) * 4 * 6 * 8  # (2 C_in prod(k) + C_out) positions itemsize
@@ -291,8 +306,22 @@ def test_chunks_of_images(rng, monkeypatch):
     monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
     win = window_geometry((7, 6), (3, 2), (2, 1), "same", (1, 2))
     assert blocked._images_per_chunk(x, w, win) == 2
+    assert blocked.even_chunks(5, 2) == [(0, 1), (1, 2), (3, 2)]
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
     assert_tiers_equal(x, w, b, kw, rng)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 33])
+@pytest.mark.parametrize("per_chunk", [1, 3, 7, 8, 100])
+def test_even_chunks_tile_the_batch(n, per_chunk):
+    """In order, no gap or overlap, at most ``per_chunk`` images each, as few chunks as that
+    allows, sizes within one of each other (8 at 7 a chunk: 4 + 4, not 7 + 1)."""
+    chunks = blocked.even_chunks(n, per_chunk)
+    assert [a for a, _ in chunks] == list(np.cumsum([0] + [m for _, m in chunks[:-1]]))
+    assert sum(m for _, m in chunks) == n and len(chunks) == math.ceil(n / per_chunk)
+    sizes = [m for _, m in chunks]
+    assert max(sizes) <= per_chunk and max(sizes) - min(sizes) <= 1
+    assert blocked.even_chunks(8, 7) == [(0, 4), (4, 4)]
 
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
