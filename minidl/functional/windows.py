@@ -169,7 +169,11 @@ class Windows:
 
     def crop(self, canvas):
         """The part of a canvas-shaped array that lies on ``x``."""
-        return canvas[interior(self.canvas_pads, self.in_sizes)]
+        return canvas[self._interior]
+
+    @functools.cached_property
+    def _interior(self):
+        return interior(self.canvas_pads, self.in_sizes)
 
     def view(self, canvas):
         """Read-only view ``(N, C, *kernel, *out)`` of a canvas: element ``[n, c, p, i]`` is
@@ -196,8 +200,12 @@ class Windows:
     def add_view(self, dcanvas, dview):
         """The adjoint of :meth:`view`: ``dcanvas[n, c, s i + d p] += dview[n, c, p, i]``, one
         strided slice addition per kernel offset ``p`` (no ``np.add.at``)."""
-        for p, window in zip(np.ndindex(*self.kernel), self.offsets(), strict=True):
+        for p, window in zip(self._kernel_offsets, self._offset_slices, strict=True):
             dcanvas[window] += dview[(slice(None), slice(None)) + p]
+
+    @functools.cached_property
+    def _kernel_offsets(self):
+        return tuple(np.ndindex(*self.kernel))
 
     def add_columns(self, dcanvas, dcol):
         """col2im, the adjoint of :meth:`columns`: ``dcanvas[n, c, s i + d p] += dcol[(c, p),
@@ -210,11 +218,17 @@ class Windows:
     def offsets(self):
         """For each kernel offset ``p`` (raster order), the index of the strided slice of a
         canvas that holds offset ``p`` of every window: ``[..., d p + s i]`` over ``i``."""
-        for p in itertools.product(*(range(k) for k in self.kernel)):
-            yield (Ellipsis,) + tuple(
+        return iter(self._offset_slices)
+
+    @functools.cached_property  # made once per geometry: the ops walk them at every call
+    def _offset_slices(self):
+        return tuple(
+            (Ellipsis,) + tuple(
                 slice(d * q, d * q + s * (o - 1) + 1, s)
                 for q, d, s, o in zip(p, self.dilation, self.stride, self.out, strict=True)
             )
+            for p in itertools.product(*(range(k) for k in self.kernel))
+        )  # fmt: skip
 
 
 def window_geometry(
