@@ -4,6 +4,7 @@
     python benchmarks/bench_sweep.py --quick             # 3 repeats instead of 7
     python benchmarks/bench_sweep.py --only conv2d       # cases whose name contains a string
     python benchmarks/bench_sweep.py --json sweep.json --plot sweep.png --markdown sweep.md
+    python benchmarks/bench_sweep.py --merge run1.json run2.json   # ranges over saved runs
 
 Every case is one layer's forward + backward in float32, with the input gradient (as in the
 middle of a network) unless its name says ``no-dx`` (a first layer: PyTorch's input does not
@@ -355,6 +356,60 @@ def markdown(rows):
     return "\n".join(out)
 
 
+def merged_markdown(runs):
+    """One table over several runs (``--json`` files of this script): each cell the range
+    (lowest-highest) of that figure over the runs, for the README; then the summary lines."""
+    import numpy as np
+
+    cells = {}
+    for run in runs:
+        for r in run["rows"]:
+            cells.setdefault(r["name"], {}).setdefault(r["threads"], []).append(r)
+    head = ("| case (float32, forward + backward) | MACs or elements | im2col MB | minidl ÷ "
+            "PyTorch, 1 thread | minidl ÷ PyTorch, 2 threads | NumPy floor ÷ PyTorch, 1 thread "
+            "| GFLOP/s, 1 thread: minidl (% of the GEMM peak) / PyTorch |")  # fmt: skip
+    out = [head, "|---|---|---|---|---|---|---|"]
+    for name, per in cells.items():
+        one, two = per.get(1, []), per.get(2, [])
+        first = (one or two)[0]
+        mb = "" if first.get("col_bytes") is None else f"{first['col_bytes'] / 2**20:.0f}"
+        flops = ""
+        if one and one[0]["gflops"] is not None:
+            ours = [r["gflops"] for r in one]
+            peak = max(r["peak_gflops"] for r in one)
+            theirs = [r["gflops"] * r["ratio"] for r in one]  # the same work in PyTorch's time
+            share = _span([100 * g / peak for g in ours], "{:.0f}", "%")
+            flops = f"{_span(ours, '{:.0f}', '')} ({share}) / {_span(theirs, '{:.0f}', '')}"
+        out.append(f"| {name} | {first['macs']:,} | {mb} | {_span([r['ratio'] for r in one])} | "
+                   f"{_span([r['ratio'] for r in two])} | "
+                   f"{_span([r.get('floor_ratio') for r in one])} | {flops} |")  # fmt: skip
+    lines = ["\n".join(out), ""]
+    for threads in (1, 2):
+        per_run = [[r for r in run["rows"] if r["threads"] == threads] for run in runs]
+        per_run = [rows for rows in per_run if rows]
+        if not per_run:
+            continue
+        medians = [float(np.median([r["ratio"] for r in rows])) for rows in per_run]
+        worst = [max(rows, key=lambda r: r["ratio"]) for rows in per_run]
+        under = [sum(r["ratio"] <= 1.5 for r in rows) for rows in per_run]
+        worst = ", ".join(f"{w['ratio']:.2f}× ({w['name']})" for w in worst)
+        under = f"{_span(under, '{:d}', '')} of {len(per_run[0])}"
+        lines.append(f"{threads} thread{'s' * (threads > 1)}: median {_span(medians)}, "
+                     f"worst {worst}; {under} cases <= 1.5×")  # fmt: skip
+    loads = ", ".join(f"{run['load'][0]:.2f}" for run in runs)
+    lines.append(f"{len(runs)} runs; load average at their starts: {loads}")
+    return "\n".join(lines)
+
+
+def _span(values, fmt="{:.2f}", unit="×"):
+    """``lo–hi×`` of the values (one figure when they agree to the shown digits), '' if none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return ""
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return (lo if lo == hi else f"{lo}–{hi}") + unit
+
+
 def _times(ratio):
     return "" if ratio is None else f"{ratio:.2f}×"
 
@@ -405,10 +460,19 @@ def main():
     parser.add_argument("--plot", default="sweep.png", help="ratio-vs-MACs plot (PNG)")
     parser.add_argument("--markdown", help="write the table as markdown to this file")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the processes")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="print a table of ranges over runs saved by --json; exit")  # fmt: skip
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--framework", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.repeats = args.repeats or (3 if args.quick else REPEATS)
+    if args.merge:
+        runs = []
+        for path in args.merge:
+            with open(path) as f:
+                runs.append(json.load(f))
+        print(merged_markdown(runs))
+        return
     cases = [c for c in CASES if args.only in c.name]
     if args.child:
         print(json.dumps(time_cases(cases, args.repeats, args.child, args.framework)))
