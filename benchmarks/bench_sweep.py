@@ -4,7 +4,8 @@
     python benchmarks/bench_sweep.py --quick             # 3 repeats instead of 7
     python benchmarks/bench_sweep.py --only conv2d       # cases whose name contains a string
     python benchmarks/bench_sweep.py --json sweep.json --plot sweep.png --markdown sweep.md
-    python benchmarks/bench_sweep.py --merge run1.json run2.json   # ranges over saved runs
+    python benchmarks/bench_sweep.py --merge run1.json run2.json   # ranges over saved runs (and
+                                                                   # a plot of all their points)
 
 Every case is one layer's forward + backward in float32, with the input gradient (as in the
 middle of a network) unless its name says ``no-dx`` (a first layer: PyTorch's input does not
@@ -429,6 +430,10 @@ def plot(rows, path):
                 label = f"{prefix.rstrip('p')}…, {threads} thread{'s' * (threads > 1)}"
                 ax.scatter([r["macs"] for r in sel], [r["ratio"] for r in sel], c=colour,
                            marker=marker, s=28, alpha=0.8, label=label)  # fmt: skip
+    floors = [r for r in rows if r["threads"] == 1 and r.get("floor_ratio") is not None]
+    if floors:
+        ax.scatter([r["macs"] for r in floors], [r["floor_ratio"] for r in floors], c="k",
+                   marker="x", s=18, alpha=0.6, label="a conv's NumPy floor, 1 thread")  # fmt: skip
     for level, style in ((1.0, "-"), (1.1, ":"), (1.5, "--")):
         ax.axhline(level, color="k", lw=0.8, ls=style)
     ax.set_xscale("log")
@@ -472,6 +477,8 @@ def main():
             with open(path) as f:
                 runs.append(json.load(f))
         print(merged_markdown(runs))
+        if args.plot:  # every run's points
+            plot([r for run in runs for r in run["rows"]], args.plot)
         return
     cases = [c for c in CASES if args.only in c.name]
     if args.child:
