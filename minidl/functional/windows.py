@@ -239,9 +239,10 @@ def window_geometry(
     ``kernel_size``, ``stride`` and ``dilation`` are ints or D-tuples (each >= 1); ``padding``
     as in the module docstring. Errors name the argument.
 
-    A layer asks for the same geometry at every call, and working it out again (with its
-    argument checks) was a tenth of a small conv's forward + backward (3 x 32 x 32 -> 16
-    channels: ~25 of ~230 us), so results are remembered per arguments (errors are not).
+    A layer asks for the same geometry at every call, and working it out again with its
+    argument checks was a good part of a small conv's fixed cost, so results are remembered
+    per arguments (errors are not). With the wide grid's layout remembered too, a conv layer's
+    forward + backward of one 3 x 32 x 32 image into 16 channels went from 235 to 170 us.
     """
     args = (in_sizes, kernel_size, stride, padding, dilation, ceil_mode, name)
     key = _typed(args)
