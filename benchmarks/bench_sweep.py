@@ -398,8 +398,20 @@ def merged_markdown(runs):
         lines.append(f"{threads} thread{'s' * (threads > 1)}: median {_span(medians)}, "
                      f"worst {worst}; {under} cases <= 1.5×")  # fmt: skip
     loads = ", ".join(f"{run['load'][0]:.2f}" for run in runs)
-    lines.append(f"{len(runs)} runs; load average at their starts: {loads}")
+    where = runs[0].get("machine", "machine not recorded")
+    lines.append(f"{len(runs)} runs on {where}; load average at their starts: {loads}")
     return "\n".join(lines)
+
+
+def check_one_machine(runs, paths):
+    """Refuse to merge runs made on different machines (their ``machine`` fields differ): a
+    range over two CPUs would be neither's. Runs saved before the field existed say nothing
+    and are taken as they come."""
+    seen = {run["machine"]: path for run, path in zip(runs, paths, strict=True)
+            if "machine" in run}  # fmt: skip
+    if len(seen) > 1:
+        listed = "; ".join(f"{path}: {where}" for where, path in seen.items())
+        raise SystemExit(f"--merge: these runs were made on different machines ({listed})")
 
 
 def _span(values, fmt="{:.2f}", unit="×"):
@@ -476,6 +488,7 @@ def main():
         for path in args.merge:
             with open(path) as f:
                 runs.append(json.load(f))
+        check_one_machine(runs, args.merge)
         print(merged_markdown(runs))
         if args.plot:  # every run's points
             plot([r for run in runs for r in run["rows"]], args.plot)
@@ -484,7 +497,9 @@ def main():
     if args.child:
         print(json.dumps(time_cases(cases, args.repeats, args.child, args.framework)))
         return
-    load = os.getloadavg()
+    from timing import machine
+
+    load, where = os.getloadavg(), machine()
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         rows += run_cases(cases, args, threads)
@@ -492,7 +507,7 @@ def main():
 
     print(f"minidl vs PyTorch {torch.__version__}, best of {args.repeats} x {args.rounds} "
           f"alternating processes; load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")  # fmt: skip
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start; {where}")  # fmt: skip
     peaks = sorted({(r["threads"], round(r["peak_gflops"])) for r in rows})
     print("float32 GEMM peak (2048^3 NumPy matmul): " +
           ", ".join(f"{p} GFLOP/s at {t} thread(s)" for t, p in peaks))  # fmt: skip
@@ -502,7 +517,7 @@ def main():
         print(line)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"load": load, "rows": rows}, f, indent=1)
+            json.dump({"load": load, "machine": where, "rows": rows}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n\n" + "\n".join(summarize(rows)) + "\n")

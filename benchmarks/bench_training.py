@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-from timing import alternating_processes, interleaved
+from timing import alternating_processes, interleaved, machine
 from torch import nn
 
 from minidl.nn import zoo
@@ -145,7 +145,8 @@ def main():
         return
     best = alternating_processes(lambda f: run_child(f, args), ["minidl", "torch"], args.rounds)
     load = os.getloadavg()
-    print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam")
+    print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam; "
+          f"{machine()}")
     print(
         f"best of {args.repeats} steps x {args.rounds} alternating processes per framework; "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; epoch = {EPOCH:,} images\n"

@@ -6,6 +6,8 @@ round, and the best time of each is kept: a burst of load then slows all of them
 minimum is the least disturbed run.
 """
 
+import os
+import platform
 import time
 
 
@@ -35,3 +37,29 @@ def alternating_processes(run, names, rounds):
             times = run(name)
             best[name] = [min(pair) for pair in zip(best.get(name, times), times, strict=True)]
     return best
+
+
+def machine():
+    """What the ratios depend on, for a result file and its header: the CPU's model name, the
+    cores this process may use, and the kernels OpenBLAS picked for it (SkylakeX, Haswell, ...;
+    read through threadpoolctl, a test extra, when it is installed). Ratios against PyTorch
+    differ from one CPU to another by more than the noise (PyTorch's oneDNN and OpenBLAS do not
+    gain alike from AVX-512), so runs on different machines are never merged."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    kernels = "unknown"
+    try:
+        import numpy  # noqa: F401  (loads OpenBLAS, so that threadpoolctl sees it)
+        from threadpoolctl import threadpool_info
+
+        kernels = next((i.get("architecture") or "unknown" for i in threadpool_info()
+                        if i.get("internal_api") == "openblas"), "unknown")  # fmt: skip
+    except ImportError:
+        pass
+    return f"{model}, {cores} cores, OpenBLAS {kernels}"
