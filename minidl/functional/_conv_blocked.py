@@ -213,7 +213,10 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
     o_g = c_out // groups
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     w2 = weight.reshape(groups, o_g, -1)
-    dw = np.zeros(w2.shape, dtype=xp.dtype)
+    # dW^T, summed in the orientation of its GEMM (below) and turned once at the end: adding
+    # each chunk's product transposed into dW read it with a stride of C_out elements (8 x 256
+    # x 14 x 14 -> 256, 3x3: backward 37 ms against 28, four chunks; December 2026)
+    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
     dxp = _scratch.zeros("dcanvas", xp.shape, xp.dtype) if input_grad else None
     extra = positions > math.prod(layout.win.out)  # columns that are no output position
     chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
@@ -227,13 +230,13 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
         dyc = dyc.reshape(groups, o_g, m * positions)
         # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
         # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)
-        dw += np.matmul(col, dyc.swapaxes(-1, -2)).swapaxes(-1, -2)
+        dw_t += np.matmul(col, dyc.swapaxes(-1, -2))
         if dxp is not None:
             dcol = _scratch.scratch("dcol", col.shape, xp.dtype)  # (groups, C_g prod(k), m pos.)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
     dx = None if dxp is None else layout.win.crop(dxp).copy()  # out of the scratch buffer
-    return dx, dw.reshape(weight.shape), db
+    return dx, dw_t.swapaxes(-1, -2).reshape(weight.shape), db
 
 
 def _canvas(x, win):
