@@ -11,6 +11,9 @@ threads) and returns the results in the items' order, so that:
   from the per-chunk results: a run gives the same bits as the one before, whatever thread
   finished first.
 
+:func:`elementwise` does the same for an op that works element by element (ReLU): one
+contiguous piece of the flattened arrays per thread, the same bits as one call.
+
 The thread count follows the user's setting, as OpenBLAS's does: ``OPENBLAS_NUM_THREADS``, else
 ``OMP_NUM_THREADS``, else the CPUs this process may run on. One thread means no pool at all:
 the loop runs on the caller's thread, as before. Scratch buffers are per thread
@@ -86,6 +89,26 @@ def image_chunks(x_shape, itemsize, chunk_bytes):
     if workers > 1:
         step = max(1, min(step, -(-n // workers)))
     return [slice(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def elementwise(fn, *arrays):
+    """``fn(*arrays)`` for an ``fn`` that works element by element (each output element depends
+    only on the same element of the inputs), cut into :func:`count` contiguous pieces of the
+    flattened arrays that the threads take one each: the same bits as one call, whatever the
+    threads. One call on the arrays themselves when they are not all C-contiguous arrays of
+    one shape, or below ``MIN_BYTES`` (judged on the first array)."""
+    first = arrays[0]
+    threads = count(first.nbytes)
+    plain = threads <= 1 or any(
+        a.shape != first.shape or not a.flags.c_contiguous for a in arrays
+    )
+    if plain:
+        fn(*arrays)
+        return
+    flat = [a.reshape(-1) for a in arrays]  # views: C-contiguous
+    bounds = [first.size * i // threads for i in range(threads + 1)]
+    pieces = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    map_ordered(lambda s: fn(*(f[s] for f in flat)), pieces)
 
 
 def map_ordered(fn, items, nbytes=None):

@@ -1,7 +1,7 @@
 """The chunks of images on worker threads (minidl.functional._threads), in the depthwise conv
-and the pooling: the threaded result equals the one-thread result and is the same bits run
-after run, forward and backward, on shapes that take several chunks; and the thread count
-follows the user's setting.
+and the pooling, and the pieces of ReLU's arrays: the threaded result equals the one-thread
+result and is the same bits run after run, forward and backward, on shapes that take several
+chunks; and the thread count follows the user's setting.
 
 (The GEMM-based conv paths stay on one Python thread: their GEMMs already use OpenBLAS's
 threads, and Python threads beside those were measured slower; see the README's "Speed and
@@ -15,6 +15,7 @@ import pytest
 from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import _pool_chunked, _threads
 from minidl.functional import pool as P
+from minidl.functional.activations import relu_backward, relu_forward
 from minidl.functional.conv import (
     conv_nd_backward,
     conv_nd_backward_naive,
@@ -189,3 +190,45 @@ def test_thread_count_follows_the_environment(monkeypatch):
     # a small op stays on one thread: the hand-off would cost more than the work
     assert _threads.count(_threads.MIN_BYTES - 1) == 1
     assert _threads.count(_threads.MIN_BYTES) == 3
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_on_threads_gives_the_one_thread_bits(workers, dtype, rng, monkeypatch):
+    """ReLU works element by element, so its pieces on 2 or 3 threads give the bits of one
+    call: compared exactly (with zeros, ties at 0, NaN and infinities in x), and with
+    ``[x > 0] dy`` written out by hand."""
+    x = rng.normal(size=(5, 3, 7, 11)).astype(dtype)
+    x.flat[[0, 7, 100, 1154]] = [0.0, np.nan, -np.inf, np.inf]
+    dy = rng.normal(size=x.shape).astype(dtype)
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    y1, cache1 = relu_forward(x)
+    dx1 = relu_backward(dy, cache1).dx
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    y, cache = relu_forward(x)
+    dx = relu_backward(dy, cache).dx
+    np.testing.assert_array_equal(y, y1)
+    np.testing.assert_array_equal(dx, dx1)
+    np.testing.assert_array_equal(y, np.where(x > 0, x, np.where(np.isnan(x), x, 0)))
+    np.testing.assert_array_equal(dx, np.where(x > 0, dy, 0))
+
+
+def test_elementwise_cuts_the_arrays_into_one_piece_per_thread(monkeypatch):
+    """Three threads: three contiguous pieces that tile the flattened arrays, each on its own
+    thread at once (a barrier of three); non-contiguous arrays take one plain call."""
+    monkeypatch.setattr(_threads, "WORKERS", 3)
+    barrier = threading.Barrier(3, timeout=10)
+    x, out = np.arange(20.0).reshape(4, 5), np.zeros((4, 5))
+    seen = []
+
+    def piece(a, b):
+        barrier.wait()
+        seen.append(a.size)
+        np.multiply(a, 2, out=b)
+
+    _threads.elementwise(piece, x, out)
+    assert sorted(seen) == [6, 7, 7]
+    np.testing.assert_array_equal(out, 2 * x)
+    calls = []
+    _threads.elementwise(lambda a, b: calls.append(a.shape), x.T, out.T)  # not C-contiguous
+    assert calls == [(5, 4)]
