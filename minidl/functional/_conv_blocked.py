@@ -78,6 +78,12 @@ MIN_WINDOW = 16
 # the row blocks (no copy into y's layout) win again: 8 x 256 x 14 x 14 -> 256, 3x3 (2304
 # elements), 79 ms forward + backward with image chunks against 70 with row blocks.
 MAX_WINDOW = 1024
+# ...but only for images of at least ROW_POSITIONS output positions: the row blocks' GEMMs are
+# per image, (C_out x C_in prod(k)) by (C_in prod(k) x positions), and 7 x 7 = 49 columns are
+# too thin to run fast; image chunks give them m x 49 (32 x 256 x 7 x 7 -> 256, 3x3: forward
+# 15.7 ms against 21.1; 8 x 512 x 7 x 7 -> 512: 13.6 against 17.7; 8 x 256 x 14 x 14, 196
+# positions: 13.9 against 14.2, so rows stay there; Intel Xeon, one thread, December 2026).
+ROW_POSITIONS = 100
 
 
 def chunk_bytes():
@@ -133,7 +139,8 @@ def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4), chunk by chunk of images (or block by block of rows)."""
     chunk = _images_per_chunk(x, weight, win)
     window = weight.shape[1] * math.prod(win.kernel)
-    if chunk < 2 or not MIN_WINDOW <= window < MAX_WINDOW:
+    big_window = window >= MAX_WINDOW and math.prod(win.out) >= ROW_POSITIONS
+    if chunk < 2 or window < MIN_WINDOW or big_window:
         return _forward_row_blocks(x, weight, bias, groups, win)
     xp = _canvas(x, win)
     return forward_chunks(xp, weight, bias, groups, Im2colLayout(win))

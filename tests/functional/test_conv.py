@@ -439,3 +439,21 @@ def test_chunks_grow_with_blas_threads(monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert blocked.chunk_bytes() == blocked.CHUNK_BYTES
+
+
+@pytest.mark.parametrize(("hw", "by_rows"), [(3, False), (11, True)])
+def test_big_windows_take_row_blocks_only_on_large_images(hw, by_rows, rng, monkeypatch):
+    """A window of MAX_WINDOW elements or more runs by row blocks (per-image GEMMs) only when
+    each image has ROW_POSITIONS output positions or more; on smaller images (9 positions here,
+    as 7x7 = 49 in a real network) it runs by image chunks. Both equal the loops."""
+    monkeypatch.setattr(blocked, "MAX_WINDOW", 18)  # 2 channels x 3x3: a "big" window
+    monkeypatch.setattr(blocked, "ROW_POSITIONS", 100)  # 3x3 = 9 below, 11x11 = 121 above
+    monkeypatch.setattr(wide, "applies", lambda *args: False)
+    rows = []
+    real = blocked._forward_row_blocks
+    monkeypatch.setattr(blocked, "_forward_row_blocks", lambda *a: rows.append(1) or real(*a))
+    x, w, b = rng.normal(size=(4, 2, hw, hw)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
+    y, _ = conv_nd_forward(x, w, b, padding=1)
+    assert bool(rows) == by_rows
+    y_naive, _ = conv_nd_forward_naive(x, w, b, padding=1)
+    np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
