@@ -427,7 +427,7 @@ def _times(ratio):
     return "" if ratio is None else f"{ratio:.2f}×"
 
 
-def plot(rows, path):
+def plot(rows, path, where=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -451,7 +451,8 @@ def plot(rows, path):
     ax.set_xscale("log")
     ax.set_xlabel("forward multiply-accumulates (convs) or input elements (pool, norm, ReLU)")
     ax.set_ylabel("minidl time ÷ PyTorch time")
-    ax.set_title("forward + backward, float32: ratio against the work")
+    title = "forward + backward, float32: ratio against the work"
+    ax.set_title(title if where is None else f"{title}\n{where}", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
@@ -491,7 +492,7 @@ def main():
         check_one_machine(runs, args.merge)
         print(merged_markdown(runs))
         if args.plot:  # every run's points
-            plot([r for run in runs for r in run["rows"]], args.plot)
+            plot([r for run in runs for r in run["rows"]], args.plot, runs[0].get("machine"))
         return
     cases = [c for c in CASES if args.only in c.name]
     if args.child:
@@ -522,7 +523,7 @@ def main():
         with open(args.markdown, "w") as f:
             f.write(table + "\n\n" + "\n".join(summarize(rows)) + "\n")
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, where)
         print(f"plot: {args.plot}")
 
 
