@@ -12,7 +12,9 @@ threads) and returns the results in the items' order, so that:
   finished first.
 
 :func:`elementwise` does the same for an op that works element by element (ReLU): one
-contiguous piece of the flattened arrays per thread, the same bits as one call.
+contiguous piece of the flattened arrays per thread, the same bits as one call. The batch norm
+(:mod:`minidl.functional.batchnorm`) runs its passes over chunks of images through
+:func:`map_ordered`, its sums taken image by image and added in order.
 
 The thread count follows the user's setting, as OpenBLAS's does: ``OPENBLAS_NUM_THREADS``, else
 ``OMP_NUM_THREADS``, else the CPUs this process may run on. One thread means no pool at all:

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
+from minidl.functional import _threads
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
@@ -140,14 +141,38 @@ def empty_batch_grads(cache):
     return ParamGrads(dx, np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype))
 
 
-def _channel_sum(a3):
-    """Sum of ``(N, C, L)`` over N and L: pairwise along L, then over N."""
-    return a3.sum(axis=2).sum(axis=0)
+# The sums over (N, L) are taken image by image first (pairwise along L), then over the images
+# in their order; so the batch can be cut into chunks of whole images, one per thread for a
+# large batch (_threads), and every pass below runs chunk by chunk: each chunk writes only its
+# own images and returns its images' sums, which the caller adds in order. The same bits at
+# any thread count (tests/functional/test_threads.py).
+def _chunks(x3):
+    """Slices of the batch axis: one per thread for an array of ``_threads.MIN_BYTES`` or more,
+    else one slice of the whole batch."""
+    return _threads.image_chunks(x3.shape, x3.itemsize, x3.nbytes)
 
 
-def _channel_dot(a3, b3):
-    """Per-channel sum of ``a * b`` without forming the product array."""
-    return np.einsum("ncl,ncl->nc", a3, b3).sum(axis=0)
+def _over_chunks(fn, chunks):
+    """``fn(s)`` for every chunk ``s`` of images, on the threads; the results in order."""
+    if len(chunks) == 1:  # a small batch: no hand-off at all
+        return [fn(chunks[0])]
+    return _threads.map_ordered(fn, chunks)
+
+
+def _sum_images(per_chunk):
+    """The chunks' (images, C) per-image sums, stacked in order and summed over the images."""
+    stacked = per_chunk[0] if len(per_chunk) == 1 else np.concatenate(per_chunk)
+    return stacked.sum(axis=0)
+
+
+def _image_sums(a3):
+    """Per image and channel, the sum of ``(m, C, L)`` over L (pairwise)."""
+    return a3.sum(axis=2)
+
+
+def _image_dots(a3, b3):
+    """Per image and channel, the sum of ``a * b`` over L, without forming the product array."""
+    return np.einsum("ncl,ncl->nc", a3, b3)
 
 
 def batch_norm(
@@ -189,10 +214,15 @@ def batch_norm_forward(
     if x.size == 0:
         return empty_batch(x, weight, training, eps)
     x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    chunks, y = _chunks(x3), np.empty(x3.shape, dtype=x.dtype)
+
+    def centre(s):  # y = x - mean on these images; their sums of squares per channel
+        np.subtract(x3[s], mean[:, None], out=y[s])
+        return _image_dots(y[s], y[s])
+
     if training:
-        mean = _channel_sum(x3) / n
-        y = x3 - mean[:, None]
-        var = _channel_dot(y, y) / n  # biased: this is what normalizes the batch
+        mean = _sum_images(_over_chunks(lambda s: _image_sums(x3[s]), chunks)) / n
+        var = _sum_images(_over_chunks(centre, chunks)) / n  # biased: it normalizes the batch
         if running_mean is not None:  # (4.11), in place, as torch.nn.functional.batch_norm
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -201,13 +231,18 @@ def batch_norm_forward(
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
-        y = x3 - mean[:, None]
+        _over_chunks(centre, chunks)  # y = x - mean (the sums of squares are not needed)
     invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     # y = (x - mean) * (gamma * invstd) + beta, in place in the one output array; the cache
     # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
-    y *= (invstd if weight is None else weight * invstd)[:, None]
-    if bias is not None:
-        y += bias[:, None]
+    scale = (invstd if weight is None else weight * invstd)[:, None]
+
+    def affine(s):
+        y[s] *= scale
+        if bias is not None:
+            y[s] += bias[:, None]
+
+    _over_chunks(affine, chunks)
     return y.reshape(x.shape), BatchNormCache(x, mean, invstd, weight, training, eps)
 
 
@@ -225,18 +260,32 @@ def batch_norm_backward(dy, cache):
     mean, invstd, weight = cache.mean, cache.invstd, cache.weight
     dy3 = dy.reshape(x3.shape)
     n = x3.shape[0] * x3.shape[2]
-    centered = x3 - mean[:, None]  # x_hat = centered * invstd, never formed: one pass less
-    sum_dy = _channel_sum(dy3)
-    sum_dy_xhat = _channel_dot(dy3, centered) * invstd
-    scale = invstd if weight is None else weight * invstd
-    if cache.training:
-        dx = centered  # reuse the buffer: x_hat * sum(dy x_hat) = centered * invstd * ...
-        dx *= (-invstd * sum_dy_xhat / n)[:, None]
-        dx += dy3
-        dx -= (sum_dy / n)[:, None]
-        dx *= scale[:, None]
-    else:
-        dx = dy3 * scale[:, None]
+    chunks = _chunks(x3)
+    dx = np.empty(x3.shape, dtype=x3.dtype)
+
+    def sums(s):  # dx = x - mean on these images (x_hat = dx invstd, never formed: one pass
+        # less); their sums of dy and of dy (x - mean) per channel
+        np.subtract(x3[s], mean[:, None], out=dx[s])
+        return _image_sums(dy3[s]), _image_dots(dy3[s], dx[s])
+
+    per_chunk = _over_chunks(sums, chunks)
+    sum_dy = _sum_images([a for a, _ in per_chunk])
+    sum_dy_xhat = _sum_images([b for _, b in per_chunk]) * invstd
+    scale = (invstd if weight is None else weight * invstd)[:, None]
+    # training: dx = scale (dy - sum_dy / n - x_hat sum_dy_xhat / n), with x_hat sum_dy_xhat =
+    # (x - mean) invstd sum_dy_xhat, on the buffer that holds x - mean; evaluation: scale dy
+    shrink, shift = (-invstd * sum_dy_xhat / n)[:, None], (sum_dy / n)[:, None]
+
+    def grad(s):
+        if cache.training:
+            dx[s] *= shrink
+            dx[s] += dy3[s]
+            dx[s] -= shift
+            dx[s] *= scale
+        else:
+            np.multiply(dy3[s], scale, out=dx[s])
+
+    _over_chunks(grad, chunks)
     if weight is None:
         return ParamGrads(dx.reshape(cache.x.shape), None, None)
     return ParamGrads(dx.reshape(cache.x.shape), sum_dy_xhat, sum_dy)

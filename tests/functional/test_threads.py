@@ -1,7 +1,8 @@
 """The chunks of images on worker threads (minidl.functional._threads), in the depthwise conv
-and the pooling, and the pieces of ReLU's arrays: the threaded result equals the one-thread
-result and is the same bits run after run, forward and backward, on shapes that take several
-chunks; and the thread count follows the user's setting.
+and the pooling, the batch norm's chunks of images and the pieces of ReLU's arrays: the
+threaded result equals the one-thread result and is the same bits run after run, forward and
+backward, on shapes that take several chunks; and the thread count follows the user's
+setting.
 
 (The GEMM-based conv paths stay on one Python thread: their GEMMs already use OpenBLAS's
 threads, and Python threads beside those were measured slower; see the README's "Speed and
@@ -16,6 +17,8 @@ from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import _pool_chunked, _threads
 from minidl.functional import pool as P
 from minidl.functional.activations import relu_backward, relu_forward
+from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
+from minidl.functional.batchnorm_naive import batch_norm_backward_naive, batch_norm_forward_naive
 from minidl.functional.conv import (
     conv_nd_backward,
     conv_nd_backward_naive,
@@ -232,3 +235,44 @@ def test_elementwise_cuts_the_arrays_into_one_piece_per_thread(monkeypatch):
     calls = []
     _threads.elementwise(lambda a, b: calls.append(a.shape), x.T, out.T)  # not C-contiguous
     assert calls == [(5, 4)]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("x_shape", [(7, 3, 5, 4), (5, 2, 9), (4, 3, 2, 3, 2)])
+def test_batch_norm_on_threads_gives_the_one_thread_bits(x_shape, affine, training, rng,
+                                                          monkeypatch):  # fmt: skip
+    """The batch norm's chunks of images on 2 and 3 threads give exactly the one-thread bits
+    (each image's sums are the same wherever they are taken, and the images' sums are added
+    in order), forward, backward and the running estimates; and equal the loop twins."""
+    c = x_shape[1]
+    x, dy = rng.normal(size=x_shape).astype(np.float32), rng.normal(size=x_shape).astype(np.float32)
+    w, b = (rng.normal(size=c).astype(np.float32) for _ in range(2)) if affine else (None, None)
+    stats = rng.normal(size=c).astype(np.float32), rng.uniform(0.5, 2, size=c).astype(np.float32)
+
+    def run(workers):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        mean, var = stats[0].copy(), stats[1].copy()
+        y, cache = batch_norm_forward(x, w, b, mean, var, training=training)
+        return (y, mean, var, *batch_norm_backward(dy, cache))
+
+    one = run(1)
+    for workers in (2, 3):
+        for got, want in zip(run(workers), one, strict=True):
+            if want is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, want)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    w64, b64 = (None, None) if w is None else (w.astype(np.float64), b.astype(np.float64))
+    monkeypatch.setattr(_threads, "WORKERS", 3)
+    y, cache = batch_norm_forward(x64, w64, b64, training=training, running_mean=stats[0] * 1.0,
+                                  running_var=stats[1] * 1.0)  # fmt: skip
+    y_loops, cache_loops = batch_norm_forward_naive(x64, w64, b64, training=training,
+                                                    running_mean=stats[0] * 1.0,
+                                                    running_var=stats[1] * 1.0)  # fmt: skip
+    np.testing.assert_allclose(y, y_loops, rtol=1e-10, atol=1e-12)
+    for got, want in zip(batch_norm_backward(dy64, cache),
+                         batch_norm_backward_naive(dy64, cache_loops), strict=True):  # fmt: skip
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
