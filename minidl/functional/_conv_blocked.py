@@ -158,7 +158,7 @@ def forward_chunks(xp, weight, bias, groups, layout):
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         yc = _scratch.scratch("y", (c_out, m, positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
-        np.copyto(y[a : a + m], np.moveaxis(layout.on_output(yc), 1, 0))
+        np.copyto(y[a : a + m], layout.on_output(yc).swapaxes(0, 1))  # (m, C_out, *out)
     if bias is not None:
         y += bias.reshape((c_out,) + (1,) * len(layout.win.out))
     return y
@@ -233,7 +233,7 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
         # dy of these images as (C_out, images, positions), matching col; zero elsewhere
         dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m, positions),
                                                               xp.dtype)  # fmt: skip
-        np.copyto(layout.on_output(dyc), np.moveaxis(dy[a : a + m], 0, 1))
+        np.copyto(layout.on_output(dyc), dy[a : a + m].swapaxes(0, 1))
         dyc = dyc.reshape(groups, o_g, m * positions)
         # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
         # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)

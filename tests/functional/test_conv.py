@@ -457,3 +457,21 @@ def test_big_windows_take_row_blocks_only_on_large_images(hw, by_rows, rng, monk
     assert bool(rows) == by_rows
     y_naive, _ = conv_nd_forward_naive(x, w, b, padding=1)
     np.testing.assert_allclose(y, y_naive, rtol=0, atol=1e-12)
+
+
+def test_wide_grids_strided_views_equal_as_strided(rng):
+    """The wide grid's fast view constructor gives as_strided's view on a C-contiguous array
+    (and writes through it), and falls back to as_strided on a non-contiguous one; a view that
+    would leave the array's memory is refused, not read."""
+    from numpy.lib.stride_tricks import as_strided
+
+    a = rng.normal(size=(3, 4, 10))
+    shape, strides = (3, 2, 4, 7), (320, 8, 80, 8)  # runs of 7 from offsets 0 and 1
+    np.testing.assert_array_equal(wide._strided(a, shape, strides), as_strided(a, shape, strides))
+    wide._strided(a, shape, strides)[0, 0, 0, 0] = 42.0
+    assert a[0, 0, 0] == 42.0
+    b = a[:, ::2]  # not C-contiguous
+    np.testing.assert_array_equal(wide._strided(b, (3, 2, 5), b.strides[:2] + (16,)),
+                                  as_strided(b, (3, 2, 5), b.strides[:2] + (16,)))  # fmt: skip
+    with pytest.raises(ValueError):
+        wide._strided(a, (3, 4, 11), (320, 80, 8))  # one element past the end
