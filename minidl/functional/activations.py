@@ -83,7 +83,7 @@ def relu_forward(x):
     y = np.empty(x.shape, dtype=x.dtype)
     # element by element, so large arrays are cut among the threads (_threads.elementwise): a
     # memory-bound pass that one core alone leaves half done
-    _threads.elementwise(lambda x, y: np.maximum(x, 0, out=y), x, y)
+    _threads.elementwise(lambda xs, ys: np.maximum(xs, 0, out=ys), x, y)
     return y, ActivationCache(x=x)
 
 
