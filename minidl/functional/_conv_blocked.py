@@ -98,17 +98,6 @@ def images_per_chunk(c_in, c_out, win, positions, itemsize):
     return max(1, chunk_bytes() // image_bytes)
 
 
-def even_chunks(n, per_chunk):
-    """``(start, images)`` of each chunk of a batch of ``n``: as few chunks as ``per_chunk``
-    images each allow, their sizes within one of each other. 8 images at 7 a chunk are 4 + 4,
-    not 7 + 1: a one-image chunk's GEMMs are thin (8 x 16 x 28 x 28 -> 32, 3x3, one thread,
-    best of 15 in four alternating runs: 3.7-4.5 ms forward + backward against 3.9-5.1;
-    December 2026)."""
-    pieces = -(-n // per_chunk)
-    bounds = [n * i // pieces for i in range(pieces + 1)]
-    return [(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
 def _images_per_chunk(x, weight, win):
     return images_per_chunk(x.shape[1], weight.shape[0], win, math.prod(win.out), x.itemsize)
 
@@ -154,7 +143,7 @@ def forward_chunks(xp, weight, bias, groups, layout):
     w2 = weight.reshape(groups, o_g, -1)
     y = np.empty((n, c_out) + layout.win.out, dtype=xp.dtype)
     chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
-    for a, m in even_chunks(n, chunk):
+    for a, m in _threads.even_chunks(n, chunk):
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         yc = _scratch.scratch("y", (c_out, m, positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
@@ -227,7 +216,7 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
     dxp = _scratch.zeros("dcanvas", xp.shape, xp.dtype) if input_grad else None
     extra = positions > math.prod(layout.win.out)  # columns that are no output position
     chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
-    for a, m in even_chunks(n, chunk):
+    for a, m in _threads.even_chunks(n, chunk):
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         # dy of these images as (C_out, images, positions), matching col; zero elsewhere

@@ -152,13 +152,6 @@ def _chunks(x3):
     return _threads.image_chunks(x3.shape, x3.itemsize, x3.nbytes)
 
 
-def _over_chunks(fn, chunks):
-    """``fn(s)`` for every chunk ``s`` of images, on the threads; the results in order."""
-    if len(chunks) == 1:  # a small batch: no hand-off at all
-        return [fn(chunks[0])]
-    return _threads.map_ordered(fn, chunks)
-
-
 def _sum_images(per_chunk):
     """The chunks' (images, C) per-image sums, stacked in order and summed over the images."""
     stacked = per_chunk[0] if len(per_chunk) == 1 else np.concatenate(per_chunk)
@@ -221,8 +214,8 @@ def batch_norm_forward(
         return _image_dots(y[s], y[s])
 
     if training:
-        mean = _sum_images(_over_chunks(lambda s: _image_sums(x3[s]), chunks)) / n
-        var = _sum_images(_over_chunks(centre, chunks)) / n  # biased: it normalizes the batch
+        mean = _sum_images(_threads.map_ordered(lambda s: _image_sums(x3[s]), chunks)) / n
+        var = _sum_images(_threads.map_ordered(centre, chunks)) / n  # biased: it normalizes
         if running_mean is not None:  # (4.11), in place, as torch.nn.functional.batch_norm
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -231,7 +224,7 @@ def batch_norm_forward(
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
-        _over_chunks(centre, chunks)  # y = x - mean (the sums of squares are not needed)
+        _threads.map_ordered(centre, chunks)  # y = x - mean (the sums of squares are not needed)
     invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     # y = (x - mean) * (gamma * invstd) + beta, in place in the one output array; the cache
     # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
@@ -242,7 +235,7 @@ def batch_norm_forward(
         if bias is not None:
             y[s] += bias[:, None]
 
-    _over_chunks(affine, chunks)
+    _threads.map_ordered(affine, chunks)
     return y.reshape(x.shape), BatchNormCache(x, mean, invstd, weight, training, eps)
 
 
@@ -268,7 +261,7 @@ def batch_norm_backward(dy, cache):
         np.subtract(x3[s], mean[:, None], out=dx[s])
         return _image_sums(dy3[s]), _image_dots(dy3[s], dx[s])
 
-    per_chunk = _over_chunks(sums, chunks)
+    per_chunk = _threads.map_ordered(sums, chunks)
     sum_dy = _sum_images([a for a, _ in per_chunk])
     sum_dy_xhat = _sum_images([b for _, b in per_chunk]) * invstd
     scale = (invstd if weight is None else weight * invstd)[:, None]
@@ -285,7 +278,7 @@ def batch_norm_backward(dy, cache):
         else:
             np.multiply(dy3[s], scale, out=dx[s])
 
-    _over_chunks(grad, chunks)
+    _threads.map_ordered(grad, chunks)
     if weight is None:
         return ParamGrads(dx.reshape(cache.x.shape), None, None)
     return ParamGrads(dx.reshape(cache.x.shape), sum_dy_xhat, sum_dy)

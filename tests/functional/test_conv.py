@@ -9,6 +9,7 @@ import pytest
 from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import _conv_wide as wide
+from minidl.functional import _threads
 from minidl.functional.conv import (
     conv_nd,
     conv_nd_backward,
@@ -306,7 +307,7 @@ def test_chunks_of_images(rng, monkeypatch):
     monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
     win = window_geometry((7, 6), (3, 2), (2, 1), "same", (1, 2))
     assert blocked._images_per_chunk(x, w, win) == 2
-    assert blocked.even_chunks(5, 2) == [(0, 1), (1, 2), (3, 2)]
+    assert _threads.even_chunks(5, 2) == [(0, 1), (1, 2), (3, 2)]
     assert conv_nd(x, w, b, **kw).shape == (5, 6, 4, 6)  # 4 x 6 positions, as image_bytes says
     assert_tiers_equal(x, w, b, kw, rng)
 
@@ -316,12 +317,13 @@ def test_chunks_of_images(rng, monkeypatch):
 def test_even_chunks_tile_the_batch(n, per_chunk):
     """In order, no gap or overlap, at most ``per_chunk`` images each, as few chunks as that
     allows, sizes within one of each other (8 at 7 a chunk: 4 + 4, not 7 + 1)."""
-    chunks = blocked.even_chunks(n, per_chunk)
+    chunks = _threads.even_chunks(n, per_chunk)
     assert [a for a, _ in chunks] == list(np.cumsum([0] + [m for _, m in chunks[:-1]]))
     assert sum(m for _, m in chunks) == n and len(chunks) == math.ceil(n / per_chunk)
     sizes = [m for _, m in chunks]
     assert max(sizes) <= per_chunk and max(sizes) - min(sizes) <= 1
-    assert blocked.even_chunks(8, 7) == [(0, 4), (4, 4)]
+    assert _threads.even_chunks(8, 7) == [(0, 4), (4, 4)]
+    assert _threads.even_chunks(0, per_chunk) == []  # an empty batch
 
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
