@@ -100,10 +100,16 @@ def image_chunks(x_shape, itemsize, chunk_bytes):
     so that every thread gets work; as even as :func:`even_chunks` makes them."""
     n, image_bytes = x_shape[0], math.prod(x_shape[1:]) * itemsize
     step = max(1, chunk_bytes // max(1, image_bytes))
-    workers = count(n * image_bytes)
+    return [slice(a, a + m) for a, m in thread_chunks(n, step, n * image_bytes)]
+
+
+def thread_chunks(n, per_chunk, nbytes):
+    """:func:`even_chunks` of at most ``per_chunk`` images and, with more than one worker
+    thread for ``nbytes`` of work, at least one chunk per thread."""
+    workers = count(nbytes)
     if workers > 1:
-        step = max(1, min(step, -(-n // workers)))
-    return [slice(a, a + m) for a, m in even_chunks(n, step)]
+        per_chunk = max(1, min(per_chunk, -(-n // workers)))
+    return even_chunks(n, per_chunk)
 
 
 def elementwise(fn, *arrays):

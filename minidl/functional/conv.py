@@ -160,7 +160,9 @@ def conv_nd_backward(dy, cache, input_grad=True):
     (:math:`c' = g(o) C_g + c`): ``dweight = dy col^T`` and ``dcol = w^T dy`` scattered back by
     col2im, chunk by chunk of images (:mod:`minidl.functional._conv_blocked`). ``dbias`` is None
     when the forward had no bias. ``input_grad=False`` skips ``dx`` (None): the first layer of
-    a network needs only its weight gradient, and ``dcol`` plus col2im are half the work.
+    a network needs only its weight gradient, and ``dcol`` plus col2im are half the work; for
+    its small windows (1-3 channels) ``dweight`` is then summed image by image, reading ``dy``
+    in place (``_conv_blocked.weight_grads``).
     """
     dy = _check_dy(dy, cache, "conv_nd_backward")
     c = cache
@@ -169,6 +171,11 @@ def conv_nd_backward(dy, cache, input_grad=True):
     if _conv_depthwise.is_depthwise(c.x.shape, c.weight.shape, c.groups):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
+        )
+    if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.groups,
+                                                               c.windows):
+        return ParamGrads(
+            *_conv_blocked.weight_grads(dy, c.x, c.weight, c.has_bias, c.groups, c.windows)
         )
     wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
     fast = _conv_wide if wide else _conv_blocked

@@ -328,8 +328,9 @@ def test_even_chunks_tile_the_batch(n, per_chunk):
 
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::7], ids=IDS[::7])
 def test_backward_without_input_grad(nd, cfg, rng):
-    """input_grad=False returns dx None and the very same weight and bias gradients, in every
-    tier."""
+    """input_grad=False returns dx None and the same weight and bias gradients, in every tier:
+    bit for bit in the two plain tiers, to 1e-12 (float64) in the fast one, whose first layers
+    may sum the weight gradient image by image (_conv_blocked.weight_grads)."""
     x, w, b, kw = _arrays(cfg, rng)
     y, cache = conv_nd_forward(x, w, b, **kw)
     dy = rng.normal(size=y.shape)
@@ -337,11 +338,55 @@ def test_backward_without_input_grad(nd, cfg, rng):
         dx, dw, db = backward(dy, cache, input_grad=False)
         _, dw_full, db_full = backward(dy, cache)
         assert dx is None
-        np.testing.assert_array_equal(dw, dw_full)
+        atol = 1e-12 if backward is conv_nd_backward else 0
+        np.testing.assert_allclose(dw, dw_full, rtol=0, atol=atol)
         if b is None:
             assert db is None
         else:
             np.testing.assert_array_equal(db, db_full)
+
+
+@pytest.mark.parametrize(("nd", "cfg"), [c for c in CASES if c[0] <= 2][::3])
+def test_weight_grads_image_by_image_equal_naive(nd, cfg, rng, monkeypatch):
+    """The first-layer path (no dx; dW summed image by image over gathered windows) forced on
+    every 1-D and 2-D case, one image a chunk: dW and db equal the loops to 1e-12 (float64),
+    with groups, strides, dilation and padding."""
+    monkeypatch.setattr(blocked, "MAX_PER_IMAGE_WINDOW", 10**9)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
+    x, w, b, kw = _arrays(cfg, rng)
+    y, cache = conv_nd_forward(x, w, b, **kw)
+    dy = rng.normal(size=y.shape)
+    grads = blocked.weight_grads(dy, x, w, b is not None, kw["groups"], cache.windows)
+    _, dw_naive, db_naive = conv_nd_backward_naive(dy, cache)
+    assert grads[0] is None
+    np.testing.assert_allclose(grads[1], dw_naive, rtol=0, atol=1e-12)
+    if b is not None:
+        np.testing.assert_allclose(grads[2], db_naive, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "per_image"),
+    [
+        ((2, 3, 9, 9), (4, 3, 3, 3), True),  # RGB, 3x3: 27 window elements
+        ((2, 1, 9, 9), (4, 1, 5, 5), True),  # gray, 5x5: 25
+        ((2, 4, 9, 9), (4, 4, 3, 3), False),  # 36
+        ((2, 1, 5, 5, 5), (4, 1, 3, 3, 3), False),  # 3-D
+        ((2, 8, 9, 9), (4, 8, 1, 1), False),  # 1x1: its own per-image GEMMs
+    ],  # fmt: skip
+)
+def test_weight_grads_image_by_image_only_for_first_layers(x_shape, w_shape, per_image, rng,
+                                                           monkeypatch):  # fmt: skip
+    """Without dx, small 1-D/2-D windows take the image-by-image path, others the chunk loop;
+    both give the loops' dW."""
+    calls = []
+    real = blocked.weight_grads
+    monkeypatch.setattr(blocked, "weight_grads", lambda *a: calls.append(1) or real(*a))
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    y, cache = conv_nd_forward(x, w, None, padding=1)
+    dy = rng.normal(size=y.shape)
+    dw = conv_nd_backward(dy, cache, input_grad=False).dweight
+    assert bool(calls) == per_image
+    np.testing.assert_allclose(dw, conv_nd_backward_naive(dy, cache).dweight, rtol=0, atol=1e-12)
 
 
 def test_non_contiguous_input(rng):

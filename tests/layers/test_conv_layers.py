@@ -61,8 +61,9 @@ def test_layer_contract(cls, kw, x_shape, rng):
     for g in layer.grads.values():
         g[...] = np.nan  # backward_params must overwrite every grad, as backward does
     assert layer.backward_params(dy) is None
-    for n in g1:
-        np.testing.assert_array_equal(g1[n], layer.grads[n])
+    for n in g1:  # the same sums, maybe in another order (image by image for a first layer):
+        scale = np.abs(g1[n]).max()  # a few float32 ulps of the largest
+        np.testing.assert_allclose(layer.grads[n], g1[n], rtol=0, atol=1e-6 * scale)
     cfg = layer.get_config()
     rebuilt = cls(**json.loads(json.dumps(cfg)))
     assert rebuilt.get_config() == cfg
