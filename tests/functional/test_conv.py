@@ -411,13 +411,19 @@ DEPTHWISE = [  # (x shape, kernel, stride, padding, dilation, bias)
 ]
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 2**20])
+@pytest.mark.parametrize(("chunk_bytes", "block_bytes", "taps_bytes"),
+                         [(1, 2**20, 2**30), (2**20, 2**20, 2**30), (2**20, 1, 2**30),
+                          (2**20, 2**20, 0)])  # fmt: skip
 @pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding", "dilation", "bias"), DEPTHWISE)
 def test_depthwise_path_equals_naive(x_shape, kernel, stride, padding, dilation, bias, chunk_bytes,
-                                     rng, monkeypatch):  # fmt: skip
-    """groups == C_in == C_out takes the offset-by-offset path (_conv_depthwise), image by
-    image when its chunks are shrunk: y and every gradient equal the loops to 1e-12."""
+                                     block_bytes, taps_bytes, rng, monkeypatch):  # fmt: skip
+    """groups == C_in == C_out takes the offset-by-offset path (_conv_depthwise): image by
+    image when its chunks are shrunk, channel by channel when its blocks are, by strided slices
+    when the flat runs' taps are refused (or the stride is not 1): y and every gradient equal
+    the loops to 1e-12."""
     monkeypatch.setattr(depthwise, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(depthwise, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(depthwise, "TAPS_BYTES", taps_bytes)
     c = x_shape[1]
     x, w = rng.normal(size=x_shape), rng.normal(size=(c, 1) + kernel)
     b = rng.normal(size=c) if bias else None
@@ -426,6 +432,28 @@ def test_depthwise_path_equals_naive(x_shape, kernel, stride, padding, dilation,
     assert_tiers_equal(x, w, b, kw, rng)
     y, cache = conv_nd_forward(x, w, b, **kw)
     assert conv_nd_backward(rng.normal(size=y.shape), cache, input_grad=False).dx is None
+
+
+def test_depthwise_flat_runs_do_not_read_stale_scratch(rng):
+    """The flat runs read past the last channel's canvas into its tail, which feeds only
+    dropped positions but is multiplied by zero there: a tail left as NaN by an earlier use of
+    the scratch buffer would make the weight gradient NaN. Poisoned first, the results still
+    equal the loops'."""
+    from minidl.functional import _scratch
+
+    x, w = rng.normal(size=(2, 3, 6, 5)), rng.normal(size=(3, 1, 3, 3))
+    y, cache = conv_nd_forward(x, w, None, padding=0, groups=3)  # 'valid': runs cross channels
+    assert depthwise._flat_runs(x.shape, w, cache.windows) is not None
+    for name in ("canvas", "dy", "dcanvas", "y", "term"):
+        _scratch.scratch(name, (4096,), np.float64).fill(np.nan)
+    dy = rng.normal(size=y.shape)
+    y_naive, cache_naive = conv_nd_forward_naive(x, w, None, groups=3)
+    np.testing.assert_allclose(conv_nd_forward(x, w, None, groups=3)[0], y_naive, rtol=0,
+                               atol=1e-12)  # fmt: skip
+    for fast, slow in zip(conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive),
+                          strict=True):  # fmt: skip
+        if slow is not None:
+            np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
 
 def test_depthwise_path_only_for_one_channel_per_group():
