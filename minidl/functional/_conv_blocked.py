@@ -70,9 +70,18 @@ def _blas_threads():
     return _threads.env_threads()
 
 
-# Below this many window elements (C_in/groups prod(k)) the GEMM is trivial and the copy of the
-# chunks' products into y's layout costs more than the thin per-image GEMMs of the row blocks,
-# which write y in place (1 -> 32 channels, 3x3, 32 x 28 x 28: 0.72 ms forward against 0.41).
+# Up to FIRST_LAYER_WINDOW window elements (C_in/groups prod(k): first layers, of 1-3 channels
+# with kernels up to 3x3 on RGB or 5x5 on gray) a conv runs image by image: the GEMM is trivial,
+# and copying the chunks' products into y's layout costs more than the thin per-image GEMMs of
+# the row blocks, which write y in place. Forward, row blocks against the wide grid: LeNet-5's
+# 128 x 1 x 28 x 28 -> 6 (5x5) 1.67 ms against 2.62, at batch 32 0.39 against 0.49; 64 x 3 x
+# 32 x 32 -> 32 (3x3) 3.25 against 3.51; 32 x 2 x 28 x 28 -> 32 0.66 against 1.10; 8 x 1 x 16
+# x 32 x 32 -> 8 (3x3x3) 2.21 against 2.46; 36 elements still 0.81 against 0.90 (Intel Xeon,
+# one thread, December 2026). Without dx, the weight gradient too (weight_grads below).
+FIRST_LAYER_WINDOW = 32
+# Below MIN_WINDOW window elements the backward with dx skips the wide grid too (chosen when
+# both directions shared the threshold: 1 -> 32 channels, 3x3, 32 x 28 x 28, 0.72 ms forward on
+# the grid against 0.41 by rows); from 18 to 27 elements the two backward paths are within 5%.
 MIN_WINDOW = 16
 # From this many window elements on, each image's GEMM is thick enough to run fast alone, and
 # the row blocks (no copy into y's layout) win again: 8 x 256 x 14 x 14 -> 256, 3x3 (2304
@@ -129,7 +138,7 @@ def forward(x, weight, bias, groups, win):
     chunk = _images_per_chunk(x, weight, win)
     window = weight.shape[1] * math.prod(win.kernel)
     big_window = window >= MAX_WINDOW and math.prod(win.out) >= ROW_POSITIONS
-    if chunk < 2 or window < MIN_WINDOW or big_window:
+    if chunk < 2 or window <= FIRST_LAYER_WINDOW or big_window:
         return _forward_row_blocks(x, weight, bias, groups, win)
     xp = _canvas(x, win)
     return forward_chunks(xp, weight, bias, groups, Im2colLayout(win))
@@ -235,20 +244,20 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
     return dx, dw_t.swapaxes(-1, -2).reshape(weight.shape), db
 
 
-# At most this many window elements (C_in/groups prod(k)) for weight_grads' image-by-image GEMMs,
-# on one or two spatial axes: first layers of 1-3 channels and kernels up to 3x3 (RGB) or 5x5
-# (gray) run 1.4-2x faster so. Larger windows lose to backward_chunks' one GEMM (6 -> 16, 5x5
-# on 14 x 14: 1.96 ms against 2.53), as do 3-D windows, whose row-by-row gather is slow (3 ->
-# 16, 3x3x3 on 16 x 32 x 32: 10.7 against 11.9; 1 -> 8: 3.4 against 4.1), and the large
-# images' (1 -> 16, 7x7 on 100 x 100: 16.7 against 18.8; Intel Xeon, one thread, December 2026).
-MAX_PER_IMAGE_WINDOW = 32
-
-
-def weight_grads_per_image(weight_shape, groups, win):
-    """Whether :func:`weight_grads` is the faster way to a first layer's gradients."""
+def first_layer(weight_shape, win):
+    """A window of at most ``FIRST_LAYER_WINDOW`` elements, not 1x1 (a 1x1 kernel has per-image
+    GEMMs of its own, on x itself: ``_conv_wide._pointwise_forward``)."""
     window = weight_shape[1] * math.prod(win.kernel)
-    # a 1x1 kernel has per-image GEMMs of its own, on x itself (_conv_wide._pointwise_backward)
-    return len(win.kernel) <= 2 and 1 < math.prod(win.kernel) and window <= MAX_PER_IMAGE_WINDOW
+    return 1 < math.prod(win.kernel) and window <= FIRST_LAYER_WINDOW
+
+
+def weight_grads_per_image(weight_shape, win):
+    """Whether :func:`weight_grads` is the faster way to a first layer's gradients: on one or
+    two spatial axes. First layers run 1.4-2x faster so; 3-D windows, whose row-by-row gather
+    is slow, do not (1 -> 8, 3x3x3 on 16 x 32 x 32: 3.4 ms against 4.1; 3 -> 16: 10.7 against
+    11.9), nor larger windows (6 -> 16, 5x5 on 14 x 14: 1.96 against 2.53; 1 -> 16, 7x7 on 100 x
+    100: 16.7 against 18.8; Intel Xeon, one thread, December 2026)."""
+    return len(win.kernel) <= 2 and first_layer(weight_shape, win)
 
 
 def weight_grads(dy, x, weight, has_bias, groups, win):

@@ -46,7 +46,8 @@ from minidl.functional.windows import padded_shape
 # 256 channels on 7-14 pixels (extra work 33-63) 1.2x slower.
 MAX_EXTRA_WORK = 10
 # Below _conv_blocked.MIN_WINDOW window elements the GEMM is trivial and the row blocks, which
-# write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid).
+# write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid); the
+# forward of a first layer (_conv_blocked.first_layer) takes the row blocks up to 32.
 
 
 @functools.lru_cache(maxsize=256)  # a layer asks with the same shapes at every call

@@ -351,7 +351,7 @@ def test_weight_grads_image_by_image_equal_naive(nd, cfg, rng, monkeypatch):
     """The first-layer path (no dx; dW summed image by image over gathered windows) forced on
     every 1-D and 2-D case, one image a chunk: dW and db equal the loops to 1e-12 (float64),
     with groups, strides, dilation and padding."""
-    monkeypatch.setattr(blocked, "MAX_PER_IMAGE_WINDOW", 10**9)
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 10**9)
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     x, w, b, kw = _arrays(cfg, rng)
     y, cache = conv_nd_forward(x, w, b, **kw)
@@ -365,27 +365,32 @@ def test_weight_grads_image_by_image_equal_naive(nd, cfg, rng, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("x_shape", "w_shape", "per_image"),
+    ("x_shape", "w_shape", "padding", "rows", "per_image"),
     [
-        ((2, 3, 9, 9), (4, 3, 3, 3), True),  # RGB, 3x3: 27 window elements
-        ((2, 1, 9, 9), (4, 1, 5, 5), True),  # gray, 5x5: 25
-        ((2, 4, 9, 9), (4, 4, 3, 3), False),  # 36
-        ((2, 1, 5, 5, 5), (4, 1, 3, 3, 3), False),  # 3-D
-        ((2, 8, 9, 9), (4, 8, 1, 1), False),  # 1x1: its own per-image GEMMs
+        ((2, 3, 9, 9), (4, 3, 3, 3), 1, True, True),  # RGB, 3x3: 27 window elements
+        ((2, 1, 9, 9), (4, 1, 5, 5), 2, True, True),  # gray, 5x5: 25
+        ((2, 4, 9, 9), (4, 4, 3, 3), 1, False, False),  # 36
+        ((2, 1, 5, 5, 5), (4, 1, 3, 3, 3), 1, True, False),  # 3-D: rows forward only
+        ((2, 8, 9, 9), (4, 8, 1, 1), 0, False, False),  # 1x1: its own per-image GEMMs
     ],  # fmt: skip
 )
-def test_weight_grads_image_by_image_only_for_first_layers(x_shape, w_shape, per_image, rng,
-                                                           monkeypatch):  # fmt: skip
-    """Without dx, small 1-D/2-D windows take the image-by-image path, others the chunk loop;
-    both give the loops' dW."""
-    calls = []
-    real = blocked.weight_grads
-    monkeypatch.setattr(blocked, "weight_grads", lambda *a: calls.append(1) or real(*a))
+def test_first_layers_run_image_by_image(x_shape, w_shape, padding, rows, per_image, rng,
+                                         monkeypatch):  # fmt: skip
+    """Small windows (a first layer's) take the row blocks forward and, without dx on one or
+    two spatial axes, the image-by-image weight gradient; others the wide grid or the chunk
+    loop. Every path gives the loops' y and dW."""
+    calls = {"rows": [], "dw": []}
+    real_rows, real_dw = blocked._forward_row_blocks, blocked.weight_grads
+    monkeypatch.setattr(blocked, "_forward_row_blocks",
+                        lambda *a: calls["rows"].append(1) or real_rows(*a))  # fmt: skip
+    monkeypatch.setattr(blocked, "weight_grads", lambda *a: calls["dw"].append(1) or real_dw(*a))
     x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
-    y, cache = conv_nd_forward(x, w, None, padding=1)
+    y, cache = conv_nd_forward(x, w, None, padding=padding)
+    np.testing.assert_allclose(y, conv_nd_forward_naive(x, w, None, padding=padding)[0], rtol=0,
+                               atol=1e-12)  # fmt: skip
     dy = rng.normal(size=y.shape)
     dw = conv_nd_backward(dy, cache, input_grad=False).dweight
-    assert bool(calls) == per_image
+    assert (bool(calls["rows"]), bool(calls["dw"])) == (rows, per_image)
     np.testing.assert_allclose(dw, conv_nd_backward_naive(dy, cache).dweight, rtol=0, atol=1e-12)
 
 
@@ -472,6 +477,7 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
     else:
         monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
         monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
+        monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # the cases' windows are small
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
@@ -522,6 +528,7 @@ def test_big_windows_take_row_blocks_only_on_large_images(hw, by_rows, rng, monk
     each image has ROW_POSITIONS output positions or more; on smaller images (9 positions here,
     as 7x7 = 49 in a real network) it runs by image chunks. Both equal the loops."""
     monkeypatch.setattr(blocked, "MAX_WINDOW", 18)  # 2 channels x 3x3: a "big" window
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # ...not a first layer's
     monkeypatch.setattr(blocked, "ROW_POSITIONS", 100)  # 3x3 = 9 below, 11x11 = 121 above
     monkeypatch.setattr(wide, "applies", lambda *args: False)
     rows = []
