@@ -43,8 +43,12 @@ from minidl.functional.windows import padded_shape
 
 # Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
 # 16-128 output channels on 14-28 pixels (extra work 2-9) ran 1.1-2.1x faster on the grid; with
-# 256 channels on 7-14 pixels (extra work 33-63) 1.2x slower.
-MAX_EXTRA_WORK = 10
+# 256 channels on 7-14 pixels (extra work 33-63) 1.2x slower (AMD EPYC). Between the two, on the
+# Intel Xeon, forward + backward: article 003's second conv, 32 x 32 x 13 x 13 -> 64 (3x3,
+# extra 10.6), 6.4 ms on the grid against 6.9; 32 x 64 x 9 x 9 -> 64 (12.6) 8.9 against 10.0;
+# 32 x 64 x 7 x 7 -> 64 (15.7) 5.6 against 6.9; 32 x 128 x 14 x 14 -> 128 (17.0) 64.5 against
+# 68.2; at 34 (8 x 256 x 14 x 14 -> 256) the grid lost there too, 56.3 against 52.8.
+MAX_EXTRA_WORK = 20
 # Below _conv_blocked.MIN_WINDOW window elements the GEMM is trivial and the row blocks, which
 # write y in place, win (1 -> 32 channels, 3x3: 1.2 ms there against 1.8 on the grid); the
 # forward of a first layer (_conv_blocked.first_layer) takes the row blocks up to 32.
