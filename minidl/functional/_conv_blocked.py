@@ -79,6 +79,10 @@ def _blas_threads():
 # x 32 x 32 -> 8 (3x3x3) 2.21 against 2.46; 36 elements still 0.81 against 0.90 (Intel Xeon,
 # one thread, December 2026). Without dx, the weight gradient too (weight_grads below).
 FIRST_LAYER_WINDOW = 32
+# ...from FIRST_LAYER_IMAGES images on: below, the grid's one GEMM costs fewer Python steps
+# than the row blocks' loop (1 x 3 x 32 x 32 -> 16, forward: 36 us on the grid against 38, 2
+# images 56 against 60, 4 images 116 against 101).
+FIRST_LAYER_IMAGES = 4
 # Below MIN_WINDOW window elements the backward with dx skips the wide grid too (chosen when
 # both directions shared the threshold: 1 -> 32 channels, 3x3, 32 x 28 x 28, 0.72 ms forward on
 # the grid against 0.41 by rows); from 18 to 27 elements the two backward paths are within 5%.
@@ -249,6 +253,11 @@ def first_layer(weight_shape, win):
     GEMMs of its own, on x itself: ``_conv_wide._pointwise_forward``)."""
     window = weight_shape[1] * math.prod(win.kernel)
     return 1 < math.prod(win.kernel) and window <= FIRST_LAYER_WINDOW
+
+
+def rows_forward(x_shape, weight_shape, win):
+    """Whether a first layer's forward takes the row blocks rather than the wide grid."""
+    return x_shape[0] >= FIRST_LAYER_IMAGES and first_layer(weight_shape, win)
 
 
 def weight_grads_per_image(weight_shape, win):

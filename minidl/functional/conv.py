@@ -141,7 +141,7 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
         return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
     wide = _conv_wide.applies(x.shape, weight.shape, cache.groups, cache.windows)
-    if wide and _conv_blocked.first_layer(weight.shape, cache.windows):
+    if wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         wide = False  # image by image, by _conv_blocked's row blocks
     fast = _conv_wide if wide else _conv_blocked
     return fast.forward(x, weight, bias, cache.groups, cache.windows), cache

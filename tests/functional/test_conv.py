@@ -367,18 +367,19 @@ def test_weight_grads_image_by_image_equal_naive(nd, cfg, rng, monkeypatch):
 @pytest.mark.parametrize(
     ("x_shape", "w_shape", "padding", "rows", "per_image"),
     [
-        ((2, 3, 9, 9), (4, 3, 3, 3), 1, True, True),  # RGB, 3x3: 27 window elements
-        ((2, 1, 9, 9), (4, 1, 5, 5), 2, True, True),  # gray, 5x5: 25
-        ((2, 4, 9, 9), (4, 4, 3, 3), 1, False, False),  # 36
-        ((2, 1, 5, 5, 5), (4, 1, 3, 3, 3), 1, True, False),  # 3-D: rows forward only
-        ((2, 8, 9, 9), (4, 8, 1, 1), 0, False, False),  # 1x1: its own per-image GEMMs
+        ((4, 3, 9, 9), (4, 3, 3, 3), 1, True, True),  # RGB, 3x3: 27 window elements
+        ((4, 1, 9, 9), (4, 1, 5, 5), 2, True, True),  # gray, 5x5: 25
+        ((3, 1, 9, 9), (4, 1, 5, 5), 2, False, True),  # 3 images: the grid forward
+        ((4, 4, 9, 9), (4, 4, 3, 3), 1, False, False),  # 36
+        ((4, 1, 5, 5, 5), (4, 1, 3, 3, 3), 1, True, False),  # 3-D: rows forward only
+        ((4, 8, 9, 9), (4, 8, 1, 1), 0, False, False),  # 1x1: its own per-image GEMMs
     ],  # fmt: skip
 )
 def test_first_layers_run_image_by_image(x_shape, w_shape, padding, rows, per_image, rng,
                                          monkeypatch):  # fmt: skip
-    """Small windows (a first layer's) take the row blocks forward and, without dx on one or
-    two spatial axes, the image-by-image weight gradient; others the wide grid or the chunk
-    loop. Every path gives the loops' y and dW."""
+    """Small windows (a first layer's) take the row blocks forward (from 4 images on) and,
+    without dx on one or two spatial axes, the image-by-image weight gradient; others the wide
+    grid or the chunk loop. Every path gives the loops' y and dW."""
     calls = {"rows": [], "dw": []}
     real_rows, real_dw = blocked._forward_row_blocks, blocked.weight_grads
     monkeypatch.setattr(blocked, "_forward_row_blocks",
