@@ -483,6 +483,27 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
 
+NOT_DEPTHWISE = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
+                 if not depthwise.is_depthwise(cfg["x_shape"], cfg["w_shape"], cfg["groups"])]
+
+
+@pytest.mark.parametrize(("nd", "cfg"), [c[1:] for c in NOT_DEPTHWISE[::3]],
+                         ids=[IDS[c[0]] for c in NOT_DEPTHWISE[::3]])  # fmt: skip
+def test_image_chunks_forward_equals_naive(nd, cfg, rng, monkeypatch):
+    """The forward by chunks of images on im2col's layout (first layers and small windows take
+    the row blocks, so the cases' small windows are forced onto it): every case equals the
+    loops, strides and groups included."""
+    monkeypatch.setattr(wide, "applies", lambda *args: False)
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
+    calls = []
+    real = blocked.forward_chunks
+    monkeypatch.setattr(blocked, "forward_chunks", lambda *a: calls.append(1) or real(*a))
+    x, w, b, kw = _arrays(cfg, rng)
+    y, _ = conv_nd_forward(x, w, b, **kw)
+    assert calls
+    np.testing.assert_allclose(y, conv_nd_forward_naive(x, w, b, **kw)[0], rtol=0, atol=1e-12)
+
+
 def test_wide_grid_on_a_strided_input(rng):
     """A non-contiguous x (every other column, unpadded so the canvas is x itself) is read as
     its values, not its memory."""
