@@ -79,6 +79,8 @@ class FlatRuns:
                        for p in np.ndindex(*win.kernel)]  # fmt: skip
         self.tail = max(self.starts)
         self.spatial = spatial
+        # the output positions are t < positions: beyond, a run would read the next channel
+        self.positions = sum((o - 1) * st for o, st in zip(win.out, steps, strict=True)) + 1
 
     def blocks(self, images, itemsize):
         """``(c0, c1)`` of each channel block, at most ``BLOCK_BYTES`` of the ``images``' canvas
@@ -125,8 +127,9 @@ class FlatRuns:
 
 def _flat_runs(x_shape, weight, win):
     """The :class:`FlatRuns` of a stride-1 depthwise conv whose taps fit ``TAPS_BYTES``, else
-    None."""
-    if any(s != 1 for s in win.stride):
+    None. Not for weights with an inf or NaN: the dropped positions' zero dy times an infinite
+    tap would add NaN into the next channel's dx (the strided slices never cross channels)."""
+    if any(s != 1 for s in win.stride) or not np.isfinite(weight).all():
         return None
     runs = _layout(padded_shape(x_shape, win.canvas_pads), win)
     taps_bytes = len(runs.starts) * runs.channels * runs.length * weight.itemsize
@@ -180,11 +183,13 @@ def _flat_backward(dy, x, weight, runs, input_grad):
         g = runs.zeros("dy", m, x.dtype)[:, : runs.channels * L]
         np.copyto(runs.on_output(g), dy[b])
         dcanvas = runs.zeros("dcanvas", m, x.dtype) if input_grad else None
-        size = runs.channels * L
-        g_channels = g.reshape(m, runs.channels, L)
+        size, T = runs.channels * L, runs.positions
+        # each channel's dots stop at its last output position, so that an inf or NaN of the
+        # next channel's x, under a dropped position's zero dy, cannot reach this one's dw
+        g_channels = g.reshape(m, runs.channels, L)[..., :T]
         dw_chunk = np.empty((runs.channels, k), dtype=x.dtype)
         for j, f in enumerate(runs.starts):  # whole chunks: a block's dots are too short
-            run = canvas[:, f : f + size].reshape(g_channels.shape)
+            run = canvas[:, f : f + size].reshape(m, runs.channels, L)[..., :T]
             dw_chunk[:, j] = _dot_per_channel(g_channels, run)
         if input_grad:
             for c0, c1 in runs.blocks(m, x.itemsize):

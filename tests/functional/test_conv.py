@@ -462,6 +462,28 @@ def test_depthwise_flat_runs_do_not_read_stale_scratch(rng):
             np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
 
+def test_depthwise_inf_stays_in_its_channel(rng):
+    """An inf in one channel's x, or in one channel's weights, leaves the other channels'
+    gradients finite and equal to the loops' (the flat runs cross channel boundaries only on
+    dropped positions, where dy is zero and 0 * inf would be NaN)."""
+    x, w = rng.normal(size=(2, 3, 6, 5)), rng.normal(size=(3, 1, 3, 3))
+    x_inf, w_inf = x.copy(), w.copy()
+    x_inf[:, 1, 0, :] = np.inf  # the top row of channel 1: read past channel 0's last row
+    w_inf[0, 0, 2, 2] = np.inf
+    for xs, ws, bad in ((x_inf, w, 1), (x, w_inf, 0)):
+        with np.errstate(invalid="ignore"):  # inf - inf in the bad channel, on purpose
+            y, cache = conv_nd_forward(xs, ws, None, groups=3)
+            dy = rng.normal(size=y.shape)
+            _, cache_naive = conv_nd_forward_naive(xs, ws, None, groups=3)
+            fast, slow = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
+        good = [c for c in range(3) if c != bad]
+        for a, b in zip(fast[:2], slow[:2], strict=True):
+            assert np.isfinite(a[:, good] if a.shape[0] == 2 else a[good]).all()
+            np.testing.assert_allclose(a[:, good] if a.shape[0] == 2 else a[good],
+                                       b[:, good] if b.shape[0] == 2 else b[good],
+                                       rtol=0, atol=1e-12)  # fmt: skip
+
+
 def test_depthwise_path_only_for_one_channel_per_group():
     assert not depthwise.is_depthwise((2, 4, 5, 5), (8, 1, 3, 3), 4)  # channel multiplier 2
     assert not depthwise.is_depthwise((2, 1, 5, 5), (1, 1, 3, 3), 1)  # a plain conv
