@@ -22,18 +22,20 @@ flat position ``t`` of channel ``c`` is element ``c L + t + f(p)``, so for all c
 once it is the run ``[f(p), f(p) + C L)``, if the output is kept on the canvas' own grid
 (``t`` = 0 .. L - 1 per channel, the output positions a sub-grid of it, the rest computed and
 dropped, 15% more work for 3x3 'same' on 28 x 28). Runs that cross into the next channel only
-feed dropped positions. The weight, one value per channel, is tiled to the run's length once
-per call (``taps``: ``w[c, 0, p]`` repeated L times), because a NumPy multiply by a (C, 1)
-column broadcast along rows runs at a third of its speed on contiguous operands. The runs are
-cut into channel blocks of ``BLOCK_BYTES`` so that a block's canvas, accumulator and taps stay
-in cache through the prod(k) passes; the weight gradient's dot products run over the whole
-chunk (per block they were too short to pay for their calls). Against the wide output grid's
-per-channel runs (rows of one channel: the (C, 1) broadcast) this took a 3x3 depthwise conv of
-32 x 64 x 28 x 28 from 14.0 to 8.4 ms forward and from 24.4 to 14.1 backward, 128 x 32 x 28 x
-28 from 27.6 to 16.3 and 47 to 26.6, 8 x 128 x 56 x 56 from 21.1 to 19.7 and 40.9 to 31.3
-(Intel Xeon, one thread, two alternating runs, December 2026). The passes stay memory-bound
-(about 5 G elements a second): 18 per direction over the input where a compiled kernel makes
-one.
+feed dropped positions, where dy is zero; since 0 x inf is NaN, the weight gradient's dots stop
+at each channel's last output position and weights with an inf or NaN take the strided slices,
+so that a non-finite value stays in its channel. The weight, one value per channel, is tiled
+to the run's length once per call (``taps``: ``w[c, 0, p]`` repeated L times), because a NumPy
+multiply by a (C, 1) column broadcast along rows runs at a third of its speed on contiguous
+operands. The runs are cut into channel blocks of ``BLOCK_BYTES`` so that a block's canvas,
+accumulator and taps stay in cache through the prod(k) passes; the weight gradient's dot
+products run over the whole chunk (per block they were too short to pay for their calls).
+Against the wide output grid's per-channel runs (rows of one channel: the (C, 1) broadcast)
+this took a 3x3 depthwise conv of 32 x 64 x 28 x 28 from 14.0 to 8.4 ms forward and from 24.4
+to 14.1 backward, 128 x 32 x 28 x 28 from 27.6 to 16.3 and 47 to 26.6, 8 x 128 x 56 x 56 from
+21.1 to 19.7 and 40.9 to 31.3 (Intel Xeon, one thread, two alternating runs, December 2026).
+The passes stay memory-bound (about 5 G elements a second): 18 per direction over the input
+where a compiled kernel makes one.
 """
 
 import functools
