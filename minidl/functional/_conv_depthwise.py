@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from minidl.functional import _conv_blocked, _scratch, _threads
+from minidl.functional import _conv_blocked, _conv_wide, _scratch, _threads
 from minidl.functional.windows import pad_array, padded_shape
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image): the prod(k) passes read
@@ -74,15 +74,13 @@ class FlatRuns:
     channels ``c0 .. c1`` is the run ``[c0 L + starts[p], c1 L + starts[p])``."""
 
     def __init__(self, canvas_shape, win):
-        spatial = canvas_shape[2:]
-        steps = [math.prod(spatial[a + 1 :]) for a in range(len(spatial))]
-        self.win, self.channels, self.length = win, canvas_shape[1], math.prod(spatial)
-        self.starts = [sum(d * q * st for d, q, st in zip(win.dilation, p, steps, strict=True))
-                       for p in np.ndindex(*win.kernel)]  # fmt: skip
-        self.tail = max(self.starts)
-        self.spatial = spatial
+        # within a channel the offsets' starts and the last output position are the wide grid's
+        grid = _conv_wide._layout(canvas_shape, win)
+        self.win, self.channels = win, canvas_shape[1]
+        self.spatial, self.length = canvas_shape[2:], math.prod(canvas_shape[2:])
+        self.starts, self.tail = grid.starts, max(grid.starts)
         # the output positions are t < positions: beyond, a run would read the next channel
-        self.positions = sum((o - 1) * st for o, st in zip(win.out, steps, strict=True)) + 1
+        self.positions = grid.positions
 
     def blocks(self, images, itemsize):
         """``(c0, c1)`` of each channel block, at most ``BLOCK_BYTES`` of the ``images``' canvas
