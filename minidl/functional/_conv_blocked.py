@@ -138,6 +138,9 @@ class Im2colLayout:
     def add_columns(self, dxp, dcol):
         self.win.add_columns(dxp, dcol)
 
+    def to_input(self, dxp):
+        return self.win.crop(dxp).copy()
+
 
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4), chunk by chunk of images (or block by block of rows)."""
@@ -246,7 +249,7 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
             dcol = _scratch.scratch("dcol", col.shape, xp.dtype)  # (groups, C_g prod(k), m pos.)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
-    dx = None if dxp is None else layout.win.crop(dxp).copy()  # out of the scratch buffer
+    dx = None if dxp is None else layout.to_input(dxp)  # out of the scratch buffer
     return dx, _turned(dw_t).reshape(weight.shape), db
 
 

@@ -26,6 +26,16 @@ from minidl.gradcheck import check_function
 N_CASES = 55  # per family (1-D, 2-D, 3-D); the issue asks for >= 50
 
 
+@pytest.fixture(autouse=True)
+def _fresh_path_choices():
+    """The wide grid's choice is cached per shape (``wide.applies``): a test that patches its
+    thresholds must have them applied, not an earlier test's answer for the same shapes, and
+    must not leave its own answer to the next test."""
+    wide.applies.cache_clear()
+    yield
+    wide.applies.cache_clear()
+
+
 def make_cases(nd, count, seed):
     """Reproducible random configurations of tiny convolutions with ``nd`` spatial axes.
 
@@ -492,8 +502,9 @@ def test_depthwise_path_only_for_one_channel_per_group():
 @pytest.mark.parametrize("path", ["wide", "blocked"])
 @pytest.mark.parametrize(("nd", "cfg"), CASES[::4], ids=IDS[::4])
 def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
-    """Stride-1 convolutions run on the wide grid (_conv_wide); forced onto the blocked path,
-    or in chunks of single images, both still equal the loops (stride > 1 always blocks)."""
+    """Convolutions run on the wide grid (_conv_wide; strided ones on the stride's phases)
+    where its extra work is small; forced onto the blocked path, or onto the grid, in chunks
+    of single images, both still equal the loops."""
     if path == "blocked":
         monkeypatch.setattr(wide, "applies", lambda *args: False)
     else:
@@ -502,6 +513,64 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
         monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # the cases' windows are small
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
+
+
+STRIDED = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
+           if max(np.atleast_1d(cfg["stride"])) > 1
+           and not depthwise.is_depthwise(cfg["x_shape"], cfg["w_shape"], cfg["groups"])]
+
+
+@pytest.mark.parametrize(("nd", "cfg"), [c[1:] for c in STRIDED], ids=[IDS[c[0]] for c in STRIDED])
+def test_strided_on_the_phases_equals_naive(nd, cfg, rng, monkeypatch):
+    """Every strided case (dilations, 'same' padding, odd sizes, groups) forced onto the wide
+    grid of the stride's phases, in chunks of single images: forward and backward equal the
+    loops."""
+    monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+    monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
+    x, w, b, kw = _arrays(cfg, rng)
+    _, cache = conv_nd_forward(x, w, b, **kw)
+    layout = wide.layout_for(x.shape, cache.windows)
+    assert isinstance(layout, wide.PhasedLayout) and wide.applies(x.shape, w.shape,
+                                                                   cache.groups, cache.windows)
+    assert_tiers_equal(x, w, b, kw, rng)
+
+
+def test_phased_layout_by_hand():
+    """A 1-D canvas 0..6 (x = 1..5, padding 1), kernel 3, stride 2: phase 0 is the even
+    elements [0, 2, 4, 6], phase 1 the odd [1, 3, 5, 0] (a zero past the canvas). Offsets 0, 1,
+    2 read 0 + 2i, 1 + 2i, 2 + 2i: phase 0 from 0, phase 1 from 0, phase 0 from 1, runs of
+    T = 3; and dx takes each plane's gradient back to its elements of x."""
+    from minidl.functional.windows import window_geometry
+
+    win = window_geometry((5,), 3, 2, 1)
+    layout = wide.layout_for((1, 1, 5), win)
+    assert layout.plane == (4,) and layout.positions == 3 and win.out == (3,)
+    assert layout.starts == [0, 4, 1]
+    x = np.arange(1.0, 6.0).reshape(1, 1, 5)
+    planes = layout.canvas(x)
+    np.testing.assert_array_equal(planes[0, 0], [0, 2, 4, 0, 1, 3, 5, 0])
+    np.testing.assert_array_equal(layout.columns(planes), [[0, 2, 4], [1, 3, 5], [2, 4, 0]])
+    dx = layout.to_input(np.arange(10.0, 18.0).reshape(1, 1, 8))
+    np.testing.assert_array_equal(dx[0, 0], [14, 11, 15, 12, 16])  # x[k] = canvas[k + 1]
+
+
+def test_phases_no_offset_reads_give_zero_gradient(rng):
+    """A 1x1 kernel with stride 2 (and padding, so not the pointwise path) reads one phase of
+    four: the others are not built, and their elements of x get a zero gradient."""
+    from minidl.functional.windows import window_geometry
+
+    win = window_geometry((6, 6), 1, 2, 1)
+    layout = wide.layout_for((2, 3, 6, 6), win)
+    assert layout.phases == [(0, 0)]
+    x, w = rng.normal(size=(2, 3, 6, 6)), rng.normal(size=(4, 3, 1, 1))
+    y, cache = conv_nd_forward(x, w, None, stride=2, padding=1)
+    dy = rng.normal(size=y.shape)
+    _, cache_naive = conv_nd_forward_naive(x, w, None, stride=2, padding=1)
+    fast, slow = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
+    np.testing.assert_allclose(fast.dx, slow.dx, rtol=0, atol=1e-12)
+    assert (fast.dx[..., 0::2, :] == 0).all() and (fast.dx[..., :, 0::2] == 0).all()
 
 
 NOT_DEPTHWISE = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
