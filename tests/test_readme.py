@@ -45,7 +45,8 @@ def test_the_versions_tested_are_the_floors_pyproject_declares():
     said = " ".join(section("Two commands").split())
     python_floor = re.fullmatch(r">=(\d+\.\d+)", project["requires-python"]).group(1)
     assert f"Python {python_floor} with" in said
-    names = {"numpy": "NumPy", "matplotlib": "matplotlib", "tqdm": "tqdm"}
+    names = {"numpy": "NumPy", "matplotlib": "matplotlib", "tqdm": "tqdm",
+             "threadpoolctl": "threadpoolctl"}  # fmt: skip
     for spec in project["dependencies"]:
         name, floor = re.fullmatch(r"([\w.-]+)>=([\d.]+)", spec).groups()
         version = floor if floor.count(".") >= 2 else floor + ".0"

@@ -61,6 +61,8 @@ CHUNK_BYTES = 8 * 2**20
 # chunk stay allocated, so memory bounds the factor: article 000's training step peaked at 1.05x
 # PyTorch's memory with 2, 1.10x with 4 (bench_conv.py (c), target 1.1x; December 2026).
 THREADED_CHUNK_FACTOR = 2
+# (Only where BLAS keeps its threads: a single image. Batches run their chunks on minidl's own
+# workers, one BLAS thread each, CHUNK_BYTES a chunk: chunks_of_images.)
 
 
 def _blas_threads():
@@ -109,8 +111,29 @@ def chunk_bytes():
 def images_per_chunk(c_in, c_out, win, positions, itemsize):
     """Images per chunk: each image's temporaries are its windows and their gradient (2 C_in
     prod(k) rows) and its dy or y (C_out rows), ``positions`` columns each."""
-    image_bytes = (2 * c_in * math.prod(win.kernel) + c_out) * positions * itemsize
-    return max(1, chunk_bytes() // image_bytes)
+    return max(1, chunk_bytes() // _image_bytes(c_in, c_out, win, positions, itemsize))
+
+
+def _image_bytes(c_in, c_out, win, positions, itemsize):
+    return (2 * c_in * math.prod(win.kernel) + c_out) * positions * itemsize
+
+
+def chunks_of_images(n, c_in, c_out, win, positions, itemsize):
+    """``(chunks, work)``: the ``(start, images)`` of each chunk of a chunk loop, and the bytes
+    of windows it gathers (the worker threads' threshold, ``_threads.map_gemms``). With BLAS
+    held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
+    per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
+    threads."""
+    image_bytes = _image_bytes(c_in, c_out, win, positions, itemsize)
+    work = n * c_in * math.prod(win.kernel) * positions * itemsize
+    if not _threads.held():
+        return _threads.even_chunks(n, max(1, chunk_bytes() // image_bytes)), work
+    per_chunk = max(1, CHUNK_BYTES // image_bytes)
+    workers = _threads.gemm_workers(work)
+    if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
+        rounds = -(-n // (workers * per_chunk))
+        per_chunk = max(1, -(-n // (workers * rounds)))
+    return _threads.even_chunks(n, per_chunk), work
 
 
 def _images_per_chunk(x, weight, win):
@@ -160,14 +183,19 @@ def forward_chunks(xp, weight, bias, groups, layout):
     o_g = c_out // groups
     w2 = weight.reshape(groups, o_g, -1)
     y = np.empty((n, c_out) + layout.win.out, dtype=xp.dtype)
-    chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
-    for a, m in _threads.even_chunks(n, chunk):
+    bias = None if bias is None else bias.reshape((c_out,) + (1,) * len(layout.win.out))
+
+    def one_chunk(chunk):  # writes y[a : a + m] alone
+        a, m = chunk
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         yc = _scratch.scratch("y", (c_out, m, positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
         np.copyto(y[a : a + m], layout.on_output(yc).swapaxes(0, 1))  # (m, C_out, *out)
-    if bias is not None:
-        y += bias.reshape((c_out,) + (1,) * len(layout.win.out))
+        if bias is not None:
+            y[a : a + m] += bias  # while the chunk is in cache
+
+    chunks, work = chunks_of_images(n, xp.shape[1], c_out, layout.win, positions, xp.itemsize)
+    _threads.map_gemms(one_chunk, chunks, work)
     return y
 
 
@@ -176,21 +204,49 @@ def _forward_row_blocks(x, weight, bias, groups, win):
     n, c_out = x.shape[0], weight.shape[0]
     w2 = weight.reshape(groups, c_out // groups, -1)
     y = np.empty((n, groups, c_out // groups, math.prod(win.out)), dtype=x.dtype)
-    for flat, col in col_blocks(_canvas(x, win), weight.shape, groups, win):
-        yb = np.matmul(w2, col, out=y[..., flat])  # (N, groups, C_out/groups, block)
+    xp = _canvas(x, win)
+
+    def one_block(item):  # writes y[images, ..., flat] alone
+        images, (flat, windows) = item
+        _, col = gather_block(xp, groups, (flat, windows[images]))
+        yb = np.matmul(w2, col, out=y[images, ..., flat])  # (images, groups, C_out/g, block)
         if bias is not None:
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
+
+    blocks = row_blocks(xp, weight.shape, groups, win)
+    work = n * x.shape[1] * math.prod(win.kernel) * math.prod(win.out) * x.itemsize  # windows
+    workers = _threads.gemm_workers(work) if _threads.held() else 1
+    # fewer blocks than workers (a few large images): the workers share the images out too
+    parts = _threads.even_chunks(n, -(-n // workers)) if len(blocks) < workers else [(0, n)]
+    items = [(slice(a, a + m), block) for block in blocks for a, m in parts]
+    _threads.map_gemms(one_block, items, work)
     return y.reshape((n, c_out) + win.out)
 
 
 def col_blocks(xp, weight_shape, groups, win):
-    """Yield ``(flat, col)`` for each block of output positions.
+    """Yield ``(flat, col)`` for each block of output positions (:func:`row_blocks`)."""
+    for block in row_blocks(xp, weight_shape, groups, win):
+        yield gather_block(xp, groups, block)
+
+
+def gather_block(xp, groups, block):
+    """``(flat, col)`` of a block of :func:`row_blocks`: ``col`` (N, groups, C_g prod(k),
+    positions) holds the block's windows, gathered channels-first by one copy of the strided
+    view (in this thread's scratch buffer)."""
+    flat, window = block
+    col = _scratch.scratch("col", window.shape, xp.dtype)
+    np.copyto(col, window)
+    return flat, col.reshape(window.shape[0], groups, -1, flat.stop - flat.start)
+
+
+def row_blocks(xp, weight_shape, groups, win):
+    """``(flat, windows)`` of each block of output positions.
 
     A block spans some rows of the first spatial output axis (and, when one such row alone is
-    more than a block, some rows of the second), all of the remaining axes. ``col``
-    (N, groups, C_g prod(k), positions) holds the block's windows, gathered channels-first by
-    one copy of the strided view; ``flat`` is the block's slice of the flattened output
-    positions (contiguous, because the blocked axes are the slowest).
+    more than a block, some rows of the second), all of the remaining axes. ``windows`` is the
+    block's part of the strided view of the windows (N, C, *k, *block); ``flat`` the block's
+    slice of the flattened output positions (contiguous, because the blocked axes are the
+    slowest).
     """
     n, c_in = xp.shape[:2]
     kernel, out, nd = win.kernel, win.out, len(win.kernel)
@@ -202,16 +258,15 @@ def col_blocks(xp, weight_shape, groups, win):
     split = 1 if nd == 1 or positions >= math.prod(out[1:]) else 2
     inner = math.prod(out[split:])  # positions in one row of the last blocked axis
     step = max(1, positions // inner)
+    blocks = []
     for outer in np.ndindex(*out[: split - 1]):  # () when split == 1
         start = sum(i * math.prod(out[j + 1 : split]) for j, i in enumerate(outer))
         for a in range(0, out[split - 1], step):
             b = min(a + step, out[split - 1])
             index = tuple(slice(i, i + 1) for i in outer) + (slice(a, b),)
-            block = view[(slice(None),) * (2 + nd) + index]
-            col = _scratch.scratch("col", block.shape, xp.dtype)
-            np.copyto(col, block)
             flat = slice((start + a) * inner, (start + b) * inner)
-            yield flat, col.reshape(n, groups, -1, (b - a) * inner)
+            blocks.append((flat, view[(slice(None),) * (2 + nd) + index]))
+    return blocks
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
@@ -230,11 +285,11 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
     # dW^T, summed in the orientation of its GEMM (below) and turned once at the end: adding
     # each chunk's product transposed into dW read it with a stride of C_out elements (8 x 256
     # x 14 x 14 -> 256, 3x3: backward 37 ms against 30, four chunks; Intel Xeon, December 2026)
-    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
-    dxp = _scratch.zeros("dcanvas", xp.shape, xp.dtype) if input_grad else None
+    dxp = _scratch.scratch("dcanvas", xp.shape, xp.dtype) if input_grad else None
     extra = positions > math.prod(layout.win.out)  # columns that are no output position
-    chunk = images_per_chunk(xp.shape[1], c_out, layout.win, positions, xp.itemsize)
-    for a, m in _threads.even_chunks(n, chunk):
+
+    def one_chunk(chunk):  # returns this chunk's dW^T; writes dxp[a : a + m] alone
+        a, m = chunk
         # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         # dy of these images as (C_out, images, positions), matching col; zero elsewhere
@@ -244,11 +299,18 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
         dyc = dyc.reshape(groups, o_g, m * positions)
         # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
         # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)
-        dw_t += np.matmul(col, dyc.swapaxes(-1, -2))
+        dw_t = np.matmul(col, dyc.swapaxes(-1, -2))
         if dxp is not None:
             dcol = _scratch.scratch("dcol", col.shape, xp.dtype)  # (groups, C_g prod(k), m pos.)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
+            dxp[a : a + m].fill(0)
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
+        return dw_t
+
+    chunks, work = chunks_of_images(n, xp.shape[1], c_out, layout.win, positions, xp.itemsize)
+    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
+    for share in _threads.map_gemms(one_chunk, chunks, work):
+        dw_t += share  # in the chunks' order: the same sum on every run
     dx = None if dxp is None else layout.to_input(dxp)  # out of the scratch buffer
     return dx, _turned(dw_t).reshape(weight.shape), db
 

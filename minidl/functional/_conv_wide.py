@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from minidl.functional import _conv_blocked, _scratch
+from minidl.functional import _conv_blocked, _scratch, _threads
 from minidl.functional.windows import padded_shape
 
 # Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
@@ -268,10 +268,22 @@ def _pointwise_forward(x, weight, bias, groups, win):
     c_out = weight.shape[0]
     w3 = weight.reshape(groups, c_out // groups, c_in // groups)
     x4 = x.reshape(n, groups, c_in // groups, -1)
-    y = np.matmul(w3, x4)  # (N, groups, C_out/groups, positions)
-    if bias is not None:
-        y += bias.reshape(groups, c_out // groups, 1)
+    y = np.empty((n, groups, c_out // groups, x4.shape[-1]), dtype=x.dtype)
+
+    def some_images(images):  # y[images] = w x[images], (images, groups, C_out/g, positions)
+        np.matmul(w3, x4[images], out=y[images])
+        if bias is not None:
+            y[images] += bias.reshape(groups, c_out // groups, 1)
+
+    _threads.map_gemms(some_images, _image_shares(x), x.nbytes)
     return y.reshape((n, c_out) + win.out)
+
+
+def _image_shares(x):
+    """The batch cut into one slice of images per GEMM worker (``_threads.map_gemms``): the
+    1x1 products of each image are GEMMs of their own."""
+    workers = _threads.gemm_workers(x.nbytes) if _threads.held() else 1
+    return [slice(a, a + m) for a, m in _threads.even_chunks(x.shape[0], -(-x.shape[0] // workers))]
 
 
 def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
@@ -281,7 +293,15 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
     w3 = weight.reshape(groups, c_out // groups, c_in // groups)
     x4 = x.reshape(n, groups, c_in // groups, -1)
     dy4 = dy.reshape(n, groups, c_out // groups, -1)
-    dw = np.matmul(dy4, x4.swapaxes(-1, -2)).sum(axis=0)  # per image, then summed
+    dx = np.empty(x4.shape, dtype=x.dtype) if input_grad else None
+
+    def some_images(images):  # returns their share of dw; writes dx[images] alone
+        if dx is not None:
+            np.matmul(w3.swapaxes(-1, -2), dy4[images], out=dx[images])
+        return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
+
+    dw = np.zeros(w3.shape, dtype=x.dtype)
+    for share in _threads.map_gemms(some_images, _image_shares(x), x.nbytes):
+        dw += share  # in the images' order: the same sum on every run
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
-    dx = np.matmul(w3.swapaxes(-1, -2), dy4).reshape(x.shape) if input_grad else None
-    return dx, dw.reshape(weight.shape), db
+    return None if dx is None else dx.reshape(x.shape), dw.reshape(weight.shape), db

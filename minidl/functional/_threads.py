@@ -16,16 +16,30 @@ contiguous piece of the flattened arrays per thread, the same bits as one call. 
 (:mod:`minidl.functional.batchnorm`) runs its passes over chunks of images through
 :func:`map_ordered`, its sums taken image by image and added in order.
 
+The GEMM-based conv paths run their chunks of images on the threads too (:func:`map_gemms`),
+with BLAS held to one thread meanwhile: each worker's GEMMs then run on its own core, beside
+its copies, where BLAS's threads would split every GEMM across the cores while the copies
+between them ran on one. BLAS is held through threadpoolctl; where it finds no BLAS to hold,
+those loops stay on the caller's thread and BLAS keeps its threads, as before.
+
 The thread count follows the user's setting, as OpenBLAS's does: ``OPENBLAS_NUM_THREADS``, else
 ``OMP_NUM_THREADS``, else the CPUs this process may run on. One thread means no pool at all:
 the loop runs on the caller's thread, as before. Scratch buffers are per thread
 (:mod:`minidl.functional._scratch`), so each worker keeps its own.
 """
 
+import contextlib
 import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+try:
+    import threadpoolctl
+except ImportError:  # a runtime dependency; without it the GEMM loops keep BLAS's threads
+    threadpoolctl = None
 
 # Tests set this to force a thread count (None: from the environment, see count()).
 WORKERS = None
@@ -35,6 +49,12 @@ WORKERS = None
 # thread, 2.2-2.8 ms on two; a 3x3 one of 32 x 64 x 56 x 56, 26 MB: 43-45 ms against 28-34;
 # bench_sweep.py, load 1.3-1.5, December 2026).
 MIN_BYTES = 4 * 2**20
+# The same for loops whose items run GEMMs (their work is more than their bytes).
+GEMM_MIN_BYTES = 2**20
+# Below this many multiply-adds a matrix product (matmul) runs on one thread: its halves on two
+# workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M multiply-adds: 257
+# us against 220; a worker's hand-off alone costs 50-90 us; Intel Xeon, December 2026).
+GEMM_MIN_MACS = 2**26
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -164,3 +184,105 @@ def map_ordered(fn, items, nbytes=None):
         if error is not None:
             raise error
     return results
+
+
+
+_blas = None  # NumPy's BLAS as threadpoolctl controls it, found on first use (False: none)
+_held = {"depth": 0, "counts": None}  # the holds open now, and the counts to give back
+_held_lock = threading.Lock()
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded (NumPy's), or None."""
+    global _blas
+    if _blas is None:
+        found = None
+        if threadpoolctl is not None:
+            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+        _blas = found or False
+    return _blas or None
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS held to one thread inside the block, and given back its thread count when the
+    last block open in the process closes: for the ops whose workers run GEMMs side by side.
+    The setting is the process's: a GEMM on another thread of the program meanwhile runs on
+    one thread too. A no-op where threadpoolctl finds no BLAS."""
+    libraries = _blas_libraries()
+    if libraries is None:
+        yield
+        return
+    with _held_lock:
+        if _held["depth"] == 0:
+            _held["counts"] = [lib.get_num_threads() for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+        _held["depth"] += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held["depth"] -= 1
+            if _held["depth"] == 0:
+                for lib, threads in zip(libraries, _held["counts"], strict=True):
+                    lib.set_num_threads(threads)
+
+
+def holds_blas(images):
+    """Whether an op on a batch of ``images`` runs its GEMMs with BLAS held to one thread
+    (:func:`one_blas_thread`): whenever minidl may run worker threads itself, BLAS can be
+    held, and the batch has more than one image. BLAS's own threads, once woken, spin on their
+    cores for a while after each GEMM, and a worker thread of the next op that lands there
+    waits: an op that left BLAS its threads beside ops that run workers slowed both (LeNet-5's
+    training step at batch 128, two threads: 14.9 ms against 11.8 with every op holding BLAS;
+    article 003's CNN 47.4 against 35.0; Intel Xeon, December 2026). A single image keeps
+    BLAS's threads: its GEMMs are all there is to share out."""
+    return images > 1 and count() > 1 and (WORKERS is not None or _blas_libraries() is not None)
+
+
+def held():
+    """Whether BLAS is held to one thread now (:func:`one_blas_thread`; tests force workers
+    with ``WORKERS``, which holds nothing but counts as held)."""
+    return _held["depth"] > 0 or WORKERS is not None
+
+
+def blas_held_for(images):
+    """The context an op on a batch of ``images`` runs its GEMMs in: :func:`one_blas_thread`
+    if :func:`holds_blas`, else none."""
+    return one_blas_thread() if holds_blas(images) else contextlib.nullcontext()
+
+
+def gemm_workers(nbytes=None):
+    """Threads for a loop whose items run GEMMs, inside :func:`one_blas_thread`: as
+    :func:`count`, with ``GEMM_MIN_BYTES`` for its threshold. A 3x3 conv of 32 x 64 x 28 x 28
+    into 64 channels, backward: 21 ms on two workers with one BLAS thread each, 28-29 ms on
+    one thread with two BLAS threads, 30-32 ms on two workers with two BLAS threads each
+    (Intel Xeon, 2 cores, December 2026)."""
+    if nbytes is not None and nbytes < GEMM_MIN_BYTES and WORKERS is None:
+        return 1
+    return count()
+
+
+def map_gemms(fn, items, nbytes=None):
+    """:func:`map_ordered` for items that run GEMMs (inside :func:`one_blas_thread`), on
+    :func:`gemm_workers` threads; on the caller's thread alone while BLAS has its threads."""
+    items = list(items)
+    if len(items) <= 1 or not held() or gemm_workers(nbytes) <= 1:
+        return [fn(item) for item in items]
+    return map_ordered(fn, items)
+
+
+def matmul(a, b):
+    """``a @ b`` of two matrices; while BLAS is held to one thread (:func:`held`), the rows of
+    ``a`` shared out among :func:`count` workers, each writing its rows of the product, from
+    ``GEMM_MIN_MACS`` multiply-adds on."""
+    rows = a.shape[0]
+    workers = count() if held() else 1
+    if workers <= 1 or rows < 2 * workers or rows * a.shape[1] * b.shape[1] < GEMM_MIN_MACS:
+        return a @ b
+    out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
+    bounds = [rows * i // workers for i in range(workers + 1)]
+    pieces = [slice(r0, r1) for r0, r1 in zip(bounds[:-1], bounds[1:], strict=True)]
+    map_ordered(lambda s: np.matmul(a[s], b, out=out[s]), pieces)
+    return out

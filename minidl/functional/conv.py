@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.functional import _conv_blocked, _conv_depthwise, _conv_wide
+from minidl.functional import _conv_blocked, _conv_depthwise, _conv_wide, _threads
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
@@ -144,7 +144,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     if wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         wide = False  # image by image, by _conv_blocked's row blocks
     fast = _conv_wide if wide else _conv_blocked
-    return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
+    with _threads.blas_held_for(x.shape[0]):  # the workers' GEMMs, one BLAS thread each
+        return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
 
 
 def conv_nd_backward(dy, cache, input_grad=True):
@@ -174,15 +175,16 @@ def conv_nd_backward(dy, cache, input_grad=True):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
         )
-    if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):
+    with _threads.blas_held_for(c.x.shape[0]):  # the workers' GEMMs, one BLAS thread each
+        if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):
+            return ParamGrads(
+                *_conv_blocked.weight_grads(dy, c.x, c.weight, c.has_bias, c.groups, c.windows)
+            )
+        wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
+        fast = _conv_wide if wide else _conv_blocked
         return ParamGrads(
-            *_conv_blocked.weight_grads(dy, c.x, c.weight, c.has_bias, c.groups, c.windows)
+            *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
         )
-    wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
-    fast = _conv_wide if wide else _conv_blocked
-    return ParamGrads(
-        *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
-    )
 
 
 # -------------------------------------------------------------------- the vectorized tier

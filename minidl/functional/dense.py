@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array
+from minidl.functional import _threads
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
@@ -77,7 +78,8 @@ def dense(x, weight, bias=None):
 def dense_forward(x, weight, bias=None):
     r""":math:`y = x W^\top + b` as one GEMM; returns ``(y, cache)``."""
     x, weight, bias, cache = _check(x, weight, bias, "dense")
-    y = x @ weight.T
+    with _threads.blas_held_for(x.shape[0]):  # as the convs hold it: _threads.holds_blas
+        y = _threads.matmul(x, weight.T)
     if bias is not None:
         y += bias  # in place: no second (N, out) array
     return y, cache
@@ -88,7 +90,9 @@ def dense_backward(dy, cache):
     :math:`db = \sum_n dy_n` (None without a bias): three GEMM-sized steps."""
     dy = _check_dy(dy, cache, "dense_backward")
     dbias = dy.sum(axis=0) if cache.has_bias else None
-    return ParamGrads(dy @ cache.weight, dy.T @ cache.x, dbias)
+    with _threads.blas_held_for(dy.shape[0]):
+        dx, dweight = _threads.matmul(dy, cache.weight), _threads.matmul(dy.T, cache.x)
+    return ParamGrads(dx, dweight, dbias)
 
 
 def dense_forward_naive(x, weight, bias=None):

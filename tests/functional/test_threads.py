@@ -4,16 +4,20 @@ threaded result equals the one-thread result and is the same bits run after run,
 backward, on shapes that take several chunks; and the thread count follows the user's
 setting.
 
-(The GEMM-based conv paths stay on one Python thread: their GEMMs already use OpenBLAS's
-threads, and Python threads beside those were measured slower; see the README's "Speed and
-memory".)"""
+The GEMM-based conv paths (image chunks on im2col's layout and on the wide grids, row blocks,
+1x1 convs, first layers' weight gradients) and the dense layer's products run on the workers
+too, with BLAS held to one thread meanwhile: their results equal the loops', and repeat bit for
+bit; the hold gives BLAS its thread count back."""
 
+import math
 import threading
 
 import numpy as np
 import pytest
 
+from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _conv_wide as wide
 from minidl.functional import _pool_chunked, _threads
 from minidl.functional import pool as P
 from minidl.functional.activations import relu_backward, relu_forward
@@ -276,3 +280,109 @@ def test_batch_norm_on_threads_gives_the_one_thread_bits(x_shape, affine, traini
                          batch_norm_backward_naive(dy64, cache_loops), strict=True):  # fmt: skip
         if want is not None:
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+# (name, x shape, weight shape, conv keywords): the GEMM-based paths
+GEMM_PATHS = [
+    ("wide grid", (7, 4, 9, 9), (6, 4, 3, 3), dict(padding=1)),
+    ("wide grid on phases", (6, 3, 11, 9), (5, 3, 3, 3), dict(stride=2, padding=1)),
+    ("im2col chunks", (5, 4, 8, 7), (6, 2, 3, 2), dict(stride=(1, 2), groups=2, dilation=2)),
+    ("row blocks", (6, 2, 12, 10), (4, 2, 3, 3), dict(padding=1)),
+    ("1x1", (7, 6, 5, 4), (8, 3, 1, 1), dict(groups=2)),
+    ("3-D", (5, 2, 4, 5, 6), (3, 2, 2, 3, 3), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), GEMM_PATHS,
+                         ids=[p[0] for p in GEMM_PATHS])  # fmt: skip
+def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape, kw, rng,
+                                                          monkeypatch):  # fmt: skip
+    """Forced onto 2 and 3 workers with tiny chunks (and blocks), each GEMM-based path cuts
+    its work into several items that run on the workers: y, dx, dW and db equal the loops to
+    1e-12 (float64: the items regroup only the sum over images of dW), and three runs give the
+    same bits. The first layer's weight gradient alone (input_grad=False) too."""
+    wide.applies.cache_clear()
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[0])
+    y_naive, cache_naive = conv_nd_forward_naive(x, w, b, **kw)
+    win = cache_naive.windows
+    # one image per chunk; two for im2col's chunks, whose forward takes chunks from two on
+    images = 2 if name == "im2col chunks" else 1
+    chunk = images * blocked._image_bytes(x_shape[1], w_shape[0], win, math.prod(win.out), 8)
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0 if name != "row blocks" else 32)
+    monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9 if "wide" in name else -1)
+    dy = rng.normal(size=y_naive.shape)
+    want = (y_naive, *conv_nd_backward_naive(dy, cache_naive))
+    calls = []
+    monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
+    for workers in (2, 3):
+        runs = [_run(x, w, b, kw, dy, workers, monkeypatch) for _ in range(3)]
+        for got, expected in zip(runs[0], want, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        for run in runs[1:]:
+            for got, first in zip(run, runs[0], strict=True):
+                np.testing.assert_array_equal(got, first)
+        _, cache = conv_nd_forward(x, w, b, **kw)
+        no_dx = conv_nd_backward(dy, cache, input_grad=False)
+        assert no_dx.dx is None
+        np.testing.assert_allclose(no_dx.dweight, want[2], rtol=1e-12, atol=1e-12)
+    assert max(calls) >= 2  # the items really were shared out
+    wide.applies.cache_clear()
+
+
+def test_dense_products_on_workers_equal_the_plain_products(rng, monkeypatch):
+    """Above GEMM_MIN_MACS, with BLAS held, the dense layer's products are cut by rows among
+    the workers: y, dx and dW equal the plain products to float64 precision."""
+    from minidl.functional.dense import dense_backward, dense_forward
+
+    monkeypatch.setattr(_threads, "GEMM_MIN_MACS", 1)
+    x, w, b = rng.normal(size=(9, 5)), rng.normal(size=(4, 5)), rng.normal(size=4)
+    dy = rng.normal(size=(9, 4))
+    calls = []
+    monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
+    for workers in (2, 3):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        y, cache = dense_forward(x, w, b)
+        dx, dw, db = dense_backward(dy, cache)
+        np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(dx, dy @ w, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(dw, dy.T @ x, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(db, dy.sum(axis=0), rtol=1e-13, atol=1e-13)
+    assert calls and min(calls) >= 2
+
+
+def test_blas_is_held_to_one_thread_and_given_back():
+    """Inside one_blas_thread BLAS runs one thread, nested holds included; the count it had
+    comes back when the outer hold closes, after an exception too (read through threadpoolctl,
+    independently of the hold's own bookkeeping)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _threads._blas_libraries() is None:
+        pytest.skip("threadpoolctl finds no BLAS to hold here")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]  # fmt: skip
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        assert max(before) == 2
+        with pytest.raises(RuntimeError, match="inside"):
+            with _threads.one_blas_thread():
+                assert set(blas_threads()) == {1}
+                with _threads.one_blas_thread():
+                    assert set(blas_threads()) == {1}
+                assert set(blas_threads()) == {1}  # the inner hold gave nothing back yet
+                raise RuntimeError("inside")
+        assert blas_threads() == before
+
+
+def test_a_single_image_keeps_blas_threads(monkeypatch):
+    """holds_blas: never for one image (its GEMMs are the whole op), nor on one thread."""
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    assert not _threads.holds_blas(1)
+    assert _threads.holds_blas(2)
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    assert not _threads.holds_blas(2)
