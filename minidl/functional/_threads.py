@@ -92,9 +92,14 @@ def _executor(workers):
 
 
 def _forget_pool():
-    """In a forked child the pool's threads do not exist: start afresh."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    """In a forked child the pool's threads do not exist: start afresh. A hold of BLAS open
+    in the parent (on another thread) has no thread left to close it: give BLAS its count."""
+    global _pool, _pool_lock, _held_lock
+    _pool, _pool_lock, _held_lock = None, threading.Lock(), threading.Lock()
+    if _held["depth"] > 0 and _blas:
+        for lib, threads in zip(_blas, _held["counts"], strict=True):
+            lib.set_num_threads(threads)
+    _held["depth"] = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -223,8 +228,10 @@ def one_blas_thread():
         yield
     finally:
         with _held_lock:
-            _held["depth"] -= 1
-            if _held["depth"] == 0:
+            # (depth 0 already: given back in a forked child, by _forget_pool)
+            closing = _held["depth"] == 1
+            _held["depth"] = max(0, _held["depth"] - 1)
+            if closing:
                 for lib, threads in zip(libraries, _held["counts"], strict=True):
                     lib.set_num_threads(threads)
 

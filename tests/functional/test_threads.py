@@ -386,3 +386,23 @@ def test_a_single_image_keeps_blas_threads(monkeypatch):
     assert _threads.holds_blas(2)
     monkeypatch.setattr(_threads, "WORKERS", 1)
     assert not _threads.holds_blas(2)
+
+
+def test_a_forked_child_gets_blas_back():
+    """A child forked while a hold is open (on a thread the child does not have) starts with
+    BLAS's count given back and no hold open (the fork handler, called here directly)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _threads._blas_libraries() is None:
+        pytest.skip("threadpoolctl finds no BLAS to hold here")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]  # fmt: skip
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        with _threads.one_blas_thread():
+            assert set(blas_threads()) == {1}
+            _threads._forget_pool()  # what os.fork runs in the child
+            assert blas_threads() == before and not _threads.held()
+        assert blas_threads() == before  # the parent's hold, closing late, changes nothing
