@@ -124,8 +124,10 @@ def chunks_of_images(n, c_in, c_out, win, positions, itemsize):
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads."""
-    image_bytes = _image_bytes(c_in, c_out, win, positions, itemsize)
     work = n * c_in * math.prod(win.kernel) * positions * itemsize
+    if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
+        return [(0, 1)], work
+    image_bytes = _image_bytes(c_in, c_out, win, positions, itemsize)
     if not _threads.held():
         return _threads.even_chunks(n, max(1, chunk_bytes() // image_bytes)), work
     per_chunk = max(1, CHUNK_BYTES // image_bytes)
@@ -321,6 +323,8 @@ def _turned(a):
     dW^T (a 256 -> 256 3x3 conv) reads ``a`` with a stride of 1 KiB, which the caches hold few
     lines of: 2.2 ms against 0.35 in blocks (1152 x 128: 0.15 against 0.06; Intel Xeon,
     December 2026), as much as the rest of that backward's copies."""
+    if a.shape[-2] <= TURN_ROWS:  # one block
+        return a.swapaxes(-1, -2).copy()
     turned = np.empty(a.shape[:-2] + a.shape[:-3:-1], dtype=a.dtype)
     for r in range(0, a.shape[-2], TURN_ROWS):
         np.copyto(turned[..., r : r + TURN_ROWS], a[..., r : r + TURN_ROWS, :].swapaxes(-1, -2))

@@ -231,17 +231,14 @@ def _layout(canvas_shape, win):
     return WideLayout(canvas_shape, win)
 
 
+@functools.lru_cache(maxsize=256)  # a layer asks with the same shapes at every call
 def layout_for(x_shape, win):
     """The wide grid's layout for an input of ``x_shape``: on the canvas itself at stride 1,
-    on the stride's phases (:class:`PhasedLayout`) otherwise."""
+    on the stride's phases (:class:`PhasedLayout`) otherwise; made once per shape (it is
+    read-only)."""
     canvas_shape = padded_shape(x_shape, win.canvas_pads)
     if all(s == 1 for s in win.stride):
         return _layout(canvas_shape, win)
-    return _phased_layout(canvas_shape, win)
-
-
-@functools.lru_cache(maxsize=256)
-def _phased_layout(canvas_shape, win):
     return PhasedLayout(canvas_shape, win)
 
 

@@ -274,7 +274,6 @@ def gemm_workers(nbytes=None):
 def map_gemms(fn, items, nbytes=None):
     """:func:`map_ordered` for items that run GEMMs (inside :func:`one_blas_thread`), on
     :func:`gemm_workers` threads; on the caller's thread alone while BLAS has its threads."""
-    items = list(items)
     if len(items) <= 1 or not held() or gemm_workers(nbytes) <= 1:
         return [fn(item) for item in items]
     return map_ordered(fn, items)
