@@ -118,20 +118,22 @@ def _image_bytes(c_in, c_out, win, positions, itemsize):
     return (2 * c_in * math.prod(win.kernel) + c_out) * positions * itemsize
 
 
-def chunks_of_images(n, c_in, c_out, win, positions, itemsize):
-    """``(chunks, work)``: the ``(start, images)`` of each chunk of a chunk loop, and the bytes
-    of windows it gathers (the worker threads' threshold, ``_threads.map_gemms``). With BLAS
+def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize):
+    """``(chunks, work)``: the ``(start, images)`` of each chunk of a chunk loop, and its work
+    for the worker threads' thresholds (``_threads.map_gemms``): the bytes of windows it
+    gathers and the multiply-adds of one GEMM over them (the weight's size per column). With BLAS
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads."""
-    work = n * c_in * math.prod(win.kernel) * positions * itemsize
+    window_bytes = n * c_in * math.prod(win.kernel) * positions * itemsize
+    work = window_bytes, n * positions * math.prod(weight_shape)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
-    image_bytes = _image_bytes(c_in, c_out, win, positions, itemsize)
+    image_bytes = _image_bytes(c_in, weight_shape[0], win, positions, itemsize)
     if not _threads.held():
         return _threads.even_chunks(n, max(1, chunk_bytes() // image_bytes)), work
     per_chunk = max(1, CHUNK_BYTES // image_bytes)
-    workers = _threads.gemm_workers(work)
+    workers = _threads.gemm_workers(*work)
     if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
         rounds = -(-n // (workers * per_chunk))
         per_chunk = max(1, -(-n // (workers * rounds)))
@@ -196,8 +198,9 @@ def forward_chunks(xp, weight, bias, groups, layout):
         if bias is not None:
             y[a : a + m] += bias  # while the chunk is in cache
 
-    chunks, work = chunks_of_images(n, xp.shape[1], c_out, layout.win, positions, xp.itemsize)
-    _threads.map_gemms(one_chunk, chunks, work)
+    chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
+                                    xp.itemsize)  # fmt: skip
+    _threads.map_gemms(one_chunk, chunks, *work)
     return y
 
 
@@ -216,12 +219,14 @@ def _forward_row_blocks(x, weight, bias, groups, win):
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
 
     blocks = row_blocks(xp, weight.shape, groups, win)
-    work = n * x.shape[1] * math.prod(win.kernel) * math.prod(win.out) * x.itemsize  # windows
-    workers = _threads.gemm_workers(work) if _threads.held() else 1
+    positions = math.prod(win.out)
+    work = (n * x.shape[1] * math.prod(win.kernel) * positions * x.itemsize,
+            n * positions * weight.size)  # the windows' bytes, the GEMMs' multiply-adds
+    workers = _threads.gemm_workers(*work) if _threads.held() else 1
     # fewer blocks than workers (a few large images): the workers share the images out too
     parts = _threads.even_chunks(n, -(-n // workers)) if len(blocks) < workers else [(0, n)]
     items = [(slice(a, a + m), block) for block in blocks for a, m in parts]
-    _threads.map_gemms(one_block, items, work)
+    _threads.map_gemms(one_block, items, *work)
     return y.reshape((n, c_out) + win.out)
 
 
@@ -309,9 +314,10 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
         return dw_t
 
-    chunks, work = chunks_of_images(n, xp.shape[1], c_out, layout.win, positions, xp.itemsize)
+    chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
+                                    xp.itemsize)  # fmt: skip
     dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
-    for share in _threads.map_gemms(one_chunk, chunks, work):
+    for share in _threads.map_gemms(one_chunk, chunks, *work):
         dw_t += share  # in the chunks' order: the same sum on every run
     dx = None if dxp is None else layout.to_input(dxp)  # out of the scratch buffer
     return dx, _turned(dw_t).reshape(weight.shape), db

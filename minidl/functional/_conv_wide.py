@@ -272,14 +272,19 @@ def _pointwise_forward(x, weight, bias, groups, win):
         if bias is not None:
             y[images] += bias.reshape(groups, c_out // groups, 1)
 
-    _threads.map_gemms(some_images, _image_shares(x), x.nbytes)
+    _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes, _macs(x, weight))
     return y.reshape((n, c_out) + win.out)
 
 
-def _image_shares(x):
+def _macs(x, weight):
+    """The multiply-adds of a 1x1 conv's pass: weight.size per output position."""
+    return x.shape[0] * math.prod(x.shape[2:]) * weight.size
+
+
+def _image_shares(x, weight):
     """The batch cut into one slice of images per GEMM worker (``_threads.map_gemms``): the
     1x1 products of each image are GEMMs of their own."""
-    workers = _threads.gemm_workers(x.nbytes) if _threads.held() else 1
+    workers = _threads.gemm_workers(x.nbytes, _macs(x, weight)) if _threads.held() else 1
     return [slice(a, a + m) for a, m in _threads.even_chunks(x.shape[0], -(-x.shape[0] // workers))]
 
 
@@ -298,7 +303,8 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
         return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
 
     dw = np.zeros(w3.shape, dtype=x.dtype)
-    for share in _threads.map_gemms(some_images, _image_shares(x), x.nbytes):
+    for share in _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes,
+                                    _macs(x, weight)):  # fmt: skip
         dw += share  # in the images' order: the same sum on every run
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     return None if dx is None else dx.reshape(x.shape), dw.reshape(weight.shape), db

@@ -50,7 +50,13 @@ WORKERS = None
 # bench_sweep.py, load 1.3-1.5, December 2026).
 MIN_BYTES = 4 * 2**20
 # The same for loops whose items run GEMMs (their work is more than their bytes).
-GEMM_MIN_BYTES = 2**20
+GEMM_MIN_BYTES = 4 * 2**20
+# ...or from this many multiply-adds on, whatever their bytes: a chunk loop's GEMMs are work the
+# bytes do not count (8 x 16 x 28 x 28 -> 32, 3x3: 3.9 MB of windows, 29 M multiply-adds a
+# pass, forward + backward 2.0-2.1 ms on two workers against 2.9 on one; LeNet-5 at batch 32:
+# its second conv, 1.9 MB and 7.7 M, forward 0.44 ms on two workers against 0.56 on one; its
+# first, 2.5 MB and 3.8 M, 0.49 against 0.43; Intel Xeon, December 2026).
+CHUNK_MIN_MACS = 2**22
 # Below this many multiply-adds a matrix product (matmul) runs on one thread: its halves on two
 # workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M multiply-adds: 257
 # us against 220; a worker's hand-off alone costs 50-90 us; Intel Xeon, December 2026).
@@ -260,21 +266,22 @@ def blas_held_for(images):
     return one_blas_thread() if holds_blas(images) else contextlib.nullcontext()
 
 
-def gemm_workers(nbytes=None):
+def gemm_workers(nbytes=None, macs=0):
     """Threads for a loop whose items run GEMMs, inside :func:`one_blas_thread`: as
-    :func:`count`, with ``GEMM_MIN_BYTES`` for its threshold. A 3x3 conv of 32 x 64 x 28 x 28
-    into 64 channels, backward: 21 ms on two workers with one BLAS thread each, 28-29 ms on
-    one thread with two BLAS threads, 30-32 ms on two workers with two BLAS threads each
-    (Intel Xeon, 2 cores, December 2026)."""
-    if nbytes is not None and nbytes < GEMM_MIN_BYTES and WORKERS is None:
+    :func:`count`, but one below both ``GEMM_MIN_BYTES`` and ``CHUNK_MIN_MACS``. A 3x3 conv of
+    32 x 64 x 28 x 28 into 64 channels, backward: 21 ms on two workers with one BLAS thread
+    each, 28-29 ms on one thread with two BLAS threads, 30-32 ms on two workers with two BLAS
+    threads each (Intel Xeon, 2 cores, December 2026)."""
+    small = nbytes is not None and nbytes < GEMM_MIN_BYTES and macs < CHUNK_MIN_MACS
+    if small and WORKERS is None:
         return 1
     return count()
 
 
-def map_gemms(fn, items, nbytes=None):
+def map_gemms(fn, items, nbytes=None, macs=0):
     """:func:`map_ordered` for items that run GEMMs (inside :func:`one_blas_thread`), on
     :func:`gemm_workers` threads; on the caller's thread alone while BLAS has its threads."""
-    if len(items) <= 1 or not held() or gemm_workers(nbytes) <= 1:
+    if len(items) <= 1 or not held() or gemm_workers(nbytes, macs) <= 1:
         return [fn(item) for item in items]
     return map_ordered(fn, items)
 
