@@ -61,6 +61,10 @@ CHUNK_MIN_MACS = 2**22
 # workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M multiply-adds: 257
 # us against 220; a worker's hand-off alone costs 50-90 us; Intel Xeon, December 2026).
 GEMM_MIN_MACS = 2**26
+# Below this many multiply-adds an op's GEMMs leave BLAS as it is: OpenBLAS ran products of up
+# to 64 x 64 x 96 on the caller's thread alone (its other threads took no CPU time over half a
+# second of them) and woke its threads for 32 x 400 x 120, 1.5 M (Intel Xeon, December 2026).
+HOLD_MIN_MACS = 2**18
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -242,16 +246,20 @@ def one_blas_thread():
                     lib.set_num_threads(threads)
 
 
-def holds_blas(images):
-    """Whether an op on a batch of ``images`` runs its GEMMs with BLAS held to one thread
-    (:func:`one_blas_thread`): whenever minidl may run worker threads itself, BLAS can be
-    held, and the batch has more than one image. BLAS's own threads, once woken, spin on their
-    cores for a while after each GEMM, and a worker thread of the next op that lands there
-    waits: an op that left BLAS its threads beside ops that run workers slowed both (LeNet-5's
-    training step at batch 128, two threads: 14.9 ms against 11.8 with every op holding BLAS;
-    article 003's CNN 47.4 against 35.0; Intel Xeon, December 2026). A single image keeps
-    BLAS's threads: its GEMMs are all there is to share out."""
-    return images > 1 and count() > 1 and (WORKERS is not None or _blas_libraries() is not None)
+def holds_blas(images, macs):
+    """Whether an op on a batch of ``images`` whose GEMMs make ``macs`` multiply-adds runs them
+    with BLAS held to one thread (:func:`one_blas_thread`): whenever minidl may run worker
+    threads itself and BLAS can be held, for a batch of more than one image and from
+    ``HOLD_MIN_MACS`` on. BLAS's own threads, once woken, spin on their cores for a while after
+    each GEMM, and a worker thread of the next op that lands there waits: an op that left BLAS
+    its threads beside ops that run workers slowed both (LeNet-5's training step at batch 128,
+    two threads: 14.9 ms against 11.8 with every op holding BLAS; article 003's CNN 47.4
+    against 35.0; Intel Xeon, December 2026). A single image keeps BLAS's threads: its GEMMs are
+    all there is to share out; and smaller GEMMs never wake BLAS's threads, so holding them
+    would only cost its few microseconds."""
+    if images < 2 or macs < HOLD_MIN_MACS or count() < 2:
+        return False
+    return WORKERS is not None or _blas_libraries() is not None
 
 
 def held():
@@ -260,10 +268,10 @@ def held():
     return _held["depth"] > 0 or WORKERS is not None
 
 
-def blas_held_for(images):
-    """The context an op on a batch of ``images`` runs its GEMMs in: :func:`one_blas_thread`
-    if :func:`holds_blas`, else none."""
-    return one_blas_thread() if holds_blas(images) else contextlib.nullcontext()
+def blas_held_for(images, macs):
+    """The context an op on a batch of ``images`` runs its GEMMs (``macs`` multiply-adds) in:
+    :func:`one_blas_thread` if :func:`holds_blas`, else none."""
+    return one_blas_thread() if holds_blas(images, macs) else contextlib.nullcontext()
 
 
 def gemm_workers(nbytes=None, macs=0):

@@ -380,12 +380,15 @@ def test_blas_is_held_to_one_thread_and_given_back():
 
 
 def test_a_single_image_keeps_blas_threads(monkeypatch):
-    """holds_blas: never for one image (its GEMMs are the whole op), nor on one thread."""
+    """holds_blas: never for one image (its GEMMs are the whole op), nor for GEMMs too small
+    to wake BLAS's threads, nor on one thread."""
+    big = _threads.HOLD_MIN_MACS
     monkeypatch.setattr(_threads, "WORKERS", 2)
-    assert not _threads.holds_blas(1)
-    assert _threads.holds_blas(2)
+    assert not _threads.holds_blas(1, big)
+    assert _threads.holds_blas(2, big)
+    assert not _threads.holds_blas(2, big - 1)
     monkeypatch.setattr(_threads, "WORKERS", 1)
-    assert not _threads.holds_blas(2)
+    assert not _threads.holds_blas(2, big)
 
 
 def test_a_forked_child_gets_blas_back():
