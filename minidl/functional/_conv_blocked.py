@@ -23,6 +23,11 @@ The padded input, the gathered windows and their gradient live in scratch buffer
 between calls (:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB,
 which was most of a small layer's time.
 
+With more than one thread allowed, the chunks (and the row blocks) are shared out among
+minidl's worker threads while BLAS is held to one thread (:mod:`minidl.functional._threads`,
+``map_gemms``): each chunk writes only its own images of y and dx, and dW is summed over the
+chunks' results in the chunks' order, the same bits run after run.
+
 Tests shrink the constants so that the blocked paths are compared with the loops on tiny
 inputs (``tests/functional/test_conv.py``).
 """

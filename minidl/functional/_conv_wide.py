@@ -1,4 +1,6 @@
-r"""Stride-1 convolution on the "wide" output grid (private; behind ``conv_nd_forward``).
+r"""Convolution on the "wide" output grid (private; behind ``conv_nd_forward``): stride 1 on
+the padded canvas itself, larger strides on the canvas cut into the stride's phases
+(:class:`PhasedLayout`, where each phase is a stride-1 plane).
 
 The sums are those of :mod:`minidl.functional.conv` computed as im2col does, with one change
 of layout. Flatten each image's padded canvas (spatial sizes ``S``, row-major strides
