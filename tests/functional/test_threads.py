@@ -354,29 +354,35 @@ def test_dense_products_on_workers_equal_the_plain_products(rng, monkeypatch):
     assert calls and min(calls) >= 2
 
 
-def test_blas_is_held_to_one_thread_and_given_back():
-    """Inside one_blas_thread BLAS runs one thread, nested holds included; the count it had
-    comes back when the outer hold closes, after an exception too (read through threadpoolctl,
-    independently of the hold's own bookkeeping)."""
+@pytest.fixture
+def blas_threads():
+    """A reader of BLAS's thread counts through threadpoolctl (independent of the hold's own
+    bookkeeping), with BLAS at two threads for the test."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if _threads._blas_libraries() is None:
         pytest.skip("threadpoolctl finds no BLAS to hold here")
 
-    def blas_threads():
+    def read():
         return [i["num_threads"] for i in threadpoolctl.threadpool_info()
                 if i["user_api"] == "blas"]  # fmt: skip
 
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        assert max(before) == 2
-        with pytest.raises(RuntimeError, match="inside"):
+        yield read
+
+
+def test_blas_is_held_to_one_thread_and_given_back(blas_threads):
+    """Inside one_blas_thread BLAS runs one thread, nested holds included; the count it had
+    (two, set by the fixture) comes back when the outer hold closes, after an exception too."""
+    before = blas_threads()
+    assert max(before) == 2
+    with pytest.raises(RuntimeError, match="inside"):
+        with _threads.one_blas_thread():
+            assert set(blas_threads()) == {1}
             with _threads.one_blas_thread():
                 assert set(blas_threads()) == {1}
-                with _threads.one_blas_thread():
-                    assert set(blas_threads()) == {1}
-                assert set(blas_threads()) == {1}  # the inner hold gave nothing back yet
-                raise RuntimeError("inside")
-        assert blas_threads() == before
+            assert set(blas_threads()) == {1}  # the inner hold gave nothing back yet
+            raise RuntimeError("inside")
+    assert blas_threads() == before
 
 
 def test_a_single_image_keeps_blas_threads(monkeypatch):
@@ -391,21 +397,12 @@ def test_a_single_image_keeps_blas_threads(monkeypatch):
     assert not _threads.holds_blas(2, big)
 
 
-def test_a_forked_child_gets_blas_back():
+def test_a_forked_child_gets_blas_back(blas_threads):
     """A child forked while a hold is open (on a thread the child does not have) starts with
     BLAS's count given back and no hold open (the fork handler, called here directly)."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    if _threads._blas_libraries() is None:
-        pytest.skip("threadpoolctl finds no BLAS to hold here")
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]  # fmt: skip
-
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
-        with _threads.one_blas_thread():
-            assert set(blas_threads()) == {1}
-            _threads._forget_pool()  # what os.fork runs in the child
-            assert blas_threads() == before and not _threads.held()
-        assert blas_threads() == before  # the parent's hold, closing late, changes nothing
+    before = blas_threads()
+    with _threads.one_blas_thread():
+        assert set(blas_threads()) == {1}
+        _threads._forget_pool()  # what os.fork runs in the child
+        assert blas_threads() == before and not _threads.held()
+    assert blas_threads() == before  # the parent's hold, closing late, changes nothing
