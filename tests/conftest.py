@@ -22,3 +22,15 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def fresh_path_choices():
+    """The wide grid's choice is cached per shape (``_conv_wide.applies``): a test that patches
+    its thresholds must have them applied, not an earlier test's answer for the same shapes, and
+    must not leave its own answer to the next test."""
+    from minidl.functional import _conv_wide
+
+    _conv_wide.applies.cache_clear()
+    yield
+    _conv_wide.applies.cache_clear()

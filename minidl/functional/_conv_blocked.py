@@ -134,10 +134,11 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize):
     work = window_bytes, n * positions * math.prod(weight_shape)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
-    image_bytes = _image_bytes(c_in, weight_shape[0], win, positions, itemsize)
     if not _threads.held():
-        return _threads.even_chunks(n, max(1, chunk_bytes() // image_bytes)), work
-    per_chunk = max(1, CHUNK_BYTES // image_bytes)
+        chunk = images_per_chunk(c_in, weight_shape[0], win, positions, itemsize)
+        return _threads.even_chunks(n, chunk), work
+    per_chunk = max(1, CHUNK_BYTES // _image_bytes(c_in, weight_shape[0], win, positions,
+                                                   itemsize))  # fmt: skip
     workers = _threads.gemm_workers(*work)
     if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
         rounds = -(-n // (workers * per_chunk))
@@ -227,9 +228,9 @@ def _forward_row_blocks(x, weight, bias, groups, win):
     positions = math.prod(win.out)
     work = (n * x.shape[1] * math.prod(win.kernel) * positions * x.itemsize,
             n * positions * weight.size)  # the windows' bytes, the GEMMs' multiply-adds
-    workers = _threads.gemm_workers(*work) if _threads.held() else 1
+    workers = _threads.gemm_workers(*work)
     # fewer blocks than workers (a few large images): the workers share the images out too
-    parts = _threads.even_chunks(n, -(-n // workers)) if len(blocks) < workers else [(0, n)]
+    parts = _threads.shares(n, workers) if len(blocks) < workers else [(0, n)]
     items = [(slice(a, a + m), block) for block in blocks for a, m in parts]
     _threads.map_gemms(one_block, items, *work)
     return y.reshape((n, c_out) + win.out)

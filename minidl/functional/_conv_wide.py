@@ -286,8 +286,8 @@ def _macs(x, weight):
 def _image_shares(x, weight):
     """The batch cut into one slice of images per GEMM worker (``_threads.map_gemms``): the
     1x1 products of each image are GEMMs of their own."""
-    workers = _threads.gemm_workers(x.nbytes, _macs(x, weight)) if _threads.held() else 1
-    return [slice(a, a + m) for a, m in _threads.even_chunks(x.shape[0], -(-x.shape[0] // workers))]
+    workers = _threads.gemm_workers(x.nbytes, _macs(x, weight))
+    return [slice(a, a + m) for a, m in _threads.shares(x.shape[0], workers)]
 
 
 def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):

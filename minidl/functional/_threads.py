@@ -49,9 +49,8 @@ WORKERS = None
 # thread, 2.2-2.8 ms on two; a 3x3 one of 32 x 64 x 56 x 56, 26 MB: 43-45 ms against 28-34;
 # bench_sweep.py, load 1.3-1.5, December 2026).
 MIN_BYTES = 4 * 2**20
-# The same for loops whose items run GEMMs (their work is more than their bytes).
-GEMM_MIN_BYTES = 4 * 2**20
-# ...or from this many multiply-adds on, whatever their bytes: a chunk loop's GEMMs are work the
+# A loop whose items run GEMMs shares them out from MIN_BYTES of windows, or from this many
+# multiply-adds on, whatever their bytes: a chunk loop's GEMMs are work the
 # bytes do not count (8 x 16 x 28 x 28 -> 32, 3x3: 3.9 MB of windows, 29 M multiply-adds a
 # pass, forward + backward 2.0-2.1 ms on two workers against 2.9 on one; LeNet-5 at batch 32:
 # its second conv, 1.9 MB and 7.7 M, forward 0.44 ms on two workers against 0.56 on one; its
@@ -201,7 +200,6 @@ def map_ordered(fn, items, nbytes=None):
     return results
 
 
-
 _blas = None  # NumPy's BLAS as threadpoolctl controls it, found on first use (False: none)
 _held = {"depth": 0, "counts": None}  # the holds open now, and the counts to give back
 _held_lock = threading.Lock()
@@ -275,21 +273,29 @@ def blas_held_for(images, macs):
 
 
 def gemm_workers(nbytes=None, macs=0):
-    """Threads for a loop whose items run GEMMs, inside :func:`one_blas_thread`: as
-    :func:`count`, but one below both ``GEMM_MIN_BYTES`` and ``CHUNK_MIN_MACS``. A 3x3 conv of
+    """Threads for a loop whose items run GEMMs: one while BLAS has its threads (not
+    :func:`held`), else as :func:`count`, but one below both ``MIN_BYTES`` and
+    ``CHUNK_MIN_MACS``. A 3x3 conv of
     32 x 64 x 28 x 28 into 64 channels, backward: 21 ms on two workers with one BLAS thread
     each, 28-29 ms on one thread with two BLAS threads, 30-32 ms on two workers with two BLAS
     threads each (Intel Xeon, 2 cores, December 2026)."""
-    small = nbytes is not None and nbytes < GEMM_MIN_BYTES and macs < CHUNK_MIN_MACS
+    if not held():
+        return 1
+    small = nbytes is not None and nbytes < MIN_BYTES and macs < CHUNK_MIN_MACS
     if small and WORKERS is None:
         return 1
     return count()
 
 
+def shares(n, workers):
+    """``(start, count)`` of one even share of ``n`` items (images, rows) per worker."""
+    return even_chunks(n, -(-n // max(1, workers)))
+
+
 def map_gemms(fn, items, nbytes=None, macs=0):
-    """:func:`map_ordered` for items that run GEMMs (inside :func:`one_blas_thread`), on
-    :func:`gemm_workers` threads; on the caller's thread alone while BLAS has its threads."""
-    if len(items) <= 1 or not held() or gemm_workers(nbytes, macs) <= 1:
+    """:func:`map_ordered` for items that run GEMMs, on :func:`gemm_workers` threads (on the
+    caller's thread alone while BLAS has its threads)."""
+    if len(items) <= 1 or gemm_workers(nbytes, macs) <= 1:
         return [fn(item) for item in items]
     return map_ordered(fn, items)
 
@@ -303,7 +309,6 @@ def matmul(a, b):
     if workers <= 1 or rows < 2 * workers or rows * a.shape[1] * b.shape[1] < GEMM_MIN_MACS:
         return a @ b
     out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
-    bounds = [rows * i // workers for i in range(workers + 1)]
-    pieces = [slice(r0, r1) for r0, r1 in zip(bounds[:-1], bounds[1:], strict=True)]
+    pieces = [slice(r0, r0 + m) for r0, m in shares(rows, workers)]
     map_ordered(lambda s: np.matmul(a[s], b, out=out[s]), pieces)
     return out

@@ -26,14 +26,7 @@ from minidl.gradcheck import check_function
 N_CASES = 55  # per family (1-D, 2-D, 3-D); the issue asks for >= 50
 
 
-@pytest.fixture(autouse=True)
-def _fresh_path_choices():
-    """The wide grid's choice is cached per shape (``wide.applies``): a test that patches its
-    thresholds must have them applied, not an earlier test's answer for the same shapes, and
-    must not leave its own answer to the next test."""
-    wide.applies.cache_clear()
-    yield
-    wide.applies.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_path_choices")  # tests/conftest.py
 
 
 def make_cases(nd, count, seed):

@@ -293,6 +293,7 @@ GEMM_PATHS = [
 ]
 
 
+@pytest.mark.usefixtures("fresh_path_choices")  # the tests patch the wide grid's threshold
 @pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), GEMM_PATHS,
                          ids=[p[0] for p in GEMM_PATHS])  # fmt: skip
 def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape, kw, rng,
@@ -301,7 +302,6 @@ def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape
     its work into several items that run on the workers: y, dx, dW and db equal the loops to
     1e-12 (float64: the items regroup only the sum over images of dW), and three runs give the
     same bits. The first layer's weight gradient alone (input_grad=False) too."""
-    wide.applies.cache_clear()
     x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
     b = rng.normal(size=w_shape[0])
     y_naive, cache_naive = conv_nd_forward_naive(x, w, b, **kw)
@@ -330,27 +330,32 @@ def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape
         assert no_dx.dx is None
         np.testing.assert_allclose(no_dx.dweight, want[2], rtol=1e-12, atol=1e-12)
     assert max(calls) >= 2  # the items really were shared out
-    wide.applies.cache_clear()
 
 
-def test_dense_products_on_workers_equal_the_plain_products(rng, monkeypatch):
+def test_dense_products_on_workers_equal_the_loops(rng, monkeypatch):
     """Above GEMM_MIN_MACS, with BLAS held, the dense layer's products are cut by rows among
-    the workers: y, dx and dW equal the plain products to float64 precision."""
-    from minidl.functional.dense import dense_backward, dense_forward
+    the workers: y, dx, dW and db equal the index-sum loops (dense_*_naive) to float64
+    precision."""
+    from minidl.functional.dense import (
+        dense_backward,
+        dense_backward_naive,
+        dense_forward,
+        dense_forward_naive,
+    )
 
     monkeypatch.setattr(_threads, "GEMM_MIN_MACS", 1)
     x, w, b = rng.normal(size=(9, 5)), rng.normal(size=(4, 5)), rng.normal(size=4)
     dy = rng.normal(size=(9, 4))
+    y_loops, cache_loops = dense_forward_naive(x, w, b)
+    want = dense_backward_naive(dy, cache_loops)
     calls = []
     monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
     for workers in (2, 3):
         monkeypatch.setattr(_threads, "WORKERS", workers)
         y, cache = dense_forward(x, w, b)
-        dx, dw, db = dense_backward(dy, cache)
-        np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(dx, dy @ w, rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(dw, dy.T @ x, rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(db, dy.sum(axis=0), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(y, y_loops, rtol=1e-13, atol=1e-13)
+        for got, expected in zip(dense_backward(dy, cache), want, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
     assert calls and min(calls) >= 2
 
 
