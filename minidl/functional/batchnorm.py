@@ -141,31 +141,45 @@ def empty_batch_grads(cache):
     return ParamGrads(dx, np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype))
 
 
-# The sums over (N, L) are taken image by image first (pairwise along L), then over the images
-# in their order; so the batch can be cut into chunks of whole images, one per thread for a
-# large batch (_threads), and every pass below runs chunk by chunk: each chunk writes only its
-# own images and returns its images' sums, which the caller adds in order. The same bits at
-# any thread count (tests/functional/test_threads.py).
-def _chunks(x3):
-    """Slices of the batch axis: one per thread for an array of ``_threads.MIN_BYTES`` or more,
-    else one slice of the whole batch."""
-    return _threads.image_chunks(x3.shape, x3.itemsize, x3.nbytes)
+# The sums over (N, L) are taken per row of the (N C, L) view first (image ``i``, channel
+# ``c``: row ``i C + c``; pairwise along L), then over the images in their order. So every pass
+# below runs block by block of rows (the blocks shared out among the worker threads of
+# _threads for a large batch): a block writes only its own rows and returns its rows' sums,
+# which the caller adds in order. The same bits for any blocks and at any thread count
+# (tests/functional/test_threads.py). A block of BLOCK_BYTES stays in a core's L2 from one
+# step of a pass to the next (x - mean, then its dot products; the backward's four in-place
+# steps), so only a pass's first step goes to memory: 32 x 64 x 28 x 28, training forward +
+# backward, one thread, 5.2 ms with each step over the whole batch, 4.7-4.8 in blocks; 128 x
+# 32 x 28 x 28 10.0-10.2 and 9.3-9.6; two threads the same within 2% (Intel Xeon, two
+# alternating runs, December 2026).
+BLOCK_BYTES = 512 * 2**10
 
 
-def _sum_images(per_chunk):
-    """The chunks' (images, C) per-image sums, stacked in order and summed over the images."""
-    stacked = per_chunk[0] if len(per_chunk) == 1 else np.concatenate(per_chunk)
-    return stacked.sum(axis=0)
+def _blocks(rows):
+    """Slices of the rows of ``rows`` (N C, L): about ``BLOCK_BYTES`` each (at least one row),
+    as even as can be, and a multiple of the threads in number so that each thread gets an
+    equal share."""
+    threads = _threads.count(rows.nbytes)
+    per_block = max(1, BLOCK_BYTES // (rows.shape[1] * rows.itemsize))
+    blocks = threads * -(-rows.shape[0] // (threads * per_block))
+    bounds = [rows.shape[0] * i // blocks for i in range(blocks + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
-def _image_sums(a3):
-    """Per image and channel, the sum of ``(m, C, L)`` over L (pairwise)."""
-    return a3.sum(axis=2)
+def _per_row(values, images):
+    """Per-channel ``values`` (C,) as a column (N C, 1), one entry per row of the (N C, L) view."""
+    return np.repeat(values[None], images, axis=0).reshape(-1, 1)
 
 
-def _image_dots(a3, b3):
-    """Per image and channel, the sum of ``a * b`` over L, without forming the product array."""
-    return np.einsum("ncl,ncl->nc", a3, b3)
+def _per_channel(row_sums, images):
+    """The blocks' per-row sums, in order, summed over the images: (C,)."""
+    stacked = row_sums[0] if len(row_sums) == 1 else np.concatenate(row_sums)
+    return stacked.reshape(images, -1).sum(axis=0)
+
+
+def _row_dots(a, b):
+    """Per row, the sum of ``a * b`` over L, without forming the product array."""
+    return np.einsum("rl,rl->r", a, b)
 
 
 def batch_norm(
@@ -206,16 +220,19 @@ def batch_norm_forward(
     )
     if x.size == 0:
         return empty_batch(x, weight, training, eps)
-    x3 = x.reshape(x.shape[0], x.shape[1], -1)
-    chunks, y = _chunks(x3), np.empty(x3.shape, dtype=x.dtype)
+    images = x.shape[0]
+    rows = x.reshape(images * x.shape[1], -1)
+    blocks, y = _blocks(rows), np.empty(rows.shape, dtype=x.dtype)
 
-    def centre(s):  # y = x - mean on these images; their sums of squares per channel
-        np.subtract(x3[s], mean[:, None], out=y[s])
-        return _image_dots(y[s], y[s])
+    def centre(s):  # y = x - mean on these rows; their sums of squares
+        np.subtract(rows[s], mean_rows[s], out=y[s])
+        return _row_dots(y[s], y[s])
 
     if training:
-        mean = _sum_images(_threads.map_ordered(lambda s: _image_sums(x3[s]), chunks)) / n
-        var = _sum_images(_threads.map_ordered(centre, chunks)) / n  # biased: it normalizes
+        sums = _threads.map_ordered(lambda s: rows[s].sum(axis=1), blocks, x.nbytes)
+        mean = _per_channel(sums, images) / n
+        mean_rows = _per_row(mean, images)
+        var = _per_channel(_threads.map_ordered(centre, blocks, x.nbytes), images) / n
         if running_mean is not None:  # (4.11), in place, as torch.nn.functional.batch_norm
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -224,18 +241,20 @@ def batch_norm_forward(
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
-        _threads.map_ordered(centre, chunks)  # y = x - mean (the sums of squares are not needed)
+        mean_rows = _per_row(mean, images)
+        _threads.map_ordered(centre, blocks, x.nbytes)  # y = x - mean (the sums are not needed)
     invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     # y = (x - mean) * (gamma * invstd) + beta, in place in the one output array; the cache
     # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
-    scale = (invstd if weight is None else weight * invstd)[:, None]
+    scale_rows = _per_row(invstd if weight is None else weight * invstd, images)
+    bias_rows = None if bias is None else _per_row(bias, images)
 
     def affine(s):
-        y[s] *= scale
-        if bias is not None:
-            y[s] += bias[:, None]
+        y[s] *= scale_rows[s]
+        if bias_rows is not None:
+            y[s] += bias_rows[s]
 
-    _threads.map_ordered(affine, chunks)
+    _threads.map_ordered(affine, blocks, x.nbytes)
     return y.reshape(x.shape), BatchNormCache(x, mean, invstd, weight, training, eps)
 
 
@@ -249,36 +268,39 @@ def batch_norm_backward(dy, cache):
     dy = check_dy(dy, cache)
     if cache.x.size == 0:
         return empty_batch_grads(cache)
-    x3 = cache.x.reshape(cache.x.shape[0], cache.x.shape[1], -1)
+    images = cache.x.shape[0]
+    rows = cache.x.reshape(images * cache.x.shape[1], -1)
     mean, invstd, weight = cache.mean, cache.invstd, cache.weight
-    dy3 = dy.reshape(x3.shape)
-    n = x3.shape[0] * x3.shape[2]
-    chunks = _chunks(x3)
-    dx = np.empty(x3.shape, dtype=x3.dtype)
+    dy_rows = dy.reshape(rows.shape)
+    n = images * rows.shape[1]
+    blocks, mean_rows = _blocks(rows), _per_row(mean, images)
+    dx = np.empty(rows.shape, dtype=rows.dtype)
 
-    def sums(s):  # dx = x - mean on these images (x_hat = dx invstd, never formed: one pass
-        # less); their sums of dy and of dy (x - mean) per channel
-        np.subtract(x3[s], mean[:, None], out=dx[s])
-        return _image_sums(dy3[s]), _image_dots(dy3[s], dx[s])
+    def sums(s):  # dx = x - mean on these rows (x_hat = dx invstd, never formed: one pass
+        # less); their sums of dy and of dy (x - mean)
+        np.subtract(rows[s], mean_rows[s], out=dx[s])
+        return dy_rows[s].sum(axis=1), _row_dots(dy_rows[s], dx[s])
 
-    per_chunk = _threads.map_ordered(sums, chunks)
-    sum_dy = _sum_images([a for a, _ in per_chunk])
-    sum_dy_xhat = _sum_images([b for _, b in per_chunk]) * invstd
-    scale = (invstd if weight is None else weight * invstd)[:, None]
+    per_block = _threads.map_ordered(sums, blocks, rows.nbytes)
+    sum_dy = _per_channel([a for a, _ in per_block], images)
+    sum_dy_xhat = _per_channel([b for _, b in per_block], images) * invstd
+    scale = _per_row(invstd if weight is None else weight * invstd, images)
     # training: dx = scale (dy - sum_dy / n - x_hat sum_dy_xhat / n), with x_hat sum_dy_xhat =
-    # (x - mean) invstd sum_dy_xhat, on the buffer that holds x - mean; evaluation: scale dy
-    shrink, shift = (-invstd * sum_dy_xhat / n)[:, None], (sum_dy / n)[:, None]
+    # (x - mean) invstd sum_dy_xhat, the five steps on each block while it is in cache;
+    # evaluation: scale dy
+    shrink = _per_row(-invstd * sum_dy_xhat / n, images)
+    shift = _per_row(sum_dy / n, images)
 
     def grad(s):
         if cache.training:
-            dx[s] *= shrink
-            dx[s] += dy3[s]
-            dx[s] -= shift
-            dx[s] *= scale
+            dx[s] *= shrink[s]
+            dx[s] += dy_rows[s]
+            dx[s] -= shift[s]
+            dx[s] *= scale[s]
         else:
-            np.multiply(dy3[s], scale, out=dx[s])
+            np.multiply(dy_rows[s], scale[s], out=dx[s])
 
-    _threads.map_ordered(grad, chunks)
+    _threads.map_ordered(grad, blocks, rows.nbytes)
     if weight is None:
         return ParamGrads(dx.reshape(cache.x.shape), None, None)
     return ParamGrads(dx.reshape(cache.x.shape), sum_dy_xhat, sum_dy)

@@ -9,6 +9,7 @@ The GEMM-based conv paths (image chunks on im2col's layout and on the wide grids
 too, with BLAS held to one thread meanwhile: their results equal the loops', and repeat bit for
 bit; the hold gives BLAS its thread count back."""
 
+import itertools
 import math
 import threading
 
@@ -18,7 +19,7 @@ import pytest
 from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import _conv_wide as wide
-from minidl.functional import _pool_chunked, _threads
+from minidl.functional import _pool_chunked, _threads, batchnorm
 from minidl.functional import pool as P
 from minidl.functional.activations import relu_backward, relu_forward
 from minidl.functional.batchnorm import batch_norm_backward, batch_norm_forward
@@ -126,8 +127,12 @@ def test_pooling_on_threads_gives_the_one_thread_bits(kind, k, s, p, x_shape, ch
                          "avg": (P.avg_pool_forward, P.avg_pool_backward)}[kind]  # fmt: skip
     x = rng.integers(0, 3, size=x_shape).astype(np.float32)
 
-    def run(workers):
+    row_bytes = math.prod(x_shape[2:]) * x.itemsize
+
+    def run(workers, rows_per_block=None):
         monkeypatch.setattr(_threads, "WORKERS", workers)
+        if rows_per_block is not None:
+            monkeypatch.setattr(batchnorm, "BLOCK_BYTES", rows_per_block * row_bytes)
         y, cache = forward(x, k, s, p)
         return y, backward(dy, cache)
 
@@ -246,23 +251,28 @@ def test_elementwise_cuts_the_arrays_into_one_piece_per_thread(monkeypatch):
 @pytest.mark.parametrize("x_shape", [(7, 3, 5, 4), (5, 2, 9), (4, 3, 2, 3, 2)])
 def test_batch_norm_on_threads_gives_the_one_thread_bits(x_shape, affine, training, rng,
                                                           monkeypatch):  # fmt: skip
-    """The batch norm's chunks of images on 2 and 3 threads give exactly the one-thread bits
-    (each image's sums are the same wherever they are taken, and the images' sums are added
-    in order), forward, backward and the running estimates; and equal the loop twins."""
+    """The batch norm's blocks of rows, one row each, two rows (blocks that cut images) or all
+    of them, on 1, 2 and 3 threads give exactly the bits of one block on one thread (each
+    row's sums are the same wherever they are taken, and the images' sums are added in
+    order), forward, backward and the running estimates; and equal the loop twins."""
     c = x_shape[1]
     x, dy = rng.normal(size=x_shape).astype(np.float32), rng.normal(size=x_shape).astype(np.float32)
     w, b = (rng.normal(size=c).astype(np.float32) for _ in range(2)) if affine else (None, None)
     stats = rng.normal(size=c).astype(np.float32), rng.uniform(0.5, 2, size=c).astype(np.float32)
 
-    def run(workers):
+    row_bytes = math.prod(x_shape[2:]) * x.itemsize
+
+    def run(workers, rows_per_block=None):
         monkeypatch.setattr(_threads, "WORKERS", workers)
+        if rows_per_block is not None:
+            monkeypatch.setattr(batchnorm, "BLOCK_BYTES", rows_per_block * row_bytes)
         mean, var = stats[0].copy(), stats[1].copy()
         y, cache = batch_norm_forward(x, w, b, mean, var, training=training)
         return (y, mean, var, *batch_norm_backward(dy, cache))
 
-    one = run(1)
-    for workers in (2, 3):
-        for got, want in zip(run(workers), one, strict=True):
+    one = run(1, rows_per_block=x.size)
+    for workers, rows_per_block in itertools.product((1, 2, 3), (1, 2)):
+        for got, want in zip(run(workers, rows_per_block), one, strict=True):
             if want is None:
                 assert got is None
             else:
