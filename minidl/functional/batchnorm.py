@@ -143,25 +143,26 @@ def empty_batch_grads(cache):
 
 # The sums over (N, L) are taken per row of the (N C, L) view first (image ``i``, channel
 # ``c``: row ``i C + c``; pairwise along L), then over the images in their order. So every pass
-# below runs block by block of rows (the blocks shared out among the worker threads of
-# _threads for a large batch): a block writes only its own rows and returns its rows' sums,
-# which the caller adds in order. The same bits for any blocks and at any thread count
+# below runs block by block of rows (one block per worker thread of _threads for a large
+# batch): a block writes only its own rows and returns its rows' sums, which the caller adds
+# in order. The same bits for any blocks and at any thread count
 # (tests/functional/test_threads.py). A block of BLOCK_BYTES stays in a core's L2 from one
 # step of a pass to the next (x - mean, then its dot products; the backward's four in-place
 # steps), so only a pass's first step goes to memory: 32 x 64 x 28 x 28, training forward +
 # backward, one thread, 5.2 ms with each step over the whole batch, 4.7-4.8 in blocks; 128 x
-# 32 x 28 x 28 10.0-10.2 and 9.3-9.6; two threads the same within 2% (Intel Xeon, two
-# alternating runs, December 2026).
+# 32 x 28 x 28 10.0-10.2 and 9.3-9.6 (Intel Xeon, two alternating runs, December 2026).
 BLOCK_BYTES = 512 * 2**10
 
 
 def _blocks(rows):
-    """Slices of the rows of ``rows`` (N C, L): about ``BLOCK_BYTES`` each (at least one row),
-    as even as can be, and a multiple of the threads in number so that each thread gets an
-    equal share."""
+    """Slices of the rows of ``rows`` (N C, L): on one thread blocks of about ``BLOCK_BYTES``
+    (at least one row); on more, one block per thread, because many small steps on two
+    threads hand Python's lock back and forth more than the cache saves (32 x 64 x 28 x 28,
+    two threads: 3.6-4.0 ms in 512 KiB blocks, 3.4-3.6 in one block per thread). As even as
+    can be."""
     threads = _threads.count(rows.nbytes)
     per_block = max(1, BLOCK_BYTES // (rows.shape[1] * rows.itemsize))
-    blocks = threads * -(-rows.shape[0] // (threads * per_block))
+    blocks = threads if threads > 1 else -(-rows.shape[0] // per_block)
     bounds = [rows.shape[0] * i // blocks for i in range(blocks + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 

@@ -251,10 +251,11 @@ def test_elementwise_cuts_the_arrays_into_one_piece_per_thread(monkeypatch):
 @pytest.mark.parametrize("x_shape", [(7, 3, 5, 4), (5, 2, 9), (4, 3, 2, 3, 2)])
 def test_batch_norm_on_threads_gives_the_one_thread_bits(x_shape, affine, training, rng,
                                                           monkeypatch):  # fmt: skip
-    """The batch norm's blocks of rows, one row each, two rows (blocks that cut images) or all
-    of them, on 1, 2 and 3 threads give exactly the bits of one block on one thread (each
-    row's sums are the same wherever they are taken, and the images' sums are added in
-    order), forward, backward and the running estimates; and equal the loop twins."""
+    """The batch norm's blocks of rows (one thread: one row each, two rows, or all of them;
+    2 and 3 threads: one block each; blocks that cut images) give exactly the bits of one
+    block on one thread (each row's sums are the same wherever they are taken, and the
+    images' sums are added in order), forward, backward and the running estimates; and
+    equal the loop twins."""
     c = x_shape[1]
     x, dy = rng.normal(size=x_shape).astype(np.float32), rng.normal(size=x_shape).astype(np.float32)
     w, b = (rng.normal(size=c).astype(np.float32) for _ in range(2)) if affine else (None, None)
