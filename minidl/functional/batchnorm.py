@@ -141,46 +141,60 @@ def empty_batch_grads(cache):
     return ParamGrads(dx, np.zeros(x.shape[1], dtype=x.dtype), np.zeros(x.shape[1], dtype=x.dtype))
 
 
-# The sums over (N, L) are taken per row of the (N C, L) view first (image ``i``, channel
-# ``c``: row ``i C + c``; pairwise along L), then over the images in their order. So every pass
-# below runs block by block of rows (one block per worker thread of _threads for a large
-# batch): a block writes only its own rows and returns its rows' sums, which the caller adds
-# in order. The same bits for any blocks and at any thread count
-# (tests/functional/test_threads.py). A block of BLOCK_BYTES stays in a core's L2 from one
-# step of a pass to the next (x - mean, then its dot products; the backward's four in-place
-# steps), so only a pass's first step goes to memory: 32 x 64 x 28 x 28, training forward +
-# backward, one thread, 5.2 ms with each step over the whole batch, 4.7-4.8 in blocks; 128 x
-# 32 x 28 x 28 10.0-10.2 and 9.3-9.6 (Intel Xeon, two alternating runs, December 2026).
+# The sums over (N, L) are taken per image and channel first (pairwise along L), then over the
+# images in their order. So every pass below runs block by block of ``x`` viewed as (N, C, L),
+# a block some whole images or, for an image larger than a block, some channels of one image:
+# a block writes only its own part of the output and returns its (images, channels) sums,
+# which the caller puts in place and adds up over the images in order. The same bits for any
+# blocks and at any thread count (tests/functional/test_threads.py). On one thread a block of
+# BLOCK_BYTES stays in a core's L2 from one step of a pass to the next (x - mean, then its dot
+# products; the backward's four in-place steps), so only a pass's first step goes to memory:
+# 32 x 64 x 28 x 28, training forward + backward, 5.1-5.3 ms with each step over the whole
+# batch, 4.7-4.9 in blocks; 128 x 32 x 28 x 28 10.0-10.2 and 9.3-9.6 (Intel Xeon, alternating
+# runs, December 2026). On more threads, one block per thread: many small steps on two threads
+# hand Python's lock back and forth more than the cache saves (32 x 64 x 28 x 28: 3.6-4.0 ms in
+# 512 KiB blocks, 3.4-3.6 in one block per thread).
 BLOCK_BYTES = 512 * 2**10
 
 
-def _blocks(rows):
-    """Slices of the rows of ``rows`` (N C, L): on one thread blocks of about ``BLOCK_BYTES``
-    (at least one row); on more, one block per thread, because many small steps on two
-    threads hand Python's lock back and forth more than the cache saves (32 x 64 x 28 x 28,
-    two threads: 3.6-4.0 ms in 512 KiB blocks, 3.4-3.6 in one block per thread). As even as
-    can be."""
-    threads = _threads.count(rows.nbytes)
-    per_block = max(1, BLOCK_BYTES // (rows.shape[1] * rows.itemsize))
-    blocks = threads if threads > 1 else -(-rows.shape[0] // per_block)
-    bounds = [rows.shape[0] * i // blocks for i in range(blocks + 1)]
+def _even(n, parts):
+    """``parts`` slices of ``range(n)``, as even as can be (none empty)."""
+    bounds = [n * i // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
-def _per_row(values, images):
-    """Per-channel ``values`` (C,) as a column (N C, 1), one entry per row of the (N C, L) view."""
-    return np.repeat(values[None], images, axis=0).reshape(-1, 1)
+def _blocks(x3):
+    """The blocks of ``x3`` (N, C, L) as ``(images, channels)`` slices: one thread, blocks of
+    at most about ``BLOCK_BYTES``; more threads, one block per thread."""
+    n, c, length = x3.shape
+    threads = _threads.count(x3.nbytes)
+    image_bytes = c * length * x3.itemsize
+    if threads > 1:
+        if n >= threads:
+            return [(images, slice(None)) for images in _even(n, threads)]
+        parts = -(-threads // n)  # fewer images than threads: each image's channels cut
+        return [(slice(i, i + 1), ch) for i in range(n) for ch in _even(c, parts)]
+    if image_bytes <= BLOCK_BYTES:
+        per_block = BLOCK_BYTES // image_bytes
+        return [(images, slice(None)) for images in _even(n, -(-n // per_block))]
+    per_block = max(1, BLOCK_BYTES // (length * x3.itemsize))
+    return [(slice(i, i + 1), ch) for i in range(n) for ch in _even(c, -(-c // per_block))]
 
 
-def _per_channel(row_sums, images):
-    """The blocks' per-row sums, in order, summed over the images: (C,)."""
-    stacked = row_sums[0] if len(row_sums) == 1 else np.concatenate(row_sums)
-    return stacked.reshape(images, -1).sum(axis=0)
+def _per_channel(blocks, block_sums, shape):
+    """The blocks' (images, channels) sums put in place in an (N, C) array and summed over
+    the images in order: (C,)."""
+    if len(blocks) == 1:
+        return block_sums[0].sum(axis=0)
+    sums = np.empty(shape, dtype=block_sums[0].dtype)
+    for block, part in zip(blocks, block_sums, strict=True):
+        sums[block] = part
+    return sums.sum(axis=0)
 
 
-def _row_dots(a, b):
-    """Per row, the sum of ``a * b`` over L, without forming the product array."""
-    return np.einsum("rl,rl->r", a, b)
+def _dots(a, b):
+    """Per image and channel, the sum of ``a * b`` over L, without forming the product array."""
+    return np.einsum("ncl,ncl->nc", a, b)
 
 
 def batch_norm(
@@ -221,19 +235,18 @@ def batch_norm_forward(
     )
     if x.size == 0:
         return empty_batch(x, weight, training, eps)
-    images = x.shape[0]
-    rows = x.reshape(images * x.shape[1], -1)
-    blocks, y = _blocks(rows), np.empty(rows.shape, dtype=x.dtype)
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    blocks, y = _blocks(x3), np.empty(x3.shape, dtype=x.dtype)
 
-    def centre(s):  # y = x - mean on these rows; their sums of squares
-        np.subtract(rows[s], mean_rows[s], out=y[s])
-        return _row_dots(y[s], y[s])
+    def centre(block):  # y = x - mean on this block; its sums of squares
+        np.subtract(x3[block], mean[block[1], None], out=y[block])
+        return _dots(y[block], y[block])
 
     if training:
-        sums = _threads.map_ordered(lambda s: rows[s].sum(axis=1), blocks, x.nbytes)
-        mean = _per_channel(sums, images) / n
-        mean_rows = _per_row(mean, images)
-        var = _per_channel(_threads.map_ordered(centre, blocks, x.nbytes), images) / n
+        sums = _threads.map_ordered(lambda block: x3[block].sum(axis=2), blocks, x.nbytes)
+        mean = _per_channel(blocks, sums, x3.shape[:2]) / n
+        squares = _threads.map_ordered(centre, blocks, x.nbytes)
+        var = _per_channel(blocks, squares, x3.shape[:2]) / n  # biased: it normalizes
         if running_mean is not None:  # (4.11), in place, as torch.nn.functional.batch_norm
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -242,18 +255,16 @@ def batch_norm_forward(
     else:
         mean = running_mean.astype(x.dtype, copy=False)
         var = running_var.astype(x.dtype, copy=False)
-        mean_rows = _per_row(mean, images)
-        _threads.map_ordered(centre, blocks, x.nbytes)  # y = x - mean (the sums are not needed)
+        _threads.map_ordered(centre, blocks, x.nbytes)  # y = x - mean (no sums needed)
     invstd = 1 / np.sqrt(var + x.dtype.type(eps))
     # y = (x - mean) * (gamma * invstd) + beta, in place in the one output array; the cache
     # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
-    scale_rows = _per_row(invstd if weight is None else weight * invstd, images)
-    bias_rows = None if bias is None else _per_row(bias, images)
+    scale = invstd if weight is None else weight * invstd
 
-    def affine(s):
-        y[s] *= scale_rows[s]
-        if bias_rows is not None:
-            y[s] += bias_rows[s]
+    def affine(block):
+        y[block] *= scale[block[1], None]
+        if bias is not None:
+            y[block] += bias[block[1], None]
 
     _threads.map_ordered(affine, blocks, x.nbytes)
     return y.reshape(x.shape), BatchNormCache(x, mean, invstd, weight, training, eps)
@@ -269,39 +280,37 @@ def batch_norm_backward(dy, cache):
     dy = check_dy(dy, cache)
     if cache.x.size == 0:
         return empty_batch_grads(cache)
-    images = cache.x.shape[0]
-    rows = cache.x.reshape(images * cache.x.shape[1], -1)
+    x3 = cache.x.reshape(cache.x.shape[0], cache.x.shape[1], -1)
     mean, invstd, weight = cache.mean, cache.invstd, cache.weight
-    dy_rows = dy.reshape(rows.shape)
-    n = images * rows.shape[1]
-    blocks, mean_rows = _blocks(rows), _per_row(mean, images)
-    dx = np.empty(rows.shape, dtype=rows.dtype)
+    dy3 = dy.reshape(x3.shape)
+    n = x3.shape[0] * x3.shape[2]
+    blocks, dx = _blocks(x3), np.empty(x3.shape, dtype=x3.dtype)
 
-    def sums(s):  # dx = x - mean on these rows (x_hat = dx invstd, never formed: one pass
-        # less); their sums of dy and of dy (x - mean)
-        np.subtract(rows[s], mean_rows[s], out=dx[s])
-        return dy_rows[s].sum(axis=1), _row_dots(dy_rows[s], dx[s])
+    def sums(block):  # dx = x - mean on this block (x_hat = dx invstd, never formed: one
+        # pass less); its sums of dy and of dy (x - mean)
+        np.subtract(x3[block], mean[block[1], None], out=dx[block])
+        return dy3[block].sum(axis=2), _dots(dy3[block], dx[block])
 
-    per_block = _threads.map_ordered(sums, blocks, rows.nbytes)
-    sum_dy = _per_channel([a for a, _ in per_block], images)
-    sum_dy_xhat = _per_channel([b for _, b in per_block], images) * invstd
-    scale = _per_row(invstd if weight is None else weight * invstd, images)
+    per_block = _threads.map_ordered(sums, blocks, x3.nbytes)
+    sum_dy = _per_channel(blocks, [a for a, _ in per_block], x3.shape[:2])
+    sum_dy_xhat = _per_channel(blocks, [b for _, b in per_block], x3.shape[:2]) * invstd
+    scale = invstd if weight is None else weight * invstd
     # training: dx = scale (dy - sum_dy / n - x_hat sum_dy_xhat / n), with x_hat sum_dy_xhat =
-    # (x - mean) invstd sum_dy_xhat, the five steps on each block while it is in cache;
+    # (x - mean) invstd sum_dy_xhat, on the block that holds x - mean (in cache, one thread);
     # evaluation: scale dy
-    shrink = _per_row(-invstd * sum_dy_xhat / n, images)
-    shift = _per_row(sum_dy / n, images)
+    shrink, shift = -invstd * sum_dy_xhat / n, sum_dy / n
 
-    def grad(s):
+    def grad(block):
+        ch = block[1]
         if cache.training:
-            dx[s] *= shrink[s]
-            dx[s] += dy_rows[s]
-            dx[s] -= shift[s]
-            dx[s] *= scale[s]
+            dx[block] *= shrink[ch, None]
+            dx[block] += dy3[block]
+            dx[block] -= shift[ch, None]
+            dx[block] *= scale[ch, None]
         else:
-            np.multiply(dy_rows[s], scale[s], out=dx[s])
+            np.multiply(dy3[block], scale[ch, None], out=dx[block])
 
-    _threads.map_ordered(grad, blocks, rows.nbytes)
+    _threads.map_ordered(grad, blocks, x3.nbytes)
     if weight is None:
         return ParamGrads(dx.reshape(cache.x.shape), None, None)
     return ParamGrads(dx.reshape(cache.x.shape), sum_dy_xhat, sum_dy)

@@ -127,12 +127,8 @@ def test_pooling_on_threads_gives_the_one_thread_bits(kind, k, s, p, x_shape, ch
                          "avg": (P.avg_pool_forward, P.avg_pool_backward)}[kind]  # fmt: skip
     x = rng.integers(0, 3, size=x_shape).astype(np.float32)
 
-    row_bytes = math.prod(x_shape[2:]) * x.itemsize
-
-    def run(workers, rows_per_block=None):
+    def run(workers):
         monkeypatch.setattr(_threads, "WORKERS", workers)
-        if rows_per_block is not None:
-            monkeypatch.setattr(batchnorm, "BLOCK_BYTES", rows_per_block * row_bytes)
         y, cache = forward(x, k, s, p)
         return y, backward(dy, cache)
 
@@ -248,32 +244,33 @@ def test_elementwise_cuts_the_arrays_into_one_piece_per_thread(monkeypatch):
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])
-@pytest.mark.parametrize("x_shape", [(7, 3, 5, 4), (5, 2, 9), (4, 3, 2, 3, 2)])
+@pytest.mark.parametrize("x_shape", [(7, 3, 5, 4), (5, 2, 9), (4, 3, 2, 3, 2), (1, 5, 6)])
 def test_batch_norm_on_threads_gives_the_one_thread_bits(x_shape, affine, training, rng,
                                                           monkeypatch):  # fmt: skip
-    """The batch norm's blocks of rows (one thread: one row each, two rows, or all of them;
-    2 and 3 threads: one block each; blocks that cut images) give exactly the bits of one
-    block on one thread (each row's sums are the same wherever they are taken, and the
-    images' sums are added in order), forward, backward and the running estimates; and
-    equal the loop twins."""
+    """The batch norm's blocks (one thread: one or two channels of an image, two images, or
+    the whole batch; 2 and 3 threads: one block each, channels of the one image cut when the
+    batch has a single one) give exactly the bits of one block on one thread (each image's
+    and channel's sums are the same wherever they are taken, and the images' sums are added
+    in order), forward, backward and the running estimates; and equal the loop twins."""
     c = x_shape[1]
     x, dy = rng.normal(size=x_shape).astype(np.float32), rng.normal(size=x_shape).astype(np.float32)
     w, b = (rng.normal(size=c).astype(np.float32) for _ in range(2)) if affine else (None, None)
     stats = rng.normal(size=c).astype(np.float32), rng.uniform(0.5, 2, size=c).astype(np.float32)
 
-    row_bytes = math.prod(x_shape[2:]) * x.itemsize
+    channel_bytes = math.prod(x_shape[2:]) * x.itemsize
 
-    def run(workers, rows_per_block=None):
+    def run(workers, block_bytes=None):
         monkeypatch.setattr(_threads, "WORKERS", workers)
-        if rows_per_block is not None:
-            monkeypatch.setattr(batchnorm, "BLOCK_BYTES", rows_per_block * row_bytes)
+        if block_bytes is not None:
+            monkeypatch.setattr(batchnorm, "BLOCK_BYTES", block_bytes)
         mean, var = stats[0].copy(), stats[1].copy()
         y, cache = batch_norm_forward(x, w, b, mean, var, training=training)
         return (y, mean, var, *batch_norm_backward(dy, cache))
 
-    one = run(1, rows_per_block=x.size)
-    for workers, rows_per_block in itertools.product((1, 2, 3), (1, 2)):
-        for got, want in zip(run(workers, rows_per_block), one, strict=True):
+    one = run(1, block_bytes=x.nbytes)
+    block_sizes = (channel_bytes, 2 * channel_bytes, 2 * c * channel_bytes)
+    for workers, block_bytes in itertools.product((1, 2, 3), block_sizes):
+        for got, want in zip(run(workers, block_bytes), one, strict=True):
             if want is None:
                 assert got is None
             else:
