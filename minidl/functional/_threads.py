@@ -13,8 +13,9 @@ threads) and returns the results in the items' order, so that:
 
 :func:`elementwise` does the same for an op that works element by element (ReLU): one
 contiguous piece of the flattened arrays per thread, the same bits as one call. The batch norm
-(:mod:`minidl.functional.batchnorm`) runs its passes over chunks of images through
-:func:`map_ordered`, its sums taken image by image and added in order.
+(:mod:`minidl.functional.batchnorm`) runs its passes over blocks of images (or of one image's
+channels) through :func:`map_ordered`, its sums taken per image and channel and added in
+order.
 
 The GEMM-based conv paths run their chunks of images on the threads too (:func:`map_gemms`),
 with BLAS held to one thread meanwhile: each worker's GEMMs then run on its own core, beside

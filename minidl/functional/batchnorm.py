@@ -150,7 +150,7 @@ def empty_batch_grads(cache):
 # BLOCK_BYTES stays in a core's L2 from one step of a pass to the next (x - mean, then its dot
 # products; the backward's four in-place steps), so only a pass's first step goes to memory:
 # 32 x 64 x 28 x 28, training forward + backward, 5.1-5.3 ms with each step over the whole
-# batch, 4.7-4.9 in blocks; 128 x 32 x 28 x 28 10.0-10.2 and 9.3-9.6 (Intel Xeon, alternating
+# batch, 4.6-4.8 in blocks; 128 x 32 x 28 x 28 10.0-10.2 and 9.6-9.7 (Intel Xeon, alternating
 # runs, December 2026). On more threads, one block per thread: many small steps on two threads
 # hand Python's lock back and forth more than the cache saves (32 x 64 x 28 x 28: 3.6-4.0 ms in
 # 512 KiB blocks, 3.4-3.6 in one block per thread).
