@@ -142,3 +142,30 @@ def test_classes_run_the_step_functions():
 def test_bad_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_step_keeps_float32_with_numpy_float64_hyperparameters(decoupled, amsgrad):
+    """NumPy float64 scalars as lr, betas, eps and weight decay give a float32 parameter the
+    float32 step of the same Python floats, bit for bit (NumPy 2 would otherwise carry a NumPy
+    scalar's float64 into the step's arrays), over three steps."""
+    rng = np.random.default_rng(3)
+    param = rng.normal(size=50).astype(np.float32)
+    hyper = dict(lr=1e-2, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.05)
+    as_numpy = dict(lr=np.float64(1e-2), betas=(np.float64(0.9), np.float64(0.99)),
+                    eps=np.float64(1e-6), weight_decay=np.float64(0.05))  # fmt: skip
+    runs = []
+    for kw in (hyper, as_numpy):
+        p, state = param, (None, None, None)
+        for step in (1, 2, 3):
+            grad = np.random.default_rng(step).normal(size=50).astype(np.float32)
+            out = adam_step(p, grad, *state, step=step, amsgrad=amsgrad, decoupled=decoupled, **kw)
+            p, state = out.param, out[1:]
+        runs.append(out)
+    for got, want in zip(runs[1], runs[0], strict=True):
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)

@@ -80,18 +80,20 @@ def _check_sgd(momentum, dampening, nesterov, weight_decay, lr):
 
 
 def _check_adam(step, lr, betas, eps, weight_decay):
+    """Validate Adam's hyperparameters; return ``(lr, (beta1, beta2), eps, weight_decay)`` as
+    Python floats, so that a NumPy float64 among them cannot turn a float32 step's arithmetic
+    into float64 (NumPy 2 keeps a NumPy scalar's dtype in mixed arithmetic)."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be the number of this step, an integer >= 1, got {step!r}")
-    check_nonnegative(lr, "lr")
+    lr = check_nonnegative(lr, "lr")
     try:
         b1, b2 = betas
     except (TypeError, ValueError):
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
-    check_fraction(b1, "betas[0]", high_open=True)
-    check_fraction(b2, "betas[1]", high_open=True)
-    check_nonnegative(eps, "eps")
-    check_nonnegative(weight_decay, "weight_decay")
-    return b1, b2
+    betas = check_fraction(b1, "betas[0]", high_open=True), check_fraction(
+        b2, "betas[1]", high_open=True
+    )
+    return lr, betas, check_nonnegative(eps, "eps"), check_nonnegative(weight_decay, "weight_decay")
 
 
 def sgd_step(
@@ -148,7 +150,7 @@ def adam_step(
         exp_avg_sq=exp_avg_sq,
         max_exp_avg_sq=max_exp_avg_sq,
     )
-    b1, b2 = _check_adam(step, lr, betas, eps, weight_decay)
+    lr, (b1, b2), eps, weight_decay = _check_adam(step, lr, betas, eps, weight_decay)
     p, g = param, grad
     if weight_decay and decoupled:
         p = param * (1.0 - lr * weight_decay)
@@ -266,7 +268,7 @@ def adam_step_naive(
         exp_avg_sq=exp_avg_sq,
         max_exp_avg_sq=max_exp_avg_sq,
     )
-    b1, b2 = _check_adam(step, lr, betas, eps, weight_decay)
+    lr, (b1, b2), eps, weight_decay = _check_adam(step, lr, betas, eps, weight_decay)
     out = [np.zeros_like(param) for _ in range(3)]
     v_max = np.zeros_like(param) if amsgrad else None
     for i in np.ndindex(param.shape):
