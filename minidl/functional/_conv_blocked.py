@@ -130,8 +130,7 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize):
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads."""
-    window_bytes = n * c_in * math.prod(win.kernel) * positions * itemsize
-    work = window_bytes, n * positions * math.prod(weight_shape)
+    work = gemm_work(n, c_in, weight_shape, win, positions, itemsize)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
     if not _threads.held():
@@ -144,6 +143,19 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize):
         rounds = -(-n // (workers * per_chunk))
         per_chunk = max(1, -(-n // (workers * rounds)))
     return _threads.even_chunks(n, per_chunk), work
+
+
+def gemm_macs(images, positions, weight_shape):
+    """Multiply-adds of one pass's GEMMs: the weight's size per output position (or per
+    column of a layout's grid)."""
+    return images * positions * math.prod(weight_shape)
+
+
+def gemm_work(images, c_in, weight_shape, win, positions, itemsize):
+    """``(window bytes, multiply-adds)`` of a GEMM loop, what the worker threads' thresholds
+    weigh (``_threads.map_gemms``): the bytes of the windows it gathers, and its GEMMs."""
+    window_bytes = images * c_in * math.prod(win.kernel) * positions * itemsize
+    return window_bytes, gemm_macs(images, positions, weight_shape)
 
 
 def _images_per_chunk(x, weight, win):
@@ -225,21 +237,13 @@ def _forward_row_blocks(x, weight, bias, groups, win):
             yb += bias.reshape(groups, c_out // groups, 1)  # while the block is in cache
 
     blocks = row_blocks(xp, weight.shape, groups, win)
-    positions = math.prod(win.out)
-    work = (n * x.shape[1] * math.prod(win.kernel) * positions * x.itemsize,
-            n * positions * weight.size)  # the windows' bytes, the GEMMs' multiply-adds
+    work = gemm_work(n, x.shape[1], weight.shape, win, math.prod(win.out), x.itemsize)
     workers = _threads.gemm_workers(*work)
     # fewer blocks than workers (a few large images): the workers share the images out too
     parts = _threads.shares(n, workers) if len(blocks) < workers else [(0, n)]
     items = [(slice(a, a + m), block) for block in blocks for a, m in parts]
     _threads.map_gemms(one_block, items, *work)
     return y.reshape((n, c_out) + win.out)
-
-
-def col_blocks(xp, weight_shape, groups, win):
-    """Yield ``(flat, col)`` for each block of output positions (:func:`row_blocks`)."""
-    for block in row_blocks(xp, weight_shape, groups, win):
-        yield gather_block(xp, groups, block)
 
 
 def gather_block(xp, groups, block):

@@ -279,8 +279,8 @@ def _pointwise_forward(x, weight, bias, groups, win):
 
 
 def _macs(x, weight):
-    """The multiply-adds of a 1x1 conv's pass: weight.size per output position."""
-    return x.shape[0] * math.prod(x.shape[2:]) * weight.size
+    """The multiply-adds of a 1x1 conv's pass (every position of x is an output position)."""
+    return _conv_blocked.gemm_macs(x.shape[0], math.prod(x.shape[2:]), weight.shape)
 
 
 def _image_shares(x, weight):

@@ -157,28 +157,28 @@ def empty_batch_grads(cache):
 BLOCK_BYTES = 512 * 2**10
 
 
-def _even(n, parts):
-    """``parts`` slices of ``range(n)``, as even as can be (none empty)."""
-    bounds = [n * i // parts for i in range(parts + 1)]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+def _slices(pieces):
+    """``(start, count)`` pieces (``_threads.even_chunks``, ``_threads.shares``) as slices."""
+    return [slice(a, a + m) for a, m in pieces]
 
 
 def _blocks(x3):
-    """The blocks of ``x3`` (N, C, L) as ``(images, channels)`` slices: one thread, blocks of
-    at most about ``BLOCK_BYTES``; more threads, one block per thread."""
+    """The blocks of ``x3`` (N, C, L) as ``(images, channels)`` slices: on one thread at most
+    about ``BLOCK_BYTES`` each, on more one block per thread; whole images, or some channels
+    of one image where an image is larger than a block or the images fewer than the threads."""
     n, c, length = x3.shape
     threads = _threads.count(x3.nbytes)
     image_bytes = c * length * x3.itemsize
     if threads > 1:
         if n >= threads:
-            return [(images, slice(None)) for images in _even(n, threads)]
-        parts = -(-threads // n)  # fewer images than threads: each image's channels cut
-        return [(slice(i, i + 1), ch) for i in range(n) for ch in _even(c, parts)]
-    if image_bytes <= BLOCK_BYTES:
-        per_block = BLOCK_BYTES // image_bytes
-        return [(images, slice(None)) for images in _even(n, -(-n // per_block))]
-    per_block = max(1, BLOCK_BYTES // (length * x3.itemsize))
-    return [(slice(i, i + 1), ch) for i in range(n) for ch in _even(c, -(-c // per_block))]
+            return [(images, slice(None)) for images in _slices(_threads.shares(n, threads))]
+        channels = _threads.shares(c, -(-threads // n))
+    elif image_bytes <= BLOCK_BYTES:
+        images = _threads.even_chunks(n, BLOCK_BYTES // image_bytes)
+        return [(block, slice(None)) for block in _slices(images)]
+    else:
+        channels = _threads.even_chunks(c, max(1, BLOCK_BYTES // (length * x3.itemsize)))
+    return [(slice(i, i + 1), ch) for i in range(n) for ch in _slices(channels)]
 
 
 def _per_channel(blocks, block_sums, shape):

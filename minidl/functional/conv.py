@@ -144,7 +144,7 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     if wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         wide = False  # image by image, by _conv_blocked's row blocks
     fast = _conv_wide if wide else _conv_blocked
-    macs = x.shape[0] * math.prod(cache.windows.out) * weight.size
+    macs = _conv_blocked.gemm_macs(x.shape[0], math.prod(cache.windows.out), weight.shape)
     with _threads.blas_held_for(x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
 
@@ -176,7 +176,7 @@ def conv_nd_backward(dy, cache, input_grad=True):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
         )
-    macs = c.x.shape[0] * math.prod(c.windows.out) * c.weight.size
+    macs = _conv_blocked.gemm_macs(c.x.shape[0], math.prod(c.windows.out), c.weight.shape)
     with _threads.blas_held_for(c.x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):
             return ParamGrads(

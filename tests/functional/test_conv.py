@@ -281,7 +281,7 @@ def test_blocks_cover_the_output(monkeypatch):
     win = window_geometry((102, 12), (3, 3), 1, 0)  # out (100, 10)
 
     def flats():
-        return [f for f, _ in blocked.col_blocks(xp, w, 1, win)]
+        return [f for f, _ in blocked.row_blocks(xp, w, 1, win)]
 
     monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
     position_bytes = 2 * 1 * 9 * 4  # N * C_in * prod(k) * itemsize
