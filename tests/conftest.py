@@ -26,11 +26,13 @@ def _one_torch_thread():
 
 @pytest.fixture
 def fresh_path_choices():
-    """The wide grid's choice is cached per shape (``_conv_wide.applies``): a test that patches
-    its thresholds must have them applied, not an earlier test's answer for the same shapes, and
-    must not leave its own answer to the next test."""
-    from minidl.functional import _conv_wide
+    """The wide grid's and the images-innermost layout's choices are cached per shape
+    (``applies``): a test that patches their thresholds must have them applied, not an earlier
+    test's answer for the same shapes, and must not leave its own answer to the next test."""
+    from minidl.functional import _conv_images_inner, _conv_wide
 
-    _conv_wide.applies.cache_clear()
+    for applies in (_conv_wide.applies, _conv_images_inner.applies):
+        applies.cache_clear()
     yield
-    _conv_wide.applies.cache_clear()
+    for applies in (_conv_wide.applies, _conv_images_inner.applies):
+        applies.cache_clear()

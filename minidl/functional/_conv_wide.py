@@ -118,6 +118,10 @@ class WideLayout:
         strides = a.strides[:-1] + tuple(st * a.itemsize for st in self.steps)
         return _strided(a, a.shape[:-1] + self.win.out, strides)
 
+    def images(self, a, m):
+        """A chunk's product (rows, m T) as a view (m, rows, *out) of its output positions."""
+        return _conv_blocked.images_first(self, a, m)
+
     def add_columns(self, dxp, dcol):
         """col2im on the wide grid: canvas[n, c, f(d p) + t] += dcol[(c, p), (n, t)], one
         addition of contiguous runs per kernel offset ``p``."""

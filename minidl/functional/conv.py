@@ -32,7 +32,9 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    depthwise convolution (one channel per group) sums over kernel offsets instead
    (:mod:`minidl.functional._conv_depthwise`): its per-channel GEMMs are too thin to be fast.
    With stride 1, the windows are gathered as contiguous runs of the flattened input
-   (:mod:`minidl.functional._conv_wide`).
+   (:mod:`minidl.functional._conv_wide`), or, for short output rows, with the images of a
+   chunk innermost, so that a run is one output row of all of them
+   (:mod:`minidl.functional._conv_images_inner`).
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -43,7 +45,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl._validation import check_float_array, check_positive_int
-from minidl.functional import _conv_blocked, _conv_depthwise, _conv_wide, _threads
+from minidl.functional import (
+    _conv_blocked,
+    _conv_depthwise,
+    _conv_images_inner,
+    _conv_wide,
+    _threads,
+)
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 from minidl.functional.windows import Windows, window_geometry
 
@@ -140,10 +148,9 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
         return _empty_batch_y(cache), cache
     if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
         return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
-    wide = _conv_wide.applies(x.shape, weight.shape, cache.groups, cache.windows)
-    if wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
-        wide = False  # image by image, by _conv_blocked's row blocks
-    fast = _conv_wide if wide else _conv_blocked
+    fast = _chunk_loops(x.shape, weight.shape, cache.groups, cache.windows)
+    if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
+        fast = _conv_blocked  # image by image, by _conv_blocked's row blocks
     macs = _conv_blocked.gemm_macs(x.shape[0], math.prod(cache.windows.out), weight.shape)
     with _threads.blas_held_for(x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
@@ -182,11 +189,21 @@ def conv_nd_backward(dy, cache, input_grad=True):
             return ParamGrads(
                 *_conv_blocked.weight_grads(dy, c.x, c.weight, c.has_bias, c.groups, c.windows)
             )
-        wide = _conv_wide.applies(c.x.shape, c.weight.shape, c.groups, c.windows)
-        fast = _conv_wide if wide else _conv_blocked
+        fast = _chunk_loops(c.x.shape, c.weight.shape, c.groups, c.windows)
         return ParamGrads(
             *fast.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad)
         )
+
+
+def _chunk_loops(x_shape, weight_shape, groups, win):
+    """The module whose layout the GEMM conv's chunk loops run on: im2col with the images
+    innermost for short output rows (``_conv_images_inner``), else the wide grid where its extra
+    columns cost little (``_conv_wide``), else plain im2col (``_conv_blocked``)."""
+    if _conv_images_inner.applies(x_shape, weight_shape, win):
+        return _conv_images_inner
+    if _conv_wide.applies(x_shape, weight_shape, groups, win):
+        return _conv_wide
+    return _conv_blocked
 
 
 # -------------------------------------------------------------------- the vectorized tier

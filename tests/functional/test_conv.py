@@ -8,6 +8,7 @@ import pytest
 
 from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _conv_images_inner as inner
 from minidl.functional import _conv_wide as wide
 from minidl.functional import _threads
 from minidl.functional.conv import (
@@ -498,6 +499,7 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
     """Convolutions run on the wide grid (_conv_wide; strided ones on the stride's phases)
     where its extra work is small; forced onto the blocked path, or onto the grid, in chunks
     of single images, both still equal the loops."""
+    monkeypatch.setattr(inner, "applies", lambda *args: False)  # its own test below
     if path == "blocked":
         monkeypatch.setattr(wide, "applies", lambda *args: False)
     else:
@@ -506,6 +508,69 @@ def test_each_stride_one_path_equals_naive(nd, cfg, path, rng, monkeypatch):
         monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # the cases' windows are small
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
     assert_tiers_equal(*_arrays(cfg, rng), rng)
+
+
+STRIDE_ONE = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
+              if max(np.atleast_1d(cfg["stride"])) == 1 and math.prod(cfg["w_shape"][2:]) > 1
+              and not depthwise.is_depthwise(cfg["x_shape"], cfg["w_shape"], cfg["groups"])]
+
+
+@pytest.mark.parametrize("images_per_chunk", [1, 2, None])
+@pytest.mark.parametrize(("nd", "cfg"), [c[1:] for c in STRIDE_ONE[::2]],
+                         ids=[IDS[c[0]] for c in STRIDE_ONE[::2]])  # fmt: skip
+def test_images_inner_path_equals_naive(nd, cfg, images_per_chunk, rng, monkeypatch):
+    """Stride-1 cases (dilations, padding, groups, 1-D to 3-D) on four images, forced onto the
+    layout with the images innermost (_conv_images_inner), in chunks of 1 and 2 images and in
+    one chunk: forward and backward equal the loops and the path was taken."""
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # the cases' windows are small
+    monkeypatch.setattr(inner, "MAX_ROW", 10**9)
+    cfg = dict(cfg, x_shape=(inner.MIN_IMAGES,) + cfg["x_shape"][1:])
+    if images_per_chunk is not None:
+        win = window_geometry(cfg["x_shape"][2:], cfg["w_shape"][2:], 1, cfg["padding"],
+                              cfg["dilation"])  # fmt: skip
+        image = blocked._image_bytes(cfg["x_shape"][1], cfg["w_shape"][0], win,
+                                     math.prod(win.out), 8)  # fmt: skip
+        monkeypatch.setattr(blocked, "CHUNK_BYTES", images_per_chunk * image)
+    calls = []
+    for name in ("forward", "backward"):
+        real = getattr(inner, name)
+        monkeypatch.setattr(inner, name, lambda *a, _real=real: calls.append(1) or _real(*a))
+    assert_tiers_equal(*_arrays(cfg, rng), rng)
+    assert len(calls) == 2
+
+
+def test_images_inner_layout_by_hand():
+    """Two 1-D images 1..4 and 11..14, kernel 2, no padding: three outputs each, and the
+    columns ordered (position, image): offset 0 reads [1, 11, 2, 12, 3, 13], offset 1 [2, 12,
+    3, 13, 4, 14]. col2im adds them back: an all-ones dcol gives each element of x the number
+    of windows that read it (1, 2, 2, 1), on top of what dx held."""
+    win = window_geometry((4,), 2, 1, 0)
+    layout = inner.ImagesInnerLayout(win)
+    x = np.array([[[1.0, 2, 3, 4]], [[11.0, 12, 13, 14]]])
+    np.testing.assert_array_equal(layout.columns(x), [[1, 11, 2, 12, 3, 13],
+                                                      [2, 12, 3, 13, 4, 14]])  # fmt: skip
+    product = np.arange(6.0).reshape(1, 6)  # one row, columns (position, image)
+    np.testing.assert_array_equal(layout.images(product, 2), [[[0, 2, 4]], [[1, 3, 5]]])
+    dx = np.full((2, 1, 4), 10.0)
+    layout.add_columns(dx, np.ones((2, 6)))
+    np.testing.assert_array_equal(dx, [[[11, 12, 12, 11]], [[11, 12, 12, 11]]])
+
+
+def test_images_inner_only_where_it_pays():
+    """Short output rows, stride 1, from MIN_IMAGES images, a window past a first layer's, not
+    1x1: LeNet-5's second conv and 7x7 maps take the layout; 28x28 maps, strides, two
+    images, first layers and 1x1 kernels do not."""
+    def takes(x_shape, w_shape, stride=1, padding=0):
+        win = window_geometry(x_shape[2:], w_shape[2:], stride, padding)
+        return inner.applies(x_shape, w_shape, win)
+
+    assert takes((32, 6, 14, 14), (16, 6, 5, 5))  # LeNet-5's second conv: 10x10 outputs
+    assert takes((32, 256, 7, 7), (256, 256, 3, 3), padding=1)
+    assert not takes((32, 16, 28, 28), (32, 16, 3, 3), padding=1)  # long rows: the wide grid
+    assert not takes((32, 64, 14, 14), (64, 64, 3, 3), stride=2, padding=1)
+    assert not takes((2, 256, 7, 7), (256, 256, 3, 3), padding=1)
+    assert not takes((32, 1, 12, 12), (6, 1, 5, 5))  # a first layer's 25-element window
+    assert not takes((32, 64, 7, 7), (64, 64, 1, 1))
 
 
 STRIDED = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
@@ -577,6 +642,7 @@ def test_image_chunks_forward_equals_naive(nd, cfg, rng, monkeypatch):
     the row blocks, so the cases' small windows are forced onto it): every case equals the
     loops, strides and groups included."""
     monkeypatch.setattr(wide, "applies", lambda *args: False)
+    monkeypatch.setattr(inner, "applies", lambda *args: False)
     monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
     calls = []
     real = blocked.forward_chunks
@@ -636,6 +702,7 @@ def test_big_windows_take_row_blocks_only_on_large_images(hw, by_rows, rng, monk
     monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)  # ...not a first layer's
     monkeypatch.setattr(blocked, "ROW_POSITIONS", 100)  # 3x3 = 9 below, 11x11 = 121 above
     monkeypatch.setattr(wide, "applies", lambda *args: False)
+    monkeypatch.setattr(inner, "applies", lambda *args: False)
     rows = []
     real = blocked._forward_row_blocks
     monkeypatch.setattr(blocked, "_forward_row_blocks", lambda *a: rows.append(1) or real(*a))

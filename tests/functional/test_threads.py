@@ -18,6 +18,7 @@ import pytest
 
 from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
+from minidl.functional import _conv_images_inner as inner
 from minidl.functional import _conv_wide as wide
 from minidl.functional import _pool_chunked, _threads, batchnorm
 from minidl.functional import pool as P
@@ -295,6 +296,7 @@ GEMM_PATHS = [
     ("wide grid", (7, 4, 9, 9), (6, 4, 3, 3), dict(padding=1)),
     ("wide grid on phases", (6, 3, 11, 9), (5, 3, 3, 3), dict(stride=2, padding=1)),
     ("im2col chunks", (5, 4, 8, 7), (6, 2, 3, 2), dict(stride=(1, 2), groups=2, dilation=2)),
+    ("images inner", (7, 4, 9, 8), (6, 2, 3, 3), dict(padding=2, groups=2, dilation=2)),
     ("row blocks", (6, 2, 12, 10), (4, 2, 3, 3), dict(padding=1)),
     ("1x1", (7, 6, 5, 4), (8, 3, 1, 1), dict(groups=2)),
     ("3-D", (5, 2, 4, 5, 6), (3, 2, 2, 3, 3), dict(padding=1)),
@@ -314,14 +316,16 @@ def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape
     b = rng.normal(size=w_shape[0])
     y_naive, cache_naive = conv_nd_forward_naive(x, w, b, **kw)
     win = cache_naive.windows
-    # one image per chunk; two for im2col's chunks, whose forward takes chunks from two on
-    images = 2 if name == "im2col chunks" else 1
+    # one image per chunk; two for im2col's chunks, whose forward takes chunks from two on,
+    # and for the images-innermost layout
+    images = 2 if name in ("im2col chunks", "images inner") else 1
     chunk = images * blocked._image_bytes(x_shape[1], w_shape[0], win, math.prod(win.out), 8)
     monkeypatch.setattr(blocked, "CHUNK_BYTES", chunk)
     monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)
     monkeypatch.setattr(blocked, "MIN_COLUMNS", 1)
     monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0 if name != "row blocks" else 32)
     monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9 if "wide" in name else -1)
+    monkeypatch.setattr(inner, "MAX_ROW", 10**9 if "inner" in name else 0)
     dy = rng.normal(size=y_naive.shape)
     want = (y_naive, *conv_nd_backward_naive(dy, cache_naive))
     calls = []
