@@ -60,6 +60,17 @@ MIN_COLUMNS = 256
 # 4.0-6.4; forwards by image chunks against row blocks: 32 x 64 x 28 x 28 -> 64, 25 ms against
 # 33; 128 x 6 x 14 x 14 -> 16 (5x5), 3.2 against 3.9 (one thread, December 2026).
 CHUNK_BYTES = 8 * 2**20
+# A forward whose GEMMs have at most THIN_OUTPUTS output channels per group reads each window
+# element for that few multiply-adds: its GEMM runs at the speed its columns come in, faster
+# from L2, so its chunks hold at most THIN_FORWARD_CHUNK_BYTES of temporaries (by the measure of
+# _image_bytes), about 1 MiB of windows. Forward alone, one thread, 2 / 4 / 8 MiB chunks
+# (Intel Xeon, December 2026): LeNet-5's second conv at batch 128, 1.20 / 1.28 / 1.80 ms;
+# 128 x 16 x 28 x 28 -> 32 (3x3), 12.5 / 13.4 / 13.9; 32 x 16 x 28 x 28 -> 32, 3.1 / 3.4 / 3.5.
+# With 64 outputs it made no difference (32 x 64 x 28 x 28 -> 64: 17.9 / 17.9 / 18.0), with 256
+# large chunks won (32 x 256 x 7 x 7 -> 256: 15.9 / 13.4 / 12.4); the backward, whose GEMMs
+# reduce over the chunk's columns, wins with large chunks throughout.
+THIN_OUTPUTS = 32
+THIN_FORWARD_CHUNK_BYTES = 2 * 2**20
 # ...on one BLAS thread. When OpenBLAS may use more, larger GEMMs let its threads pay off: with 2
 # threads, 16 MiB of windows per chunk ran 32 x 128 x 28 x 28 -> 128 (3x3) in 229 ms against 262
 # with 4 MiB, and 32 x 16 x 28 x 28 -> 32 in 16.5 against 23.2. The scratch buffers that hold a
@@ -123,21 +134,31 @@ def _image_bytes(c_in, c_out, win, positions, itemsize):
     return (2 * c_in * math.prod(win.kernel) + c_out) * positions * itemsize
 
 
-def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize):
+def thin_forward(c_in, weight_shape):
+    """Whether a forward's GEMMs are thin enough (``THIN_OUTPUTS`` outputs per group or
+    fewer) to take chunks of ``THIN_FORWARD_CHUNK_BYTES``."""
+    groups = c_in // weight_shape[1]
+    return weight_shape[0] // groups <= THIN_OUTPUTS
+
+
+def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=False):
     """``(chunks, work)``: the ``(start, images)`` of each chunk of a chunk loop, and its work
     for the worker threads' thresholds (``_threads.map_gemms``): the bytes of windows it
     gathers and the multiply-adds of one GEMM over them (the weight's size per column). With BLAS
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
-    threads."""
+    threads. A ``forward`` with thin GEMMs (:func:`thin_forward`) takes at most
+    ``THIN_FORWARD_CHUNK_BYTES`` either way."""
     work = gemm_work(n, c_in, weight_shape, win, positions, itemsize)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
+    limit = CHUNK_BYTES if _threads.held() else chunk_bytes()
+    if forward and thin_forward(c_in, weight_shape):
+        limit = min(limit, THIN_FORWARD_CHUNK_BYTES)
+    image_bytes = _image_bytes(c_in, weight_shape[0], win, positions, itemsize)
+    per_chunk = max(1, limit // image_bytes)
     if not _threads.held():
-        chunk = images_per_chunk(c_in, weight_shape[0], win, positions, itemsize)
-        return _threads.even_chunks(n, chunk), work
-    per_chunk = max(1, CHUNK_BYTES // _image_bytes(c_in, weight_shape[0], win, positions,
-                                                   itemsize))  # fmt: skip
+        return _threads.even_chunks(n, per_chunk), work
     workers = _threads.gemm_workers(*work)
     if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
         rounds = -(-n // (workers * per_chunk))
@@ -227,7 +248,7 @@ def forward_chunks(xp, weight, bias, groups, layout):
             y[a : a + m] += bias  # while the chunk is in cache
 
     chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                    xp.itemsize)  # fmt: skip
+                                    xp.itemsize, forward=True)  # fmt: skip
     _threads.map_gemms(one_chunk, chunks, *work)
     return y
 

@@ -316,6 +316,31 @@ def test_chunks_of_images(rng, monkeypatch):
     assert_tiers_equal(x, w, b, kw, rng)
 
 
+@pytest.mark.parametrize(("c_out", "groups", "thin"), [(16, 1, True), (32, 1, True),
+                                                       (64, 1, False), (64, 4, True)])  # fmt: skip
+def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
+    """LeNet-5's second conv at batch 128 (6 -> c_out, 5x5 on 14x14): a forward with at most
+    THIN_OUTPUTS output channels per group takes chunks of THIN_FORWARD_CHUNK_BYTES, 16 images
+    of (2 x 150 + c_out) x 100 x 4 bytes; the backward, and a forward with more outputs per
+    group, CHUNK_BYTES'."""
+    monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
+    monkeypatch.setattr(_threads, "WORKERS", None)
+    c_in = 6 * groups
+    win = window_geometry((14, 14), 5, 1, 0)
+    w_shape = (c_out, c_in // groups, 5, 5)
+    image = (2 * c_in * 25 + c_out) * 100 * 4
+    assert blocked.thin_forward(c_in, w_shape) == thin
+
+    def per_chunk(forward):
+        chunks, _ = blocked.chunks_of_images(128, c_in, w_shape, win, 100, 4, forward=forward)
+        return max(m for _, m in chunks)
+
+    small = -(-128 // -(-128 // (blocked.THIN_FORWARD_CHUNK_BYTES // image)))
+    large = -(-128 // -(-128 // (blocked.CHUNK_BYTES // image)))
+    assert per_chunk(forward=True) == (small if thin else large) and small < large
+    assert per_chunk(forward=False) == large
+
+
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 33])
 @pytest.mark.parametrize("per_chunk", [1, 3, 7, 8, 100])
 def test_even_chunks_tile_the_batch(n, per_chunk):
