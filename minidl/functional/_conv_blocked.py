@@ -68,7 +68,9 @@ CHUNK_BYTES = 8 * 2**20
 # 128 x 16 x 28 x 28 -> 32 (3x3), 12.5 / 13.4 / 13.9; 32 x 16 x 28 x 28 -> 32, 3.1 / 3.4 / 3.5.
 # With 64 outputs it made no difference (32 x 64 x 28 x 28 -> 64: 17.9 / 17.9 / 18.0), with 256
 # large chunks won (32 x 256 x 7 x 7 -> 256: 15.9 / 13.4 / 12.4); the backward, whose GEMMs
-# reduce over the chunk's columns, wins with large chunks throughout.
+# reduce over the chunk's columns, wins with large chunks throughout. Only on one thread: on the
+# workers (two threads) the smaller chunks cost more hand-offs than the cache saves (8 x 16 x 28
+# x 28 -> 32: 2.37-2.57 ms forward + backward against 2.20-2.24 in the sweep).
 THIN_OUTPUTS = 32
 THIN_FORWARD_CHUNK_BYTES = 2 * 2**20
 # ...on one BLAS thread. When OpenBLAS may use more, larger GEMMs let its threads pay off: with 2
@@ -148,12 +150,12 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=Fa
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads. A ``forward`` with thin GEMMs (:func:`thin_forward`) takes at most
-    ``THIN_FORWARD_CHUNK_BYTES`` either way."""
+    ``THIN_FORWARD_CHUNK_BYTES`` on one thread."""
     work = gemm_work(n, c_in, weight_shape, win, positions, itemsize)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
     limit = CHUNK_BYTES if _threads.held() else chunk_bytes()
-    if forward and thin_forward(c_in, weight_shape):
+    if forward and not _threads.held() and thin_forward(c_in, weight_shape):
         limit = min(limit, THIN_FORWARD_CHUNK_BYTES)
     image_bytes = _image_bytes(c_in, weight_shape[0], win, positions, itemsize)
     per_chunk = max(1, limit // image_bytes)

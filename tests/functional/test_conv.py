@@ -321,8 +321,8 @@ def test_chunks_of_images(rng, monkeypatch):
 def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
     """LeNet-5's second conv at batch 128 (6 -> c_out, 5x5 on 14x14): a forward with at most
     THIN_OUTPUTS output channels per group takes chunks of THIN_FORWARD_CHUNK_BYTES, 16 images
-    of (2 x 150 + c_out) x 100 x 4 bytes; the backward, and a forward with more outputs per
-    group, CHUNK_BYTES'."""
+    of (2 x 150 + c_out) x 100 x 4 bytes, on one thread; the backward, a forward with more
+    outputs per group, and any forward on the workers, CHUNK_BYTES'."""
     monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
     monkeypatch.setattr(_threads, "WORKERS", None)
     c_in = 6 * groups
@@ -339,6 +339,8 @@ def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
     large = -(-128 // -(-128 // (blocked.CHUNK_BYTES // image)))
     assert per_chunk(forward=True) == (small if thin else large) and small < large
     assert per_chunk(forward=False) == large
+    monkeypatch.setattr(_threads, "WORKERS", 2)  # on workers (BLAS held): no smaller chunks
+    assert per_chunk(forward=True) == per_chunk(forward=False)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 33])
