@@ -12,6 +12,10 @@ extrapolated from the step time (60,000 / batch steps). PyTorch gets as many thr
 machine has cores (``torch.set_num_threads(os.cpu_count())``) and so does NumPy's BLAS
 (threadpoolctl); ``--threads 1`` compares single-threaded, which a busy machine disturbs less.
 
+With two threads or more a third process times minidl's step with the model wrapped in
+``minidl.nn.DataParallel`` (each batch cut into one part per thread where a part has the work,
+the parts side by side): the columns ``DP ms`` and ``DP ratio``.
+
 ``--profile`` adds (on stderr) the forward and backward time of each minidl layer (best of the
 repeats) for every case, to show which layer is the bottleneck.
 """
@@ -29,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from timing import alternating_processes, interleaved, machine
 from torch import nn
 
-from minidl.nn import zoo
+from minidl.nn import DataParallel, zoo
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
 
@@ -52,10 +56,11 @@ def torch_net(name):
     return nn.Sequential(*layers)
 
 
-def make_steps(name, batch, rng):
+def make_steps(name, batch, rng, parallel=False):
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(10, size=batch)
-    model = getattr(zoo, name)(rng=rng)
+    net = getattr(zoo, name)(rng=rng)
+    model = DataParallel(net) if parallel else net
     crit, opt = CrossEntropyLoss(), Adam(1e-3)
 
     def minidl_step():
@@ -63,14 +68,14 @@ def make_steps(name, batch, rng):
         model.backward(crit.backward(), input_grad=False)  # torch: x needs no grad either
         opt.step(model.params, model.grads)
 
-    net = torch_net(name)
-    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()})
-    topt = torch.optim.Adam(net.parameters(), 1e-3)
+    tnet = torch_net(name)
+    tnet.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in net.state_dict().items()})
+    topt = torch.optim.Adam(tnet.parameters(), 1e-3)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
     def torch_step():
         topt.zero_grad()
-        nn.functional.cross_entropy(net(tx), ty).backward()
+        nn.functional.cross_entropy(tnet(tx), ty).backward()
         topt.step()
 
     return model, x, y, minidl_step, torch_step
@@ -106,8 +111,8 @@ def time_framework(framework, repeats, profile):
     rng = np.random.default_rng(0)
     times = []
     for name, batch in CASES:
-        model, x, y, ours, theirs = make_steps(name, batch, rng)
-        step = ours if framework == "minidl" else theirs
+        model, x, y, ours, theirs = make_steps(name, batch, rng, framework == "minidl-dp")
+        step = theirs if framework == "torch" else ours
         for _ in range(2):  # warm-up: allocations, BLAS threads, Adam state
             step()
         times.append(interleaved([step], repeats)[0])
@@ -135,7 +140,7 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="threads for both (default: cores)"
     )
-    parser.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["minidl", "torch", "minidl-dp"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = args.threads
     torch.set_num_threads(threads)
@@ -143,7 +148,8 @@ def main():
     if args.child:
         print(json.dumps(time_framework(args.child, args.repeats, args.profile)))
         return
-    best = alternating_processes(lambda f: run_child(f, args), ["minidl", "torch"], args.rounds)
+    frameworks = ["minidl", "torch"] + (["minidl-dp"] if threads > 1 else [])
+    best = alternating_processes(lambda f: run_child(f, args), frameworks, args.rounds)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam; "
           f"{machine()}")
@@ -152,11 +158,15 @@ def main():
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; epoch = {EPOCH:,} images\n"
     )
     header = f"{'model':<15}{'batch':>6}{'minidl ms':>11}{'torch ms':>10}{'ratio':>7}"
-    print(header + f"{'minidl epoch s':>16}{'torch epoch s':>15}")
-    for (name, batch), t_ours, t_torch in zip(CASES, best["minidl"], best["torch"], strict=True):
-        steps = EPOCH / batch
+    header += f"{'minidl epoch s':>16}{'torch epoch s':>15}"
+    print(header + (f"{'DP ms':>8}{'DP ratio':>10}" if "minidl-dp" in best else ""))
+    dp = best.get("minidl-dp", [None] * len(CASES))
+    for case, t_ours, t_torch, t_dp in zip(CASES, best["minidl"], best["torch"], dp, strict=True):
+        (name, batch), steps = case, EPOCH / case[1]
         row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
         row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"
+        if t_dp is not None:
+            row += f"{t_dp * 1e3:>8.1f}{t_dp / t_torch:>10.2f}"
         print(row)
 
 

@@ -68,6 +68,8 @@ class FakeQuantize(Layer):
     per-channel ranges (e.g. 1 for (N, C, H, W)).
     """
 
+    samples_apart = False  # its observer takes the batch's min/max (Layer.samples_apart)
+
     def __init__(
         self, bits=8, symmetric=False, signed=True, narrow_range=False, axis=None,
         averaging_constant=0.01,

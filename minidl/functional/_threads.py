@@ -68,6 +68,7 @@ HOLD_MIN_MACS = 2**18
 
 _pool = None
 _pool_lock = threading.Lock()
+_apart = threading.local()  # .inside: this thread runs an item of map_apart
 
 
 def env_threads():
@@ -83,7 +84,9 @@ def env_threads():
 def count(nbytes=None):
     """Threads the chunk loops may use: ``WORKERS`` if set (tests force threads on tiny inputs
     so), else :func:`env_threads`, but one for an op on fewer than ``MIN_BYTES`` of input
-    (``nbytes``, if given)."""
+    (``nbytes``, if given), and one inside an item of :func:`map_apart`."""
+    if getattr(_apart, "inside", False):
+        return 1
     if nbytes is not None and nbytes < MIN_BYTES and WORKERS is None:
         return 1
     return max(1, WORKERS if WORKERS is not None else env_threads())
@@ -313,3 +316,22 @@ def matmul(a, b):
     pieces = [slice(r0, r0 + m) for r0, m in shares(rows, workers)]
     map_ordered(lambda s: np.matmul(a[s], b, out=out[s]), pieces)
     return out
+
+
+def map_apart(fn, items):
+    """:func:`map_ordered` for items that are whole computations (the parts of a batch in
+    :class:`minidl.nn.DataParallel`), one per thread, with BLAS held to one thread: inside an
+    item every op runs on its own thread alone (:func:`count` is 1 there), since a nested loop
+    would hand chunks to workers that are busy with the other items."""
+
+    def apart(item):
+        _apart.inside = True
+        try:
+            return fn(item)
+        finally:
+            _apart.inside = False
+
+    if len(items) <= 1 or count() <= 1:
+        return [fn(item) for item in items]
+    with one_blas_thread():
+        return map_ordered(apart, items)

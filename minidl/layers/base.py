@@ -66,6 +66,13 @@ def gather(named_layers, attr):
 class Layer:
     """Base class: holds params, grads, buffers and the train/eval flag."""
 
+    # Whether, in training mode, each sample's output and gradients depend on that sample
+    # alone and no random number is drawn, so that a batch may be cut into parts computed
+    # apart (:class:`minidl.nn.DataParallel`). BatchNorm (batch statistics) and Dropout (its
+    # masks come from one generator, in order) set it False; so should a layer of your own
+    # that mixes the samples of a batch.
+    samples_apart = True
+
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
         if register and not cls.__name__.startswith("_"):  # bases are never in a model file

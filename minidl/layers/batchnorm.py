@@ -35,6 +35,8 @@ class BatchNorm(Layer, register=False):
     dtype : float32 (default) or float64
     """
 
+    samples_apart = False  # its batch statistics mix the samples (Layer.samples_apart)
+
     _ranks = ()
     _layout = ""
 

@@ -23,6 +23,8 @@ class Dropout(Layer):
     rng : numpy.random.Generator, int seed or None
     """
 
+    samples_apart = False  # one generator draws every mask in order (Layer.samples_apart)
+
     def __init__(self, p=0.5, rng=None):
         super().__init__()
         self.p = check_fraction(p, "p", high_open=True)

@@ -1,6 +1,7 @@
 """The network stack: the model, its training loop, losses, costs and file format, and a zoo.
 
 model          Sequential: forward/backward over layers, state_dict, fit/evaluate/predict, save/load
+parallel       DataParallel: a model's forward and backward on parts of the batch, on threads
 training       fit (mini-batches, progress bars, history), evaluate, predict
 losses         CrossEntropyLoss (log-sum-exp), MSELoss, BCEWithLogitsLoss: value and backward
 complexity     summary: per-layer output shape, parameters, MACs, FLOPs, activation memory
@@ -28,6 +29,9 @@ from minidl.nn.metrics import (
 )
 from minidl.nn.model import (
     Sequential,
+)
+from minidl.nn.parallel import (
+    DataParallel,
 )
 from minidl.nn.plot import (
     plot_confusion_matrix,
@@ -59,6 +63,7 @@ from minidl.nn.zoo import (
 __all__ = [
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "DataParallel",
     "Loss",
     "MSELoss",
     "Sequential",
