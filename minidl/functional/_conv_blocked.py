@@ -150,18 +150,15 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=Fa
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads. A ``forward`` with thin GEMMs (:func:`thin_forward`) takes at most
-    ``THIN_FORWARD_CHUNK_BYTES`` on one thread."""
+    ``THIN_FORWARD_CHUNK_BYTES`` where its loop runs on one thread, BLAS held or not."""
     work = gemm_work(n, c_in, weight_shape, win, positions, itemsize)
     if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
         return [(0, 1)], work
     limit = CHUNK_BYTES if _threads.held() else chunk_bytes()
-    if forward and not _threads.held() and thin_forward(c_in, weight_shape):
+    workers = _threads.gemm_workers(*work)  # one while BLAS has its threads
+    if forward and workers <= 1 and thin_forward(c_in, weight_shape):
         limit = min(limit, THIN_FORWARD_CHUNK_BYTES)
-    image_bytes = _image_bytes(c_in, weight_shape[0], win, positions, itemsize)
-    per_chunk = max(1, limit // image_bytes)
-    if not _threads.held():
-        return _threads.even_chunks(n, per_chunk), work
-    workers = _threads.gemm_workers(*work)
+    per_chunk = max(1, limit // _image_bytes(c_in, weight_shape[0], win, positions, itemsize))
     if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
         rounds = -(-n // (workers * per_chunk))
         per_chunk = max(1, -(-n // (workers * rounds)))

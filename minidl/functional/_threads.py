@@ -54,9 +54,11 @@ MIN_BYTES = 4 * 2**20
 # multiply-adds on, whatever their bytes: a chunk loop's GEMMs are work the
 # bytes do not count (8 x 16 x 28 x 28 -> 32, 3x3: 3.9 MB of windows, 29 M multiply-adds a
 # pass, forward + backward 2.0-2.1 ms on two workers against 2.9 on one; LeNet-5 at batch 32:
-# its second conv, 1.9 MB and 7.7 M, forward 0.44 ms on two workers against 0.56 on one; its
-# first, 2.5 MB and 3.8 M, 0.49 against 0.43; Intel Xeon, December 2026).
-CHUNK_MIN_MACS = 2**22
+# its first conv, 2.5 MB and 3.8 M, forward 0.49 ms on two workers against 0.43 on one). Its
+# second conv (1.9 MB, 7.7 M) stays on one thread too since one thread runs it with its images
+# innermost in L2-sized chunks: LeNet-5's training step at batch 32, two threads, 4.08-4.14 ms
+# with it on the workers (2**22), 3.93-3.98 without (Intel Xeon, December 2026).
+CHUNK_MIN_MACS = 2**23
 # Below this many multiply-adds a matrix product (matmul) runs on one thread: its halves on two
 # workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M multiply-adds: 257
 # us against 220; a worker's hand-off alone costs 50-90 us; Intel Xeon, December 2026).

@@ -341,6 +341,11 @@ def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
     assert per_chunk(forward=False) == large
     monkeypatch.setattr(_threads, "WORKERS", 2)  # on workers (BLAS held): no smaller chunks
     assert per_chunk(forward=True) == per_chunk(forward=False)
+    # BLAS held for the step, but this loop too small for the workers: one thread, small chunks
+    monkeypatch.setattr(_threads, "WORKERS", None)
+    monkeypatch.setattr(_threads, "held", lambda: True)
+    monkeypatch.setattr(_threads, "gemm_workers", lambda *work: 1)
+    assert per_chunk(forward=True) == (small if thin else large)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 33])
