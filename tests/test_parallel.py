@@ -126,6 +126,12 @@ def test_default_parts_only_where_a_part_has_the_work(two_threads, monkeypatch):
     assert len(one._replicas) == 1  # one thread: the model as it is
 
 
+def test_an_empty_batch_runs_as_in_the_model(two_threads):
+    dp = DataParallel(Sequential([Dense(3, 2)]), parts=2)
+    assert dp(np.zeros((0, 3), np.float32)).shape == (0, 2)
+    assert dp.backward(np.zeros((0, 2), np.float32)).shape == (0, 3)
+
+
 def test_a_custom_layer_without_cost_is_split(two_threads):
     recorder = _Recorder()
     DataParallel(Sequential([recorder]))(np.zeros((2, 3)))

@@ -68,9 +68,10 @@ CHUNK_BYTES = 8 * 2**20
 # 128 x 16 x 28 x 28 -> 32 (3x3), 12.5 / 13.4 / 13.9; 32 x 16 x 28 x 28 -> 32, 3.1 / 3.4 / 3.5.
 # With 64 outputs it made no difference (32 x 64 x 28 x 28 -> 64: 17.9 / 17.9 / 18.0), with 256
 # large chunks won (32 x 256 x 7 x 7 -> 256: 15.9 / 13.4 / 12.4); the backward, whose GEMMs
-# reduce over the chunk's columns, wins with large chunks throughout. Only on one thread: on the
-# workers (two threads) the smaller chunks cost more hand-offs than the cache saves (8 x 16 x 28
-# x 28 -> 32: 2.37-2.57 ms forward + backward against 2.20-2.24 in the sweep).
+# reduce over the chunk's columns, wins with large chunks throughout. Only where the loop runs on
+# one thread (BLAS held for the step or not): on the workers the smaller chunks cost more
+# hand-offs than the cache saves (8 x 16 x 28 x 28 -> 32, two threads: 2.37-2.57 ms forward +
+# backward against 2.20-2.24 in the sweep).
 THIN_OUTPUTS = 32
 THIN_FORWARD_CHUNK_BYTES = 2 * 2**20
 # ...on one BLAS thread. When OpenBLAS may use more, larger GEMMs let its threads pay off: with 2

@@ -114,8 +114,8 @@ class DataParallel:
 
     def _bounds(self, x):
         """``[(start, stop), ...]`` of the parts: as many as threads and work allow."""
-        parts = self.parts if self.parts is not None else _threads.count()
-        parts = min(parts, x.shape[0])
+        n = x.shape[0]
+        parts = max(1, min(self.parts if self.parts is not None else _threads.count(), n))
         if parts > 1 and self.model.training:
             for i, layer in enumerate(self.model.layers):
                 if not layer.samples_apart:
@@ -124,8 +124,10 @@ class DataParallel:
                         "batch in training mode; DataParallel would change what it computes"
                     )
         if parts > 1 and self.parts is None:  # the default: only where a part has the work
-            parts = min(parts, max(1, x.shape[0] * self._macs(x) // MIN_PART_MACS))
-        return [(a, a + m) for a, m in _threads.even_chunks(x.shape[0], -(-x.shape[0] // parts))]
+            parts = min(parts, max(1, n * self._macs(x) // MIN_PART_MACS))
+        if parts == 1:  # an empty batch included: the model as it is
+            return [(0, n)]
+        return [(a, a + m) for a, m in _threads.even_chunks(n, -(-n // parts))]
 
     def _macs(self, x):
         """Forward multiply-adds per sample (the summary's count); the largest int where a
