@@ -161,25 +161,12 @@ class DataParallel:
 
     # --- the model's interface ---------------------------------------------------------------
 
-    @property
-    def layers(self):
-        return self.model.layers
-
-    @property
-    def training(self):
-        return self.model.training
-
-    @property
-    def params(self):
-        return self.model.params
-
-    @property
-    def grads(self):
-        return self.model.grads
-
-    @property
-    def buffers(self):
-        return self.model.buffers
+    # the model's own: an optimizer, a state_dict or a saved file sees the model itself
+    layers = property(lambda self: self.model.layers)
+    training = property(lambda self: self.model.training)
+    params = property(lambda self: self.model.params)
+    grads = property(lambda self: self.model.grads)
+    buffers = property(lambda self: self.model.buffers)
 
     def state_dict(self):
         return self.model.state_dict()
