@@ -45,10 +45,11 @@ class DataParallel:
     """``model`` (a :class:`~minidl.nn.Sequential`) run on ``parts`` parts of each batch at once.
 
     ``parts`` defaults to the threads minidl may use (``OPENBLAS_NUM_THREADS``, else
-    ``OMP_NUM_THREADS``, else the CPUs). It has the model's training interface (``forward``,
-    ``backward``, ``params``, ``grads``, ``train``, ``eval``, ``fit``, ``evaluate``,
-    ``predict``); the parameters and gradients are the model's own arrays, so an optimizer, a
-    ``state_dict`` or a saved file sees the model itself.
+    ``OMP_NUM_THREADS``, else the CPUs), fewer where a part would have less than
+    ``MIN_PART_MACS`` of forward work; a number given is taken as is. It has the model's
+    training interface (``forward``, ``backward``, ``params``, ``grads``, ``train``, ``eval``,
+    ``fit``, ``evaluate``, ``predict``); the parameters and gradients are the model's own
+    arrays, so an optimizer, a ``state_dict`` or a saved file sees the model itself.
     """
 
     def __init__(self, model, parts=None):
@@ -130,8 +131,8 @@ class DataParallel:
         return [(a, a + m) for a, m in _threads.even_chunks(n, -(-n // parts))]
 
     def _macs(self, x):
-        """Forward multiply-adds per sample (the summary's count); the largest int where a
-        layer of the user's has no cost rule, so that the parts are not held back."""
+        """Forward multiply-adds per sample (the summary's count), or ``MIN_PART_MACS`` where
+        a layer of the user's has no cost rule: then every sample may be a part."""
         key = (x.shape[1:], x.dtype.str)
         if key not in self._work:
             try:
