@@ -126,6 +126,17 @@ def test_default_parts_only_where_a_part_has_the_work(two_threads, monkeypatch):
     assert len(one._replicas) == 1  # one thread: the model as it is
 
 
+def test_a_replaced_layer_gets_gradient_arrays_of_its_shape(two_threads):
+    dp = DataParallel(Sequential([Dense(3, 2, dtype=np.float64)]), parts=2)
+    step(dp, np.ones((4, 3)), np.zeros(4, int), True)
+    dp.model.layers[0] = Dense(3, 5, rng=0, dtype=np.float64)  # e.g. a wider layer put in
+    x, y = np.random.default_rng(0).standard_normal((4, 3)), np.arange(4)
+    _, _, grads = step(dp, x, y, True)
+    _, _, expected = step(dp.model, x, y, True)
+    for key, g in expected.items():
+        np.testing.assert_allclose(grads[key], g, rtol=RTOL, atol=1e-18)
+
+
 def test_an_empty_batch_runs_as_in_the_model(two_threads):
     dp = DataParallel(Sequential([Dense(3, 2)]), parts=2)
     assert dp(np.zeros((0, 3), np.float32)).shape == (0, 2)

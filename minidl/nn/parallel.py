@@ -67,7 +67,7 @@ class DataParallel:
         self.model, self.parts = model, parts
         self.loss = None
         self._replicas = [model]  # the last forward's: the model for part 0, copies after
-        self._grads = {}  # (part, layer index) -> a copy's gradient arrays, reused
+        self._grads = {}  # (part, layer index) -> (the layer, its copy's gradient arrays)
         self._work = {}  # input shape without the batch -> forward multiply-adds per sample
 
     # --- computing ---------------------------------------------------------------------------
@@ -147,13 +147,10 @@ class DataParallel:
         layers = []
         for i, layer in enumerate(self.model.layers):
             twin = copy.copy(layer)
-            grads = self._grads.get((k, i))
-            if grads is None or any(
-                key not in grads or grads[key].shape != g.shape or grads[key].dtype != g.dtype
-                for key, g in layer.grads.items()
-            ):
+            owner, grads = self._grads.get((k, i), (None, None))
+            if owner is not layer:  # new, or the model's layer i was replaced
                 grads = {key: np.zeros_like(g) for key, g in layer.grads.items()}
-                self._grads[(k, i)] = grads
+                self._grads[(k, i)] = (layer, grads)
             twin.grads, twin._cache = grads, None
             layers.append(twin)
         replica = Sequential(layers)
