@@ -14,7 +14,9 @@ machine has cores (``torch.set_num_threads(os.cpu_count())``) and so does NumPy'
 
 With two threads or more a third process times minidl's step with the model wrapped in
 ``minidl.nn.DataParallel`` (each batch cut into one part per thread where a part has the work,
-the parts side by side): the columns ``DP ms`` and ``DP ratio``.
+the parts side by side): the columns ``DP ms`` and ``DP ratio``; a fourth, in
+``minidl.nn.ProcessDataParallel`` (the same parts, each beyond the first in a worker process):
+``PDP ms`` and ``PDP ratio``.
 
 ``--profile`` adds (on stderr) the forward and backward time of each minidl layer (best of the
 repeats) for every case, to show which layer is the bottleneck.
@@ -33,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from timing import alternating_processes, interleaved, machine
 from torch import nn
 
-from minidl.nn import DataParallel, zoo
+from minidl.nn import DataParallel, ProcessDataParallel, zoo
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
 
@@ -56,11 +58,14 @@ def torch_net(name):
     return nn.Sequential(*layers)
 
 
-def make_steps(name, batch, rng, parallel=False):
+WRAPPERS = {"minidl": None, "minidl-dp": DataParallel, "minidl-pdp": ProcessDataParallel}
+
+
+def make_steps(name, batch, rng, wrapper=None):
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(10, size=batch)
     net = getattr(zoo, name)(rng=rng)
-    model = DataParallel(net) if parallel else net
+    model = wrapper(net) if wrapper else net
     crit, opt = CrossEntropyLoss(), Adam(1e-3)
 
     def minidl_step():
@@ -111,11 +116,13 @@ def time_framework(framework, repeats, profile):
     rng = np.random.default_rng(0)
     times = []
     for name, batch in CASES:
-        model, x, y, ours, theirs = make_steps(name, batch, rng, framework == "minidl-dp")
+        model, x, y, ours, theirs = make_steps(name, batch, rng, WRAPPERS.get(framework))
         step = theirs if framework == "torch" else ours
-        for _ in range(2):  # warm-up: allocations, BLAS threads, Adam state
+        for _ in range(2):  # warm-up: allocations, BLAS threads, Adam state, worker processes
             step()
         times.append(interleaved([step], repeats)[0])
+        if framework == "minidl-pdp":
+            model.close()
         if profile and framework == "minidl":
             print(f"{name} batch {batch}:", file=sys.stderr)
             profile_layers(model, x, y, repeats)
@@ -140,7 +147,7 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="threads for both (default: cores)"
     )
-    parser.add_argument("--child", choices=["minidl", "torch", "minidl-dp"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["torch", *WRAPPERS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = args.threads
     torch.set_num_threads(threads)
@@ -148,7 +155,7 @@ def main():
     if args.child:
         print(json.dumps(time_framework(args.child, args.repeats, args.profile)))
         return
-    frameworks = ["minidl", "torch"] + (["minidl-dp"] if threads > 1 else [])
+    frameworks = ["minidl", "torch"] + (["minidl-dp", "minidl-pdp"] if threads > 1 else [])
     best = alternating_processes(lambda f: run_child(f, args), frameworks, args.rounds)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {threads} threads; numpy {np.__version__}; float32, Adam; "
@@ -159,14 +166,17 @@ def main():
     )
     header = f"{'model':<15}{'batch':>6}{'minidl ms':>11}{'torch ms':>10}{'ratio':>7}"
     header += f"{'minidl epoch s':>16}{'torch epoch s':>15}"
-    print(header + (f"{'DP ms':>8}{'DP ratio':>10}" if "minidl-dp" in best else ""))
-    dp = best.get("minidl-dp", [None] * len(CASES))
-    for case, t_ours, t_torch, t_dp in zip(CASES, best["minidl"], best["torch"], dp, strict=True):
+    wrapped = [("DP", "minidl-dp"), ("PDP", "minidl-pdp")]
+    wrapped = [(label, f) for label, f in wrapped if f in best]
+    print(header + "".join(f"{label + ' ms':>8}{label + ' ratio':>11}" for label, _ in wrapped))
+    for k, case in enumerate(CASES):
         (name, batch), steps = case, EPOCH / case[1]
+        t_ours, t_torch = best["minidl"][k], best["torch"][k]
         row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
         row += f"{t_ours / t_torch:>7.2f}{t_ours * steps:>16.1f}{t_torch * steps:>15.1f}"
-        if t_dp is not None:
-            row += f"{t_dp * 1e3:>8.1f}{t_dp / t_torch:>10.2f}"
+        for _, framework in wrapped:
+            t = best[framework][k]
+            row += f"{t * 1e3:>8.1f}{t / t_torch:>11.2f}"
         print(row)
 
 

@@ -250,6 +250,13 @@ def one_blas_thread():
                     lib.set_num_threads(threads)
 
 
+def one_blas_thread_for_good():
+    """BLAS set to one thread for the rest of the process (a worker process that runs
+    everything on its one thread: :class:`minidl.nn.ProcessDataParallel`)."""
+    for lib in _blas_libraries() or ():
+        lib.set_num_threads(1)
+
+
 def holds_blas(images, macs):
     """Whether an op on a batch of ``images`` whose GEMMs make ``macs`` multiply-adds runs them
     with BLAS held to one thread (:func:`one_blas_thread`): whenever minidl may run worker
@@ -320,20 +327,30 @@ def matmul(a, b):
     return out
 
 
+@contextlib.contextmanager
+def apart():
+    """Every op inside on the caller's thread alone (:func:`count` is 1 there), for a whole
+    computation that runs beside others (a part of a batch, :class:`minidl.nn.DataParallel`):
+    a nested loop would hand chunks to workers that are busy with the other parts. BLAS's own
+    threads are for :func:`map_apart` (or the caller) to hold."""
+    before = getattr(_apart, "inside", False)
+    _apart.inside = True
+    try:
+        yield
+    finally:
+        _apart.inside = before
+
+
 def map_apart(fn, items):
     """:func:`map_ordered` for items that are whole computations (the parts of a batch in
-    :class:`minidl.nn.DataParallel`), one per thread, with BLAS held to one thread: inside an
-    item every op runs on its own thread alone (:func:`count` is 1 there), since a nested loop
-    would hand chunks to workers that are busy with the other items."""
+    :class:`minidl.nn.DataParallel`), one per thread, each :func:`apart`, with BLAS held to one
+    thread."""
 
-    def apart(item):
-        _apart.inside = True
-        try:
+    def one(item):
+        with apart():
             return fn(item)
-        finally:
-            _apart.inside = False
 
     if len(items) <= 1 or count() <= 1:
         return [fn(item) for item in items]
     with one_blas_thread():
-        return map_ordered(apart, items)
+        return map_ordered(one, items)

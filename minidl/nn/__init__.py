@@ -2,6 +2,7 @@
 
 model          Sequential: forward/backward over layers, state_dict, fit/evaluate/predict, save/load
 parallel       DataParallel: a model's forward and backward on parts of the batch, on threads
+parallel_processes  ProcessDataParallel: the same parts on worker processes (no shared interpreter)
 training       fit (mini-batches, progress bars, history), evaluate, predict
 losses         CrossEntropyLoss (log-sum-exp), MSELoss, BCEWithLogitsLoss: value and backward
 complexity     summary: per-layer output shape, parameters, MACs, FLOPs, activation memory
@@ -32,6 +33,9 @@ from minidl.nn.model import (
 )
 from minidl.nn.parallel import (
     DataParallel,
+)
+from minidl.nn.parallel_processes import (
+    ProcessDataParallel,
 )
 from minidl.nn.plot import (
     plot_confusion_matrix,
@@ -66,6 +70,7 @@ __all__ = [
     "DataParallel",
     "Loss",
     "MSELoss",
+    "ProcessDataParallel",
     "Sequential",
     "Summary",
     "accuracy",

@@ -41,16 +41,14 @@ from minidl.nn.model import Sequential
 MIN_PART_MACS = 2**24
 
 
-class DataParallel:
-    """``model`` (a :class:`~minidl.nn.Sequential`) run on ``parts`` parts of each batch at once.
+class BatchParts:
+    """What :class:`DataParallel` and :class:`~minidl.nn.ProcessDataParallel` share: the checks,
+    how a batch is cut into parts, and the model's interface, passed through to the model.
+    ``forward`` and ``backward`` are theirs."""
 
-    ``parts`` defaults to the threads minidl may use (``OPENBLAS_NUM_THREADS``, else
-    ``OMP_NUM_THREADS``, else the CPUs), fewer where a part would have less than
-    ``MIN_PART_MACS`` of forward work; a number given is taken as is. It has the model's
-    training interface (``forward``, ``backward``, ``params``, ``grads``, ``train``, ``eval``,
-    ``fit``, ``evaluate``, ``predict``); the parameters and gradients are the model's own
-    arrays, so an optimizer, a ``state_dict`` or a saved file sees the model itself.
-    """
+    def min_part_macs(self):
+        """A part of the batch gets a thread of its own from this many forward MACs on."""
+        return MIN_PART_MACS
 
     def __init__(self, model, parts=None):
         if not isinstance(model, Sequential):
@@ -62,56 +60,32 @@ class DataParallel:
             if _is_composite(layer):
                 raise TypeError(
                     f"model.layers[{i}] ({type(layer).__name__}) is made of other layers; "
-                    "DataParallel copies each layer and cannot copy one that holds others"
+                    f"{type(self).__name__} copies each layer and cannot copy one that holds "
+                    "others"
                 )
         self.model, self.parts = model, parts
         self.loss = None
-        self._replicas = [model]  # the last forward's: the model for part 0, copies after
-        self._grads = {}  # (part, layer index) -> (the layer, its copy's gradient arrays)
         self._work = {}  # input shape without the batch -> forward multiply-adds per sample
-
-    # --- computing ---------------------------------------------------------------------------
 
     def __call__(self, x):
         return self.forward(x)
 
-    def forward(self, x):
-        """The model's forward of each part of ``x`` on its own thread; the rows in order."""
+    def _input(self, x):
+        """``x`` as an array with a batch axis, and the bounds of its parts."""
         x = np.asarray(x)
         if x.ndim < 1:
             raise ValueError(f"x must have a batch axis, got a {x.ndim}-d array")
-        bounds = self._bounds(x)
-        if len(bounds) <= 1:
-            self._replicas = [self.model]
-            return self.model.forward(x)
-        self._replicas = [self.model] + [self._replica(k) for k in range(1, len(bounds))]
-        outs = _threads.map_apart(
-            lambda k: self._replicas[k].forward(x[bounds[k][0] : bounds[k][1]]),
-            range(len(bounds)),
-        )
-        self._split = bounds
-        return np.concatenate(outs)
+        return x, self._bounds(x)
 
-    def backward(self, dy, input_grad=True):
-        """Each part's backward on its rows of ``dy``; the parameter gradients (the model's
-        arrays) are the parts' sums, added in the parts' order."""
-        if len(self._replicas) == 1:
-            return self.model.backward(dy, input_grad=input_grad)
-        dy, bounds = np.asarray(dy), self._split
+    def _output_grad(self, dy, bounds):
+        """``dy`` as an array of the last forward's batch (its parts' ``bounds``)."""
+        dy = np.asarray(dy)
         if dy.ndim < 1 or dy.shape[0] != bounds[-1][1]:
             raise ValueError(
                 f"dy must have the last forward's batch of {bounds[-1][1]} rows first, "
                 f"got shape {dy.shape}"
             )
-        dxs = _threads.map_apart(
-            lambda k: self._replicas[k].backward(dy[bounds[k][0] : bounds[k][1]], input_grad),
-            range(len(bounds)),
-        )
-        for i, layer in enumerate(self.model.layers):
-            for key, grad in layer.grads.items():
-                for replica in self._replicas[1:]:
-                    grad += replica.layers[i].grads[key]
-        return np.concatenate(dxs) if input_grad else None
+        return dy
 
     def _bounds(self, x):
         """``[(start, stop), ...]`` of the parts: as many as threads and work allow."""
@@ -122,40 +96,25 @@ class DataParallel:
                 if not layer.samples_apart:
                     raise ValueError(
                         f"model.layers[{i}] ({type(layer).__name__}) mixes the samples of a "
-                        "batch in training mode; DataParallel would change what it computes"
+                        f"batch in training mode; {type(self).__name__} would change what it "
+                        "computes"
                     )
         if parts > 1 and self.parts is None:  # the default: only where a part has the work
-            parts = min(parts, max(1, n * self._macs(x) // MIN_PART_MACS))
+            parts = min(parts, max(1, n * self._macs(x) // self.min_part_macs()))
         if parts == 1:  # an empty batch included: the model as it is
             return [(0, n)]
         return [(a, a + m) for a, m in _threads.even_chunks(n, -(-n // parts))]
 
     def _macs(self, x):
-        """Forward multiply-adds per sample (the summary's count), or ``MIN_PART_MACS`` where
+        """Forward multiply-adds per sample (the summary's count), or :meth:`min_part_macs` where
         a layer of the user's has no cost rule: then every sample may be a part."""
         key = (x.shape[1:], x.dtype.str)
         if key not in self._work:
             try:
                 self._work[key] = summary(self.model, (1,) + x.shape[1:], x.dtype).total_macs
             except TypeError:
-                self._work[key] = MIN_PART_MACS
+                self._work[key] = self.min_part_macs()
         return self._work[key]
-
-    def _replica(self, k):
-        """The model for part ``k``: each layer copied (the same parameter and buffer arrays),
-        with gradient arrays of its own, kept from call to call."""
-        layers = []
-        for i, layer in enumerate(self.model.layers):
-            twin = copy.copy(layer)
-            owner, grads = self._grads.get((k, i), (None, None))
-            if owner is not layer:  # new, or the model's layer i was replaced
-                grads = {key: np.zeros_like(g) for key, g in layer.grads.items()}
-                self._grads[(k, i)] = (layer, grads)
-            twin.grads, twin._cache = grads, None
-            layers.append(twin)
-        replica = Sequential(layers)
-        replica.training = self.model.training
-        return replica
 
     # --- the model's interface ---------------------------------------------------------------
 
@@ -181,7 +140,73 @@ class DataParallel:
     fit, evaluate, predict = loop.fit, loop.evaluate, loop.predict
 
     def __repr__(self):
-        return f"DataParallel({self.model!r}, parts={self.parts!r})"
+        return f"{type(self).__name__}({self.model!r}, parts={self.parts!r})"
+
+
+class DataParallel(BatchParts):
+    """``model`` (a :class:`~minidl.nn.Sequential`) run on ``parts`` parts of each batch at once.
+
+    ``parts`` defaults to the threads minidl may use (``OPENBLAS_NUM_THREADS``, else
+    ``OMP_NUM_THREADS``, else the CPUs), fewer where a part would have less than
+    ``MIN_PART_MACS`` of forward work; a number given is taken as is. It has the model's
+    training interface (``forward``, ``backward``, ``params``, ``grads``, ``train``, ``eval``,
+    ``fit``, ``evaluate``, ``predict``); the parameters and gradients are the model's own
+    arrays, so an optimizer, a ``state_dict`` or a saved file sees the model itself.
+    """
+
+    def __init__(self, model, parts=None):
+        super().__init__(model, parts)
+        self._replicas = [model]  # the last forward's: the model for part 0, copies after
+        self._grads = {}  # (part, layer index) -> (the layer, its copy's gradient arrays)
+
+    # --- computing ---------------------------------------------------------------------------
+
+    def forward(self, x):
+        """The model's forward of each part of ``x`` on its own thread; the rows in order."""
+        x, bounds = self._input(x)
+        if len(bounds) <= 1:
+            self._replicas = [self.model]
+            return self.model.forward(x)
+        self._replicas = [self.model] + [self._replica(k) for k in range(1, len(bounds))]
+        outs = _threads.map_apart(
+            lambda k: self._replicas[k].forward(x[bounds[k][0] : bounds[k][1]]),
+            range(len(bounds)),
+        )
+        self._split = bounds
+        return np.concatenate(outs)
+
+    def backward(self, dy, input_grad=True):
+        """Each part's backward on its rows of ``dy``; the parameter gradients (the model's
+        arrays) are the parts' sums, added in the parts' order."""
+        if len(self._replicas) == 1:
+            return self.model.backward(dy, input_grad=input_grad)
+        bounds = self._split
+        dy = self._output_grad(dy, bounds)
+        dxs = _threads.map_apart(
+            lambda k: self._replicas[k].backward(dy[bounds[k][0] : bounds[k][1]], input_grad),
+            range(len(bounds)),
+        )
+        for i, layer in enumerate(self.model.layers):
+            for key, grad in layer.grads.items():
+                for replica in self._replicas[1:]:
+                    grad += replica.layers[i].grads[key]
+        return np.concatenate(dxs) if input_grad else None
+
+    def _replica(self, k):
+        """The model for part ``k``: each layer copied (the same parameter and buffer arrays),
+        with gradient arrays of its own, kept from call to call."""
+        layers = []
+        for i, layer in enumerate(self.model.layers):
+            twin = copy.copy(layer)
+            owner, grads = self._grads.get((k, i), (None, None))
+            if owner is not layer:  # new, or the model's layer i was replaced
+                grads = {key: np.zeros_like(g) for key, g in layer.grads.items()}
+                self._grads[(k, i)] = (layer, grads)
+            twin.grads, twin._cache = grads, None
+            layers.append(twin)
+        replica = Sequential(layers)
+        replica.training = self.model.training
+        return replica
 
 
 def _is_composite(layer):
