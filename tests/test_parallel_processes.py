@@ -304,3 +304,33 @@ def test_workers_end_when_their_parent_is_killed():
     while not all(map(_gone, pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(map(_gone, pids))
+
+
+class InterruptHere(Layer):
+    """The identity in the workers; here, the first forward is interrupted (as by Ctrl-C)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parent, self.calls = os.getpid(), 0
+
+    def forward(self, x):
+        if os.getpid() == self.parent:
+            self.calls += 1
+            if self.calls == 1:
+                raise KeyboardInterrupt
+        return x * 2
+
+    def backward(self, dy):
+        return dy * 2
+
+
+def test_an_interrupted_call_leaves_no_reply_behind():
+    """The worker's answer to an interrupted forward is never read: the next calls must get
+    their own answers, not that one."""
+    model = Sequential([InterruptHere(), Flatten()])
+    with ProcessDataParallel(model, parts=2) as pdp:
+        with pytest.raises(KeyboardInterrupt):
+            pdp(np.ones((4, 3)))
+        x = np.arange(12.0).reshape(4, 3)
+        np.testing.assert_array_equal(pdp(x), 2 * x)
+        np.testing.assert_array_equal(pdp.backward(np.ones((4, 3))), np.full((4, 3), 2.0))

@@ -36,11 +36,13 @@ Where: POSIX systems that can fork (Linux; macOS forks too, but its Accelerate B
 fork-safe: there, use :class:`~minidl.nn.DataParallel`). Elsewhere the constructor raises.
 """
 
+import contextlib
 import math
 import mmap
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import time
 import warnings
@@ -183,6 +185,9 @@ def _serve(conn, model, worker, parent_ends, parent):
     stop, its pipe ends, or its parent is gone."""
     for end in parent_ends:
         end.close()
+    # Ctrl-C in a terminal reaches the whole process group: the parent handles it (and stops
+    # the workers, whose replies it will not read); a worker finishes its call undisturbed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for (i, key), grad in zip(worker.keys, worker.grads, strict=True):
         model.layers[i].grads[key] = grad  # the layers' backwards write the shared arrays
     _threads.one_blas_thread_for_good()  # this process's one thread runs everything
@@ -276,10 +281,13 @@ class ProcessDataParallel(BatchParts):
         parts = [x[a:b] for a, b in bounds]
         part_bytes = max(self._out_bytes, *(p.nbytes for p in parts[1:]))
         workers = self._ready(len(parts) - 1, part_bytes)
-        for worker, part in zip(workers, parts[1:], strict=True):
-            worker.call("forward", worker.x.put(part), self.model.training)
-        outs = self._here_and_there(lambda: self.model.forward(parts[0]),
-                                    [lambda w=w: w.y.get(w.reply()) for w in workers])  # fmt: skip
+        with self._calls():
+            for worker, part in zip(workers, parts[1:], strict=True):
+                worker.call("forward", worker.x.put(part), self.model.training)
+            outs = self._here_and_there(
+                lambda: self.model.forward(parts[0]),
+                [lambda w=w: w.y.get(w.reply()) for w in workers],
+            )
         self._split = bounds
         self._out_bytes = max(out.nbytes for out in outs)  # the next slots fit y (and dy) too
         return np.concatenate(outs)
@@ -292,16 +300,19 @@ class ProcessDataParallel(BatchParts):
         bounds = self._split
         dy = self._output_grad(dy, bounds)
         workers = self._workers[: len(bounds) - 1]
-        for worker, (a, b) in zip(workers, bounds[1:], strict=True):
-            worker.call("backward", worker.dy.put(dy[a:b]), input_grad)
         here = dy[bounds[0][0] : bounds[0][1]]
 
         def there(w):
             message = w.reply()
             return None if message is None else w.dx.get(message)
 
-        dxs = self._here_and_there(lambda: self.model.backward(here, input_grad=input_grad),
-                                   [lambda w=w: there(w) for w in workers])  # fmt: skip
+        with self._calls():
+            for worker, (a, b) in zip(workers, bounds[1:], strict=True):
+                worker.call("backward", worker.dy.put(dy[a:b]), input_grad)
+            dxs = self._here_and_there(
+                lambda: self.model.backward(here, input_grad=input_grad),
+                [lambda w=w: there(w) for w in workers],
+            )
         for worker in workers:  # in the parts' order: the same sums on every run
             for (i, key), grad in zip(worker.keys, worker.grads, strict=True):
                 self.model.layers[i].grads[key] += grad
@@ -326,6 +337,19 @@ class ProcessDataParallel(BatchParts):
         if error is not None:
             raise error
         return results
+
+    @contextlib.contextmanager
+    def _calls(self):
+        """Around the calls to the workers and the reading of their replies: interrupted
+        there (Ctrl-C: a BaseException that is no Exception), the workers are stopped, since a
+        reply left unread in a pipe would answer the next call."""
+        try:
+            yield
+        except Exception:
+            raise
+        except BaseException:
+            self.close()
+            raise
 
     # --- the workers -------------------------------------------------------------------------
 
