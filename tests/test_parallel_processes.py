@@ -334,3 +334,16 @@ def test_an_interrupted_call_leaves_no_reply_behind():
         x = np.arange(12.0).reshape(4, 3)
         np.testing.assert_array_equal(pdp(x), 2 * x)
         np.testing.assert_array_equal(pdp.backward(np.ones((4, 3))), np.full((4, 3), 2.0))
+
+
+@pytest.mark.parametrize(("cpus", "polls"), [(1, False), (2, True)])
+def test_polls_only_where_every_part_has_a_cpu(monkeypatch, cpus, polls):
+    """Polling the pipe instead of sleeping costs a CPU: with two parts on one CPU the poll
+    would take the CPU the other part needs."""
+    monkeypatch.setattr(_threads, "cpus", lambda: cpus)
+    x, y = batch()
+    want = step(small_cnn(), x, y, True)
+    with ProcessDataParallel(small_cnn(), parts=2) as pdp:
+        got = step(pdp, x, y, True)
+        assert (pdp._workers[0].spin > 0) == polls
+    np.testing.assert_allclose(got[1], want[1], rtol=RTOL, atol=1e-18)
