@@ -12,9 +12,10 @@ input that holds ``p`` of every window (``Windows.offsets``, as the pooling does
 by ``w[:, 0, p]`` and added into ``y``. The backward mirrors it: ``dw[c, 0, p]`` is the sum of
 ``dy`` times that slice (a batch of dot products, no product array written), and
 ``dy * w[:, 0, p]`` is added back into that slice of a zero canvas. The batch is cut into chunks
-of at most ``CHUNK_BYTES`` of input, so that the prod(k) passes over a chunk stay in cache, and
-the chunks run on the worker threads of :mod:`minidl.functional._threads` (each writes its own
-images; ``dw`` sums the chunks' shares in their order, the same bits on every run).
+of at most ``CHUNK_BYTES`` of input (``THREADED_CHUNK_BYTES`` on the workers), so that the
+prod(k) passes over a chunk stay in cache, and the chunks run on the worker threads of
+:mod:`minidl.functional._threads` (each writes its own images; ``dw`` sums the chunks' shares
+in their order, the same bits on every run).
 
 With stride 1 the slices become long contiguous runs (:class:`FlatRuns`). Flatten each image's
 padded canvas, channels included: (C, *S) -> C L, L = prod(S). Offset ``p`` of the window at
@@ -27,7 +28,8 @@ at each channel's last output position and weights with an inf or NaN take the s
 so that a non-finite value stays in its channel. The weight, one value per channel, is tiled
 to the run's length once per call (``taps``: ``w[c, 0, p]`` repeated L times), because a NumPy
 multiply by a (C, 1) column broadcast along rows runs at a third of its speed on contiguous
-operands. The runs are cut into channel blocks of ``BLOCK_BYTES`` so that a block's canvas,
+operands. The runs are cut into channel blocks of ``BLOCK_BYTES`` (``THREADED_BLOCK_BYTES``
+on the workers) so that a block's canvas,
 accumulator and taps stay in cache through the prod(k) passes; the weight gradient's dot
 products run over the whole chunk (per block they were too short to pay for their calls).
 Against the wide output grid's per-channel runs (rows of one channel: the (C, 1) broadcast)
@@ -46,11 +48,29 @@ import numpy as np
 from minidl.functional import _conv_blocked, _conv_wide, _scratch, _threads
 from minidl.functional.windows import pad_array, padded_shape
 
-# At most CHUNK_BYTES of input per chunk of images (at least one image): the prod(k) passes read
-# the chunk's canvas again and again, and 1 MiB sits in the L2 cache of a core of the 2-core
-# AMD EPYC minidl is measured on (a 3x3 depthwise conv of 32 x 64 x 28 x 28: 10.6 ms forward
-# with 1 MiB chunks, 16 ms with 256 KiB or 4 MiB, 17 ms for the whole batch; December 2026).
-CHUNK_BYTES = 2**20
+# At most CHUNK_BYTES of input per chunk of images (at least one image) where the op runs on
+# one thread: the prod(k) passes read the chunk's canvas again and again, so it should stay in
+# a core's L2 (1 MiB on the AMD EPYC: a 3x3 depthwise conv of 32 x 64 x 28 x 28 took 10.6 ms
+# forward with 1 MiB chunks, 16 ms with 256 KiB or 4 MiB, 17 ms for the whole batch). On the
+# Intel Xeon half that, with blocks of 256 KiB, ran faster on larger images (3x3 layer,
+# forward + backward, fresh processes, old and new alternating, three runs: 8 x 128 x 56 x 56
+# 44.3-44.8 -> 40.5-41.3 ms, 128 x 32 x 28 x 28 35.0-38.2 -> 31.5-31.8; 32 x 64 x 28 x 28
+# unchanged, 17.5-17.8 and 17.6-17.7; December 2026).
+CHUNK_BYTES = 2**19
+# ...and THREADED_CHUNK_BYTES where the chunks run on the worker threads: each chunk is a hand-
+# off, and each NumPy call of a chunk takes Python's lock back, so fewer, larger chunks win
+# there (two threads, the same runs, 1 MiB -> 4 MiB chunks, 512 KiB blocks both: 32 x 64 x 28
+# x 28 15.4-15.8 -> 13.4-13.6 ms, 8 x 128 x 56 x 56 35.0-35.2 -> 32.7-32.8, 128 x 32 x 28 x 28
+# 29.7-30.6 -> 26.2-27.2; 256 KiB blocks lost 10-20% there).
+THREADED_CHUNK_BYTES = 4 * 2**20
+
+
+def _sizes(nbytes):
+    """``(chunk bytes, block bytes)`` for an op on ``nbytes`` of input: ``CHUNK_BYTES`` and
+    ``BLOCK_BYTES`` where it runs on one thread, the ``THREADED_`` ones on the workers."""
+    if _threads.count(nbytes) > 1:
+        return THREADED_CHUNK_BYTES, THREADED_BLOCK_BYTES
+    return CHUNK_BYTES, BLOCK_BYTES
 
 
 def is_depthwise(x_shape, weight_shape, groups):
@@ -58,11 +78,13 @@ def is_depthwise(x_shape, weight_shape, groups):
     return groups > 1 and groups == x_shape[1] == weight_shape[0]
 
 
-# At most BLOCK_BYTES of the chunk's canvas per channel block of the flat runs: a block's canvas,
-# accumulator, product and taps then sit in a core's L2. Smaller blocks cost more calls than
-# they save (32 x 32 x 14 x 14, 3x3: forward 1.2 ms with 512 KiB, 2.1 with 128 KiB; 32 x 64 x
-# 28 x 28 the same within 5%; Intel Xeon, one thread, December 2026).
-BLOCK_BYTES = 512 * 2**10
+# At most BLOCK_BYTES of the chunk's canvas per channel block of the flat runs on one thread,
+# THREADED_BLOCK_BYTES on the workers: a block's canvas, accumulator, product and taps then sit
+# in a core's L2. Smaller blocks cost more calls than they save (32 x 32 x 14 x 14, 3x3:
+# forward 1.2 ms with 512 KiB, 2.1 with 128 KiB; Intel Xeon, one thread, December 2026; and
+# see CHUNK_BYTES).
+BLOCK_BYTES = 256 * 2**10
+THREADED_BLOCK_BYTES = 512 * 2**10
 # At most TAPS_BYTES of tiled weights (prod(k) copies of one image's canvas): above, the flat
 # runs are not taken (a large image of many channels, with a 3x3 kernel nine times its size).
 TAPS_BYTES = 16 * 2**20
@@ -82,10 +104,10 @@ class FlatRuns:
         # the output positions are t < positions: beyond, a run would read the next channel
         self.positions = grid.positions
 
-    def blocks(self, images, itemsize):
-        """``(c0, c1)`` of each channel block, at most ``BLOCK_BYTES`` of the ``images``' canvas
+    def blocks(self, images, itemsize, block_bytes):
+        """``(c0, c1)`` of each channel block, at most ``block_bytes`` of the ``images``' canvas
         each."""
-        per_block = max(1, BLOCK_BYTES // (images * self.length * itemsize))
+        per_block = max(1, block_bytes // (images * self.length * itemsize))
         return [(c0, min(c0 + per_block, self.channels))
                 for c0 in range(0, self.channels, per_block)]  # fmt: skip
 
@@ -147,12 +169,13 @@ def _flat_forward(x, weight, bias, runs):
     ``acc += run_p(canvas) * taps[p]`` for the chunk's images at once."""
     y = np.empty(x.shape[:2] + runs.win.out, dtype=x.dtype)
     taps, L = runs.taps(weight), runs.length
+    chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     def one_chunk(b):
         canvas = runs.canvas(x[b])
         m = canvas.shape[0]
         acc = _scratch.scratch("y", (m, runs.channels * L), x.dtype)
-        for c0, c1 in runs.blocks(m, x.itemsize):
+        for c0, c1 in runs.blocks(m, x.itemsize, block_bytes):
             lo, hi = c0 * L, c1 * L
             block = acc[:, lo:hi]
             term = _scratch.scratch("term", block.shape, x.dtype)
@@ -164,7 +187,7 @@ def _flat_forward(x, weight, bias, runs):
         if bias is not None:
             y[b] += bias.reshape((-1,) + (1,) * len(runs.win.out))
 
-    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
     _threads.map_ordered(one_chunk, chunks, x.nbytes)
     return y
 
@@ -176,6 +199,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     taps[p]``."""
     dx = np.empty_like(x) if input_grad else None
     taps, L, k = runs.taps(weight) if input_grad else None, runs.length, len(runs.starts)
+    chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     def one_chunk(b):
         canvas = runs.canvas(x[b])
@@ -192,7 +216,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
             run = canvas[:, f : f + size].reshape(m, runs.channels, L)[..., :T]
             dw_chunk[:, j] = _dot_per_channel(g_channels, run)
         if input_grad:
-            for c0, c1 in runs.blocks(m, x.itemsize):
+            for c0, c1 in runs.blocks(m, x.itemsize, block_bytes):
                 lo, hi = c0 * L, c1 * L
                 term = _scratch.scratch("term", (m, hi - lo), x.dtype)
                 for j, f in enumerate(runs.starts):
@@ -202,7 +226,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
         return dw_chunk
 
     dw = np.zeros((weight.shape[0], k), dtype=x.dtype)
-    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
     for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     return dx, dw.reshape(weight.shape)
@@ -224,6 +248,7 @@ def forward(x, weight, bias, win):
     nd = len(win.out)
     y = np.empty(x.shape[:2] + win.out, dtype=x.dtype)
     taps = _taps(weight, nd)
+    chunk_bytes = _sizes(x.nbytes)[0]
 
     def one_chunk(b):
         xp = _conv_blocked._canvas(x[b], win)
@@ -236,7 +261,7 @@ def forward(x, weight, bias, win):
         if bias is not None:
             acc += bias.reshape((-1,) + (1,) * nd)
 
-    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
     _threads.map_ordered(one_chunk, chunks, x.nbytes)
     return y
 
@@ -261,6 +286,7 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     nd = len(win.out)
     dx = np.empty_like(x) if input_grad else None
     taps = _taps(weight, nd)
+    chunk_bytes = _sizes(x.nbytes)[0]
 
     def one_chunk(b):
         xp = _conv_blocked._canvas(x[b], win)
@@ -278,7 +304,7 @@ def backward(dy, x, weight, has_bias, win, input_grad):
         return dw_chunk
 
     dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
-    chunks = _threads.image_chunks(x.shape, x.itemsize, CHUNK_BYTES)
+    chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
     for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     return dx, dw.reshape(weight.shape), db

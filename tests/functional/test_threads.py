@@ -52,6 +52,7 @@ def _run(x, w, b, kw, dy, workers, monkeypatch):
 def one_image_chunks(monkeypatch):
     """Every chunk is one image, whatever the thread count: several chunks on tiny inputs."""
     monkeypatch.setattr(depthwise, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(depthwise, "THREADED_CHUNK_BYTES", 1)
 
 
 def _arrays(x_shape, w_shape, kw, dtype, rng):
@@ -100,6 +101,25 @@ def test_threaded_chunks_equal_the_loops_and_repeat(name, x_shape, w_shape, kw, 
     for _ in range(5):
         for got, want in zip(_run(x, w, b, kw, dy, 2, monkeypatch), two, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("workers", "one_image_on"), [(1, "CHUNK_BYTES"),
+                                                      (2, "THREADED_CHUNK_BYTES")])  # fmt: skip
+def test_depthwise_chunks_follow_the_thread_count(workers, one_image_on, rng, monkeypatch):
+    """On one thread the depthwise conv cuts its batch by ``CHUNK_BYTES``, on the workers by
+    ``THREADED_CHUNK_BYTES`` (fewer hand-offs): shrunk to one image, that one gives one chunk
+    per image, and the other, large, leaves the batch in as few chunks as the threads."""
+    name, x_shape, w_shape, kw = PATHS[0]
+    monkeypatch.setattr(depthwise, one_image_on, 1)
+    x, w, b, dy, cache = _arrays(x_shape, w_shape, kw, np.float64, rng)
+    calls = []
+    monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
+    _run(x, w, b, kw, dy, workers, monkeypatch)
+    assert calls == [x_shape[0], x_shape[0]]  # forward and backward, one image a chunk
+    calls.clear()
+    monkeypatch.setattr(depthwise, one_image_on, 2**30)
+    _run(x, w, b, kw, dy, workers, monkeypatch)
+    assert calls == [workers, workers]
 
 
 POOLS = [  # (kind, kernel, stride, padding, x shape): tiling, overlapping, padded, 1-D, 3-D
