@@ -17,7 +17,14 @@ from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.pool import MaxPool2D
 from minidl.layers.reshape import Flatten
-from minidl.nn import DataParallel, ProcessDataParallel, Sequential, lenet5, parallel_processes
+from minidl.nn import (
+    DataParallel,
+    ProcessDataParallel,
+    Sequential,
+    conv2plus1d_net,
+    lenet5,
+    parallel_processes,
+)
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
 
@@ -256,6 +263,14 @@ def test_refuses_what_data_parallel_refuses():
         ProcessDataParallel(Dense(2, 2))
     with pytest.raises(ValueError, match="parts"):
         ProcessDataParallel(small_cnn(), parts=0)
+    with pytest.raises(TypeError, match=r"\(Conv2Plus1D\) is made of other layers"):
+        ProcessDataParallel(conv2plus1d_net())
+    with ProcessDataParallel(small_cnn(), parts=2) as pdp:
+        pdp(np.zeros((4, 2, 8, 8)))
+        with pytest.raises(ValueError, match="dy must have the last forward's batch of 4 rows"):
+            pdp.backward(np.zeros((3, 5)))
+        with pytest.raises(ValueError, match="x must have a batch axis"):
+            pdp(np.float64(1.0))
 
 
 def test_eval_mode_reaches_the_workers():

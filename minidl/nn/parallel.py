@@ -46,10 +46,6 @@ class BatchParts:
     how a batch is cut into parts, and the model's interface, passed through to the model.
     ``forward`` and ``backward`` are theirs."""
 
-    def min_part_macs(self):
-        """A part of the batch gets a thread of its own from this many forward MACs on."""
-        return MIN_PART_MACS
-
     def __init__(self, model, parts=None):
         if not isinstance(model, Sequential):
             raise TypeError(f"model must be a minidl Sequential, got {type(model).__name__}")
@@ -60,8 +56,8 @@ class BatchParts:
             if _is_composite(layer):
                 raise TypeError(
                     f"model.layers[{i}] ({type(layer).__name__}) is made of other layers; "
-                    f"{type(self).__name__} copies each layer and cannot copy one that holds "
-                    "others"
+                    f"{type(self).__name__} works on each layer's own arrays and cache, which "
+                    "such a layer keeps in its parts"
                 )
         self.model, self.parts = model, parts
         self.loss = None
@@ -69,6 +65,10 @@ class BatchParts:
 
     def __call__(self, x):
         return self.forward(x)
+
+    def min_part_macs(self):
+        """A part of the batch gets a thread of its own from this many forward MACs on."""
+        return MIN_PART_MACS
 
     def _input(self, x):
         """``x`` as an array with a batch axis, and the bounds of its parts."""
