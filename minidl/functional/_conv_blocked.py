@@ -243,9 +243,10 @@ def forward_chunks(xp, weight, bias, groups, layout):
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         yc = _scratch.scratch("y", (c_out, m * positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
-        np.copyto(y[a : a + m], layout.images(yc, m))  # (m, C_out, *out)
-        if bias is not None:
-            y[a : a + m] += bias  # while the chunk is in cache
+        if bias is None:
+            np.copyto(y[a : a + m], layout.images(yc, m))  # (m, C_out, *out)
+        else:  # the bias added on the way: one pass over the chunk's y instead of two
+            np.add(layout.images(yc, m), bias, out=y[a : a + m])
 
     chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
                                     xp.itemsize, forward=True)  # fmt: skip

@@ -614,11 +614,15 @@ STRIDED = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
 def test_strided_on_the_phases_equals_naive(nd, cfg, rng, monkeypatch):
     """Every strided case (dilations, 'same' padding, odd sizes, groups) forced onto the wide
     grid of the stride's phases, in chunks of single images: forward and backward equal the
-    loops."""
+    loops. The planes' buffer is poisoned with NaN first, so that a plane element left
+    unwritten would show."""
+    from minidl.functional import _scratch
+
     monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
     monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
     monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
     monkeypatch.setattr(blocked, "CHUNK_BYTES", 1)
+    _scratch.scratch("canvas", (2**16,), np.float64).fill(np.nan)
     x, w, b, kw = _arrays(cfg, rng)
     _, cache = conv_nd_forward(x, w, b, **kw)
     layout = wide.layout_for(x.shape, cache.windows)
@@ -661,6 +665,28 @@ def test_phases_no_offset_reads_give_zero_gradient(rng):
     fast, slow = conv_nd_backward(dy, cache), conv_nd_backward_naive(dy, cache_naive)
     np.testing.assert_allclose(fast.dx, slow.dx, rtol=0, atol=1e-12)
     assert (fast.dx[..., 0::2, :] == 0).all() and (fast.dx[..., :, 0::2] == 0).all()
+
+
+def test_a_phase_of_padding_alone_is_zero(rng, monkeypatch):
+    """x of one element, padding 2, kernel 5, stride 2: the canvas is 0 0 x 0 0, and its odd
+    phase holds padding alone (no element of x lands there): that plane is zero, even over a
+    buffer poisoned with NaN."""
+    from minidl.functional import _scratch
+    from minidl.functional.windows import window_geometry
+
+    monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+    monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
+    win = window_geometry((1,), 5, 2, 2)
+    layout = wide.layout_for((3, 2, 1), win)
+    assert layout.phases == [(0,), (1,)] and len(layout.pieces) == 1
+    _scratch.scratch("canvas", (2**16,), np.float64).fill(np.nan)
+    x, w = rng.normal(size=(3, 2, 1)), rng.normal(size=(4, 2, 5))
+    planes = layout.canvas(x).reshape(3, 2, 2, -1)
+    np.testing.assert_array_equal(planes[:, :, 1], 0)
+    np.testing.assert_array_equal(planes[:, :, 0, 1], x[:, :, 0])
+    y, cache = conv_nd_forward(x, w, None, stride=2, padding=2)
+    np.testing.assert_allclose(y, conv_nd_forward_naive(x, w, None, stride=2, padding=2)[0],
+                               rtol=0, atol=1e-12)  # fmt: skip
 
 
 NOT_DEPTHWISE = [(i, nd, cfg) for i, (nd, cfg) in enumerate(CASES)
