@@ -362,3 +362,18 @@ def test_polls_only_where_every_part_has_a_cpu(monkeypatch, cpus, polls):
         got = step(pdp, x, y, True)
         assert (pdp._workers[0].spin > 0) == polls
     np.testing.assert_allclose(got[1], want[1], rtol=RTOL, atol=1e-18)
+
+
+def test_a_collected_wrapper_stops_its_workers():
+    """Without close() or a with block: once the wrapper is collected, its workers end."""
+    import gc
+
+    x, y = batch()
+    pdp = ProcessDataParallel(small_cnn(), parts=3)
+    step(pdp, x, y, False)
+    processes = [w.process for w in pdp._workers]
+    del pdp
+    gc.collect()
+    for process in processes:
+        process.join(timeout=10)
+    assert len(processes) == 2 and not any(p.is_alive() for p in processes)
