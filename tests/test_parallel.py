@@ -5,17 +5,15 @@ import threading
 
 import numpy as np
 import pytest
+from parallel_cases import small_cnn, step
 
 from minidl.compression.qat import FakeQuantize, FakeQuantWeight
 from minidl.functional import _threads
-from minidl.layers.activations import ReLU
 from minidl.layers.base import Layer
 from minidl.layers.batchnorm import BatchNorm2D
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
-from minidl.layers.pool import MaxPool2D
-from minidl.layers.reshape import Flatten
 from minidl.nn import DataParallel, Sequential, conv2plus1d_net, lenet5, parallel
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
@@ -29,21 +27,6 @@ RTOL = 1e-12
 def two_threads(monkeypatch):
     """Two threads whatever the machine (one core, OPENBLAS_NUM_THREADS=1 in CI's reruns)."""
     monkeypatch.setattr(_threads, "WORKERS", 2)
-
-
-def small_cnn(seed=1):
-    rng = np.random.default_rng(seed)
-    return Sequential([
-        Conv2D(2, 4, 3, padding=1, rng=rng, dtype=np.float64), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(4 * 4 * 4, 5, rng=rng, dtype=np.float64),
-    ])  # fmt: skip
-
-
-def step(model, x, y, input_grad):
-    crit = CrossEntropyLoss()
-    loss = crit(model(x), y)
-    dx = model.backward(crit.backward(), input_grad=input_grad)
-    return loss, dx, {k: g.copy() for k, g in model.grads.items()}
 
 
 @pytest.mark.parametrize("parts", [2, 3, 7])

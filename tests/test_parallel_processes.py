@@ -8,14 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from parallel_cases import small_cnn, step
 
 from minidl.functional import _threads
-from minidl.layers.activations import ReLU
 from minidl.layers.base import Layer
 from minidl.layers.batchnorm import BatchNorm2D
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
-from minidl.layers.pool import MaxPool2D
 from minidl.layers.reshape import Flatten
 from minidl.nn import (
     DataParallel,
@@ -40,21 +39,6 @@ RTOL = 1e-12
 def two_threads(monkeypatch):
     """DataParallel's parts really on two threads, whatever the machine."""
     monkeypatch.setattr(_threads, "WORKERS", 2)
-
-
-def small_cnn(seed=1, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    return Sequential([
-        Conv2D(2, 4, 3, padding=1, rng=rng, dtype=dtype), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(4 * 4 * 4, 5, rng=rng, dtype=dtype),
-    ])  # fmt: skip
-
-
-def step(model, x, y, input_grad):
-    crit = CrossEntropyLoss()
-    loss = crit(model(x), y)
-    dx = model.backward(crit.backward(), input_grad=input_grad)
-    return loss, dx, {k: g.copy() for k, g in model.grads.items()}
 
 
 def batch(n=7, dtype=np.float64, seed=0):
@@ -149,7 +133,17 @@ def test_arrays_larger_than_the_slots_go_through_the_pipe(monkeypatch):
             np.testing.assert_allclose(g[2][key], want[2][key], rtol=RTOL, atol=1e-18)
 
 
-class MeetAtBarrier(Layer):
+class Identity(Layer):
+    """The identity; the probes below add what their forward does besides."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class MeetAtBarrier(Identity):
     """The identity, after every part has reached a barrier shared with the workers: the
     forward fails (the barrier times out) unless the parts run side by side."""
 
@@ -161,9 +155,6 @@ class MeetAtBarrier(Layer):
         self.barrier.wait()
         return x
 
-    def backward(self, dy):
-        return dy
-
 
 def test_parts_run_side_by_side():
     barrier = multiprocessing.get_context("fork").Barrier(2, timeout=20)
@@ -173,14 +164,11 @@ def test_parts_run_side_by_side():
     np.testing.assert_array_equal(out, np.arange(8.0).reshape(4, 2))
 
 
-class FailOnNegative(Layer):
+class FailOnNegative(Identity):
     def forward(self, x):
         if (x < 0).any():
             raise ValueError("FailOnNegative: a negative input")
         return x
-
-    def backward(self, dy):
-        return dy
 
 
 def test_a_workers_error_is_raised_here_and_the_workers_go_on():
@@ -193,7 +181,7 @@ def test_a_workers_error_is_raised_here_and_the_workers_go_on():
         np.testing.assert_array_equal(pdp(np.ones((4, 3))), np.ones((4, 3)))
 
 
-class ExitInWorker(Layer):
+class ExitInWorker(Identity):
     """The identity here; in a worker process, the process ends (exit code 3) mid-call."""
 
     def __init__(self):
@@ -204,9 +192,6 @@ class ExitInWorker(Layer):
         if os.getpid() != self.parent:
             os._exit(3)
         return x
-
-    def backward(self, dy):
-        return dy
 
 
 def test_a_worker_that_ended_is_named_then_replaced():
@@ -231,11 +216,17 @@ def test_a_worker_killed_between_calls_is_replaced():
     np.testing.assert_allclose(got[1], want[1], rtol=RTOL, atol=1e-18)
 
 
+def running(parts):
+    """A wrapper whose workers have run a step, and their processes."""
+    x, y = batch()
+    pdp = ProcessDataParallel(small_cnn(), parts=parts)
+    step(pdp, x, y, False)
+    return pdp, [w.process for w in pdp._workers]
+
+
 def test_close_stops_the_workers():
     x, y = batch()
-    pdp = ProcessDataParallel(small_cnn(), parts=2)
-    step(pdp, x, y, False)
-    processes = [w.process for w in pdp._workers]
+    pdp, processes = running(2)
     with pdp:
         pass
     assert processes and not any(p.is_alive() for p in processes)
@@ -368,10 +359,7 @@ def test_a_collected_wrapper_stops_its_workers():
     """Without close() or a with block: once the wrapper is collected, its workers end."""
     import gc
 
-    x, y = batch()
-    pdp = ProcessDataParallel(small_cnn(), parts=3)
-    step(pdp, x, y, False)
-    processes = [w.process for w in pdp._workers]
+    pdp, processes = running(3)
     del pdp
     gc.collect()
     for process in processes:
