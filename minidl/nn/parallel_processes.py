@@ -265,7 +265,8 @@ class ProcessDataParallel(BatchParts):
             )
         super().__init__(model, parts)
         self._workers = []
-        self._shared = None  # (the parameters' and buffers' mapping, [(layer, attr, key, view)])
+        # (the shared mapping, [(layer, attr, key, view)] of its arrays, the model's layers)
+        self._shared = None
         self._slot_bytes = MIN_SLOT_BYTES
         self._out_bytes = 0  # the largest part of y so far
         self._split = None  # the last forward's parts, None when it ran as the model
