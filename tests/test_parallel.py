@@ -14,7 +14,7 @@ from minidl.layers.batchnorm import BatchNorm2D
 from minidl.layers.conv import Conv2D
 from minidl.layers.dense import Dense
 from minidl.layers.dropout import Dropout
-from minidl.nn import DataParallel, Sequential, conv2plus1d_net, lenet5, parallel
+from minidl.nn import DataParallel, Sequential, conv2plus1d_net, lenet5, parallel, summary
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
 
@@ -100,7 +100,8 @@ def test_default_parts_only_where_a_part_has_the_work(two_threads, monkeypatch):
     dp = DataParallel(lenet5())
     dp(x)  # LeNet-5: 0.42 M multiply-adds a sample, 6.7 M for half of 32: one part
     assert len(dp._replicas) == 1
-    monkeypatch.setattr(parallel, "MIN_PART_MACS", 16 * 416_520)
+    per_sample = summary(lenet5(), (1, 1, 28, 28)).total_macs
+    monkeypatch.setattr(parallel, "MIN_PART_MACS", 16 * per_sample)
     dp(x)
     assert len(dp._replicas) == 2
     one = DataParallel(lenet5())

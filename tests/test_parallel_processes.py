@@ -23,6 +23,7 @@ from minidl.nn import (
     conv2plus1d_net,
     lenet5,
     parallel_processes,
+    summary,
 )
 from minidl.nn.losses import CrossEntropyLoss
 from minidl.optim import Adam
@@ -237,10 +238,12 @@ def test_close_stops_the_workers():
 def test_default_parts_follow_the_work(monkeypatch):
     monkeypatch.setattr(_threads, "WORKERS", 2)
     x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
-    with ProcessDataParallel(lenet5(rng=np.random.default_rng(0))) as pdp:
-        pdp(x)  # 4 x 0.42 M multiply-adds: not worth a second process
+    model = lenet5(rng=np.random.default_rng(0))
+    per_sample = summary(model, (1, 1, 28, 28)).total_macs  # 0.42 M
+    with ProcessDataParallel(model) as pdp:
+        pdp(x)  # 4 samples: not worth a second process
         assert pdp._split is None
-        monkeypatch.setattr(parallel_processes, "MIN_PART_MACS", 2 * 416_520)
+        monkeypatch.setattr(parallel_processes, "MIN_PART_MACS", 2 * per_sample)
         pdp(x)
         assert pdp._split == [(0, 2), (2, 4)]
 

@@ -29,9 +29,9 @@ so that a non-finite value stays in its channel. The weight, one value per chann
 to the run's length once per call (``taps``: ``w[c, 0, p]`` repeated L times), because a NumPy
 multiply by a (C, 1) column broadcast along rows runs at a third of its speed on contiguous
 operands. The runs are cut into channel blocks of ``BLOCK_BYTES`` (``THREADED_BLOCK_BYTES``
-on the workers) so that a block's canvas,
-accumulator and taps stay in cache through the prod(k) passes; the weight gradient's dot
-products run over the whole chunk (per block they were too short to pay for their calls).
+on the workers) so that a block's canvas, accumulator and taps stay in cache through the
+prod(k) passes; the weight gradient's dot products run over the whole chunk (per block they
+were too short to pay for their calls).
 Against the wide output grid's per-channel runs (rows of one channel: the (C, 1) broadcast)
 this took a 3x3 depthwise conv of 32 x 64 x 28 x 28 from 14.0 to 8.4 ms forward and from 24.4
 to 14.1 backward, 128 x 32 x 28 x 28 from 27.6 to 16.3 and 47 to 26.6, 8 x 128 x 56 x 56 from
