@@ -236,17 +236,19 @@ def forward_chunks(xp, weight, bias, groups, layout):
     o_g = c_out // groups
     w2 = weight.reshape(groups, o_g, -1)
     y = np.empty((n, c_out) + layout.win.out, dtype=xp.dtype)
-    bias = None if bias is None else bias.reshape((c_out,) + (1,) * len(layout.win.out))
+    bias = None if bias is None else bias.reshape(c_out, 1)
 
     def one_chunk(chunk):  # writes y[a : a + m] alone
         a, m = chunk
         col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         yc = _scratch.scratch("y", (c_out, m * positions), xp.dtype)
         np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
-        if bias is None:
-            np.copyto(y[a : a + m], layout.images(yc, m))  # (m, C_out, *out)
-        else:  # the bias added on the way: one pass over the chunk's y instead of two
-            np.add(layout.images(yc, m), bias, out=y[a : a + m])
+        if bias is not None:
+            # along the product's rows of m x positions, then one plain copy: added while
+            # copying into y (short runs of one output row and a broadcast) took 1.7x as long
+            # (8 x 32 x 28 x 28 of y: 122 us against 73; AMD EPYC, one thread, December 2026)
+            np.add(yc, bias, out=yc)
+        np.copyto(y[a : a + m], layout.images(yc, m))  # (m, C_out, *out)
 
     chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
                                     xp.itemsize, forward=True)  # fmt: skip
