@@ -145,25 +145,48 @@ def thin_forward(c_in, weight_shape):
 
 
 def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=False):
-    """``(chunks, work)``: the ``(start, images)`` of each chunk of a chunk loop, and its work
+    """``(chunks, work, limit)``: the ``(start, images)`` of each chunk of a chunk loop; its work
     for the worker threads' thresholds (``_threads.map_gemms``): the bytes of windows it
-    gathers and the multiply-adds of one GEMM over them (the weight's size per column). With BLAS
+    gathers and the multiply-adds of one GEMM over them (the weight's size per column); and the
+    bytes of temporaries a chunk may hold (a forward cuts a larger image: :func:`slabs`). With BLAS
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads. A ``forward`` with thin GEMMs (:func:`thin_forward`) takes at most
     ``THIN_FORWARD_CHUNK_BYTES`` where its loop runs on one thread, BLAS held or not."""
     work = gemm_work(n, c_in, weight_shape, win, positions, itemsize)
-    if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
-        return [(0, 1)], work
     limit = CHUNK_BYTES if _threads.held() else chunk_bytes()
     workers = _threads.gemm_workers(*work)  # one while BLAS has its threads
     if forward and workers <= 1 and thin_forward(c_in, weight_shape):
         limit = min(limit, THIN_FORWARD_CHUNK_BYTES)
+    if n == 1:  # one image, one chunk: nothing to choose (a small batch's per-call cost)
+        return [(0, 1)], work, limit
     per_chunk = max(1, limit // _image_bytes(c_in, weight_shape[0], win, positions, itemsize))
     if workers > 1:  # a whole number of chunks per worker: 3 chunks on 2 workers take 2 rounds
         rounds = -(-n // (workers * per_chunk))
         per_chunk = max(1, -(-n // (workers * rounds)))
-    return _threads.even_chunks(n, per_chunk), work
+    return _threads.even_chunks(n, per_chunk), work, limit
+
+
+def slabs(layout, m, limit, position_bytes):
+    """``(layout, rows)`` of each part of a forward's chunk of ``m`` images: the chunk whole
+    (``rows`` = all), or, for one image whose temporaries (``position_bytes`` a grid position)
+    exceed ``limit``, slabs of its output rows along the first spatial axis on a layout that
+    can cut its grid (the wide grid's ``slab``), each within ``limit``, one after the other.
+    A whole image's columns out of the caches slowed the GEMM and the gather: Conv3D 4 x 32 x
+    8 x 28 x 28 -> 32 (3x3x3, 24.7 MB of windows an image), one image's gather and GEMM took
+    11.6 ms whole, 6.5-6.7 in 4-8 slabs; the layer's forward 35.6 ms, 27.0 in slabs. Not the
+    backward: its col2im adds a slab's short runs (one 30 x 30 plane each) at 2 elements a ns
+    where the whole image's runs go at 7 (1.6 ms an image whole, 5.1 in slabs), more than the
+    GEMMs gained (AMD EPYC, one thread, December 2026)."""
+    whole = [(layout, slice(None))]
+    if m > 1 or not hasattr(layout, "slab"):
+        return whole
+    row_bytes = position_bytes * layout.steps[0]
+    if layout.positions * position_bytes <= limit or layout.out[0] < 2:
+        return whole
+    rows = max(1, limit // row_bytes)
+    return [(layout.slab(r0, r0 + k), slice(r0, r0 + k))
+            for r0, k in _threads.even_chunks(layout.out[0], rows)]  # fmt: skip
 
 
 def gemm_macs(images, positions, weight_shape):
@@ -240,18 +263,25 @@ def forward_chunks(xp, weight, bias, groups, layout):
 
     def one_chunk(chunk):  # writes y[a : a + m] alone
         a, m = chunk
-        col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
-        yc = _scratch.scratch("y", (c_out, m * positions), xp.dtype)
-        np.matmul(w2, col, out=yc.reshape(groups, o_g, m * positions))
-        if bias is not None:
-            # along the product's rows of m x positions, then one plain copy: added while
-            # copying into y (short runs of one output row and a broadcast) took 1.7x as long
-            # (8 x 32 x 28 x 28 of y: 122 us against 73; AMD EPYC, one thread, December 2026)
-            np.add(yc, bias, out=yc)
-        np.copyto(y[a : a + m], layout.images(yc, m))  # (m, C_out, *out)
+        for part, rows in slabs(layout, m, limit, position_bytes):
+            cols = m * part.positions
+            col = part.columns(xp[a : a + m]).reshape(groups, -1, cols)
+            yc = _scratch.scratch("y", (c_out, cols), xp.dtype)
+            np.matmul(w2, col, out=yc.reshape(groups, o_g, cols))
+            if bias is not None:
+                # along the product's rows of m x positions, then one plain copy: added while
+                # copying into y (short runs of one output row and a broadcast) took 1.7x as
+                # long (8 x 32 x 28 x 28 of y: 122 us against 73; AMD EPYC, one thread, 2026)
+                np.add(yc, bias, out=yc)
+            np.copyto(y[a : a + m, :, rows], part.images(yc, m))  # (m, C_out, *out)
 
-    chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                    xp.itemsize, forward=True)  # fmt: skip
+    chunks, work, limit = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
+                                           xp.itemsize, forward=True)  # fmt: skip
+    position_bytes = _image_bytes(xp.shape[1], c_out, layout.win, 1, xp.itemsize)
+    # within an image, slabs of at least CHUNK_BYTES, not a thin forward's smaller chunks: in
+    # those a GEMM as thin as a first layer's lost more to the slabs' calls than it gained
+    # (Conv3D 8 x 3 x 16 x 32 x 32 -> 16: forward 7.5-8.3 ms whole, 8.9-9.1 in 2 MiB slabs)
+    limit = max(limit, CHUNK_BYTES)
     _threads.map_gemms(one_chunk, chunks, *work)
     return y
 
@@ -358,8 +388,8 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
         return dw_t
 
-    chunks, work = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                    xp.itemsize)  # fmt: skip
+    chunks, work, _ = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
+                                       xp.itemsize)  # fmt: skip
     dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
     for share in _threads.map_gemms(one_chunk, chunks, *work):
         dw_t += share  # in the chunks' order: the same sum on every run

@@ -34,6 +34,7 @@ A 1x1 kernel with no padding is the degenerate grid (T = positions, ``col`` is `
 one batched GEMM per pass, no gather at all.
 """
 
+import copy
 import functools
 import math
 
@@ -92,9 +93,24 @@ class WideLayout:
         self.positions, self.steps = _grid(canvas_shape, win)
         self.starts = [sum(d * q * st for d, q, st in zip(win.dilation, p, self.steps, strict=True))
                        for p in np.ndindex(*win.kernel)]  # fmt: skip
+        # the output this layout's columns hold: all of it, from grid position 0 (see slab)
+        self.out, self.t0 = win.out, 0
+
+    def slab(self, r0, r1):
+        """This layout cut to output rows ``r0 .. r1 - 1`` of the first spatial axis: the grid
+        positions ``t0 = r0 st_0`` up to ``r1 st_0`` (up to T for the last rows), a contiguous
+        part of every run. A chunk loop takes one image's slabs one after the other where the
+        image's columns alone would not fit in a chunk (``_conv_blocked.slabs``)."""
+        part = copy.copy(self)
+        t1 = self.positions if r1 == self.out[0] else r1 * self.steps[0]
+        part.t0 = r0 * self.steps[0]
+        part.out, part.positions = (r1 - r0, *self.out[1:]), t1 - part.t0
+        part.starts = [start + part.t0 for start in self.starts]
+        return part
 
     def columns(self, xp):
         """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]."""
+        xp = xp[..., self.t0 :] if self.t0 else xp  # a slab's runs start at its first position
         m, c = xp.shape[:2]
         sn, sc, item = xp.strides[0], xp.strides[1], xp.itemsize
         offsets = tuple(d * st * item for d, st in zip(self.win.dilation, self.steps, strict=True))
@@ -116,7 +132,7 @@ class WideLayout:
     def on_output(self, a):
         """The output positions of ``a`` (..., T) as a view (..., *out)."""
         strides = a.strides[:-1] + tuple(st * a.itemsize for st in self.steps)
-        return _strided(a, a.shape[:-1] + self.win.out, strides)
+        return _strided(a, a.shape[:-1] + self.out, strides)
 
     def images(self, a, m):
         """A chunk's product (rows, m T) as a view (m, rows, *out) of its output positions."""
@@ -163,6 +179,7 @@ class PhasedLayout(WideLayout):
             for split in splits
         ]
         self.pieces = [piece for piece in map(self._piece, self.phases) if piece is not None]
+        self.out, self.t0 = win.out, 0
 
     def _piece(self, phase):
         """``(plane index, x index)`` of the elements of ``x`` that lie on phase ``phase``'s

@@ -316,6 +316,39 @@ def test_chunks_of_images(rng, monkeypatch):
     assert_tiers_equal(x, w, b, kw, rng)
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kw"),
+    [((2, 4, 7, 6), (6, 2, 3, 2), dict(padding=1, dilation=(1, 2), groups=2)),
+     ((2, 3, 7, 6), (4, 3, 3, 3), dict(padding="same")),
+     ((2, 3, 9, 7), (4, 3, 3, 3), dict(stride=2, padding=1)),  # on the stride's phases
+     ((1, 2, 5, 4, 4), (3, 2, 3, 3, 3), dict(padding=1))],
+    ids=["2d-groups-dilated", "2d-same", "2d-stride2", "3d"])  # fmt: skip
+def test_slabs_of_one_image_equal_naive(x_shape, w_shape, kw, rows, rng, monkeypatch):
+    """Images too large for a chunk: the forward cuts each into slabs of ``rows`` output rows
+    along the first spatial axis (the last slab shorter where ``rows`` does not divide them),
+    as many as ``rows`` says, covering the grid; the same y and gradients as the loops
+    (float64, 1e-12)."""
+    monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+    monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
+    monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
+    monkeypatch.setattr(blocked, "_blas_threads", lambda: 1)
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[0])
+    _, cache = conv_nd_forward(x, w, b, **kw)
+    win, layout = cache.windows, wide.layout_for(x.shape, cache.windows)
+    assert wide.applies(x.shape, w.shape, cache.groups, win)
+    row_bytes = blocked._image_bytes(x_shape[1], w_shape[0], win, 1, 8) * layout.steps[0]
+    monkeypatch.setattr(blocked, "CHUNK_BYTES", rows * row_bytes)
+    monkeypatch.setattr(blocked, "THIN_FORWARD_CHUNK_BYTES", rows * row_bytes)
+    taken = []
+    real_slabs = blocked.slabs
+    monkeypatch.setattr(blocked, "slabs", lambda *a: taken.append(real_slabs(*a)) or taken[-1])
+    assert_tiers_equal(x, w, b, kw, rng)
+    assert taken and all(len(parts) == -(-win.out[0] // rows) for parts in taken)
+    assert all(sum(part.positions for part, _ in parts) == layout.positions for parts in taken)
+
+
 @pytest.mark.parametrize(("c_out", "groups", "thin"), [(16, 1, True), (32, 1, True),
                                                        (64, 1, False), (64, 4, True)])  # fmt: skip
 def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
@@ -332,7 +365,7 @@ def test_thin_forwards_take_smaller_chunks(c_out, groups, thin, monkeypatch):
     assert blocked.thin_forward(c_in, w_shape) == thin
 
     def per_chunk(forward):
-        chunks, _ = blocked.chunks_of_images(128, c_in, w_shape, win, 100, 4, forward=forward)
+        chunks, _, _ = blocked.chunks_of_images(128, c_in, w_shape, win, 100, 4, forward=forward)
         return max(m for _, m in chunks)
 
     small = -(-128 // -(-128 // (blocked.THIN_FORWARD_CHUNK_BYTES // image)))
