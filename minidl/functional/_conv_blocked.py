@@ -168,16 +168,16 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=Fa
 
 
 def slabs(layout, m, limit, position_bytes):
-    """``(layout, rows)`` of each part of a forward's chunk of ``m`` images: the chunk whole
-    (``rows`` = all), or, for one image whose temporaries (``position_bytes`` a grid position)
-    exceed ``limit``, slabs of its output rows along the first spatial axis on a layout that
-    can cut its grid (the wide grid's ``slab``), each within ``limit``, one after the other.
-    A whole image's columns out of the caches slowed the GEMM and the gather: Conv3D 4 x 32 x
-    8 x 28 x 28 -> 32 (3x3x3, 24.7 MB of windows an image), one image's gather and GEMM took
-    11.6 ms whole, 6.5-6.7 in 4-8 slabs; the layer's forward 35.6 ms, 27.0 in slabs. Not the
-    backward: its col2im adds a slab's short runs (one 30 x 30 plane each) at 2 elements a ns
-    where the whole image's runs go at 7 (1.6 ms an image whole, 5.1 in slabs), more than the
-    GEMMs gained (AMD EPYC, one thread, December 2026)."""
+    """``(layout, rows)`` of each part of a chunk of ``m`` images: the chunk whole (``rows`` =
+    all), or, for one image whose temporaries (``position_bytes`` a grid position) exceed
+    ``limit``, slabs of its output rows along the first spatial axis on a layout that can cut
+    its grid (the wide grid's ``slab``), each within ``limit``, one after the other. A whole
+    image's columns out of the caches slowed the GEMMs and the gathers: Conv3D 4 x 32 x 8 x 28
+    x 28 -> 32 (3x3x3, 24.7 MB of windows an image), one image's gather and forward GEMM took
+    11.6 ms whole, 6.5-6.7 in 4-8 slabs; the layer's forward 33-38 ms, 22-27 in slabs, its
+    backward (dW in slabs) 63-70, 51-61. The backward's dcol and col2im stay whole: col2im adds
+    a slab's short runs (one 30 x 30 plane each) at 2 elements a ns where the whole image's go
+    at 7 (1.6 ms an image whole, 5.1 in slabs; AMD EPYC, one thread, December 2026)."""
     whole = [(layout, slice(None))]
     if m > 1 or not hasattr(layout, "slab"):
         return whole
@@ -371,25 +371,30 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
 
     def one_chunk(chunk):  # returns this chunk's dW^T; writes dxp[a : a + m] alone
         a, m = chunk
-        # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
-        col = layout.columns(xp[a : a + m]).reshape(groups, -1, m * positions)
         # dy of these images in col's column order, (C_out, m positions); zero elsewhere
         dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m * positions),
                                                               xp.dtype)  # fmt: skip
         np.copyto(layout.images(dyc, m), dy[a : a + m])
         dyc = dyc.reshape(groups, o_g, m * positions)
-        # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs this
-        # orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, one thread)
-        dw_t = np.matmul(col, dyc.swapaxes(-1, -2))
-        if dxp is not None:
-            dcol = _scratch.scratch("dcol", col.shape, xp.dtype)  # (groups, C_g prod(k), m pos.)
+        dw_t = None
+        for part, _ in slabs(layout, m, limit, position_bytes):  # a large image's in slabs
+            # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
+            col = part.columns(xp[a : a + m]).reshape(groups, -1, m * part.positions)
+            dy_part = dyc if part is layout else dyc[..., part.t0 : part.t0 + part.positions]
+            # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs
+            # this orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, 1 thread)
+            share = np.matmul(col, dy_part.swapaxes(-1, -2))
+            dw_t = share if dw_t is None else np.add(dw_t, share, out=dw_t)  # slabs in order
+        if dxp is not None:  # the whole chunk at once (slabs' col2im runs were too short)
+            dcol = _scratch.scratch("dcol", (groups, w2.shape[2], m * positions), xp.dtype)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
             dxp[a : a + m].fill(0)
             layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
         return dw_t
 
-    chunks, work, _ = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                       xp.itemsize)  # fmt: skip
+    chunks, work, limit = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
+                                           xp.itemsize)  # fmt: skip
+    position_bytes = _image_bytes(xp.shape[1], c_out, layout.win, 1, xp.itemsize)
     dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
     for share in _threads.map_gemms(one_chunk, chunks, *work):
         dw_t += share  # in the chunks' order: the same sum on every run

@@ -325,10 +325,10 @@ def test_chunks_of_images(rng, monkeypatch):
      ((1, 2, 5, 4, 4), (3, 2, 3, 3, 3), dict(padding=1))],
     ids=["2d-groups-dilated", "2d-same", "2d-stride2", "3d"])  # fmt: skip
 def test_slabs_of_one_image_equal_naive(x_shape, w_shape, kw, rows, rng, monkeypatch):
-    """Images too large for a chunk: the forward cuts each into slabs of ``rows`` output rows
-    along the first spatial axis (the last slab shorter where ``rows`` does not divide them),
-    as many as ``rows`` says, covering the grid; the same y and gradients as the loops
-    (float64, 1e-12)."""
+    """Images too large for a chunk: the forward and the backward's dW cut each into slabs of
+    ``rows`` output rows along the first spatial axis (the last slab shorter where ``rows`` does
+    not divide them), as many as ``rows`` says, covering the grid; the same y and gradients as
+    the loops (float64, 1e-12)."""
     monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
     monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
     monkeypatch.setattr(blocked, "FIRST_LAYER_WINDOW", 0)
