@@ -17,7 +17,9 @@ and a 5x5 kernel), so it is never built whole:
   already too much); each block's windows, for all N images, are gathered channels-first into
   a buffer of at most ``BLOCK_BYTES`` (rows contiguous along the output's last axis, which is
   what makes the copy fast) and multiplied by one batched ``np.matmul``. Either way the gather
-  stays in cache, and nothing of size ``col`` is kept.
+  stays in cache, and nothing of size ``col`` is kept. On the wide grid (``_conv_wide``) both
+  passes take an image too large for a chunk in slabs of its output rows instead
+  (:func:`slabs`; the backward's dcol and col2im stay whole).
 
 The padded input, the gathered windows and their gradient live in scratch buffers kept
 between calls (:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB,
@@ -148,7 +150,7 @@ def chunks_of_images(n, c_in, weight_shape, win, positions, itemsize, forward=Fa
     """``(chunks, work, limit)``: the ``(start, images)`` of each chunk of a chunk loop; its work
     for the worker threads' thresholds (``_threads.map_gemms``): the bytes of windows it
     gathers and the multiply-adds of one GEMM over them (the weight's size per column); and the
-    bytes of temporaries a chunk may hold (a forward cuts a larger image: :func:`slabs`). With BLAS
+    bytes of temporaries a chunk may hold (:func:`slabs` cuts a larger image). With BLAS
     held to one thread (``_threads.one_blas_thread``), at most ``CHUNK_BYTES`` of temporaries
     per chunk and at least one chunk per worker; else ``chunk_bytes()``, sized for BLAS's
     threads. A ``forward`` with thin GEMMs (:func:`thin_forward`) takes at most
@@ -179,12 +181,11 @@ def slabs(layout, m, limit, position_bytes):
     a slab's short runs (one 30 x 30 plane each) at 2 elements a ns where the whole image's go
     at 7 (1.6 ms an image whole, 5.1 in slabs; AMD EPYC, one thread, December 2026)."""
     whole = [(layout, slice(None))]
-    if m > 1 or not hasattr(layout, "slab"):
+    if m > 1 or not hasattr(layout, "slab"):  # several images fit a chunk; no grid to cut
         return whole
-    row_bytes = position_bytes * layout.steps[0]
     if layout.positions * position_bytes <= limit or layout.out[0] < 2:
         return whole
-    rows = max(1, limit // row_bytes)
+    rows = max(1, limit // (position_bytes * layout.steps[0]))  # a row: steps[0] positions
     return [(layout.slab(r0, r0 + k), slice(r0, r0 + k))
             for r0, k in _threads.even_chunks(layout.out[0], rows)]  # fmt: skip
 
