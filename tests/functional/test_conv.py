@@ -322,8 +322,9 @@ def test_chunks_of_images(rng, monkeypatch):
     [((2, 4, 7, 6), (6, 2, 3, 2), dict(padding=1, dilation=(1, 2), groups=2)),
      ((2, 3, 7, 6), (4, 3, 3, 3), dict(padding="same")),
      ((2, 3, 9, 7), (4, 3, 3, 3), dict(stride=2, padding=1)),  # on the stride's phases
-     ((1, 2, 5, 4, 4), (3, 2, 3, 3, 3), dict(padding=1))],
-    ids=["2d-groups-dilated", "2d-same", "2d-stride2", "3d"])  # fmt: skip
+     ((1, 2, 5, 4, 4), (3, 2, 3, 3, 3), dict(padding=1)),
+     ((2, 3, 11), (4, 3, 3), dict(padding=1, dilation=2))],  # 1-D: slabs of positions
+    ids=["2d-groups-dilated", "2d-same", "2d-stride2", "3d", "1d-dilated"])  # fmt: skip
 def test_slabs_of_one_image_equal_naive(x_shape, w_shape, kw, rows, rng, monkeypatch):
     """Images too large for a chunk: the forward and the backward's dW cut each into slabs of
     ``rows`` output rows along the first spatial axis (the last slab shorter where ``rows`` does
