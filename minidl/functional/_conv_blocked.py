@@ -264,7 +264,7 @@ def forward_chunks(xp, weight, bias, groups, layout):
 
     def one_chunk(chunk):  # writes y[a : a + m] alone
         a, m = chunk
-        for part, rows in slabs(layout, m, limit, position_bytes):
+        for part, rows in slabs(layout, m, slab_bytes, position_bytes):
             cols = m * part.positions
             col = part.columns(xp[a : a + m]).reshape(groups, -1, cols)
             yc = _scratch.scratch("y", (c_out, cols), xp.dtype)
@@ -282,7 +282,7 @@ def forward_chunks(xp, weight, bias, groups, layout):
     # within an image, slabs of at least CHUNK_BYTES, not a thin forward's smaller chunks: in
     # those a GEMM as thin as a first layer's lost more to the slabs' calls than it gained
     # (Conv3D 8 x 3 x 16 x 32 x 32 -> 16: forward 7.5-8.3 ms whole, 8.9-9.1 in 2 MiB slabs)
-    limit = max(limit, CHUNK_BYTES)
+    slab_bytes = max(limit, CHUNK_BYTES)
     _threads.map_gemms(one_chunk, chunks, *work)
     return y
 
@@ -381,6 +381,7 @@ def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
         for part, _ in slabs(layout, m, limit, position_bytes):  # a large image's in slabs
             # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
             col = part.columns(xp[a : a + m]).reshape(groups, -1, m * part.positions)
+            # a slab is of one image (m = 1): its grid positions are dyc's columns
             dy_part = dyc if part is layout else dyc[..., part.t0 : part.t0 + part.positions]
             # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs
             # this orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, 1 thread)
