@@ -218,6 +218,9 @@ class Im2colLayout:
     def __init__(self, win):
         self.win, self.positions = win, math.prod(win.out)
 
+    def canvas(self, x):
+        return _canvas(x, self.win)
+
     def columns(self, xp):
         rows = xp.shape[1] * math.prod(self.win.kernel)
         out = _scratch.scratch("col", (rows, xp.shape[0] * self.positions), xp.dtype)
@@ -232,8 +235,17 @@ class Im2colLayout:
     def add_columns(self, dxp, dcol):
         self.win.add_columns(dxp, dcol)
 
-    def to_input(self, dxp):
-        return self.win.crop(dxp).copy()
+    def to_input(self, dxp, out=None):
+        return to_input_of(self.win, dxp, out)
+
+
+def to_input_of(win, dxp, out=None):
+    """dx from the gradient of a canvas ``dxp``: its part on ``x``, copied into ``out`` (a
+    chunk's images of dx) or a fresh array."""
+    if out is None:
+        return win.crop(dxp).copy()
+    np.copyto(out, win.crop(dxp))
+    return out
 
 
 def images_first(layout, a, m):
@@ -249,25 +261,29 @@ def forward(x, weight, bias, groups, win):
     big_window = window >= MAX_WINDOW and math.prod(win.out) >= ROW_POSITIONS
     if chunk < 2 or window <= FIRST_LAYER_WINDOW or big_window:
         return _forward_row_blocks(x, weight, bias, groups, win)
-    xp = _canvas(x, win)
-    return forward_chunks(xp, weight, bias, groups, Im2colLayout(win))
+    return forward_chunks(x, weight, bias, groups, Im2colLayout(win))
 
 
-def forward_chunks(xp, weight, bias, groups, layout):
-    """y (N, C_out, *out) of (3.4) from the canvas ``xp``, chunk by chunk of images: per chunk,
-    ``y = w col`` is one GEMM per group, copied into y's (N, C_out, ...) layout."""
-    n, c_out, positions = xp.shape[0], weight.shape[0], layout.positions
+def forward_chunks(x, weight, bias, groups, layout):
+    """y (N, C_out, *out) of (3.4), chunk by chunk of images: per chunk, the images' canvas
+    (``layout.canvas``), then ``y = w col``, one GEMM per group, copied into y's (N, C_out,
+    ...) layout. Each chunk pads its own images, on its worker, while they are in cache: the
+    whole batch's canvas, made before the loop on one thread, took 4-5% of a layer's forward +
+    backward at two threads (32 x 16 x 28 x 28 -> 32), and 16% with a stride's phases (32 x 64 x
+    28 x 28 -> 128, stride 2; AMD EPYC, December 2026)."""
+    n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     w2 = weight.reshape(groups, o_g, -1)
-    y = np.empty((n, c_out) + layout.win.out, dtype=xp.dtype)
+    y = np.empty((n, c_out) + layout.win.out, dtype=x.dtype)
     bias = None if bias is None else bias.reshape(c_out, 1)
 
     def one_chunk(chunk):  # writes y[a : a + m] alone
         a, m = chunk
+        xp = layout.canvas(x[a : a + m])  # in this thread's scratch buffer
         for part, rows in slabs(layout, m, slab_bytes, position_bytes):
             cols = m * part.positions
-            col = part.columns(xp[a : a + m]).reshape(groups, -1, cols)
-            yc = _scratch.scratch("y", (c_out, cols), xp.dtype)
+            col = part.columns(xp).reshape(groups, -1, cols)
+            yc = _scratch.scratch("y", (c_out, cols), x.dtype)
             np.matmul(w2, col, out=yc.reshape(groups, o_g, cols))
             if bias is not None:
                 # along the product's rows of m x positions, then one plain copy: added while
@@ -276,9 +292,9 @@ def forward_chunks(xp, weight, bias, groups, layout):
                 np.add(yc, bias, out=yc)
             np.copyto(y[a : a + m, :, rows], part.images(yc, m))  # (m, C_out, *out)
 
-    chunks, work, limit = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                           xp.itemsize, forward=True)  # fmt: skip
-    position_bytes = _image_bytes(xp.shape[1], c_out, layout.win, 1, xp.itemsize)
+    chunks, work, limit = chunks_of_images(n, x.shape[1], weight.shape, layout.win, positions,
+                                           x.itemsize, forward=True)  # fmt: skip
+    position_bytes = _image_bytes(x.shape[1], c_out, layout.win, 1, x.itemsize)
     # within an image, slabs of at least CHUNK_BYTES, not a thin forward's smaller chunks: in
     # those a GEMM as thin as a first layer's lost more to the slabs' calls than it gained
     # (Conv3D 8 x 3 x 16 x 32 x 32 -> 16: forward 7.5-8.3 ms whole, 8.9-9.1 in 2 MiB slabs)
@@ -353,54 +369,56 @@ def row_blocks(xp, weight_shape, groups, win):
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images (module docstring)."""
-    return backward_chunks(dy, _canvas(x, win), weight, has_bias, groups, Im2colLayout(win),
-                           input_grad)  # fmt: skip
+    return backward_chunks(dy, x, weight, has_bias, groups, Im2colLayout(win), input_grad)
 
 
-def backward_chunks(dy, xp, weight, has_bias, groups, layout, input_grad):
-    """``(dx, dweight, dbias)`` of (3.4) from the canvas ``xp``, chunk by chunk of images:
-    ``dW = dy col^T`` and ``dcol = w^T dy`` are one GEMM per group each, then col2im."""
-    n, c_out, positions = xp.shape[0], weight.shape[0], layout.positions
+def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
+    """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images: per chunk, the images'
+    canvas, ``dW = dy col^T`` and ``dcol = w^T dy``, one GEMM per group each, then col2im into
+    the chunk's canvas gradient and its part on x into dx (the chunk's own, as in
+    :func:`forward_chunks`)."""
+    n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     w2 = weight.reshape(groups, o_g, -1)
     # dW^T, summed in the orientation of its GEMM (below) and turned once at the end: adding
     # each chunk's product transposed into dW read it with a stride of C_out elements (8 x 256
     # x 14 x 14 -> 256, 3x3: backward 37 ms against 30, four chunks; Intel Xeon, December 2026)
-    dxp = _scratch.scratch("dcanvas", xp.shape, xp.dtype) if input_grad else None
+    dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
     extra = positions > math.prod(layout.win.out)  # columns that are no output position
 
-    def one_chunk(chunk):  # returns this chunk's dW^T; writes dxp[a : a + m] alone
+    def one_chunk(chunk):  # returns this chunk's dW^T; writes dx[a : a + m] alone
         a, m = chunk
+        xp = layout.canvas(x[a : a + m])  # in this thread's scratch buffer
         # dy of these images in col's column order, (C_out, m positions); zero elsewhere
         dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m * positions),
-                                                              xp.dtype)  # fmt: skip
+                                                              x.dtype)  # fmt: skip
         np.copyto(layout.images(dyc, m), dy[a : a + m])
         dyc = dyc.reshape(groups, o_g, m * positions)
         dw_t = None
         for part, _ in slabs(layout, m, limit, position_bytes):  # a large image's in slabs
             # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
-            col = part.columns(xp[a : a + m]).reshape(groups, -1, m * part.positions)
+            col = part.columns(xp).reshape(groups, -1, m * part.positions)
             # a slab is of one image (m = 1): its grid positions are dyc's columns
             dy_part = dyc if part is layout else dyc[..., part.t0 : part.t0 + part.positions]
             # dW[g, o, ck] = sum_(n,l) dy col, computed transposed as col dy^T: OpenBLAS runs
             # this orientation 1.3x faster (80 against 59 GFLOP/s on 32 x 6272 x 144, 1 thread)
             share = np.matmul(col, dy_part.swapaxes(-1, -2))
             dw_t = share if dw_t is None else np.add(dw_t, share, out=dw_t)  # slabs in order
-        if dxp is not None:  # the whole chunk at once (slabs' col2im runs were too short)
-            dcol = _scratch.scratch("dcol", (groups, w2.shape[2], m * positions), xp.dtype)
+        if dx is not None:  # the whole chunk at once (slabs' col2im runs were too short)
+            dcol = _scratch.scratch("dcol", (groups, w2.shape[2], m * positions), x.dtype)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
-            dxp[a : a + m].fill(0)
-            layout.add_columns(dxp[a : a + m], dcol.reshape(-1, m * positions))  # col2im
+            dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype)
+            layout.add_columns(dxp, dcol.reshape(-1, m * positions))  # col2im
+            layout.to_input(dxp, out=dx[a : a + m])
         return dw_t
 
-    chunks, work, limit = chunks_of_images(n, xp.shape[1], weight.shape, layout.win, positions,
-                                           xp.itemsize)  # fmt: skip
-    position_bytes = _image_bytes(xp.shape[1], c_out, layout.win, 1, xp.itemsize)
-    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=xp.dtype)
+    chunks, work, limit = chunks_of_images(n, x.shape[1], weight.shape, layout.win, positions,
+                                           x.itemsize)  # fmt: skip
+    position_bytes = _image_bytes(x.shape[1], c_out, layout.win, 1, x.itemsize)
+    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=x.dtype)
     for share in _threads.map_gemms(one_chunk, chunks, *work):
         dw_t += share  # in the chunks' order: the same sum on every run
-    dx = None if dxp is None else layout.to_input(dxp)  # out of the scratch buffer
     return dx, _turned(dw_t).reshape(weight.shape), db
 
 

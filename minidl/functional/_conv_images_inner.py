@@ -98,8 +98,11 @@ class ImagesInnerLayout:
             dturned[window] += runs[:, j]
         dxp += np.moveaxis(dturned, -1, 0)
 
-    def to_input(self, dxp):
-        return self.win.crop(dxp).copy()
+    def canvas(self, x):
+        return _conv_blocked._canvas(x, self.win)
+
+    def to_input(self, dxp, out=None):
+        return _conv_blocked.to_input_of(self.win, dxp, out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -109,12 +112,10 @@ def _layout(win):
 
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, *out) of (3.4), chunk by chunk of images, images innermost."""
-    xp = _conv_blocked._canvas(x, win)
-    return _conv_blocked.forward_chunks(xp, weight, bias, groups, _layout(win))
+    return _conv_blocked.forward_chunks(x, weight, bias, groups, _layout(win))
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images, images innermost."""
-    xp = _conv_blocked._canvas(x, win)
-    return _conv_blocked.backward_chunks(dy, xp, weight, has_bias, groups, _layout(win),
+    return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, _layout(win),
                                          input_grad)  # fmt: skip

@@ -125,9 +125,11 @@ class WideLayout:
         xp = _conv_blocked._canvas(x, self.win)
         return xp.reshape(xp.shape[:2] + (-1,))
 
-    def to_input(self, dcanvas):
-        """dx from the gradient of the canvas: its part on ``x``, a fresh array."""
-        return self.win.crop(dcanvas.reshape(dcanvas.shape[:2] + self.canvas_shape)).copy()
+    def to_input(self, dcanvas, out=None):
+        """dx from the gradient of the canvas: its part on ``x``, into ``out`` or a fresh
+        array."""
+        dcanvas = dcanvas.reshape(dcanvas.shape[:2] + self.canvas_shape)
+        return _conv_blocked.to_input_of(self.win, dcanvas, out)
 
     def on_output(self, a):
         """The output positions of ``a`` (..., T) as a view (..., *out)."""
@@ -206,13 +208,18 @@ class PhasedLayout(WideLayout):
                 planes[(images, slice(None)) + on_plane] = x[images][on_x]
         return planes.reshape(x.shape[:2] + (-1,))
 
-    def to_input(self, dcanvas):
+    def to_input(self, dcanvas, out=None):
         """dx from the planes' gradient: each phase's part copied back to its elements of x
-        (zero where no window reads: a phase no offset falls on)."""
+        (zero where no window reads: a phase no offset falls on), into ``out`` or a fresh
+        array."""
         n, c = dcanvas.shape[:2]
         planes = dcanvas.reshape((n, c, len(self.phases)) + self.plane)
         covered = len(self.phases) == math.prod(self.win.stride)
-        dx = (np.empty if covered else np.zeros)((n, c) + self.win.in_sizes, dcanvas.dtype)
+        if out is None:
+            out = np.empty((n, c) + self.win.in_sizes, dcanvas.dtype)
+        dx = out
+        if not covered:
+            dx.fill(0)
         for images in _image_blocks(dx):
             for on_plane, on_x in self.pieces:
                 dx[images][on_x] = planes[(images, slice(None)) + on_plane]
@@ -270,7 +277,7 @@ def forward(x, weight, bias, groups, win):
     if _pointwise(win):
         return _pointwise_forward(x, weight, bias, groups, win)
     layout = layout_for(x.shape, win)
-    return _conv_blocked.forward_chunks(layout.canvas(x), weight, bias, groups, layout)
+    return _conv_blocked.forward_chunks(x, weight, bias, groups, layout)
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad):
@@ -278,8 +285,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad):
     if _pointwise(win):
         return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
     layout = layout_for(x.shape, win)
-    return _conv_blocked.backward_chunks(dy, layout.canvas(x), weight, has_bias, groups, layout,
-                                         input_grad)  # fmt: skip
+    return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad)
 
 
 def _pointwise_forward(x, weight, bias, groups, win):

@@ -684,14 +684,30 @@ def test_phased_layout_by_hand():
     np.testing.assert_array_equal(dx[0, 0], [14, 11, 15, 12, 16])  # x[k] = canvas[k + 1]
 
 
-def test_phases_no_offset_reads_give_zero_gradient(rng):
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_phases_no_offset_reads_give_zero_gradient(chunk_bytes, rng, monkeypatch):
     """A 1x1 kernel with stride 2 (and padding, so not the pointwise path) reads one phase of
-    four: the others are not built, and their elements of x get a zero gradient."""
+    four: the others are not built, and their elements of x get a zero gradient, also where
+    each chunk (of one image, with ``chunk_bytes`` 1) writes its own part of a dx that
+    ``np.empty`` hands out poisoned with NaN."""
     from minidl.functional.windows import window_geometry
 
+    if chunk_bytes is not None:
+        monkeypatch.setattr(blocked, "CHUNK_BYTES", chunk_bytes)
+    real_empty = np.empty
+
+    def poisoned_empty(*args, **kwargs):
+        out = real_empty(*args, **kwargs)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned_empty)
+    monkeypatch.setattr(wide, "MAX_EXTRA_WORK", 1e9)
+    monkeypatch.setattr(blocked, "MIN_WINDOW", 0)
     win = window_geometry((6, 6), 1, 2, 1)
     layout = wide.layout_for((2, 3, 6, 6), win)
-    assert layout.phases == [(0, 0)]
+    assert layout.phases == [(0, 0)] and wide.applies((2, 3, 6, 6), (4, 3, 1, 1), 1, win)
     x, w = rng.normal(size=(2, 3, 6, 6)), rng.normal(size=(4, 3, 1, 1))
     y, cache = conv_nd_forward(x, w, None, stride=2, padding=1)
     dy = rng.normal(size=y.shape)
