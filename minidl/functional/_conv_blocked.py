@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from minidl.functional import _scratch, _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
 
 # The constants were measured on the 2-core AMD EPYC machines minidl is developed on (1 MiB L2
 # per core, 32 MiB L3; NumPy 2.4 with OpenBLAS; PyTorch 2.13 CPU as the yardstick), with
@@ -387,6 +388,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
     extra = positions > math.prod(layout.win.out)  # columns that are no output position
 
+    @with_rows_in_place  # col2im's runs, one per channel and image: 28 x 28 -> 838 each
     def one_chunk(chunk):  # returns this chunk's dW^T; writes dx[a : a + m] alone
         a, m = chunk
         xp = layout.canvas(x[a : a + m])  # in this thread's scratch buffer

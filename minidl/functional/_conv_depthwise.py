@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from minidl.functional import _conv_blocked, _conv_wide, _scratch, _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
 from minidl.functional.windows import pad_array, padded_shape
 
 # At most CHUNK_BYTES of input per chunk of images (at least one image) where the op runs on
@@ -171,6 +172,7 @@ def _flat_forward(x, weight, bias, runs):
     taps, L = runs.taps(weight), runs.length
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
+    @with_rows_in_place
     def one_chunk(b):
         canvas = runs.canvas(x[b])
         m = canvas.shape[0]
@@ -201,6 +203,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     taps, L, k = runs.taps(weight) if input_grad else None, runs.length, len(runs.starts)
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
+    @with_rows_in_place
     def one_chunk(b):
         canvas = runs.canvas(x[b])
         m = canvas.shape[0]
@@ -250,6 +253,7 @@ def forward(x, weight, bias, win):
     taps = _taps(weight, nd)
     chunk_bytes = _sizes(x.nbytes)[0]
 
+    @with_rows_in_place
     def one_chunk(b):
         xp = _conv_blocked._canvas(x[b], win)
         acc = y[b]
@@ -288,6 +292,7 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     taps = _taps(weight, nd)
     chunk_bytes = _sizes(x.nbytes)[0]
 
+    @with_rows_in_place
     def one_chunk(b):
         xp = _conv_blocked._canvas(x[b], win)
         g = dy[b]

@@ -21,6 +21,7 @@ import numpy as np
 
 from minidl._validation import check_float_array
 from minidl.functional import _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
 from minidl.functional.contract import InputGrad, check_cache, check_grad
 
 
@@ -98,6 +99,7 @@ def relu_backward(dy, cache):
     return InputGrad(dx)
 
 
+@with_rows_in_place  # the comparison casts into dx in buffer-sized pieces: smaller, in L1
 def _relu_grad(x, dy, dx):
     """``dx = [x > 0] dy``, on ``x``, ``dy`` and ``dx`` or on one piece of each."""
     np.greater(x, 0, out=dx)

@@ -57,6 +57,7 @@ import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
 from minidl.functional import _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
 
 
@@ -238,12 +239,14 @@ def batch_norm_forward(
     x3 = x.reshape(x.shape[0], x.shape[1], -1)
     blocks, y = _blocks(x3), np.empty(x3.shape, dtype=x.dtype)
 
+    @with_rows_in_place
     def centre(block):  # y = x - mean on this block; its sums of squares
         np.subtract(x3[block], mean[block[1], None], out=y[block])
         return _dots(y[block], y[block])
 
     if training:
-        sums = _threads.map_ordered(lambda block: x3[block].sum(axis=2), blocks, x.nbytes)
+        sums = _threads.map_ordered(with_rows_in_place(lambda block: x3[block].sum(axis=2)),
+                                    blocks, x.nbytes)  # fmt: skip
         mean = _per_channel(blocks, sums, x3.shape[:2]) / n
         squares = _threads.map_ordered(centre, blocks, x.nbytes)
         var = _per_channel(blocks, squares, x3.shape[:2]) / n  # biased: it normalizes
@@ -261,6 +264,7 @@ def batch_norm_forward(
     # keeps x (not x_hat): a fresh 20 MB array costs more in page faults than recomputing
     scale = invstd if weight is None else weight * invstd
 
+    @with_rows_in_place
     def affine(block):
         y[block] *= scale[block[1], None]
         if bias is not None:
@@ -286,6 +290,7 @@ def batch_norm_backward(dy, cache):
     n = x3.shape[0] * x3.shape[2]
     blocks, dx = _blocks(x3), np.empty(x3.shape, dtype=x3.dtype)
 
+    @with_rows_in_place
     def sums(block):  # dx = x - mean on this block (x_hat = dx invstd, never formed: one
         # pass less); its sums of dy and of dy (x - mean)
         np.subtract(x3[block], mean[block[1], None], out=dx[block])
@@ -300,6 +305,7 @@ def batch_norm_backward(dy, cache):
     # evaluation: scale dy
     shrink, shift = -invstd * sum_dy_xhat / n, sum_dy / n
 
+    @with_rows_in_place
     def grad(block):
         ch = block[1]
         if cache.training:
