@@ -25,13 +25,18 @@ once it is the run ``[f(p), f(p) + C L)``, if the output is kept on the canvas' 
 dropped, 15% more work for 3x3 'same' on 28 x 28). Runs that cross into the next channel only
 feed dropped positions, where dy is zero; since 0 x inf is NaN, the weight gradient's dots stop
 at each channel's last output position and weights with an inf or NaN take the strided slices,
-so that a non-finite value stays in its channel. The weight, one value per channel, is tiled
-to the run's length once per call (``taps``: ``w[c, 0, p]`` repeated L times), because a NumPy
-multiply by a (C, 1) column broadcast along rows runs at a third of its speed on contiguous
-operands. The runs are cut into channel blocks of ``BLOCK_BYTES`` (``THREADED_BLOCK_BYTES``
-on the workers) so that a block's canvas, accumulator and taps stay in cache through the
-prod(k) passes; the weight gradient's dot products run over the whole chunk (per block they
-were too short to pay for their calls).
+so that a non-finite value stays in its channel. A run is multiplied by its channels' weights
+as a (C, 1) column broadcast along each channel's L values, with NumPy's ufunc buffer made
+small (:mod:`minidl.functional._ufunc_buffer`): with the default buffer NumPy copied such
+rows through it and ran at a third of its speed, which is why the weights were tiled to the
+runs' length once per call before (``w[c, 0, p]`` repeated L times, prod(k) times the
+canvas of one image: 15.5 MB for 128 channels of 56 x 56, read again by every pass). The
+broadcast took 8 x 128 x 56 x 56 from 16.0-17.3 to 9.2-9.5 ms forward and from 22.8-25.6 to
+15.2-15.7 backward; 32 x 64 x 28 x 28 6.4-6.9 -> 6.4 and 10.6-11.3 -> 10.4-10.8 (AMD EPYC, one
+thread, fresh processes alternating, four runs, December 2026). The runs are cut into channel
+blocks of ``BLOCK_BYTES`` (``THREADED_BLOCK_BYTES`` on the workers) so that a block's canvas,
+accumulator and product stay in cache through the prod(k) passes; the weight gradient's dot
+products run over the whole chunk (per block they were too short to pay for their calls).
 Against the wide output grid's per-channel runs (rows of one channel: the (C, 1) broadcast)
 this took a 3x3 depthwise conv of 32 x 64 x 28 x 28 from 14.0 to 8.4 ms forward and from 24.4
 to 14.1 backward, 128 x 32 x 28 x 28 from 27.6 to 16.3 and 47 to 26.6, 8 x 128 x 56 x 56 from
@@ -80,15 +85,12 @@ def is_depthwise(x_shape, weight_shape, groups):
 
 
 # At most BLOCK_BYTES of the chunk's canvas per channel block of the flat runs on one thread,
-# THREADED_BLOCK_BYTES on the workers: a block's canvas, accumulator, product and taps then sit
-# in a core's L2. Smaller blocks cost more calls than they save (32 x 32 x 14 x 14, 3x3:
+# THREADED_BLOCK_BYTES on the workers: a block's canvas, accumulator and product then sit in
+# a core's L2. Smaller blocks cost more calls than they save (32 x 32 x 14 x 14, 3x3:
 # forward 1.2 ms with 512 KiB, 2.1 with 128 KiB; Intel Xeon, one thread, December 2026; and
 # see CHUNK_BYTES).
 BLOCK_BYTES = 256 * 2**10
 THREADED_BLOCK_BYTES = 512 * 2**10
-# At most TAPS_BYTES of tiled weights (prod(k) copies of one image's canvas): above, the flat
-# runs are not taken (a large image of many channels, with a 3x3 kernel nine times its size).
-TAPS_BYTES = 16 * 2**20
 
 
 class FlatRuns:
@@ -140,23 +142,13 @@ class FlatRuns:
         m, size = a.shape[0], self.channels * self.length
         return self.win.crop(a[:, :size].reshape(self._grid(m)))
 
-    def taps(self, weight):
-        """(prod(k), C L): row ``p`` holds ``w[c, 0, p]`` at ``c L .. c L + L - 1``."""
-        w = weight.reshape(weight.shape[0], -1)
-        taps = _scratch.scratch("taps", (w.shape[1], self.channels, self.length), weight.dtype)
-        np.copyto(taps, w.T[:, :, None])
-        return taps.reshape(w.shape[1], -1)
-
-
 def _flat_runs(x_shape, weight, win):
-    """The :class:`FlatRuns` of a stride-1 depthwise conv whose taps fit ``TAPS_BYTES``, else
-    None. Not for weights with an inf or NaN: the dropped positions' zero dy times an infinite
-    tap would add NaN into the next channel's dx (the strided slices never cross channels)."""
+    """The :class:`FlatRuns` of a stride-1 depthwise conv, else None. Not for weights with an
+    inf or NaN: the dropped positions' zero dy times an infinite weight would add NaN into the
+    next channel's dx (the strided slices never cross channels)."""
     if any(s != 1 for s in win.stride) or not np.isfinite(weight).all():
         return None
-    runs = _layout(padded_shape(x_shape, win.canvas_pads), win)
-    taps_bytes = len(runs.starts) * runs.channels * runs.length * weight.itemsize
-    return runs if taps_bytes <= TAPS_BYTES else None
+    return _layout(padded_shape(x_shape, win.canvas_pads), win)
 
 
 @functools.lru_cache(maxsize=256)  # a layer asks with the same shapes at every call
@@ -167,9 +159,10 @@ def _layout(canvas_shape, win):
 
 def _flat_forward(x, weight, bias, runs):
     """y of a stride-1 depthwise conv by the flat runs: per channel block and offset ``p``,
-    ``acc += run_p(canvas) * taps[p]`` for the chunk's images at once."""
+    ``acc += run_p(canvas) * w[:, 0, p]`` (one weight per channel's run) for the chunk's
+    images at once."""
     y = np.empty(x.shape[:2] + runs.win.out, dtype=x.dtype)
-    taps, L = runs.taps(weight), runs.length
+    w, L = _columns(weight), runs.length
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     @with_rows_in_place
@@ -178,13 +171,14 @@ def _flat_forward(x, weight, bias, runs):
         m = canvas.shape[0]
         acc = _scratch.scratch("y", (m, runs.channels * L), x.dtype)
         for c0, c1 in runs.blocks(m, x.itemsize, block_bytes):
-            lo, hi = c0 * L, c1 * L
+            lo, hi, shape = c0 * L, c1 * L, (m, c1 - c0, L)
             block = acc[:, lo:hi]
             term = _scratch.scratch("term", block.shape, x.dtype)
             for j, f in enumerate(runs.starts):
-                np.multiply(canvas[:, lo + f : hi + f], taps[j, lo:hi], out=term if j else block)
+                run = canvas[:, lo + f : hi + f].reshape(shape)
+                np.multiply(run, w[j, c0:c1], out=(term if j else block).reshape(shape))
                 if j:
-                    block += term
+                    block += term  # on rows of a block's channels: fewer, longer rows
         np.copyto(y[b], runs.on_output(acc))
         if bias is not None:
             y[b] += bias.reshape((-1,) + (1,) * len(runs.win.out))
@@ -198,9 +192,9 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     """``(dx, dw)`` of a stride-1 depthwise conv by the flat runs: ``dy`` on the canvas' grid
     (zero on the dropped positions, so the runs that cross channels add nothing), then per
     block and offset ``dw[c, p] = sum(dy * run_p(canvas))`` and ``run_p(dcanvas) += dy *
-    taps[p]``."""
+    w[:, 0, p]``."""
     dx = np.empty_like(x) if input_grad else None
-    taps, L, k = runs.taps(weight) if input_grad else None, runs.length, len(runs.starts)
+    w, L, k = _columns(weight), runs.length, len(runs.starts)
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     @with_rows_in_place
@@ -220,10 +214,10 @@ def _flat_backward(dy, x, weight, runs, input_grad):
             dw_chunk[:, j] = _dot_per_channel(g_channels, run)
         if input_grad:
             for c0, c1 in runs.blocks(m, x.itemsize, block_bytes):
-                lo, hi = c0 * L, c1 * L
+                lo, hi, shape = c0 * L, c1 * L, (m, c1 - c0, L)
                 term = _scratch.scratch("term", (m, hi - lo), x.dtype)
                 for j, f in enumerate(runs.starts):
-                    np.multiply(g[:, lo:hi], taps[j, lo:hi], out=term)
+                    np.multiply(g[:, lo:hi].reshape(shape), w[j, c0:c1], out=term.reshape(shape))
                     dcanvas[:, lo + f : hi + f] += term
             np.copyto(dx[b], runs.on_canvas(dcanvas))
         return dw_chunk
@@ -233,6 +227,12 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     return dx, dw.reshape(weight.shape)
+
+
+def _columns(weight):
+    """(prod(k), C, 1): ``w[c, 0, p]`` at ``[p, c, 0]``, to broadcast along a channel's run."""
+    w = weight.reshape(weight.shape[0], -1)
+    return np.ascontiguousarray(w.T)[:, :, None]
 
 
 def _taps(weight, nd):

@@ -21,9 +21,9 @@ of 10-12, AMD EPYC, December 2026): the backward of 32 x 16 x 28 x 28 -> 32 (3x3
 ms, of 32 x 64 x 28 x 28 -> 64 59.3 -> 53.4, of the same with 4 groups 27.6 -> 23.6; the batch
 norm's forward + backward of 32 x 64 x 28 x 28 6.9 -> 5.5 ms, of 128 x 32 x 28 x 28 14.7 ->
 11.1; ReLU's backward of 128 x 32 x 28 x 28 2.5 -> 1.8 ms; the depthwise 32 x 64 x 28 x 28
-forward + backward 19.1 -> 17.1. NumPy keeps the setting per thread (it belongs to ``np.errstate``'s context),
-so a loop run on the worker threads sets it in each of them: the items are wrapped, not the
-caller.
+forward + backward 19.1 -> 17.1. NumPy keeps the setting per thread (it belongs to
+``np.errstate``'s context), so a loop run on the worker threads sets it in each of them: the
+items are wrapped, not the caller.
 """
 
 import contextlib

@@ -487,19 +487,20 @@ DEPTHWISE = [  # (x shape, kernel, stride, padding, dilation, bias)
 ]
 
 
-@pytest.mark.parametrize(("chunk_bytes", "block_bytes", "taps_bytes"),
-                         [(1, 2**20, 2**30), (2**20, 2**20, 2**30), (2**20, 1, 2**30),
-                          (2**20, 2**20, 0)])  # fmt: skip
+@pytest.mark.parametrize(("chunk_bytes", "block_bytes", "flat"),
+                         [(1, 2**20, True), (2**20, 2**20, True), (2**20, 1, True),
+                          (2**20, 2**20, False)])  # fmt: skip
 @pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding", "dilation", "bias"), DEPTHWISE)
 def test_depthwise_path_equals_naive(x_shape, kernel, stride, padding, dilation, bias, chunk_bytes,
-                                     block_bytes, taps_bytes, rng, monkeypatch):  # fmt: skip
+                                     block_bytes, flat, rng, monkeypatch):  # fmt: skip
     """groups == C_in == C_out takes the offset-by-offset path (_conv_depthwise): image by
     image when its chunks are shrunk, channel by channel when its blocks are, by strided slices
-    when the flat runs' taps are refused (or the stride is not 1): y and every gradient equal
-    the loops to 1e-12."""
+    when the flat runs are refused (as for a non-finite weight, or a stride that is not 1): y
+    and every gradient equal the loops to 1e-12."""
     monkeypatch.setattr(depthwise, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(depthwise, "BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(depthwise, "TAPS_BYTES", taps_bytes)
+    if not flat:
+        monkeypatch.setattr(depthwise, "_flat_runs", lambda *args: None)
     c = x_shape[1]
     x, w = rng.normal(size=x_shape), rng.normal(size=(c, 1) + kernel)
     b = rng.normal(size=c) if bias else None
