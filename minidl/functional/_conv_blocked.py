@@ -21,9 +21,11 @@ and a 5x5 kernel), so it is never built whole:
   passes take an image too large for a chunk in slabs of its output rows instead
   (:func:`slabs`; the backward's dcol and col2im stay whole).
 
-The padded input, the gathered windows and their gradient live in scratch buffers kept
-between calls (:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB,
-which was most of a small layer's time.
+Each chunk pads its own images (the layout's ``canvas``) and puts its part of dx back from its
+own canvas gradient, on the thread that runs it, while they are in cache. The padded images,
+the gathered windows and their gradient live in scratch buffers kept between calls
+(:mod:`minidl.functional._scratch`): fresh, they cost a page fault per 4 KiB, which was most
+of a small layer's time.
 
 With more than one thread allowed, the chunks (and the row blocks) are shared out among
 minidl's worker threads while BLAS is held to one thread (:mod:`minidl.functional._threads`,

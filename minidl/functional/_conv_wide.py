@@ -215,9 +215,7 @@ class PhasedLayout(WideLayout):
         n, c = dcanvas.shape[:2]
         planes = dcanvas.reshape((n, c, len(self.phases)) + self.plane)
         covered = len(self.phases) == math.prod(self.win.stride)
-        if out is None:
-            out = np.empty((n, c) + self.win.in_sizes, dcanvas.dtype)
-        dx = out
+        dx = np.empty((n, c) + self.win.in_sizes, dcanvas.dtype) if out is None else out
         if not covered:
             dx.fill(0)
         for images in _image_blocks(dx):
