@@ -21,9 +21,8 @@ of 10-12, AMD EPYC, December 2026): the backward of 32 x 16 x 28 x 28 -> 32 (3x3
 ms, of 32 x 64 x 28 x 28 -> 64 59.3 -> 53.4, of the same with 4 groups 27.6 -> 23.6; the batch
 norm's forward + backward of 32 x 64 x 28 x 28 6.9 -> 5.5 ms, of 128 x 32 x 28 x 28 14.7 ->
 11.1; ReLU's backward of 128 x 32 x 28 x 28 2.5 -> 1.8 ms; the depthwise 32 x 64 x 28 x 28
-forward + backward 19.1 -> 17.1. NumPy keeps the setting per thread (it belongs to
-``np.errstate``'s context), so a loop run on the worker threads sets it in each of them: the
-items are wrapped, not the caller.
+forward + backward 19.1 -> 17.1. NumPy keeps the setting per thread, so a loop run on
+the worker threads sets it in each of them: the items are wrapped, not the caller.
 """
 
 import contextlib
@@ -33,28 +32,40 @@ import numpy as np
 
 # Elements: rows of at least a third of this (341) are computed in place, not buffered.
 ROW_BUFFER = 1024
+# NumPy 2 ties the buffer size to np.errstate's context, which gives it back on the way out;
+# NumPy 1.x keeps it apart (np.errstate restores the error settings alone), so there it is set
+# back by hand (np.setbufsize returns the size it replaces).
+_ERRSTATE_RESTORES = int(np.__version__.split(".")[0]) >= 2
 
 
 @contextlib.contextmanager
 def rows_in_place():
     """Inside, NumPy's ufunc buffer is ``ROW_BUFFER`` elements on this thread; outside, what it
-    was (``np.errstate`` restores it)."""
-    with np.errstate():
-        np.setbufsize(ROW_BUFFER)
+    was."""
+    before = np.setbufsize(ROW_BUFFER)
+    try:
         yield
+    finally:
+        np.setbufsize(before)
 
 
 def with_rows_in_place(fn):
     """``fn`` run with NumPy's ufunc buffer at ``ROW_BUFFER`` elements, on whichever thread
     calls it (the items of a worker loop), as :func:`rows_in_place` without a generator's
-    cost: a small conv's chunk pays it once per call (2.2 us here against 5 through the
-    context manager, or 4 for ``np.setbufsize`` there and back, which builds NumPy's settings
-    dict twice; a 1 x 3 x 32 x 32 -> 16 backward takes 100)."""
+    cost: a small conv's chunk pays it once per call (on NumPy 2, 2.0 us through np.errstate
+    against 5 through the context manager, or 4 for ``np.setbufsize`` there and back, which
+    builds NumPy's settings dict twice; a 1 x 3 x 32 x 32 -> 16 backward takes 100)."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
-        with np.errstate():
-            np.setbufsize(ROW_BUFFER)
+        if _ERRSTATE_RESTORES:
+            with np.errstate():
+                np.setbufsize(ROW_BUFFER)
+                return fn(*args, **kwargs)
+        before = np.setbufsize(ROW_BUFFER)
+        try:
             return fn(*args, **kwargs)
+        finally:
+            np.setbufsize(before)
 
     return wrapped
