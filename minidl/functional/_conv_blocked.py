@@ -238,17 +238,8 @@ class Im2colLayout:
     def add_columns(self, dxp, dcol):
         self.win.add_columns(dxp, dcol)
 
-    def to_input(self, dxp, out=None):
-        return to_input_of(self.win, dxp, out)
-
-
-def to_input_of(win, dxp, out=None):
-    """dx from the gradient of a canvas ``dxp``: its part on ``x``, copied into ``out`` (a
-    chunk's images of dx) or a fresh array."""
-    if out is None:
-        return win.crop(dxp).copy()
-    np.copyto(out, win.crop(dxp))
-    return out
+    def to_input(self, dxp, out):
+        np.copyto(out, self.win.crop(dxp))
 
 
 def images_first(layout, a, m):

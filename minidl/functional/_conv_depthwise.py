@@ -162,7 +162,7 @@ def _flat_forward(x, weight, bias, runs):
     ``acc += run_p(canvas) * w[:, 0, p]`` (one weight per channel's run) for the chunk's
     images at once."""
     y = np.empty(x.shape[:2] + runs.win.out, dtype=x.dtype)
-    w, L = _columns(weight), runs.length
+    w, L = _taps(weight, 1), runs.length  # per offset, (C, 1): along each channel's run
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     @with_rows_in_place
@@ -176,7 +176,7 @@ def _flat_forward(x, weight, bias, runs):
             term = _scratch.scratch("term", block.shape, x.dtype)
             for j, f in enumerate(runs.starts):
                 run = canvas[:, lo + f : hi + f].reshape(shape)
-                np.multiply(run, w[j, c0:c1], out=(term if j else block).reshape(shape))
+                np.multiply(run, w[j][c0:c1], out=(term if j else block).reshape(shape))
                 if j:
                     block += term  # on rows of a block's channels: fewer, longer rows
         np.copyto(y[b], runs.on_output(acc))
@@ -194,7 +194,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     block and offset ``dw[c, p] = sum(dy * run_p(canvas))`` and ``run_p(dcanvas) += dy *
     w[:, 0, p]``."""
     dx = np.empty_like(x) if input_grad else None
-    w, L, k = _columns(weight), runs.length, len(runs.starts)
+    w, L, k = _taps(weight, 1), runs.length, len(runs.starts)
     chunk_bytes, block_bytes = _sizes(x.nbytes)
 
     @with_rows_in_place
@@ -217,7 +217,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
                 lo, hi, shape = c0 * L, c1 * L, (m, c1 - c0, L)
                 term = _scratch.scratch("term", (m, hi - lo), x.dtype)
                 for j, f in enumerate(runs.starts):
-                    np.multiply(g[:, lo:hi].reshape(shape), w[j, c0:c1], out=term.reshape(shape))
+                    np.multiply(g[:, lo:hi].reshape(shape), w[j][c0:c1], out=term.reshape(shape))
                     dcanvas[:, lo + f : hi + f] += term
             np.copyto(dx[b], runs.on_canvas(dcanvas))
         return dw_chunk
@@ -227,12 +227,6 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
     return dx, dw.reshape(weight.shape)
-
-
-def _columns(weight):
-    """(prod(k), C, 1): ``w[c, 0, p]`` at ``[p, c, 0]``, to broadcast along a channel's run."""
-    w = weight.reshape(weight.shape[0], -1)
-    return np.ascontiguousarray(w.T)[:, :, None]
 
 
 def _taps(weight, nd):

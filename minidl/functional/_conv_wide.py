@@ -125,11 +125,10 @@ class WideLayout:
         xp = _conv_blocked._canvas(x, self.win)
         return xp.reshape(xp.shape[:2] + (-1,))
 
-    def to_input(self, dcanvas, out=None):
-        """dx from the gradient of the canvas: its part on ``x``, into ``out`` or a fresh
-        array."""
-        dcanvas = dcanvas.reshape(dcanvas.shape[:2] + self.canvas_shape)
-        return _conv_blocked.to_input_of(self.win, dcanvas, out)
+    def to_input(self, dcanvas, out):
+        """dx from the gradient of the canvas: its part on ``x``, into ``out`` (a chunk's
+        images of dx)."""
+        np.copyto(out, self.win.crop(dcanvas.reshape(dcanvas.shape[:2] + self.canvas_shape)))
 
     def on_output(self, a):
         """The output positions of ``a`` (..., T) as a view (..., *out)."""
@@ -208,20 +207,16 @@ class PhasedLayout(WideLayout):
                 planes[(images, slice(None)) + on_plane] = x[images][on_x]
         return planes.reshape(x.shape[:2] + (-1,))
 
-    def to_input(self, dcanvas, out=None):
+    def to_input(self, dcanvas, out):
         """dx from the planes' gradient: each phase's part copied back to its elements of x
-        (zero where no window reads: a phase no offset falls on), into ``out`` or a fresh
-        array."""
+        (zero where no window reads: a phase no offset falls on), into ``out``."""
         n, c = dcanvas.shape[:2]
         planes = dcanvas.reshape((n, c, len(self.phases)) + self.plane)
-        covered = len(self.phases) == math.prod(self.win.stride)
-        dx = np.empty((n, c) + self.win.in_sizes, dcanvas.dtype) if out is None else out
-        if not covered:
-            dx.fill(0)
-        for images in _image_blocks(dx):
+        if len(self.phases) < math.prod(self.win.stride):  # some elements of x no window reads
+            out.fill(0)
+        for images in _image_blocks(out):
             for on_plane, on_x in self.pieces:
-                dx[images][on_x] = planes[(images, slice(None)) + on_plane]
-        return dx
+                out[images][on_x] = planes[(images, slice(None)) + on_plane]
 
     def columns(self, planes):
         """col (C prod(k), m T): row (c, p), column (n, t) holds planes[n, c, starts[p] + t],

@@ -13,7 +13,7 @@ buffer: rows of 500 ran slow at 2,048 and fast at 1,024, rows of 2,730 fast at 8
 A smaller buffer is not better everywhere: an op that must cast (a comparison into a float
 array, ReLU's backward) then works in more, smaller pieces, which paid there (they stay in L1)
 but not in the pooling paths, whose max pool ran 3-28% slower at 256-1,024 elements. So the
-buffer is set only around the loops measured to gain, by :func:`rows_in_place`, and given back
+buffer is set only around the loops measured to gain, by :func:`with_rows_in_place`, and given back
 on the way out: the GEMM convs' backward chunks (col2im adds a run per channel and image),
 the depthwise conv's chunks, the batch norm's passes (a per-channel broadcast over rows of
 H x W) and ReLU's backward. One thread, in one process with the two buffers interleaved (best
@@ -25,7 +25,6 @@ forward + backward 19.1 -> 17.1. NumPy keeps the setting per thread, so a loop r
 the worker threads sets it in each of them: the items are wrapped, not the caller.
 """
 
-import contextlib
 import functools
 
 import numpy as np
@@ -38,23 +37,12 @@ ROW_BUFFER = 1024
 _ERRSTATE_RESTORES = int(np.__version__.split(".")[0]) >= 2
 
 
-@contextlib.contextmanager
-def rows_in_place():
-    """Inside, NumPy's ufunc buffer is ``ROW_BUFFER`` elements on this thread; outside, what it
-    was."""
-    before = np.setbufsize(ROW_BUFFER)
-    try:
-        yield
-    finally:
-        np.setbufsize(before)
-
-
 def with_rows_in_place(fn):
-    """``fn`` run with NumPy's ufunc buffer at ``ROW_BUFFER`` elements, on whichever thread
-    calls it (the items of a worker loop), as :func:`rows_in_place` without a generator's
-    cost: a small conv's chunk pays it once per call (on NumPy 2, 2.0 us through np.errstate
-    against 5 through the context manager, or 4 for ``np.setbufsize`` there and back, which
-    builds NumPy's settings dict twice; a 1 x 3 x 32 x 32 -> 16 backward takes 100)."""
+    """``fn`` run with NumPy's ufunc buffer at ``ROW_BUFFER`` elements on whichever thread
+    calls it (the items of a worker loop), and the size it replaced given back afterwards. A
+    small conv's chunk pays this once per call: on NumPy 2, 2.0 us through np.errstate,
+    against 5 through a generator context manager, or 4 for ``np.setbufsize`` there and back,
+    which builds NumPy's settings dict twice; a 1 x 3 x 32 x 32 -> 16 backward takes 100."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):

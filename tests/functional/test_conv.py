@@ -681,7 +681,8 @@ def test_phased_layout_by_hand():
     planes = layout.canvas(x)
     np.testing.assert_array_equal(planes[0, 0], [0, 2, 4, 0, 1, 3, 5, 0])
     np.testing.assert_array_equal(layout.columns(planes), [[0, 2, 4], [1, 3, 5], [2, 4, 0]])
-    dx = layout.to_input(np.arange(10.0, 18.0).reshape(1, 1, 8))
+    dx = np.full((1, 1, 5), np.nan)
+    layout.to_input(np.arange(10.0, 18.0).reshape(1, 1, 8), out=dx)
     np.testing.assert_array_equal(dx[0, 0], [14, 11, 15, 12, 16])  # x[k] = canvas[k + 1]
 
 

@@ -17,18 +17,24 @@ from minidl.functional.conv import conv_nd_backward, conv_nd_forward
 
 @pytest.fixture
 def own_bufsize():
-    """A buffer size of the test's own outside (4096), NumPy's restored afterwards."""
-    with np.errstate():
-        np.setbufsize(4096)
-        yield 4096
+    """A buffer size of the test's own outside (4096), the one before restored afterwards (by
+    hand: np.errstate restores it only from NumPy 2 on)."""
+    before = np.setbufsize(4096)
+    yield 4096
+    np.setbufsize(before)
 
 
 def test_set_inside_and_given_back(own_bufsize):
-    with _ufunc_buffer.rows_in_place():
-        assert np.getbufsize() == _ufunc_buffer.ROW_BUFFER != own_bufsize
+    inside = _ufunc_buffer.with_rows_in_place(np.getbufsize)
+    assert inside() == _ufunc_buffer.ROW_BUFFER != own_bufsize
     assert np.getbufsize() == own_bufsize
-    with pytest.raises(ZeroDivisionError), _ufunc_buffer.rows_in_place():
+
+    @_ufunc_buffer.with_rows_in_place
+    def failing():
         raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        failing()
     assert np.getbufsize() == own_bufsize
 
 
