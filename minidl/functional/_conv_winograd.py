@@ -1,0 +1,366 @@
+r"""Winograd's minimal filtering F(2x2, 3x3) behind the 2-D 3x3 stride-1 convs (private).
+
+The sums are those of :mod:`minidl.functional.conv` (3.4). Winograd (Lavin & Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016) computes each 2x2 tile of output from the
+4x4 tile of padded input ``d`` under it and the 3x3 kernel ``g`` as
+
+.. math:: Y = A^T \left[ (G g G^T) \odot (B^T d B) \right] A,
+
+    B^T = \begin{pmatrix} 1 & 0 & -1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & -1 & 1 & 0 \\
+          0 & 1 & 0 & -1 \end{pmatrix},\quad
+    G = \begin{pmatrix} 1 & 0 & 0 \\ \tfrac12 & \tfrac12 & \tfrac12 \\
+          \tfrac12 & -\tfrac12 & \tfrac12 \\ 0 & 0 & 1 \end{pmatrix},\quad
+    A^T = \begin{pmatrix} 1 & 1 & 1 & 0 \\ 0 & 1 & -1 & -1 \end{pmatrix}
+
+(:func:`tile_forward_naive` is that line, tile by tile). Summed over input channels, the
+products become 16 matrix products, one per element :math:`\xi` of the 4x4 transformed tile:
+:math:`M_\xi = U_\xi V_\xi` with :math:`U = G g G^T` (C_out x C_in) and :math:`V = B^T d B`
+(C_in x tiles). Their 16 C_out C_in multiply-adds per tile of four outputs are 2.25 times fewer
+than the 36 C_out C_in of im2col's product. Backward, with :math:`\bar M = A\, dY\, A^T` (the
+transform's transpose, per tile of dy): :math:`\bar U_\xi = \bar M_\xi V_\xi^T`, summed over
+the tiles, gives :math:`dW = G^T \bar U G`; :math:`\bar V_\xi = U_\xi^T \bar M_\xi` gives
+:math:`\bar d = B \bar V B^T` per tile, and dx adds the overlapping tiles (each input element
+lies in up to four of them). Three products of 16 thin GEMMs instead of three of im2col's.
+
+The transforms cost passes over memory that im2col does not make; laid out as below they are
+all contiguous:
+
+- the padded input is split into its four phase planes ``P[p, q] = canvas[p::2, q::2]``
+  (channels first, images of the chunk next), so the element ``(2i + a, 2j + b)`` of tile
+  ``(i, j)`` is ``P[a % 2, b % 2]`` at ``(i + a // 2, j + b // 2)``;
+- a plane of (th + 1) x (tw + 1) is flattened with all channels and images into one run, so
+  ``+ a // 2`` rows and ``+ b // 2`` columns are shifts of the run by ``tw + 1`` and ``1``.
+  Each row and column of :math:`B^T d B` is then one addition or subtraction of two shifted
+  runs. The planes' last row and column hold no tile; what is computed there is thrown away
+  (and the backward's :math:`\bar M` is zero there, so it adds nothing to dW).
+
+Float32 error: the transforms add and halve at most four terms, so the results differ from
+im2col's by a few units in the last place of the largest output (4.5e-7 of it for 32 x 64 x 28 x
+28 -> 64; ``tests/functional/test_conv_winograd.py``).
+"""
+
+import numpy as np
+
+from minidl.functional import _scratch, _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
+
+B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+# At least this many input and output channels: below, the 16 products are too thin to gain on
+# im2col's one, and the transforms' passes cost as much as they save (forward + backward, one
+# thread, best of 9: 32 x 32 x 28 x 28 -> 32 27.1 ms against 27.9 by im2col, PyTorch 15.6;
+# 32 x 64 x 28 x 28 -> 64 67.0 against 95.4, PyTorch 67.9; AMD EPYC, December 2026).
+MIN_CHANNELS = 64
+# At least this fraction of the planes' (th + 1) x (tw + 1) tiles' outputs in the image: the
+# rest is computed and thrown away (28 x 28: 0.87; 14 x 14: 0.77; 9 x 9: 0.56, where 3 x 64 x
+# 9 x 9 -> 96 took 1.58 ms against 1.43 by im2col; 7 x 7: 0.49, 23.7 ms forward against 20.9
+# for 32 x 256 x 7 x 7 -> 256).
+MIN_FILL = 0.7
+# At most this many bytes of transformed input (16 planes) per chunk of images.
+CHUNK_BYTES = 8 * 2**20
+
+
+def applies(x_shape, weight_shape, groups, win):
+    """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, one group, padding at most 1
+    on each side; at least ``MIN_CHANNELS`` channels in and out; at least ``MIN_FILL`` of the
+    tiles' outputs inside the image; and a batch to share out among the threads (one image
+    on two threads runs faster as im2col's slabs of rows)."""
+    if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3) or groups != 1:
+        return False
+    if win.stride != (1, 1) or win.dilation != (1, 1):
+        return False
+    if any(lo > 1 or hi > 1 for lo, hi in win.pads):
+        return False
+    if min(x_shape[1], weight_shape[0]) < MIN_CHANNELS:
+        return False
+    grid = Grid(x_shape, win.pads)
+    if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
+        return False
+    return x_shape[0] > 1 or _threads.count() == 1
+
+
+def macs(x_shape, weight_shape, win):
+    """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
+    grid = Grid(x_shape, win.pads)
+    return 16 * x_shape[0] * grid.plane * weight_shape[0] * x_shape[1]
+
+
+# ------------------------------------------------------------------------- the tile loops
+def tile_forward_naive(x, weight, bias, pads):
+    """(3.4) for a 3x3 stride-1 kernel, tile by tile: ``Y = A^T [(G g G^T) * (B^T d B)] A``
+    summed over input channels, for each 2x2 tile of output; plain loops, float64 inside."""
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[0]
+    (top, bottom), (left, right) = pads
+    ho, wo = h + top + bottom - 2, w + left + right - 2
+    th, tw = -(-ho // 2), -(-wo // 2)
+    canvas = np.zeros((n, c_in, 2 * th + 2, 2 * tw + 2))
+    canvas[:, :, top : top + h, left : left + w] = x
+    u = np.einsum("ak,oikl,bl->oiab", G, weight.astype(np.float64), G)  # G g G^T
+    y = np.zeros((n, c_out, 2 * th, 2 * tw))
+    for b in range(n):
+        for i in range(th):
+            for j in range(tw):
+                for o in range(c_out):
+                    m = np.zeros((4, 4))
+                    for c in range(c_in):
+                        d = canvas[b, c, 2 * i : 2 * i + 4, 2 * j : 2 * j + 4]
+                        m += u[o, c] * (B_T @ d @ B_T.T)
+                    y[b, o, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2] = A_T @ m @ A_T.T
+    y = y[:, :, :ho, :wo]
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y.astype(x.dtype)
+
+
+# ----------------------------------------------------------------------- the phase planes
+class Grid:
+    """The tiles of one conv: output ``ho x wo`` in ``th x tw`` tiles of 2x2, each plane of
+    the padded input (th + 1) x (tw + 1), flattened with channels and images into a run."""
+
+    def __init__(self, x_shape, pads):
+        self.h, self.w = x_shape[2:]
+        (self.top, bottom), (self.left, right) = pads
+        self.ho = self.h + self.top + bottom - 2
+        self.wo = self.w + self.left + right - 2
+        self.th, self.tw = -(-self.ho // 2), -(-self.wo // 2)
+        self.plane = (self.th + 1) * (self.tw + 1)
+
+    def split(self, x, name):
+        """The four phase planes of ``x`` (m, C, h, w) zero-padded: (2, 2, C, m, th+1, tw+1)."""
+        m, c = x.shape[:2]
+        planes = _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), x.dtype)
+        xt = x.transpose(1, 0, 2, 3)
+        for p in range(2):
+            for q in range(2):
+                rows, i0 = self._phase(p, self.top, self.h)
+                cols, j0 = self._phase(q, self.left, self.w)
+                src = xt[:, :, rows, cols]
+                planes[p, q, :, :, i0 : i0 + src.shape[2], j0 : j0 + src.shape[3]] = src
+        return planes
+
+    def merge(self, planes, out):
+        """``out`` (m, C, h, w) from the planes (2, 2, C, m, th+1, tw+1) at x's positions: the
+        transpose of :meth:`split` (each element of x lies on one plane)."""
+        ot = out.transpose(1, 0, 2, 3)
+        for p in range(2):
+            for q in range(2):
+                rows, i0 = self._phase(p, self.top, self.h)
+                cols, j0 = self._phase(q, self.left, self.w)
+                dst = ot[:, :, rows, cols]
+                np.copyto(dst, planes[p, q, :, :, i0 : i0 + dst.shape[2], j0 : j0 + dst.shape[3]])
+
+    @staticmethod
+    def _phase(p, pad, size):
+        """The rows of x on plane ``p`` (a slice) and the plane row of the first: canvas row
+        ``2 i + p`` is x's row ``2 i + p - pad``."""
+        first = (p - pad) % 2  # x's first row of this parity
+        return slice(first, size, 2), (first + pad - p) // 2
+
+    def output_planes(self, y, name):
+        """The four phase planes of dy (m, C, ho, wo), zero where no output is:
+        (2, 2, C, m, th+1, tw+1)."""
+        m, c = y.shape[:2]
+        planes = _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), y.dtype)
+        yt = y.transpose(1, 0, 2, 3)
+        for u in range(2):
+            for v in range(2):
+                src = yt[:, :, u::2, v::2]
+                planes[u, v, :, :, : src.shape[2], : src.shape[3]] = src
+        return planes
+
+
+def _shifted_pair(out, first, second, shift, op):
+    """``out[k] = op(first[k], second[k + shift])`` along the last axis, the tail (no
+    ``k + shift``) zero."""
+    n = first.shape[-1] - shift
+    op(first[..., :n], second[..., shift:], out=out[..., :n])
+    out[..., n:] = 0
+
+
+def _transform_input(planes, grid, name):
+    """``V = B^T d B`` for every tile: (4, 4, C, m x plane) from the planes, rows then
+    columns, each one add or subtract of two runs shifted by a row (tw + 1) or a column."""
+    c, m = planes.shape[2:4]
+    size = c * m * grid.plane  # one run per plane: the shifts cross channels only off the tiles
+    run = planes.reshape(2, 2, size)
+    s = grid.tw + 1
+    rows = _scratch.scratch(name + "-rows", (4, 2, size), planes.dtype)
+    for q in range(2):  # B^T along the tile's rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3
+        d0, d1 = run[0, q], run[1, q]  # rows 2i, 2i+1; rows 2i+2, 2i+3 are these shifted by s
+        _shifted_pair(rows[0, q], d0, d0, s, np.subtract)
+        _shifted_pair(rows[1, q], d1, d0, s, np.add)
+        _shifted_pair(rows[2, q], d1, d0, s, _rsubtract)
+        _shifted_pair(rows[3, q], d1, d1, s, np.subtract)
+    v = _scratch.scratch(name, (4, 4, size), planes.dtype)
+    for a in range(4):  # and along its columns, shifts of one
+        e0, e1 = rows[a, 0], rows[a, 1]
+        _shifted_pair(v[a, 0], e0, e0, 1, np.subtract)
+        _shifted_pair(v[a, 1], e1, e0, 1, np.add)
+        _shifted_pair(v[a, 2], e1, e0, 1, _rsubtract)
+        _shifted_pair(v[a, 3], e1, e1, 1, np.subtract)
+    return v.reshape(4, 4, c, m * grid.plane)
+
+
+def _rsubtract(a, b, out):
+    """``b - a`` (the operands of :func:`_shifted_pair` the other way round)."""
+    return np.subtract(b, a, out=out)
+
+
+def _transform_output(mm, grid, bias, name):
+    """``Y = A^T M A`` per tile: the four output phase planes (2, 2, C_out, m x plane) from
+    M (4, 4, C_out, m x plane), the bias added once (to the middle row, in both outputs)."""
+    q = _scratch.scratch(name + "-q", (4, 2) + mm.shape[2:], mm.dtype)
+    for a in range(4):  # along the columns: m0 + m1 + m2, m1 - m2 - m3
+        np.add(mm[a, 0], mm[a, 1], out=q[a, 0])
+        q[a, 0] += mm[a, 2]
+        np.subtract(mm[a, 1], mm[a, 2], out=q[a, 1])
+        q[a, 1] -= mm[a, 3]
+    if bias is not None:
+        q[1] += bias.reshape(1, -1, 1)
+    y = _scratch.scratch(name, (2, 2) + mm.shape[2:], mm.dtype)
+    np.add(q[0], q[1], out=y[0])  # and along the rows
+    y[0] += q[2]
+    np.subtract(q[1], q[2], out=y[1])
+    y[1] -= q[3]
+    return y
+
+
+def _weights(weight):
+    """``U = G g G^T``: (4, 4, C_out, C_in), in the weight's dtype."""
+    c_out, c_in = weight.shape[:2]
+    gg = np.kron(G, G).astype(weight.dtype)  # (16, 9): (G g G^T)[a, b] = sum G[a,k] g[k,l] G[b,l]
+    return (gg @ weight.reshape(c_out * c_in, 9).T).reshape(4, 4, c_out, c_in)
+
+
+def _write_output(yp, grid, out):
+    """``out`` (m, C_out, ho, wo) from the output phase planes (2, 2, C_out, m, th+1, tw+1)."""
+    ot = out.transpose(1, 0, 2, 3)
+    for u in range(2):
+        for v in range(2):
+            dst = ot[:, :, u::2, v::2]
+            np.copyto(dst, yp[u, v, :, :, : dst.shape[2], : dst.shape[3]])
+
+
+# ------------------------------------------------------------------------------ forward
+def forward(x, weight, bias, win):
+    """y (N, C_out, ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    grid = Grid(x.shape, win.pads)
+    u = _weights(weight).reshape(16, c_out, c_in)
+    y = np.empty((n, c_out, grid.ho, grid.wo), dtype=x.dtype)
+
+    @with_rows_in_place  # the bias's rows of m x plane
+    def one_chunk(chunk):  # writes y[a : a + m] alone
+        a, m = chunk
+        v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
+        cols = m * grid.plane
+        mm = _scratch.scratch("w-m", (16, c_out, cols), x.dtype)
+        np.matmul(u, v.reshape(16, c_in, cols), out=mm)
+        yp = _transform_output(mm.reshape(4, 4, c_out, cols), grid, bias, "w-y")
+        _write_output(yp.reshape(2, 2, c_out, m, grid.th + 1, grid.tw + 1), grid, y[a : a + m])
+
+    _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
+    return y
+
+
+def _chunks(x, weight, grid):
+    """The chunks of images: at most ``CHUNK_BYTES`` of V each, at least one per thread."""
+    per_image = 16 * max(x.shape[1], 1) * grid.plane * x.itemsize
+    n = x.shape[0]
+    per_chunk = max(1, CHUNK_BYTES // per_image)
+    workers = _threads.gemm_workers(*_work(x, weight, grid))
+    return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
+
+
+def _work(x, weight, grid):
+    """``(bytes, multiply-adds)`` of the whole op, for the threads' threshold."""
+    return x.nbytes, 16 * x.shape[0] * grid.plane * weight.shape[0] * x.shape[1]
+
+
+# ----------------------------------------------------------------------------- backward
+def backward(dy, x, weight, has_bias, win, input_grad=True):
+    r"""``(dx, dweight, dbias)`` of (3.4) by F(2x2, 3x3): per chunk of images,
+    :math:`\bar M = A\, dY A^T`, :math:`\bar U = \bar M V^T` (summed over the chunks in order)
+    and, for dx, :math:`\bar V = U^T \bar M` taken back through :math:`B^T d B`'s transpose."""
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    grid = Grid(x.shape, win.pads)
+    u_t = _weights(weight).reshape(16, c_out, c_in).transpose(0, 2, 1)
+    dx = np.empty_like(x) if input_grad else None
+
+    @with_rows_in_place
+    def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU
+        a, m = chunk
+        cols = m * grid.plane
+        v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
+        dm = _transform_grad_output(grid.output_planes(dy[a : a + m], "w-dy"), "w-dm")
+        dm = dm.reshape(16, c_out, cols)
+        du = np.matmul(dm, v.reshape(16, c_in, cols).transpose(0, 2, 1))
+        if input_grad:
+            dv = _scratch.scratch("w-v", (16, c_in, cols), x.dtype)  # V is spent: reuse it
+            np.matmul(u_t, dm, out=dv)
+            planes = _transpose_input(dv.reshape(4, 4, -1), grid, "w-dplanes")
+            grid.merge(planes.reshape(2, 2, c_in, m, grid.th + 1, grid.tw + 1), dx[a : a + m])
+        return du
+
+    parts = _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
+    du = parts[0]
+    for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
+        du += part
+    gg = np.kron(G, G).astype(x.dtype)  # dW = G^T dU G, the transpose of U = G g G^T
+    dweight = (gg.T @ du.reshape(16, c_out * c_in)).T.reshape(weight.shape)
+    dbias = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    return dx, np.ascontiguousarray(dweight), dbias
+
+
+def _transform_grad_output(dyp, name):
+    r""":math:`\bar M = A\, dY A^T` per tile: (4, 4, C_out, m x plane) from dy's phase planes
+    (2, 2, ...): A's rows are (1, 0), (1, 1), (1, -1), (0, -1)."""
+    dyp = dyp.reshape(2, 2, -1)
+    size = dyp.shape[-1]
+    dq = _scratch.scratch(name + "-q", (2, 4, size), dyp.dtype)
+    for r in range(2):  # along the columns
+        np.copyto(dq[r, 0], dyp[r, 0])
+        np.add(dyp[r, 0], dyp[r, 1], out=dq[r, 1])
+        np.subtract(dyp[r, 0], dyp[r, 1], out=dq[r, 2])
+        np.negative(dyp[r, 1], out=dq[r, 3])
+    dm = _scratch.scratch(name, (4, 4, size), dyp.dtype)
+    np.copyto(dm[0], dq[0])  # and along the rows
+    np.add(dq[0], dq[1], out=dm[1])
+    np.subtract(dq[0], dq[1], out=dm[2])
+    np.negative(dq[1], out=dm[3])
+    return dm
+
+
+def _transpose_pair(g, shift, f0, f1, tmp):
+    """The transpose of one stage of ``B^T``: given the gradients ``g`` of ``f0[k] -
+    f0[k+s]``, ``f1[k] + f0[k+s]``, ``f0[k+s] - f1[k]``, ``f1[k] - f1[k+s]`` (k below
+    ``size - s``), write those of ``f0`` and ``f1``."""
+    n = f0.shape[-1] - shift
+    np.copyto(f0[:n], g[0][:n])
+    f0[n:] = 0
+    np.add(g[1][:n], g[2][:n], out=tmp[:n])
+    tmp[:n] -= g[0][:n]
+    f0[shift:] += tmp[:n]
+    np.subtract(g[1][:n], g[2][:n], out=f1[:n])
+    f1[:n] += g[3][:n]
+    f1[n:] = 0
+    f1[shift:] -= g[3][:n]
+
+
+def _transpose_input(dv, grid, name):
+    r"""The planes' gradient (2, 2, C x m x plane) from :math:`\bar V` (4, 4, C x m x plane):
+    :math:`B \bar V B^T`, columns then rows, the overlapping tiles' shares added."""
+    size = dv.shape[-1]
+    tmp = _scratch.scratch(name + "-t", (size,), dv.dtype)
+    rows = _scratch.scratch(name + "-rows", (4, 2, size), dv.dtype)
+    for a in range(4):
+        _transpose_pair(dv[a], 1, rows[a, 0], rows[a, 1], tmp)
+    planes = _scratch.scratch(name, (2, 2, size), dv.dtype)
+    for q in range(2):
+        _transpose_pair(rows[:, q], grid.tw + 1, planes[0, q], planes[1, q], tmp)
+    return planes

@@ -1,0 +1,151 @@
+"""Winograd's F(2x2, 3x3) path of the 2-D conv (``minidl.functional._conv_winograd``).
+
+Checked against what does not share its algebra: the direct sums of (3.4) as plain loops
+(``conv_nd_forward_naive`` / ``conv_nd_backward_naive``), ``np.correlate`` for the 1-D
+identity the matrices must satisfy, and PyTorch in float32 where it is installed.
+"""
+
+import numpy as np
+import pytest
+
+from minidl.functional import _conv_winograd as winograd
+from minidl.functional import _threads
+from minidl.functional.conv import (
+    conv_nd_backward,
+    conv_nd_backward_naive,
+    conv_nd_forward,
+    conv_nd_forward_naive,
+)
+from minidl.functional.windows import window_geometry
+
+
+def test_matrices_compute_f_2_3():
+    """In one dimension ``A^T [(G g) * (B^T d)]`` is the two outputs of correlating the four
+    inputs ``d`` with the three taps ``g``: the identity every tile's transform rests on."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        d, g = rng.normal(size=4), rng.normal(size=3)
+        want = np.correlate(d, g, mode="valid")
+        got = winograd.A_T @ ((winograd.G @ g) * (winograd.B_T @ d))
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+SHAPES = [  # (x shape, C_out, padding): even and odd outputs, padding 0 and 1, per axis
+    ((2, 3, 6, 6), 4, 1),
+    ((2, 2, 7, 5), 3, 1),
+    ((3, 2, 8, 9), 2, 0),
+    ((2, 3, 5, 6), 2, (1, 0)),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "c_out", "padding"), SHAPES)
+def test_tile_loops_equal_the_direct_sums(x_shape, c_out, padding, rng):
+    """``Y = A^T [(G g G^T) * (B^T d B)] A`` tile by tile, summed over channels, is (3.4)."""
+    x = rng.normal(size=x_shape)
+    w, b = rng.normal(size=(c_out, x_shape[1], 3, 3)), rng.normal(size=c_out)
+    want, cache = conv_nd_forward_naive(x, w, b, padding=padding)
+    got = winograd.tile_forward_naive(x, w, b, cache.windows.pads)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def small_channels(monkeypatch):
+    """The path taken by the tests' small convs: any channel count, any fill of the tiles."""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_FILL", 0.0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every image its own chunk; one chunk
+@pytest.mark.parametrize(("x_shape", "c_out", "padding"), SHAPES)
+def test_fast_path_equals_the_loops(x_shape, c_out, padding, chunk_bytes, workers, rng,
+                                    small_channels, monkeypatch):  # fmt: skip
+    """Forward and every gradient (float64) equal the direct sums' loops, in chunks of one
+    image or one of all, on one thread or two."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    x = rng.normal(size=x_shape)
+    w, b = rng.normal(size=(c_out, x_shape[1], 3, 3)), rng.normal(size=c_out)
+    y, cache = conv_nd_forward(x, w, b, padding=padding)
+    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
+    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding)
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    for input_grad in (True, False):
+        got = conv_nd_backward(dy, cache, input_grad=input_grad)
+        ref = conv_nd_backward_naive(dy, naive_cache, input_grad=input_grad)
+        for g, r in zip(got, ref, strict=True):
+            if r is None:
+                assert g is None
+            else:
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch):
+    """dW sums the chunks' products in the chunks' order, so two threads give one thread's
+    bits; each chunk writes only its own images of y and dx."""
+    x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
+    w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    runs = []
+    for workers in (1, 2):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        y, cache = conv_nd_forward(x, w, None, padding=1)
+        runs.append((y,) + tuple(conv_nd_backward(np.ones_like(y), cache)[:2]))
+    for one, two in zip(*runs, strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_float32_against_pytorch(rng):
+    """A layer the path runs by default (64 channels, 14 x 14) in float32: within float32's
+    rounding of PyTorch's output and gradients (relative to the largest value; the transforms
+    add at most four terms, a few units in the last place)."""
+    torch = pytest.importorskip("torch")
+    x = rng.normal(size=(4, 64, 14, 14)).astype(np.float32)
+    w = (rng.normal(size=(64, 64, 3, 3)) / 24).astype(np.float32)
+    b = rng.normal(size=64).astype(np.float32)
+    y, cache = conv_nd_forward(x, w, b, padding=1)
+    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dw, db = conv_nd_backward(dy, cache)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=1)
+    yt.backward(torch.from_numpy(dy))
+    # tolerance: 64 x 9 products summed in float32 either way, about 2**-24 sqrt(576) of the
+    # largest value each; dW sums 4 x 196 of them more
+    for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
+                           (db, bt.grad, 1e-5)):  # fmt: skip
+        want = want.detach().numpy()
+        assert np.abs(got - want).max() <= tol * np.abs(want).max()
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kw", "runs"),
+    [((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), True),
+     ((8, 256, 14, 14), (256, 256, 3, 3), dict(padding=1), True),
+     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=0), True),
+     ((32, 32, 28, 28), (32, 32, 3, 3), dict(padding=1), False),  # too few channels
+     ((32, 256, 7, 7), (256, 256, 3, 3), dict(padding=1), False),  # half the tiles outside
+     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1, stride=2), False),
+     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2, dilation=2), False),
+     ((32, 64, 28, 28), (64, 16, 3, 3), dict(padding=1), False),  # groups
+     ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2), False),
+     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2), False)],
+    ids=["64-28", "256-14", "64-28-valid", "32-channels", "7x7", "stride", "dilation",
+         "groups", "5x5", "padding-2"])  # fmt: skip
+def test_which_convs_run_here(x_shape, w_shape, kw, runs):
+    """The 3x3 stride-1 convs of 64 channels and more on images of 14 and more; not the rest."""
+    win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
+                          kw.get("dilation", 1))  # fmt: skip
+    groups = x_shape[1] // w_shape[1]
+    assert winograd.applies(x_shape, w_shape, groups, win) is runs
+
+
+def test_one_image_runs_here_on_one_thread_only(monkeypatch):
+    """One image on two threads is shared out by im2col's slabs of rows instead."""
+    win = window_geometry((56, 56), (3, 3), 1, 1, 1)
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    assert winograd.applies((1, 64, 56, 56), (64, 64, 3, 3), 1, win)
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    assert not winograd.applies((1, 64, 56, 56), (64, 64, 3, 3), 1, win)
+    assert winograd.applies((2, 64, 56, 56), (64, 64, 3, 3), 1, win)
