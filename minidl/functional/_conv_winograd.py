@@ -49,36 +49,55 @@ G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
 # At least this many input and output channels: below, the 16 products are too thin to gain on
-# im2col's one, and the transforms' passes cost as much as they save (forward + backward, one
-# thread, best of 9: 32 x 32 x 28 x 28 -> 32 27.1 ms against 27.9 by im2col, PyTorch 15.6;
-# 32 x 64 x 28 x 28 -> 64 67.0 against 95.4, PyTorch 67.9; AMD EPYC, December 2026).
+# im2col's one when two threads share the chunks (forward + backward, best of 9: 32 x 32 x 28 x
+# 28 -> 32 13.1 ms against 13.9 by im2col, PyTorch 7.7; 32 x 16 x 28 x 28 -> 32 9.0 against
+# 7.0: the transforms' many short NumPy calls, each taking the GIL, keep the two threads
+# apart; 32 x 64 x 28 x 28 -> 64 33.4 against 40.5, PyTorch 27.5; AMD EPYC, December 2026).
 MIN_CHANNELS = 64
+# On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
+# side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
+# 16.0 against 23.5, PyTorch 13.9; 32 x 16 x 16 x 16 -> 32 4.0 against 4.7; but 32 x 16 x 14
+# x 14 -> 32 4.7 against 3.6).
+MIN_CHANNELS_ONE_THREAD = 16
+MIN_SIZE_ONE_THREAD = 16
 # At least this fraction of the planes' (th + 1) x (tw + 1) tiles' outputs in the image: the
 # rest is computed and thrown away (28 x 28: 0.87; 14 x 14: 0.77; 9 x 9: 0.56, where 3 x 64 x
 # 9 x 9 -> 96 took 1.58 ms against 1.43 by im2col; 7 x 7: 0.49, 23.7 ms forward against 20.9
 # for 32 x 256 x 7 x 7 -> 256).
 MIN_FILL = 0.7
-# At most this many bytes of transformed input (16 planes) per chunk of images.
-CHUNK_BYTES = 8 * 2**20
+# At most this many bytes of transformed input (16 planes) per chunk of images, but at least
+# MIN_COLUMNS of the planes' positions: the transforms' passes run at cache speed on a small
+# chunk, while dW's products (K = the chunk's positions) want long ones. Forward + backward, one
+# thread, best of 9 (AMD EPYC, December 2026), with 2 MiB / 8 MiB chunks: 32 x 64 x 28 x 28 ->
+# 64 52.7 / 63.5 ms; 32 x 128 x 28 x 28 -> 128 172 / 185; 8 x 256 x 14 x 14 -> 256 48.9 / 46.6
+# (4 images a chunk, as MIN_COLUMNS makes it, between the two).
+CHUNK_BYTES = 2 * 2**20
+MIN_COLUMNS = 256
 
 
 def applies(x_shape, weight_shape, groups, win):
     """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, one group, padding at most 1
-    on each side; at least ``MIN_CHANNELS`` channels in and out; at least ``MIN_FILL`` of the
-    tiles' outputs inside the image; and a batch to share out among the threads (one image
-    on two threads runs faster as im2col's slabs of rows)."""
+    on each side; at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
+    ``MIN_CHANNELS`` channels in and out, or on one thread ``MIN_CHANNELS_ONE_THREAD`` on
+    outputs of ``MIN_SIZE_ONE_THREAD`` on each side; and on more threads a batch to share out
+    (one image on two threads runs faster as im2col's slabs of rows). So the thread setting
+    may choose between the two algorithms, whose float32 results differ in the last bits."""
     if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3) or groups != 1:
         return False
     if win.stride != (1, 1) or win.dilation != (1, 1):
         return False
     if any(lo > 1 or hi > 1 for lo, hi in win.pads):
         return False
-    if min(x_shape[1], weight_shape[0]) < MIN_CHANNELS:
-        return False
     grid = Grid(x_shape, win.pads)
     if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
         return False
-    return x_shape[0] > 1 or _threads.count() == 1
+    channels, one_thread = min(x_shape[1], weight_shape[0]), _threads.count() == 1
+    if not one_thread:
+        return channels >= MIN_CHANNELS and x_shape[0] > 1
+    if channels >= MIN_CHANNELS:
+        return True
+    big = min(grid.ho, grid.wo) >= MIN_SIZE_ONE_THREAD
+    return channels >= MIN_CHANNELS_ONE_THREAD and big
 
 
 def macs(x_shape, weight_shape, win):
@@ -268,10 +287,11 @@ def forward(x, weight, bias, win):
 
 
 def _chunks(x, weight, grid):
-    """The chunks of images: at most ``CHUNK_BYTES`` of V each, at least one per thread."""
+    """The chunks of images: at most ``CHUNK_BYTES`` of V each, or one of ``MIN_COLUMNS``
+    positions, and at least one chunk per thread."""
     per_image = 16 * max(x.shape[1], 1) * grid.plane * x.itemsize
     n = x.shape[0]
-    per_chunk = max(1, CHUNK_BYTES // per_image)
+    per_chunk = max(1, CHUNK_BYTES // per_image, -(-MIN_COLUMNS // grid.plane))
     workers = _threads.gemm_workers(*_work(x, weight, grid))
     return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
 

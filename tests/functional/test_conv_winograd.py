@@ -63,6 +63,7 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, chunk_bytes, worker
     """Forward and every gradient (float64) equal the direct sums' loops, in chunks of one
     image or one of all, on one thread or two."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w, b = rng.normal(size=(c_out, x_shape[1], 3, 3)), rng.normal(size=c_out)
@@ -81,12 +82,31 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, chunk_bytes, worker
                 np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
+def test_chunks_of_images(monkeypatch):
+    """At most CHUNK_BYTES of V a chunk, but MIN_COLUMNS of positions at least, and one chunk
+    per thread: 64 channels of 28 x 28 (0.92 MB of V an image, 225 positions) two images a
+    chunk at 2 MiB; 256 of 14 x 14 (1 MiB, 64 positions) four, for the columns."""
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    x = np.empty((32, 64, 28, 28), np.float32)
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
+    w = np.empty((64, 64, 3, 3), np.float32)
+    assert winograd._chunks(x, w, grid) == [(a, 2) for a in range(0, 32, 2)]
+    x, w = np.empty((8, 256, 14, 14), np.float32), np.empty((256, 256, 3, 3), np.float32)
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
+    assert winograd._chunks(x, w, grid) == [(0, 4), (4, 4)]
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    x = np.empty((3, 64, 28, 28), np.float32)
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
+    assert winograd._chunks(x, np.empty((64, 64, 3, 3), np.float32), grid) == [(0, 1), (1, 2)]
+
+
 def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch):
     """dW sums the chunks' products in the chunks' order, so two threads give one thread's
     bits; each chunk writes only its own images of y and dx."""
     x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
     w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     runs = []
     for workers in (1, 2):
         monkeypatch.setattr(_threads, "WORKERS", workers)
@@ -133,12 +153,28 @@ def test_float32_against_pytorch(rng):
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2), False)],
     ids=["64-28", "256-14", "64-28-valid", "32-channels", "7x7", "stride", "dilation",
          "groups", "5x5", "padding-2"])  # fmt: skip
-def test_which_convs_run_here(x_shape, w_shape, kw, runs):
-    """The 3x3 stride-1 convs of 64 channels and more on images of 14 and more; not the rest."""
+def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
+    """On two threads, the 3x3 stride-1 convs of 64 channels and more on images of 14 and
+    more; not the rest."""
+    monkeypatch.setattr(_threads, "WORKERS", 2)
     win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
                           kw.get("dilation", 1))  # fmt: skip
     groups = x_shape[1] // w_shape[1]
     assert winograd.applies(x_shape, w_shape, groups, win) is runs
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "c_out", "runs"),
+    [((32, 16, 28, 28), 32, True), ((32, 32, 16, 16), 32, True), ((8, 256, 14, 14), 256, True),
+     ((32, 16, 14, 14), 32, False),  # 16 channels on 14 x 14: the transforms cost more
+     ((32, 8, 28, 28), 16, False), ((32, 16, 28, 28), 8, False)],
+    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out"])  # fmt: skip
+def test_which_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
+    """On one thread, from 16 channels on outputs of 16 x 16 and more, and from 64 on any the
+    tiles fill."""
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    win = window_geometry(x_shape[2:], (3, 3), 1, 1, 1)
+    assert winograd.applies(x_shape, (c_out, x_shape[1], 3, 3), 1, win) is runs
 
 
 def test_one_image_runs_here_on_one_thread_only(monkeypatch):
