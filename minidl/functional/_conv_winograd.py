@@ -76,13 +76,13 @@ MIN_COLUMNS = 256
 
 
 def applies(x_shape, weight_shape, groups, win):
-    """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, one group, padding at most 1
-    on each side; at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
-    ``MIN_CHANNELS`` channels in and out, or on one thread ``MIN_CHANNELS_ONE_THREAD`` on
+    """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, padding at most 1 on each
+    side; at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
+    ``MIN_CHANNELS`` channels in and out per group, or on one thread ``MIN_CHANNELS_ONE_THREAD`` on
     outputs of ``MIN_SIZE_ONE_THREAD`` on each side; and on more threads a batch to share out
     (one image on two threads runs faster as im2col's slabs of rows). So the thread setting
     may choose between the two algorithms, whose float32 results differ in the last bits."""
-    if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3) or groups != 1:
+    if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3):
         return False
     if win.stride != (1, 1) or win.dilation != (1, 1):
         return False
@@ -91,7 +91,8 @@ def applies(x_shape, weight_shape, groups, win):
     grid = Grid(x_shape, win.pads)
     if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
         return False
-    channels, one_thread = min(x_shape[1], weight_shape[0]), _threads.count() == 1
+    channels = min(x_shape[1], weight_shape[0]) // groups  # per group
+    one_thread = _threads.count() == 1
     if not one_thread:
         return channels >= MIN_CHANNELS and x_shape[0] > 1
     if channels >= MIN_CHANNELS:
@@ -103,7 +104,7 @@ def applies(x_shape, weight_shape, groups, win):
 def macs(x_shape, weight_shape, win):
     """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
     grid = Grid(x_shape, win.pads)
-    return 16 * x_shape[0] * grid.plane * weight_shape[0] * x_shape[1]
+    return 16 * x_shape[0] * grid.plane * weight_shape[0] * weight_shape[1]
 
 
 # ------------------------------------------------------------------------- the tile loops
@@ -247,11 +248,11 @@ def _transform_output(mm, grid, bias, name):
     return y
 
 
-def _weights(weight):
-    """``U = G g G^T``: (4, 4, C_out, C_in), in the weight's dtype."""
+def _weights(weight, groups):
+    """``U = G g G^T``: (16, groups, C_out / groups, C_in / groups), in the weight's dtype."""
     c_out, c_in = weight.shape[:2]
     gg = np.kron(G, G).astype(weight.dtype)  # (16, 9): (G g G^T)[a, b] = sum G[a,k] g[k,l] G[b,l]
-    return (gg @ weight.reshape(c_out * c_in, 9).T).reshape(4, 4, c_out, c_in)
+    return (gg @ weight.reshape(c_out * c_in, 9).T).reshape(16, groups, c_out // groups, c_in)
 
 
 def _write_output(yp, grid, out):
@@ -264,12 +265,12 @@ def _write_output(yp, grid, out):
 
 
 # ------------------------------------------------------------------------------ forward
-def forward(x, weight, bias, win):
-    """y (N, C_out, ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images."""
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
+def forward(x, weight, bias, groups, win):
+    """y (N, C_out, ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images; per group,
+    its own 16 products."""
+    n, c_out = x.shape[0], weight.shape[0]
     grid = Grid(x.shape, win.pads)
-    u = _weights(weight).reshape(16, c_out, c_in)
+    u = _weights(weight, groups)
     y = np.empty((n, c_out, grid.ho, grid.wo), dtype=x.dtype)
 
     @with_rows_in_place  # the bias's rows of m x plane
@@ -278,7 +279,7 @@ def forward(x, weight, bias, win):
         v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
         cols = m * grid.plane
         mm = _scratch.scratch("w-m", (16, c_out, cols), x.dtype)
-        np.matmul(u, v.reshape(16, c_in, cols), out=mm)
+        np.matmul(u, v.reshape(16, groups, -1, cols), out=mm.reshape(16, groups, -1, cols))
         yp = _transform_output(mm.reshape(4, 4, c_out, cols), grid, bias, "w-y")
         _write_output(yp.reshape(2, 2, c_out, m, grid.th + 1, grid.tw + 1), grid, y[a : a + m])
 
@@ -298,18 +299,17 @@ def _chunks(x, weight, grid):
 
 def _work(x, weight, grid):
     """``(bytes, multiply-adds)`` of the whole op, for the threads' threshold."""
-    return x.nbytes, 16 * x.shape[0] * grid.plane * weight.shape[0] * x.shape[1]
+    return x.nbytes, 16 * x.shape[0] * grid.plane * weight.shape[0] * weight.shape[1]
 
 
 # ----------------------------------------------------------------------------- backward
-def backward(dy, x, weight, has_bias, win, input_grad=True):
+def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     r"""``(dx, dweight, dbias)`` of (3.4) by F(2x2, 3x3): per chunk of images,
     :math:`\bar M = A\, dY A^T`, :math:`\bar U = \bar M V^T` (summed over the chunks in order)
     and, for dx, :math:`\bar V = U^T \bar M` taken back through :math:`B^T d B`'s transpose."""
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
+    c_in = x.shape[1]
     grid = Grid(x.shape, win.pads)
-    u_t = _weights(weight).reshape(16, c_out, c_in).transpose(0, 2, 1)
+    u_t = _weights(weight, groups).transpose(0, 1, 3, 2)
     dx = np.empty_like(x) if input_grad else None
 
     @with_rows_in_place
@@ -318,11 +318,11 @@ def backward(dy, x, weight, has_bias, win, input_grad=True):
         cols = m * grid.plane
         v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
         dm = _transform_grad_output(grid.output_planes(dy[a : a + m], "w-dy"), "w-dm")
-        dm = dm.reshape(16, c_out, cols)
-        du = np.matmul(dm, v.reshape(16, c_in, cols).transpose(0, 2, 1))
+        dm = dm.reshape(16, groups, -1, cols)
+        du = np.matmul(dm, v.reshape(16, groups, -1, cols).transpose(0, 1, 3, 2))
         if input_grad:
             dv = _scratch.scratch("w-v", (16, c_in, cols), x.dtype)  # V is spent: reuse it
-            np.matmul(u_t, dm, out=dv)
+            np.matmul(u_t, dm, out=dv.reshape(16, groups, -1, cols))
             planes = _transpose_input(dv.reshape(4, 4, -1), grid, "w-dplanes")
             grid.merge(planes.reshape(2, 2, c_in, m, grid.th + 1, grid.tw + 1), dx[a : a + m])
         return du
@@ -332,7 +332,7 @@ def backward(dy, x, weight, has_bias, win, input_grad=True):
     for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
         du += part
     gg = np.kron(G, G).astype(x.dtype)  # dW = G^T dU G, the transpose of U = G g G^T
-    dweight = (gg.T @ du.reshape(16, c_out * c_in)).T.reshape(weight.shape)
+    dweight = (gg.T @ du.reshape(16, weight[:, :, 0, 0].size)).T.reshape(weight.shape)
     dbias = dy.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, np.ascontiguousarray(dweight), dbias
 

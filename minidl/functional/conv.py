@@ -156,7 +156,7 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     if _conv_winograd.applies(x.shape, weight.shape, cache.groups, cache.windows):
         macs = _conv_winograd.macs(x.shape, weight.shape, cache.windows)
         with _threads.blas_held_for(x.shape[0], macs):  # as the chunk loops below
-            return _conv_winograd.forward(x, weight, bias, cache.windows), cache
+            return _conv_winograd.forward(x, weight, bias, cache.groups, cache.windows), cache
     fast = _chunk_loops(x.shape, weight.shape, cache.groups, cache.windows)
     if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         fast = _conv_blocked  # image by image, by _conv_blocked's row blocks
@@ -195,9 +195,10 @@ def conv_nd_backward(dy, cache, input_grad=True):
     if _conv_winograd.applies(c.x.shape, c.weight.shape, c.groups, c.windows):
         macs = _conv_winograd.macs(c.x.shape, c.weight.shape, c.windows)
         with _threads.blas_held_for(c.x.shape[0], macs):
-            return ParamGrads(
-                *_conv_winograd.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
+            grads = _conv_winograd.backward(
+                dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad
             )
+            return ParamGrads(*grads)
     macs = _conv_blocked.gemm_macs(c.x.shape[0], math.prod(c.windows.out), c.weight.shape)
     with _threads.blas_held_for(c.x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):

@@ -57,19 +57,20 @@ def small_channels(monkeypatch):
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every image its own chunk; one chunk
-@pytest.mark.parametrize(("x_shape", "c_out", "padding"), SHAPES)
-def test_fast_path_equals_the_loops(x_shape, c_out, padding, chunk_bytes, workers, rng,
+@pytest.mark.parametrize(("x_shape", "c_out", "padding", "groups"),
+                         [s + (1,) for s in SHAPES] + [((2, 4, 6, 7), 6, 1, 2)])  # fmt: skip
+def test_fast_path_equals_the_loops(x_shape, c_out, padding, groups, chunk_bytes, workers, rng,
                                     small_channels, monkeypatch):  # fmt: skip
     """Forward and every gradient (float64) equal the direct sums' loops, in chunks of one
-    image or one of all, on one thread or two."""
+    image or one of all, on one thread or two, with groups too (16 products per group)."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
-    w, b = rng.normal(size=(c_out, x_shape[1], 3, 3)), rng.normal(size=c_out)
-    y, cache = conv_nd_forward(x, w, b, padding=padding)
-    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
-    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding)
+    w, b = rng.normal(size=(c_out, x_shape[1] // groups, 3, 3)), rng.normal(size=c_out)
+    y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
+    assert winograd.applies(x.shape, w.shape, groups, cache.windows)
+    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
     np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
     dy = rng.normal(size=y.shape)
     for input_grad in (True, False):
@@ -167,14 +168,18 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
     ("x_shape", "c_out", "runs"),
     [((32, 16, 28, 28), 32, True), ((32, 32, 16, 16), 32, True), ((8, 256, 14, 14), 256, True),
      ((32, 16, 14, 14), 32, False),  # 16 channels on 14 x 14: the transforms cost more
-     ((32, 8, 28, 28), 16, False), ((32, 16, 28, 28), 8, False)],
-    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out"])  # fmt: skip
+     ((32, 8, 28, 28), 16, False), ((32, 16, 28, 28), 8, False),
+     ((32, 64, 28, 28, 4), 64, True),  # 4 groups of 16
+     ((32, 64, 28, 28, 8), 64, False)],  # 8 groups of 8
+    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out", "g4", "g8"])  # fmt: skip
 def test_which_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
-    """On one thread, from 16 channels on outputs of 16 x 16 and more, and from 64 on any the
-    tiles fill."""
+    """On one thread, from 16 channels (a group's) on outputs of 16 x 16 and more, and from 64
+    on any the tiles fill."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
+    x_shape, groups = x_shape[:4], (x_shape[4:] or (1,))[0]
     win = window_geometry(x_shape[2:], (3, 3), 1, 1, 1)
-    assert winograd.applies(x_shape, (c_out, x_shape[1], 3, 3), 1, win) is runs
+    w_shape = (c_out, x_shape[1] // groups, 3, 3)
+    assert winograd.applies(x_shape, w_shape, groups, win) is runs
 
 
 def test_one_image_runs_here_on_one_thread_only(monkeypatch):
