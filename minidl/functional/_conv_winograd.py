@@ -60,6 +60,10 @@ MIN_CHANNELS = 64
 # x 14 -> 32 4.7 against 3.6).
 MIN_CHANNELS_ONE_THREAD = 16
 MIN_SIZE_ONE_THREAD = 16
+# ... and at most this many: on larger images im2col's wide grid wastes little and its GEMMs
+# are wide (32 x 16 x 112 x 112 -> 32: 200-216 ms against 188-191 by im2col, three runs of the
+# sweep each).
+MAX_SIZE_ONE_THREAD = 64
 # At least this fraction of the planes' (th + 1) x (tw + 1) tiles' outputs in the image: the
 # rest is computed and thrown away (28 x 28: 0.87; 14 x 14: 0.77; 9 x 9: 0.56, where 3 x 64 x
 # 9 x 9 -> 96 took 1.58 ms against 1.43 by im2col; 7 x 7: 0.49, 23.7 ms forward against 20.9
@@ -78,11 +82,16 @@ MIN_COLUMNS = 256
 def applies(x_shape, weight_shape, groups, win):
     """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, padding at most 1 on each
     side; at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
-    ``MIN_CHANNELS`` channels in and out per group, or on one thread ``MIN_CHANNELS_ONE_THREAD`` on
-    outputs of ``MIN_SIZE_ONE_THREAD`` on each side; and on more threads a batch to share out
-    (one image on two threads runs faster as im2col's slabs of rows). So the thread setting
-    may choose between the two algorithms, whose float32 results differ in the last bits."""
+    ``MIN_CHANNELS`` channels in and out (per group), or on one thread
+    ``MIN_CHANNELS_ONE_THREAD`` on outputs of ``MIN_SIZE_ONE_THREAD`` to
+    ``MAX_SIZE_ONE_THREAD`` on each side; and on more threads a batch to share out (one image
+    on two threads runs faster as im2col's slabs of rows). So the thread setting may choose
+    between the two algorithms, whose float32 results differ in the last bits."""
     if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3):
+        return False
+    # the cheap refusals first: every conv of a network asks, at every call
+    channels = min(x_shape[1], weight_shape[0]) // groups  # per group
+    if channels < min(MIN_CHANNELS, MIN_CHANNELS_ONE_THREAD):
         return False
     if win.stride != (1, 1) or win.dilation != (1, 1):
         return False
@@ -91,14 +100,12 @@ def applies(x_shape, weight_shape, groups, win):
     grid = Grid(x_shape, win.pads)
     if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
         return False
-    channels = min(x_shape[1], weight_shape[0]) // groups  # per group
-    one_thread = _threads.count() == 1
-    if not one_thread:
+    if _threads.count() > 1:
         return channels >= MIN_CHANNELS and x_shape[0] > 1
     if channels >= MIN_CHANNELS:
         return True
-    big = min(grid.ho, grid.wo) >= MIN_SIZE_ONE_THREAD
-    return channels >= MIN_CHANNELS_ONE_THREAD and big
+    sizes = sorted((grid.ho, grid.wo))
+    return MIN_SIZE_ONE_THREAD <= sizes[0] and sizes[1] <= MAX_SIZE_ONE_THREAD
 
 
 def macs(x_shape, weight_shape, win):

@@ -169,12 +169,15 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
     [((32, 16, 28, 28), 32, True), ((32, 32, 16, 16), 32, True), ((8, 256, 14, 14), 256, True),
      ((32, 16, 14, 14), 32, False),  # 16 channels on 14 x 14: the transforms cost more
      ((32, 8, 28, 28), 16, False), ((32, 16, 28, 28), 8, False),
+     ((32, 16, 112, 112), 32, False),  # 16 channels on 112 x 112: im2col's grid is wide
+     ((8, 64, 112, 112), 64, True),
      ((32, 64, 28, 28, 4), 64, True),  # 4 groups of 16
      ((32, 64, 28, 28, 8), 64, False)],  # 8 groups of 8
-    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out", "g4", "g8"])  # fmt: skip
+    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out", "16-112", "64-112", "g4",
+         "g8"])  # fmt: skip
 def test_which_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
-    """On one thread, from 16 channels (a group's) on outputs of 16 x 16 and more, and from 64
-    on any the tiles fill."""
+    """On one thread, from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64, and from
+    64 on any the tiles fill."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
     x_shape, groups = x_shape[:4], (x_shape[4:] or (1,))[0]
     win = window_geometry(x_shape[2:], (3, 3), 1, 1, 1)
