@@ -31,8 +31,9 @@ all contiguous:
 - a plane of (th + 1) x (tw + 1) is flattened with all channels and images into one run, so
   ``+ a // 2`` rows and ``+ b // 2`` columns are shifts of the run by ``tw + 1`` and ``1``.
   Each row and column of :math:`B^T d B` is then one addition or subtraction of two shifted
-  runs. The planes' last row and column hold no tile; what is computed there is thrown away
-  (and the backward's :math:`\bar M` is zero there, so it adds nothing to dW).
+  runs, and a whole stage three NumPy calls (``ORDER``). The planes' last row and column
+  hold no tile; what is computed there is thrown away (and the backward's :math:`\bar M` is
+  zero there, so it adds nothing to dW).
 
 Float32 error: the transforms add and halve at most four terms, so the results differ from
 im2col's by a few units in the last place of the largest output (4.5e-7 of it for 32 x 64 x 28 x
@@ -48,11 +49,11 @@ B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtyp
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
-# At least this many input and output channels: below, the 16 products are too thin to gain on
-# im2col's one when two threads share the chunks (forward + backward, best of 9: 32 x 32 x 28 x
-# 28 -> 32 13.1 ms against 13.9 by im2col, PyTorch 7.7; 32 x 16 x 28 x 28 -> 32 9.0 against
-# 7.0: the transforms' many short NumPy calls, each taking the GIL, keep the two threads
-# apart; 32 x 64 x 28 x 28 -> 64 33.4 against 40.5, PyTorch 27.5; AMD EPYC, December 2026).
+# At least this many input and output channels when two threads share the chunks: below, the
+# 16 products are too thin to gain on im2col's one (forward + backward, minidl alone, best of 9,
+# AMD EPYC, December 2026: 32 x 16 x 28 x 28 -> 32 8.6-9.3 ms against 8.1-9.8 by im2col; 8 x
+# 16 x 28 x 28 -> 32 2.6-2.7 against 2.0-2.1; 32 x 32 x 28 x 28 -> 64 22.3 against 22.5;
+# but 32 x 64 x 28 x 28 -> 64 33.6 against 42.7).
 MIN_CHANNELS = 64
 # On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
 # side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
@@ -157,46 +158,55 @@ class Grid:
 
     def split(self, x, name):
         """The four phase planes of ``x`` (m, C, h, w) zero-padded: (2, 2, C, m, th+1, tw+1)."""
-        m, c = x.shape[:2]
-        planes = _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), x.dtype)
-        xt = x.transpose(1, 0, 2, 3)
-        for p in range(2):
-            for q in range(2):
-                rows, i0 = self._phase(p, self.top, self.h)
-                cols, j0 = self._phase(q, self.left, self.w)
-                src = xt[:, :, rows, cols]
-                planes[p, q, :, :, i0 : i0 + src.shape[2], j0 : j0 + src.shape[3]] = src
+        planes = self._zeros(name, x)
+        for part, image_part in self._pairs(planes, x, self.top, self.left):
+            part[...] = image_part
         return planes
 
     def merge(self, planes, out):
         """``out`` (m, C, h, w) from the planes (2, 2, C, m, th+1, tw+1) at x's positions: the
         transpose of :meth:`split` (each element of x lies on one plane)."""
-        ot = out.transpose(1, 0, 2, 3)
-        for p in range(2):
-            for q in range(2):
-                rows, i0 = self._phase(p, self.top, self.h)
-                cols, j0 = self._phase(q, self.left, self.w)
-                dst = ot[:, :, rows, cols]
-                np.copyto(dst, planes[p, q, :, :, i0 : i0 + dst.shape[2], j0 : j0 + dst.shape[3]])
-
-    @staticmethod
-    def _phase(p, pad, size):
-        """The rows of x on plane ``p`` (a slice) and the plane row of the first: canvas row
-        ``2 i + p`` is x's row ``2 i + p - pad``."""
-        first = (p - pad) % 2  # x's first row of this parity
-        return slice(first, size, 2), (first + pad - p) // 2
+        for part, image_part in self._pairs(planes, out, self.top, self.left):
+            np.copyto(image_part, part)
 
     def output_planes(self, y, name):
         """The four phase planes of dy (m, C, ho, wo), zero where no output is:
         (2, 2, C, m, th+1, tw+1)."""
-        m, c = y.shape[:2]
-        planes = _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), y.dtype)
-        yt = y.transpose(1, 0, 2, 3)
-        for u in range(2):
-            for v in range(2):
-                src = yt[:, :, u::2, v::2]
-                planes[u, v, :, :, : src.shape[2], : src.shape[3]] = src
+        planes = self._zeros(name, y)
+        for part, image_part in self._pairs(planes, y, 0, 0):
+            part[...] = image_part
         return planes
+
+    def write_output(self, planes, out):
+        """``out`` (m, C_out, ho, wo) from the output's phase planes (2, 2, C_out, m, th+1,
+        tw+1)."""
+        for part, image_part in self._pairs(planes, out, 0, 0):
+            np.copyto(image_part, part)
+
+    def _zeros(self, name, image):
+        m, c = image.shape[:2]
+        return _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), image.dtype)
+
+    @staticmethod
+    def _pairs(planes, image, top, left):
+        """``(plane part, image part)`` of each phase, views of the same elements: canvas row
+        ``2 i + p`` (padded by ``top``) is the image's row ``2 i + p - top``, on plane row
+        ``i``; the same along the columns."""
+        it = image.transpose(1, 0, 2, 3)  # channels first, as the planes
+        h, w = image.shape[2:]
+        for p in range(2):
+            for q in range(2):
+                rows, i0 = Grid._phase(p, top, h)
+                cols, j0 = Grid._phase(q, left, w)
+                image_part = it[:, :, rows, cols]
+                i1, j1 = i0 + image_part.shape[2], j0 + image_part.shape[3]
+                yield planes[p, q, :, :, i0:i1, j0:j1], image_part
+
+    @staticmethod
+    def _phase(p, pad, size):
+        """The rows of the image on plane ``p`` (a slice) and the plane row of the first."""
+        first = (p - pad) % 2  # the image's first row of this parity
+        return slice(first, size, 2), (first + pad - p) // 2
 
 
 # Each transform's four rows are kept in the order (0, 3, 1, 2): B^T's rows 0 and 3 are the
@@ -264,15 +274,6 @@ def _weights(weight, groups):
     return u[ORDER][:, ORDER].reshape(16, groups, c_out // groups, c_in)
 
 
-def _write_output(yp, grid, out):
-    """``out`` (m, C_out, ho, wo) from the output phase planes (2, 2, C_out, m, th+1, tw+1)."""
-    ot = out.transpose(1, 0, 2, 3)
-    for u in range(2):
-        for v in range(2):
-            dst = ot[:, :, u::2, v::2]
-            np.copyto(dst, yp[u, v, :, :, : dst.shape[2], : dst.shape[3]])
-
-
 # ------------------------------------------------------------------------------ forward
 def forward(x, weight, bias, groups, win):
     """y (N, C_out, ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images; per group,
@@ -290,7 +291,7 @@ def forward(x, weight, bias, groups, win):
         mm = _scratch.scratch("w-m", (16, c_out, cols), x.dtype)
         np.matmul(u, v.reshape(16, groups, -1, cols), out=mm.reshape(16, groups, -1, cols))
         yp = _transform_output(mm.reshape(4, 4, c_out, cols), grid, bias, "w-y")
-        _write_output(yp.reshape(2, 2, c_out, m, grid.th + 1, grid.tw + 1), grid, y[a : a + m])
+        grid.write_output(yp.reshape(2, 2, c_out, m, grid.th + 1, grid.tw + 1), y[a : a + m])
 
     _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
     return y
