@@ -48,6 +48,8 @@ from minidl.functional._ufunc_buffer import with_rows_in_place
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+# (G g G^T)[a, b] = sum_kl G[a, k] g[k, l] G[b, l]: row (a, b), column (k, l) of kron(G, G)
+GG = np.kron(G, G)
 
 # At least this many input and output channels when two threads share the chunks: below, the
 # 16 products are too thin to gain on im2col's one (forward + backward, minidl alone, best of 9,
@@ -111,7 +113,10 @@ def applies(x_shape, weight_shape, groups, win):
 
 def macs(x_shape, weight_shape, win):
     """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
-    grid = Grid(x_shape, win.pads)
+    return _macs(x_shape, weight_shape, Grid(x_shape, win.pads))
+
+
+def _macs(x_shape, weight_shape, grid):
     return 16 * x_shape[0] * grid.plane * weight_shape[0] * weight_shape[1]
 
 
@@ -269,8 +274,7 @@ def _weights(weight, groups):
     """``U = G g G^T``: (16, groups, C_out / groups, C_in / groups), in the weight's dtype,
     rows and columns in ``ORDER``."""
     c_out, c_in = weight.shape[:2]
-    gg = np.kron(G, G).astype(weight.dtype)  # (16, 9): (G g G^T)[a, b] = sum G[a,k] g[k,l] G[b,l]
-    u = (gg @ weight.reshape(c_out * c_in, 9).T).reshape(4, 4, c_out * c_in)
+    u = (GG.astype(weight.dtype) @ weight.reshape(c_out * c_in, 9).T).reshape(4, 4, c_out * c_in)
     return u[ORDER][:, ORDER].reshape(16, groups, c_out // groups, c_in)
 
 
@@ -309,7 +313,7 @@ def _chunks(x, weight, grid):
 
 def _work(x, weight, grid):
     """``(bytes, multiply-adds)`` of the whole op, for the threads' threshold."""
-    return x.nbytes, 16 * x.shape[0] * grid.plane * weight.shape[0] * weight.shape[1]
+    return x.nbytes, _macs(x.shape, weight.shape, grid)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -341,10 +345,10 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     du = parts[0]
     for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
         du += part
-    gg = np.kron(G, G).astype(x.dtype)  # dW = G^T dU G, the transpose of U = G g G^T
     back = np.argsort(ORDER)  # dU's rows and columns from ORDER back to 0, 1, 2, 3
     du = du.reshape(4, 4, -1)[back][:, back]
-    dweight = (gg.T @ du.reshape(16, weight[:, :, 0, 0].size)).T.reshape(weight.shape)
+    # dW = G^T dU G, the transpose of U = G g G^T
+    dweight = (GG.T.astype(x.dtype) @ du.reshape(16, -1)).T.reshape(weight.shape)
     dbias = dy.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, np.ascontiguousarray(dweight), dbias
 
