@@ -35,6 +35,16 @@ all contiguous:
   hold no tile; what is computed there is thrown away (and the backward's :math:`\bar M` is
   zero there, so it adds nothing to dW).
 
+A 3-D conv of a k x 3 x 3 kernel is a sum of 2-D ones: output slice ``z`` adds the 3x3 convs
+of input slices ``z .. z + k - 1`` (padded along the depth) by the kernel's k slices. Each input
+slice is transformed once; with the planes laid out slice by slice, channels within, the k
+slices under output slice ``z`` are one matrix of k C_in rows (:func:`_depth_stack`, a view),
+and U's columns run over (tap, channel): each of the 16 products per output slice is then one
+(C_out x k C_in) by (k C_in x tiles) GEMM, 2.25 times fewer multiply-adds than im2col's, whose
+windows are moreover 9k times the input. Backward, dU sums the output slices' products; dV of
+input slice ``z`` is one product too, of the taps' U^T (in reverse order) with M-bar's slices
+``z - k + 1 .. z``, M-bar padded with zero slices where those fall outside.
+
 Float32 error: the transforms add and halve at most four terms, so the results differ from
 im2col's by a few units in the last place of the largest output (4.5e-7 of it for 32 x 64 x 28 x
 28 -> 64; ``tests/functional/test_conv_winograd.py``).
@@ -67,6 +77,14 @@ MIN_SIZE_ONE_THREAD = 16
 # are wide (32 x 16 x 112 x 112 -> 32: 200-216 ms against 188-191 by im2col, three runs of the
 # sweep each).
 MAX_SIZE_ONE_THREAD = 64
+# A 3-D conv with a depth of 2 or more taps, at any thread count, from this many channels:
+# im2col's windows are 27 times the input for 3 x 3 x 3, whose copies cost more than the
+# transforms' passes even for a few channels (forward + backward, minidl alone, best of 7,
+# AMD EPYC, December 2026, one / two threads: 4 x 32 x 8 x 28 x 28 -> 32 43.5 / 25.7 ms
+# against 70.9 / 38.9 by im2col; 8 x 4 x 8 x 28 x 28 -> 8 5.1 / 4.7 against 9.0 / 6.0; 8 x 8
+# x 8 x 14 x 14 -> 16 3.9 / 3.2 against 6.3 / 4.0; but 8 x 3 x 16 x 32 x 32 -> 16 25.3 / 15.2
+# against 24.5 / 14.9).
+MIN_CHANNELS_DEPTH = 4
 # At least this fraction of the planes' (th + 1) x (tw + 1) tiles' outputs in the image: the
 # rest is computed and thrown away (28 x 28: 0.87; 14 x 14: 0.77; 9 x 9: 0.56, where 3 x 64 x
 # 9 x 9 -> 96 took 1.58 ms against 1.43 by im2col; 7 x 7: 0.49, 23.7 ms forward against 20.9
@@ -83,28 +101,37 @@ MIN_COLUMNS = 256
 
 
 def applies(x_shape, weight_shape, groups, win):
-    """Whether a conv runs here: 2-D, 3x3, stride 1, no dilation, padding at most 1 on each
-    side; at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
-    ``MIN_CHANNELS`` channels in and out (per group), or on one thread
-    ``MIN_CHANNELS_ONE_THREAD`` on outputs of ``MIN_SIZE_ONE_THREAD`` to
-    ``MAX_SIZE_ONE_THREAD`` on each side; and on more threads a batch to share out (one image
-    on two threads runs faster as im2col's slabs of rows). So the thread setting may choose
-    between the two algorithms, whose float32 results differ in the last bits."""
-    if len(x_shape) != 4 or tuple(weight_shape[2:]) != (3, 3):
+    """Whether a conv runs here: 2-D 3x3, or 3-D k x 3 x 3; stride 1, no dilation, padding at
+    most 1 on each side of the image (and less than k along a 3-D conv's depth); at least
+    ``MIN_FILL`` of the tiles' outputs inside the image; at least ``MIN_CHANNELS`` channels in
+    and out (per group), or on one thread ``MIN_CHANNELS_ONE_THREAD`` on outputs of
+    ``MIN_SIZE_ONE_THREAD`` to ``MAX_SIZE_ONE_THREAD`` on each side, or for a 3-D conv
+    ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
+    threads runs faster as im2col's slabs of rows). So the thread setting may choose between
+    the two algorithms, whose float32 results differ in the last bits."""
+    if len(x_shape) not in (4, 5) or tuple(weight_shape[-2:]) != (3, 3):
         return False
     # the cheap refusals first: every conv of a network asks, at every call
     channels = min(x_shape[1], weight_shape[0]) // groups  # per group
-    if channels < min(MIN_CHANNELS, MIN_CHANNELS_ONE_THREAD):
+    taps = _taps(weight_shape)
+    least = MIN_CHANNELS_DEPTH if taps > 1 else min(MIN_CHANNELS, MIN_CHANNELS_ONE_THREAD)
+    if channels < least:
         return False
-    if win.stride != (1, 1) or win.dilation != (1, 1):
+    if any(s != 1 for s in win.stride) or any(d != 1 for d in win.dilation):
         return False
-    if any(lo > 1 or hi > 1 for lo, hi in win.pads):
+    if any(lo > 1 or hi > 1 for lo, hi in win.pads[-2:]):
         return False
-    grid = Grid(x_shape, win.pads)
+    if len(x_shape) == 5 and max(win.pads[0]) >= taps:  # a depth slice of padding alone
+        return False
+    grid = Grid(x_shape, win.pads, taps)
     if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
         return False
+    if _threads.count() > 1 and x_shape[0] == 1:
+        return False
+    if taps > 1:  # im2col's windows are taps x 9 times the input there
+        return channels >= MIN_CHANNELS_DEPTH
     if _threads.count() > 1:
-        return channels >= MIN_CHANNELS and x_shape[0] > 1
+        return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
         return True
     sizes = sorted((grid.ho, grid.wo))
@@ -113,11 +140,12 @@ def applies(x_shape, weight_shape, groups, win):
 
 def macs(x_shape, weight_shape, win):
     """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
-    return _macs(x_shape, weight_shape, Grid(x_shape, win.pads))
+    return _macs(x_shape, weight_shape, Grid(x_shape, win.pads, _taps(weight_shape)))
 
 
 def _macs(x_shape, weight_shape, grid):
-    return 16 * x_shape[0] * grid.plane * weight_shape[0] * weight_shape[1]
+    per_slice = 16 * x_shape[0] * grid.plane * weight_shape[0] * weight_shape[1] * grid.taps
+    return per_slice * grid.depth_out
 
 
 # ------------------------------------------------------------------------- the tile loops
@@ -151,67 +179,112 @@ def tile_forward_naive(x, weight, bias, pads):
 # ----------------------------------------------------------------------- the phase planes
 class Grid:
     """The tiles of one conv: output ``ho x wo`` in ``th x tw`` tiles of 2x2, each plane of
-    the padded input (th + 1) x (tw + 1), flattened with channels and images into a run."""
+    the padded input (th + 1) x (tw + 1), flattened with channels and images into a run. A 3-D
+    conv (``taps`` > 1 or a depth axis) is a 2-D one per depth slice: its ``depth`` slices,
+    padded by ``front`` and ``back``, each a stack of planes, the kernel's ``taps`` along the
+    depth summed by the products (:func:`_depth_stack`)."""
 
-    def __init__(self, x_shape, pads):
-        self.h, self.w = x_shape[2:]
-        (self.top, bottom), (self.left, right) = pads
+    def __init__(self, x_shape, pads, taps=1):
+        self.h, self.w = x_shape[-2:]
+        (self.top, bottom), (self.left, right) = pads[-2:]
         self.ho = self.h + self.top + bottom - 2
         self.wo = self.w + self.left + right - 2
         self.th, self.tw = -(-self.ho // 2), -(-self.wo // 2)
         self.plane = (self.th + 1) * (self.tw + 1)
+        self.three_d = len(x_shape) == 5
+        self.depth = x_shape[2] if self.three_d else 1
+        self.front, self.back = pads[0] if self.three_d else (0, 0)
+        self.taps = taps
+        self.depth_in = self.depth + self.front + self.back  # the padded input's slices
+        self.depth_out = self.depth_in - taps + 1
 
-    def split(self, x, name):
-        """The four phase planes of ``x`` (m, C, h, w) zero-padded: (2, 2, C, m, th+1, tw+1)."""
-        planes = self._zeros(name, x)
-        for part, image_part in self._pairs(planes, x, self.top, self.left):
+    @property
+    def out(self):
+        """The output's spatial shape."""
+        return ((self.depth_out,) if self.three_d else ()) + (self.ho, self.wo)
+
+    def planes_shape(self, groups, depth, channels, m):
+        """Phase planes: (2, 2, groups, depth, channels per group, m images, th + 1, tw + 1)."""
+        return (2, 2, groups, depth, channels // groups, m, self.th + 1, self.tw + 1)
+
+    @staticmethod
+    def arranged(a, groups):
+        """``a`` (m, C, [D,] h, w) as the view (groups, D, C / groups, m, h, w) in which the
+        planes hold it: a group's depth slices in turn, each its channels, each its images.
+        A view as long as ``a`` is C-contiguous, as the outputs written through it are (an
+        input read through it may be a copy)."""
+        if a.ndim == 4:
+            a = a[:, :, None]
+        m, c = a.shape[:2]
+        return a.reshape((m, groups, c // groups) + a.shape[2:]).transpose(1, 3, 2, 0, 4, 5)
+
+    def split(self, x, groups, name):
+        """The four phase planes of ``x`` (m, C, [D,] h, w) zero-padded, the depth included:
+        (2, 2, groups, depth_in, C / groups, m, th + 1, tw + 1)."""
+        m, c = x.shape[:2]
+        planes = _scratch.zeros(name, self.planes_shape(groups, self.depth_in, c, m), x.dtype)
+        inside = planes[:, :, :, self.front : self.front + self.depth]
+        for part, image_part in self._pairs(inside, self.arranged(x, groups), self.top, self.left):
             part[...] = image_part
         return planes
 
-    def merge(self, planes, out):
-        """``out`` (m, C, h, w) from the planes (2, 2, C, m, th+1, tw+1) at x's positions: the
-        transpose of :meth:`split` (each element of x lies on one plane)."""
-        for part, image_part in self._pairs(planes, out, self.top, self.left):
+    def merge(self, planes, out, groups):
+        """``out`` (m, C, [D,] h, w) from the planes of its depth slices (2, 2, groups, depth,
+        C / groups, m, th + 1, tw + 1) at x's positions: the transpose of :meth:`split` (each
+        element of x lies on one plane)."""
+        image = self.arranged(out, groups)
+        for part, image_part in self._pairs(planes, image, self.top, self.left):
             np.copyto(image_part, part)
 
-    def output_planes(self, y, name):
-        """The four phase planes of dy (m, C, ho, wo), zero where no output is:
-        (2, 2, C, m, th+1, tw+1)."""
-        planes = self._zeros(name, y)
-        for part, image_part in self._pairs(planes, y, 0, 0):
+    def output_planes(self, y, groups, name, front=0, back=0):
+        """The four phase planes of dy (m, C, [Do,] ho, wo), zero where no output is, with
+        ``front`` and ``back`` zero slices around its depth: (2, 2, groups, front + Do + back,
+        C / groups, m, th + 1, tw + 1)."""
+        m, c = y.shape[:2]
+        depth = front + self.depth_out + back
+        planes = _scratch.zeros(name, self.planes_shape(groups, depth, c, m), y.dtype)
+        inside = planes[:, :, :, front : front + self.depth_out]
+        for part, image_part in self._pairs(inside, self.arranged(y, groups), 0, 0):
             part[...] = image_part
         return planes
 
-    def write_output(self, planes, out):
-        """``out`` (m, C_out, ho, wo) from the output's phase planes (2, 2, C_out, m, th+1,
-        tw+1)."""
-        for part, image_part in self._pairs(planes, out, 0, 0):
+    def write_output(self, planes, out, groups):
+        """``out`` (m, C_out, [Do,] ho, wo) from the output's phase planes (2, 2, groups, Do,
+        C_out / groups, m, th + 1, tw + 1)."""
+        for part, image_part in self._pairs(planes, self.arranged(out, groups), 0, 0):
             np.copyto(image_part, part)
-
-    def _zeros(self, name, image):
-        m, c = image.shape[:2]
-        return _scratch.zeros(name, (2, 2, c, m, self.th + 1, self.tw + 1), image.dtype)
 
     @staticmethod
     def _pairs(planes, image, top, left):
         """``(plane part, image part)`` of each phase, views of the same elements: canvas row
         ``2 i + p`` (padded by ``top``) is the image's row ``2 i + p - top``, on plane row
-        ``i``; the same along the columns."""
-        it = image.transpose(1, 0, 2, 3)  # channels first, as the planes
-        h, w = image.shape[2:]
+        ``i``; the same along the columns. ``image`` is arranged as the planes are."""
+        h, w = image.shape[-2:]
         for p in range(2):
             for q in range(2):
                 rows, i0 = Grid._phase(p, top, h)
                 cols, j0 = Grid._phase(q, left, w)
-                image_part = it[:, :, rows, cols]
-                i1, j1 = i0 + image_part.shape[2], j0 + image_part.shape[3]
-                yield planes[p, q, :, :, i0:i1, j0:j1], image_part
+                image_part = image[..., rows, cols]
+                i1, j1 = i0 + image_part.shape[-2], j0 + image_part.shape[-1]
+                yield planes[p, q, ..., i0:i1, j0:j1], image_part
 
     @staticmethod
     def _phase(p, pad, size):
         """The rows of the image on plane ``p`` (a slice) and the plane row of the first."""
         first = (p - pad) % 2  # the image's first row of this parity
         return slice(first, size, 2), (first + pad - p) // 2
+
+
+def _depth_stack(a, taps, count):
+    """A view (16, groups, count, taps x R, cols) of ``a`` (16, groups, S, R, cols): for each
+    ``k < count``, the slices ``k .. k + taps - 1`` of R rows one above the other, as one
+    matrix (a 3-D conv's depth taps are then one product's rows; no copy: the slices are
+    contiguous). For a 2-D conv (taps 1) ``a`` itself."""
+    if taps == 1 and count == a.shape[2]:
+        return a
+    s = a.strides
+    shape = a.shape[:2] + (count, taps * a.shape[3], a.shape[4])
+    return np.lib.stride_tricks.as_strided(a, shape, s, writeable=False)
 
 
 # Each transform's four rows are kept in the order (0, 3, 1, 2): B^T's rows 0 and 3 are the
@@ -235,16 +308,15 @@ def _stage(f, shift, out):
 
 
 def _transform_input(planes, grid, name):
-    """``V = B^T d B`` for every tile: (4, 4, C, m x plane), rows and columns in ``ORDER``, from
-    the planes: along the tile's rows (shifts of a plane row, tw + 1), then its columns
-    (shifts of one)."""
-    c, m = planes.shape[2:4]
-    size = c * m * grid.plane  # one run per plane: the shifts cross channels only off the tiles
+    """``V = B^T d B`` for every tile: (16, groups, depth, C / groups, m x plane), rows and
+    columns in ``ORDER``, from the planes (2, 2, groups, depth, C / groups, m, ...): along the
+    tile's rows (shifts of a plane row, tw + 1), then its columns (shifts of one)."""
+    size = planes[0, 0].size  # one run per plane: the shifts cross channels only off the tiles
     rows = _scratch.scratch(name + "-rows", (4, 2, size), planes.dtype)
     _stage(planes.reshape(2, 2, size), grid.tw + 1, rows)
     v = _scratch.scratch(name, (4, 4, size), planes.dtype)
     _stage(rows.transpose(1, 0, 2), 1, v.transpose(1, 0, 2))
-    return v.reshape(4, 4, c, m * grid.plane)
+    return v.reshape((16,) + planes.shape[2:5] + (-1,))
 
 
 def _stage_output(mm, out):
@@ -256,46 +328,69 @@ def _stage_output(mm, out):
     out[1] -= mm[1]
 
 
-def _transform_output(mm, grid, bias, name):
-    """``Y = A^T M A`` per tile: the four output phase planes (2, 2, C_out, m x plane) from
-    M (4, 4, C_out, m x plane) in ``ORDER``, the bias added once (to M's row 1 after the
-    columns: it is in both outputs' rows)."""
-    c_out, cols = mm.shape[2:]
-    q = _scratch.scratch(name + "-q", (4, 2, c_out * cols), mm.dtype)
-    _stage_output(mm.reshape(4, 4, -1).transpose(1, 0, 2), q.transpose(1, 0, 2))
+def _transform_output(mm, bias, name):
+    """``Y = A^T M A`` per tile: the four output phase planes (2, 2, groups x Do x C_out /
+    groups x m x plane) from M (16, groups, Do, C_out / groups, m x plane) in ``ORDER``, the
+    bias added once (to M's row 1 after the columns: it is in both outputs' rows)."""
+    size = mm[0].size
+    q = _scratch.scratch(name + "-q", (4, 2, size), mm.dtype)
+    _stage_output(mm.reshape(4, 4, size).transpose(1, 0, 2), q.transpose(1, 0, 2))
     if bias is not None:
-        q[ORDER.index(1)].reshape(2, c_out, cols)[...] += bias.reshape(-1, 1)
-    y = _scratch.scratch(name, (2, 2, c_out, cols), mm.dtype)
-    _stage_output(q, y.reshape(2, 2, -1))
+        groups, depth, c_out, cols = mm.shape[1:]
+        q[ORDER.index(1)].reshape(2, groups, depth, c_out, cols)[...] += bias.reshape(
+            groups, 1, c_out, 1
+        )
+    y = _scratch.scratch(name, (2, 2, size), mm.dtype)
+    _stage_output(q, y)
     return y
 
 
 def _weights(weight, groups):
-    """``U = G g G^T``: (16, groups, C_out / groups, C_in / groups), in the weight's dtype,
-    rows and columns in ``ORDER``."""
-    c_out, c_in = weight.shape[:2]
-    u = (GG.astype(weight.dtype) @ weight.reshape(c_out * c_in, 9).T).reshape(4, 4, c_out * c_in)
-    return u[ORDER][:, ORDER].reshape(16, groups, c_out // groups, c_in)
+    """``U = G g G^T`` for every 3x3 slice g of the weight: (16, groups, C_out / groups, taps x
+    C_in / groups), the columns by depth tap, then input channel; in the weight's dtype, rows and
+    columns of the 4x4 tiles in ``ORDER``."""
+    c_out, c_in, taps = weight.shape[0], weight.shape[1], _taps(weight.shape)
+    u = (GG.astype(weight.dtype) @ weight.reshape(-1, 9).T).reshape(4, 4, c_out, c_in, taps)
+    u = u[ORDER][:, ORDER].transpose(0, 1, 2, 4, 3)  # (4, 4, C_out, taps, C_in)
+    return u.reshape(16, groups, c_out // groups, taps * c_in)
+
+
+def _weights_back(u, taps):
+    """For dV: per depth tap ``U^T``, the taps in reverse order, (16, groups, C_in / groups,
+    taps x C_out / groups) from :func:`_weights`' (16, groups, C_out / groups, taps x C_in /
+    groups): output depth ``k - j`` reaches input depth ``k`` by tap ``j``."""
+    if taps == 1:
+        return u.transpose(0, 1, 3, 2)
+    s, groups, c_out, cols = u.shape
+    u = u.reshape(s, groups, c_out, taps, cols // taps)[:, :, :, ::-1]
+    return np.ascontiguousarray(u.transpose(0, 1, 4, 3, 2)).reshape(s, groups, -1, taps * c_out)
+
+
+def _taps(weight_shape):
+    """The kernel's depth: 1 for a 2-D conv."""
+    return weight_shape[2] if len(weight_shape) == 5 else 1
 
 
 # ------------------------------------------------------------------------------ forward
 def forward(x, weight, bias, groups, win):
-    """y (N, C_out, ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images; per group,
-    its own 16 products."""
+    """y (N, C_out, [Do,] ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images; per
+    group and output depth slice, its own 16 products, whose inner dimension runs over the
+    depth taps and input channels."""
     n, c_out = x.shape[0], weight.shape[0]
-    grid = Grid(x.shape, win.pads)
-    u = _weights(weight, groups)
-    y = np.empty((n, c_out, grid.ho, grid.wo), dtype=x.dtype)
+    grid = Grid(x.shape, win.pads, _taps(weight.shape))
+    u = _weights(weight, groups)[:, :, None]  # the same for every output depth slice
+    y = np.empty((n, c_out) + grid.out, dtype=x.dtype)
 
     @with_rows_in_place  # the bias's rows of m x plane
     def one_chunk(chunk):  # writes y[a : a + m] alone
         a, m = chunk
-        v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
-        cols = m * grid.plane
-        mm = _scratch.scratch("w-m", (16, c_out, cols), x.dtype)
-        np.matmul(u, v.reshape(16, groups, -1, cols), out=mm.reshape(16, groups, -1, cols))
-        yp = _transform_output(mm.reshape(4, 4, c_out, cols), grid, bias, "w-y")
-        grid.write_output(yp.reshape(2, 2, c_out, m, grid.th + 1, grid.tw + 1), y[a : a + m])
+        v = _transform_input(grid.split(x[a : a + m], groups, "w-planes"), grid, "w-v")
+        mm_shape = (16, groups, grid.depth_out, c_out // groups, m * grid.plane)
+        mm = _scratch.scratch("w-m", mm_shape, x.dtype)
+        np.matmul(u, _depth_stack(v, grid.taps, grid.depth_out), out=mm)
+        yp = _transform_output(mm, bias, "w-y")
+        planes = yp.reshape(grid.planes_shape(groups, grid.depth_out, c_out, m))
+        grid.write_output(planes, y[a : a + m], groups)
 
     _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
     return y
@@ -304,7 +399,7 @@ def forward(x, weight, bias, groups, win):
 def _chunks(x, weight, grid):
     """The chunks of images: at most ``CHUNK_BYTES`` of V each, or one of ``MIN_COLUMNS``
     positions, and at least one chunk per thread."""
-    per_image = 16 * max(x.shape[1], 1) * grid.plane * x.itemsize
+    per_image = 16 * max(x.shape[1], 1) * grid.depth_in * grid.plane * x.itemsize
     n = x.shape[0]
     per_chunk = max(1, CHUNK_BYTES // per_image, -(-MIN_COLUMNS // grid.plane))
     workers = _threads.gemm_workers(*_work(x, weight, grid))
@@ -319,37 +414,45 @@ def _work(x, weight, grid):
 # ----------------------------------------------------------------------------- backward
 def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     r"""``(dx, dweight, dbias)`` of (3.4) by F(2x2, 3x3): per chunk of images,
-    :math:`\bar M = A\, dY A^T`, :math:`\bar U = \bar M V^T` (summed over the chunks in order)
-    and, for dx, :math:`\bar V = U^T \bar M` taken back through :math:`B^T d B`'s transpose."""
-    c_in = x.shape[1]
-    grid = Grid(x.shape, win.pads)
-    u_t = _weights(weight, groups).transpose(0, 1, 3, 2)
-    dx = np.empty_like(x) if input_grad else None
+    :math:`\bar M = A\, dY A^T`, :math:`\bar U = \bar M V^T` (summed over the output depth
+    slices and the chunks, in order) and, for dx, :math:`\bar V = U^T \bar M` (summed over the
+    depth taps that reach an input slice) taken back through :math:`B^T d B`'s transpose."""
+    c_in, c_out = x.shape[1], weight.shape[0]
+    grid = Grid(x.shape, win.pads, _taps(weight.shape))
+    u_back = _weights_back(_weights(weight, groups), grid.taps)[:, :, None]
+    dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None  # C-contiguous: see arranged
+    # dy's depth padded so that every input slice sees ``taps`` output slices (some zero)
+    front, back = (grid.taps - 1 - grid.front, grid.taps - 1 - grid.back) if input_grad else (0, 0)
 
     @with_rows_in_place
-    def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU
+    def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU^T
         a, m = chunk
-        cols = m * grid.plane
-        v = _transform_input(grid.split(x[a : a + m], "w-planes"), grid, "w-v")
-        dm = _transform_grad_output(grid.output_planes(dy[a : a + m], "w-dy"), "w-dm")
-        dm = dm.reshape(16, groups, -1, cols)
-        du = np.matmul(dm, v.reshape(16, groups, -1, cols).transpose(0, 1, 3, 2))
+        v = _transform_input(grid.split(x[a : a + m], groups, "w-planes"), grid, "w-v")
+        dyp = grid.output_planes(dy[a : a + m], groups, "w-dy", front, back)
+        dm = _transform_grad_output(dyp, "w-dm").reshape((16,) + dyp.shape[2:5] + (-1,))
+        dm_out = dm[:, :, front : front + grid.depth_out]
+        # dU^T = V dM^T: 10-20% faster than dM V^T on one thread (64-128 channels of 28 x 28)
+        du_t = np.matmul(_depth_stack(v, grid.taps, grid.depth_out), dm_out.swapaxes(-1, -2))
+        du_t = du_t.sum(axis=2)  # over the output depth slices
         if input_grad:
-            dv = _scratch.scratch("w-v", (16, c_in, cols), x.dtype)  # V is spent: reuse it
-            np.matmul(u_t, dm, out=dv.reshape(16, groups, -1, cols))
+            dv_shape = (16, groups, grid.depth, c_in // groups, m * grid.plane)
+            dv = _scratch.scratch("w-v", dv_shape, x.dtype)  # V is spent: reuse it
+            np.matmul(u_back, _depth_stack(dm, grid.taps, grid.depth), out=dv)
             planes = _transpose_input(dv.reshape(4, 4, -1), grid, "w-dplanes")
-            grid.merge(planes.reshape(2, 2, c_in, m, grid.th + 1, grid.tw + 1), dx[a : a + m])
-        return du
+            planes = planes.reshape(grid.planes_shape(groups, grid.depth, c_in, m))
+            grid.merge(planes, dx[a : a + m], groups)
+        return du_t
 
     parts = _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
-    du = parts[0]
+    du_t = parts[0]
     for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
-        du += part
-    back = np.argsort(ORDER)  # dU's rows and columns from ORDER back to 0, 1, 2, 3
-    du = du.reshape(4, 4, -1)[back][:, back]
+        du_t += part
+    back_order = np.argsort(ORDER)  # dU's rows and columns from ORDER back to 0, 1, 2, 3
+    du = du_t.swapaxes(-1, -2).reshape(4, 4, -1)[back_order][:, back_order]
+    du = du.reshape(16, c_out, grid.taps, -1).transpose(0, 1, 3, 2)  # as the weight's axes
     # dW = G^T dU G, the transpose of U = G g G^T
     dweight = (GG.T.astype(x.dtype) @ du.reshape(16, -1)).T.reshape(weight.shape)
-    dbias = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    dbias = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
     return dx, np.ascontiguousarray(dweight), dbias
 
 
@@ -364,7 +467,7 @@ def _stage_grad(f, out):
 def _transform_grad_output(dyp, name):
     r""":math:`\bar M = A\, dY A^T` per tile: (4, 4, C_out x m x plane) in ``ORDER`` from dy's
     phase planes (2, 2, ...), along the columns, then the rows."""
-    dyp = dyp.reshape(2, 2, -1)
+    dyp = dyp.reshape(2, 2, -1)  # (2, 2, groups, depth, C_out / groups, m, ...) as runs
     size = dyp.shape[-1]
     dq = _scratch.scratch(name + "-q", (2, 4, size), dyp.dtype)
     _stage_grad(dyp.transpose(1, 0, 2), dq.transpose(1, 0, 2))

@@ -52,6 +52,7 @@ def test_tile_loops_equal_the_direct_sums(x_shape, c_out, padding, rng):
 def small_channels(monkeypatch):
     """The path taken by the tests' small convs: any channel count, any fill of the tiles."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_DEPTH", 1)
     monkeypatch.setattr(winograd, "MIN_FILL", 0.0)
 
 
@@ -83,6 +84,89 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, groups, chunk_bytes
                 np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
+SHAPES_3D = [  # (x shape, C_out, kernel depth, padding, groups): depth padding 0 to k - 1
+    ((2, 3, 4, 6, 6), 4, 3, 1, 1),
+    ((2, 2, 5, 7, 5), 3, 3, (2, 1, 0), 1),
+    ((3, 2, 4, 5, 6), 2, 2, (1, 0, 1), 1),
+    ((2, 3, 3, 6, 5), 2, 1, (0, 1, 1), 1),  # a 1 x 3 x 3 kernel: 2-D convs of the slices
+    ((2, 4, 3, 6, 6), 6, 3, (0, 1, 1), 2),
+]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 2**30])
+@pytest.mark.parametrize(("x_shape", "c_out", "depth", "padding", "groups"), SHAPES_3D)
+def test_fast_path_3d_equals_the_loops(x_shape, c_out, depth, padding, groups, chunk_bytes,
+                                       workers, rng, small_channels, monkeypatch):  # fmt: skip
+    """A k x 3 x 3 conv as the sum over its depth taps of 2-D ones (float64): forward and every
+    gradient equal the direct sums' loops, whatever the depth padding, the chunks, threads or
+    groups."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    x = rng.normal(size=x_shape)
+    w = rng.normal(size=(c_out, x_shape[1] // groups, depth, 3, 3))
+    b = rng.normal(size=c_out)
+    y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
+    assert winograd.applies(x.shape, w.shape, groups, cache.windows)
+    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    for input_grad in (True, False):
+        got = conv_nd_backward(dy, cache, input_grad=input_grad)
+        ref = conv_nd_backward_naive(dy, naive_cache, input_grad=input_grad)
+        for g, r in zip(got, ref, strict=True):
+            if r is None:
+                assert g is None
+            else:
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_3d_against_pytorch(rng):
+    """A Conv3D layer the path runs by default (32 channels, 3 x 3 x 3 on 6 x 14 x 14) in
+    float32, against PyTorch's conv3d, within float32's rounding."""
+    torch = pytest.importorskip("torch")
+    x = rng.normal(size=(2, 32, 6, 14, 14)).astype(np.float32)
+    w = (rng.normal(size=(16, 32, 3, 3, 3)) / 29).astype(np.float32)
+    b = rng.normal(size=16).astype(np.float32)
+    y, cache = conv_nd_forward(x, w, b, padding=1)
+    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dw, db = conv_nd_backward(dy, cache)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv3d(xt, wt, bt, padding=1)
+    yt.backward(torch.from_numpy(dy))
+    # tolerance: 32 x 27 products summed in float32 either way, about 2**-24 sqrt(864) of the
+    # largest value each; dW sums 2 x 6 x 196 of them more
+    for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
+                           (db, bt.grad, 1e-5)):  # fmt: skip
+        want = want.detach().numpy()
+        assert np.abs(got - want).max() <= tol * np.abs(want).max()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kw", "runs"),
+    [((4, 32, 8, 28, 28), (32, 32, 3, 3, 3), dict(padding=1), True),
+     ((8, 4, 8, 28, 28), (8, 4, 3, 3, 3), dict(padding=1), True),
+     ((8, 16, 4, 14, 14), (8, 16, 2, 3, 3), dict(padding=(1, 1, 1)), True),
+     ((8, 3, 16, 32, 32), (16, 3, 3, 3, 3), dict(padding=1), False),  # 3 channels
+     ((4, 32, 8, 28, 28), (32, 32, 3, 3, 3), dict(padding=1, stride=(2, 1, 1)), False),
+     ((4, 32, 8, 28, 28), (32, 32, 3, 3, 3), dict(padding=(3, 1, 1)), False),
+     ((4, 32, 8, 28, 28), (32, 32, 3, 5, 5), dict(padding=1), False),
+     ((4, 32, 8, 28, 28), (32, 32, 1, 3, 3), dict(padding=(0, 1, 1)), None)],  # as 2-D
+    ids=["32", "4", "2x3x3", "3-channels", "depth-stride", "depth-padding-3", "3x5x5",
+         "1x3x3"])  # fmt: skip
+def test_which_3d_convs_run_here(x_shape, w_shape, kw, runs, workers, monkeypatch):
+    """A k x 3 x 3 conv (k > 1) from 4 channels, at one thread or two; a 1 x 3 x 3 one as the
+    2-D convs of its slices (32 channels: on one thread only)."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
+                          kw.get("dilation", 1))  # fmt: skip
+    want = workers == 1 if runs is None else runs
+    assert winograd.applies(x_shape, w_shape, 1, win) is want
+
+
 def test_chunks_of_images(monkeypatch):
     """At most CHUNK_BYTES of V a chunk, but MIN_COLUMNS of positions at least, and one chunk
     per thread: 64 channels of 28 x 28 (0.92 MB of V an image, 225 positions) two images a
@@ -99,6 +183,14 @@ def test_chunks_of_images(monkeypatch):
     x = np.empty((3, 64, 28, 28), np.float32)
     grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
     assert winograd._chunks(x, np.empty((64, 64, 3, 3), np.float32), grid) == [(0, 1), (1, 2)]
+    monkeypatch.setattr(_threads, "WORKERS", 1)  # a 3-D conv's V counts its padded slices:
+    x = np.empty((8, 16, 6, 14, 14), np.float32)  # 16 x 16 x 8 x 64 x 4 B = 0.5 MiB an image
+    w = np.empty((16, 16, 3, 3, 3), np.float32)
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1), (1, 1)), 3)
+    assert winograd._chunks(x, w, grid) == [(0, 4), (4, 4)]
+    x = np.empty((4, 16, 14, 28, 28), np.float32)  # 3.7 MB an image, 225 positions: two
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1), (1, 1)), 3)
+    assert winograd._chunks(x, w, grid) == [(0, 2), (2, 2)]
 
 
 def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch):
