@@ -37,6 +37,7 @@ def test_merge_takes_runs_of_one_machine_and_names_it():
     table = bench_sweep.merged_markdown(runs)
     assert "| a | 1,000 | 1 | 1.00–1.40× |" in table  # the range over the three runs
     assert "| b | 1,000 | 1 | 1.50–2.00× |" in table
+    assert "| 1.20× |  | 50 (50%) / 50–70 |" in table  # the floor at 1 thread, none at 2
     # medians per run: 1.5, 1.45, 1.45; worst of each run; cases <= 1.5x: 1, 2, 1
     assert "1 thread: median 1.45–1.50×" in table
     assert "1–2 of 2 cases <= 1.5×" in table
