@@ -373,7 +373,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
     :func:`forward_chunks`)."""
     n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
-    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    db = _threads.BiasGrad(dy, has_bias)
     w2 = weight.reshape(groups, o_g, -1)
     # dW^T, summed in the orientation of its GEMM (below) and turned once at the end: adding
     # each chunk's product transposed into dW read it with a stride of C_out elements (8 x 256
@@ -389,6 +389,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
         dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m * positions),
                                                               x.dtype)  # fmt: skip
         np.copyto(layout.images(dyc, m), dy[a : a + m])
+        db.add(a, m)
         dyc = dyc.reshape(groups, o_g, m * positions)
         dw_t = None
         for part, _ in slabs(layout, m, limit, position_bytes):  # a large image's in slabs
@@ -414,7 +415,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
     dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=x.dtype)
     for share in _threads.map_gemms(one_chunk, chunks, *work):
         dw_t += share  # in the chunks' order: the same sum on every run
-    return dx, _turned(dw_t).reshape(weight.shape), db
+    return dx, _turned(dw_t).reshape(weight.shape), db.result()
 
 
 def _turned(a):
@@ -468,9 +469,11 @@ def weight_grads(dy, x, weight, has_bias, groups, win):
     dy4 = dy.reshape(n, groups, c_out // groups, positions)
     xp = _canvas(x, win)
     rows = weight.shape[1] * math.prod(win.kernel)  # C_g prod(k)
+    db = _threads.BiasGrad(dy, has_bias)
 
     def one_chunk(chunk):
         a, m = chunk
+        db.add(a, m)
         windows = win.view(xp[a : a + m])  # (m, C, *k, *out)
         col = _scratch.scratch("col", windows.shape, x.dtype)
         np.copyto(col, windows)
@@ -483,8 +486,7 @@ def weight_grads(dy, x, weight, has_bias, groups, win):
     dw = np.zeros((groups, c_out // groups, rows), dtype=x.dtype)
     for share in _threads.map_ordered(one_chunk, chunks, work):
         dw += share  # in the chunks' order: the same sum on every run
-    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
-    return None, dw.reshape(weight.shape), db
+    return None, dw.reshape(weight.shape), db.result()
 
 
 def _canvas(x, win):

@@ -188,7 +188,7 @@ def _flat_forward(x, weight, bias, runs):
     return y
 
 
-def _flat_backward(dy, x, weight, runs, input_grad):
+def _flat_backward(dy, x, weight, runs, input_grad, db):
     """``(dx, dw)`` of a stride-1 depthwise conv by the flat runs: ``dy`` on the canvas' grid
     (zero on the dropped positions, so the runs that cross channels add nothing), then per
     block and offset ``dw[c, p] = sum(dy * run_p(canvas))`` and ``run_p(dcanvas) += dy *
@@ -201,6 +201,7 @@ def _flat_backward(dy, x, weight, runs, input_grad):
     def one_chunk(b):
         canvas = runs.canvas(x[b])
         m = canvas.shape[0]
+        db.add(b.start, m)
         g = runs.zeros("dy", m, x.dtype)[:, : runs.channels * L]
         np.copyto(runs.on_output(g), dy[b])
         dcanvas = runs.zeros("dcanvas", m, x.dtype) if input_grad else None
@@ -277,10 +278,10 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     """``(dx, dweight, dbias)``: per offset, dw[:, 0, p] = sum(dy * slice_p(x)) and
     slice_p(dx) += dy * w[:, 0, p]. Each chunk of images (on the worker threads) writes its own
     images of dx and returns its share of dw; the shares are summed in the chunks' order."""
-    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    db = _threads.BiasGrad(dy, has_bias)
     runs = _flat_runs(x.shape, weight, win)
     if runs is not None:
-        return (*_flat_backward(dy, x, weight, runs, input_grad), db)
+        return (*_flat_backward(dy, x, weight, runs, input_grad, db), db.result())
     nd = len(win.out)
     dx = np.empty_like(x) if input_grad else None
     taps = _taps(weight, nd)
@@ -290,6 +291,7 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     def one_chunk(b):
         xp = _conv_blocked._canvas(x[b], win)
         g = dy[b]
+        db.add(b.start, g.shape[0])
         term = _scratch.scratch("term", g.shape, x.dtype)
         dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
         dw_chunk = np.empty((weight.shape[0], len(taps)), dtype=x.dtype)
@@ -306,4 +308,4 @@ def backward(dy, x, weight, has_bias, win, input_grad):
     chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
     for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
         dw += dw_chunk  # in the chunks' order: the same sum on every run
-    return dx, dw.reshape(weight.shape), db
+    return dx, dw.reshape(weight.shape), db.result()

@@ -318,8 +318,10 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
     x4 = x.reshape(n, groups, c_in // groups, -1)
     dy4 = dy.reshape(n, groups, c_out // groups, -1)
     dx = np.empty(x4.shape, dtype=x.dtype) if input_grad else None
+    db = _threads.BiasGrad(dy, has_bias)
 
     def some_images(images):  # returns their share of dw; writes dx[images] alone
+        db.add(images.start, images.stop - images.start)
         if dx is not None:
             np.matmul(w3.swapaxes(-1, -2), dy4[images], out=dx[images])
         return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
@@ -328,5 +330,4 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
     for share in _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes,
                                     _macs(x, weight)):  # fmt: skip
         dw += share  # in the images' order: the same sum on every run
-    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
-    return None if dx is None else dx.reshape(x.shape), dw.reshape(weight.shape), db
+    return None if dx is None else dx.reshape(x.shape), dw.reshape(weight.shape), db.result()

@@ -436,12 +436,14 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None  # C-contiguous: see arranged
     # dy's depth padded so that every input slice sees ``taps`` output slices (some zero)
     front, back = (grid.taps - 1 - grid.front, grid.taps - 1 - grid.back) if input_grad else (0, 0)
+    dbias = _threads.BiasGrad(dy, has_bias)
 
     @with_rows_in_place
     def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU^T
         a, m = chunk
         v = _transform_input(grid.split(x[a : a + m], groups, "w-planes"), grid, "w-v")
         dyp = grid.output_planes(dy[a : a + m], groups, "w-dy", front, back)
+        dbias.add(a, m)
         dm = _transform_grad_output(dyp, "w-dm").reshape((16,) + dyp.shape[2:5] + (-1,))
         dm_out = dm[:, :, front : front + grid.depth_out]
         # dU^T = V dM^T: 10-20% faster than dM V^T on one thread (64-128 channels of 28 x 28)
@@ -465,8 +467,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     du = du.reshape(16, c_out, grid.taps, -1).transpose(0, 1, 3, 2)  # as the weight's axes
     # dW = G^T dU G, the transpose of U = G g G^T
     dweight = (GG.T.astype(x.dtype) @ du.reshape(16, -1)).T.reshape(weight.shape)
-    dbias = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
-    return dx, np.ascontiguousarray(dweight), dbias
+    return dx, np.ascontiguousarray(dweight), dbias.result()
 
 
 def _stage_grad(f, out):

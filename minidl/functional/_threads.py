@@ -179,6 +179,42 @@ def elementwise(fn, *arrays):
     map_ordered(lambda s: fn(*(f[s] for f in flat)), pieces)
 
 
+class BiasGrad:
+    """``db = sum(dy)`` over the images and positions of a conv's ``dy`` (N, C, ...). In
+    float32, the speed path, summed image by image inside a chunk loop (:meth:`add`: on the
+    chunk's worker, while its dy is in cache), then over the images in their order
+    (:meth:`result`): the same bits whatever the chunks and threads. One pass of ``dy.sum`` on
+    the caller's thread took 25-35% of a first layer's backward on two threads (64 x 3 x 32 x
+    32 -> 32, 3x3, without dx: 1.45-2.0 ms with the bias, 1.19-1.26 summed so; AMD EPYC,
+    December 2026). Other dtypes (float64, the reference's) keep ``dy.sum``'s pairwise sums,
+    whose bits the stored conformance files hold and which no BLAS kernel changes."""
+
+    def __init__(self, dy, has_bias):
+        self.dy = dy
+        self.per_image = None
+        if has_bias and dy.dtype == np.float32:
+            self.per_image = np.empty(dy.shape[:2], dtype=dy.dtype)
+            self.ones = np.ones(math.prod(dy.shape[2:]), dtype=dy.dtype)
+        self.has_bias = has_bias
+
+    def add(self, a, m):
+        """Sum images ``a .. a + m - 1``'s dy per channel: a product by a vector of ones,
+        which BLAS runs at three times the speed of ``np.sum``'s pairwise sums (64 x 32 x 32 x
+        32 float32: 0.11 ms against 0.35; its blocks of accumulators err by a few units in
+        float32's last place, as the gradients' other sums)."""
+        if self.per_image is not None:
+            part = self.dy[a : a + m].reshape(m * self.dy.shape[1], -1)
+            np.matmul(part, self.ones, out=self.per_image[a : a + m].reshape(-1))
+
+    def result(self):
+        """``db`` (C,), or None without a bias."""
+        if not self.has_bias:
+            return None
+        if self.per_image is None:
+            return self.dy.sum(axis=(0, *range(2, self.dy.ndim)))
+        return self.per_image.sum(axis=0)
+
+
 def map_ordered(fn, items, nbytes=None):
     """``[fn(item) for item in items]``, the items shared out among ``count(nbytes)`` threads
     (the caller's included); the results in the items' order. An exception in any item is

@@ -443,3 +443,26 @@ def test_a_forked_child_gets_blas_back(blas_threads):
         _threads._forget_pool()  # what os.fork runs in the child
         assert blas_threads() == before and not _threads.held()
     assert blas_threads() == before  # the parent's hold, closing late, changes nothing
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 7, 6), (4, 2, 3, 4, 5), (3, 4, 11)])
+def test_bias_grad_summed_per_image_whatever_the_chunks(shape, rng):
+    """float32: per image on the chunks, then over the images in order: the same bits for any
+    cut of the batch, within float32's rounding of the float64 sum; float64 keeps np.sum's."""
+    dy = rng.normal(loc=0.5, size=shape)
+    want = dy.sum(axis=(0, *range(2, dy.ndim)))
+    sums = []
+    for cuts in ([(0, shape[0])], [(a, 1) for a in range(shape[0])], [(0, 2), (2, shape[0] - 2)]):
+        grad = _threads.BiasGrad(dy.astype(np.float32), True)
+        for a, m in cuts:
+            grad.add(a, m)
+        sums.append(grad.result())
+    for got in sums[1:]:
+        np.testing.assert_array_equal(got, sums[0])
+    assert sums[0].dtype == np.float32
+    # a sum of at most 5 x 7 x 6 float32 roundings of inputs near 0.5 (each within 2**-24)
+    np.testing.assert_allclose(sums[0], want, rtol=2e-6)
+    grad = _threads.BiasGrad(dy, True)
+    grad.add(0, shape[0])
+    np.testing.assert_array_equal(grad.result(), want)
+    assert _threads.BiasGrad(dy, False).result() is None
