@@ -69,6 +69,12 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, groups, chunk_bytes
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w, b = rng.normal(size=(c_out, x_shape[1] // groups, 3, 3)), rng.normal(size=c_out)
+    _assert_equals_the_loops(x, w, b, padding, groups, rng)
+
+
+def _assert_equals_the_loops(x, w, b, padding, groups, rng):
+    """The fast path runs, and its y and every gradient (with dx and without) equal the direct
+    sums' loops in float64."""
     y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
     assert winograd.applies(x.shape, w.shape, groups, cache.windows)
     want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
@@ -106,42 +112,7 @@ def test_fast_path_3d_equals_the_loops(x_shape, c_out, depth, padding, groups, c
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w = rng.normal(size=(c_out, x_shape[1] // groups, depth, 3, 3))
-    b = rng.normal(size=c_out)
-    y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
-    assert winograd.applies(x.shape, w.shape, groups, cache.windows)
-    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
-    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
-    dy = rng.normal(size=y.shape)
-    for input_grad in (True, False):
-        got = conv_nd_backward(dy, cache, input_grad=input_grad)
-        ref = conv_nd_backward_naive(dy, naive_cache, input_grad=input_grad)
-        for g, r in zip(got, ref, strict=True):
-            if r is None:
-                assert g is None
-            else:
-                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
-
-
-def test_float32_3d_against_pytorch(rng):
-    """A Conv3D layer the path runs by default (32 channels, 3 x 3 x 3 on 6 x 14 x 14) in
-    float32, against PyTorch's conv3d, within float32's rounding."""
-    torch = pytest.importorskip("torch")
-    x = rng.normal(size=(2, 32, 6, 14, 14)).astype(np.float32)
-    w = (rng.normal(size=(16, 32, 3, 3, 3)) / 29).astype(np.float32)
-    b = rng.normal(size=16).astype(np.float32)
-    y, cache = conv_nd_forward(x, w, b, padding=1)
-    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
-    dy = rng.normal(size=y.shape).astype(np.float32)
-    dx, dw, db = conv_nd_backward(dy, cache)
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    yt = torch.nn.functional.conv3d(xt, wt, bt, padding=1)
-    yt.backward(torch.from_numpy(dy))
-    # tolerance: 32 x 27 products summed in float32 either way, about 2**-24 sqrt(864) of the
-    # largest value each; dW sums 2 x 6 x 196 of them more
-    for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
-                           (db, bt.grad, 1e-5)):  # fmt: skip
-        want = want.detach().numpy()
-        assert np.abs(got - want).max() <= tol * np.abs(want).max()
+    _assert_equals_the_loops(x, w, rng.normal(size=c_out), padding, groups, rng)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -209,23 +180,28 @@ def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch)
         np.testing.assert_array_equal(one, two)
 
 
-def test_float32_against_pytorch(rng):
-    """A layer the path runs by default (64 channels, 14 x 14) in float32: within float32's
-    rounding of PyTorch's output and gradients (relative to the largest value; the transforms
-    add at most four terms, a few units in the last place)."""
+@pytest.mark.parametrize(("x_shape", "w_shape"),
+                         [((4, 64, 14, 14), (64, 64, 3, 3)),  # 2-D
+                          ((2, 32, 6, 14, 14), (16, 32, 3, 3, 3))])  # 3-D  # fmt: skip
+def test_float32_against_pytorch(x_shape, w_shape, rng):
+    """Layers the path runs by default (64 channels of 14 x 14; 32 channels, 3 x 3 x 3, of 6 x
+    14 x 14) in float32: within float32's rounding of PyTorch's output and gradients (relative
+    to the largest value; the transforms add at most four terms, a few units in the last
+    place)."""
     torch = pytest.importorskip("torch")
-    x = rng.normal(size=(4, 64, 14, 14)).astype(np.float32)
-    w = (rng.normal(size=(64, 64, 3, 3)) / 24).astype(np.float32)
-    b = rng.normal(size=64).astype(np.float32)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    w = (rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
+    b = rng.normal(size=w_shape[0]).astype(np.float32)
     y, cache = conv_nd_forward(x, w, b, padding=1)
     assert winograd.applies(x.shape, w.shape, 1, cache.windows)
     dy = rng.normal(size=y.shape).astype(np.float32)
     dx, dw, db = conv_nd_backward(dy, cache)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    yt = torch.nn.functional.conv2d(xt, wt, bt, padding=1)
+    conv = torch.nn.functional.conv3d if len(x_shape) == 5 else torch.nn.functional.conv2d
+    yt = conv(xt, wt, bt, padding=1)
     yt.backward(torch.from_numpy(dy))
-    # tolerance: 64 x 9 products summed in float32 either way, about 2**-24 sqrt(576) of the
-    # largest value each; dW sums 4 x 196 of them more
+    # tolerance: 576 or 864 products summed in float32 either way, about 2**-24 sqrt(864) of
+    # the largest value each; dW sums up to 4 x 196 of them more
     for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
                            (db, bt.grad, 1e-5)):  # fmt: skip
         want = want.detach().numpy()
