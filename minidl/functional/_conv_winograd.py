@@ -127,13 +127,13 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if len(x_shape) == 5 and max(win.pads[0]) >= taps:  # a depth slice of padding alone
         return False
-    grid = Grid(x_shape, win.pads, taps)
+    grid = _grid(x_shape, weight_shape, win)
     if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
         return False
     if _threads.count() > 1 and x_shape[0] == 1:
         return False
-    if taps > 1:  # im2col's windows are taps x 9 times the input there
-        return channels >= MIN_CHANNELS_DEPTH
+    if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
+        return True
     if _threads.count() > 1:
         return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
@@ -144,7 +144,7 @@ def applies(x_shape, weight_shape, groups, win):
 
 def macs(x_shape, weight_shape, win):
     """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
-    return _macs(x_shape, weight_shape, Grid(x_shape, win.pads, _taps(weight_shape)))
+    return _macs(x_shape, weight_shape, _grid(x_shape, weight_shape, win))
 
 
 def _macs(x_shape, weight_shape, grid):
@@ -155,7 +155,11 @@ def _macs(x_shape, weight_shape, grid):
 # ------------------------------------------------------------------------- the tile loops
 def tile_forward_naive(x, weight, bias, pads):
     """(3.4) for a 3x3 stride-1 kernel, tile by tile: ``Y = A^T [(G g G^T) * (B^T d B)] A``
-    summed over input channels, for each 2x2 tile of output; plain loops, float64 inside."""
+    summed over input channels, for each 2x2 tile of output; plain loops, float64 inside. A
+    k x 3 x 3 kernel: output slice ``z`` is the sum over the taps ``j`` of those 2-D sums of
+    input slice ``z + j`` (padded along the depth) by the kernel's slice ``j``."""
+    if x.ndim == 5:
+        return _tile_forward_naive_3d(x, weight, bias, pads)
     n, c_in, h, w = x.shape
     c_out = weight.shape[0]
     (top, bottom), (left, right) = pads
@@ -178,6 +182,18 @@ def tile_forward_naive(x, weight, bias, pads):
     if bias is not None:
         y += bias.reshape(1, -1, 1, 1)
     return y.astype(x.dtype)
+
+
+def _tile_forward_naive_3d(x, weight, bias, pads):
+    (front, back), taps = pads[0], weight.shape[2]
+    padded = np.zeros(x.shape[:2] + (x.shape[2] + front + back,) + x.shape[3:])
+    padded[:, :, front : front + x.shape[2]] = x
+    slices = []
+    for z in range(padded.shape[2] - taps + 1):
+        y = sum(tile_forward_naive(padded[:, :, z + j], weight[:, :, j], None, pads[1:])
+                for j in range(taps))  # fmt: skip
+        slices.append(y if bias is None else y + bias.reshape(1, -1, 1, 1))
+    return np.stack(slices, axis=2).astype(x.dtype)
 
 
 # ----------------------------------------------------------------------- the phase planes
@@ -379,6 +395,11 @@ def _weights_back(u, taps):
     return np.ascontiguousarray(u.transpose(0, 1, 4, 3, 2)).reshape(s, groups, -1, taps * c_out)
 
 
+def _grid(x_shape, weight_shape, win):
+    """The :class:`Grid` of a conv of these shapes and windows."""
+    return Grid(x_shape, win.pads, _taps(weight_shape))
+
+
 def _taps(weight_shape):
     """The kernel's depth: 1 for a 2-D conv."""
     return weight_shape[2] if len(weight_shape) == 5 else 1
@@ -390,7 +411,7 @@ def forward(x, weight, bias, groups, win):
     group and output depth slice, its own 16 products, whose inner dimension runs over the
     depth taps and input channels."""
     n, c_out = x.shape[0], weight.shape[0]
-    grid = Grid(x.shape, win.pads, _taps(weight.shape))
+    grid = _grid(x.shape, weight.shape, win)
     u = _weights(weight, groups)[:, :, None]  # the same for every output depth slice
     y = np.empty((n, c_out) + grid.out, dtype=x.dtype)
 
@@ -431,7 +452,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     slices and the chunks, in order) and, for dx, :math:`\bar V = U^T \bar M` (summed over the
     depth taps that reach an input slice) taken back through :math:`B^T d B`'s transpose."""
     c_in, c_out = x.shape[1], weight.shape[0]
-    grid = Grid(x.shape, win.pads, _taps(weight.shape))
+    grid = _grid(x.shape, weight.shape, win)
     u_back = _weights_back(_weights(weight, groups), grid.taps)[:, :, None]
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None  # C-contiguous: see arranged
     # dy's depth padded so that every input slice sees ``taps`` output slices (some zero)

@@ -48,6 +48,18 @@ def test_tile_loops_equal_the_direct_sums(x_shape, c_out, padding, rng):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("x_shape", "c_out", "depth", "padding"),
+                         [((2, 2, 4, 5, 6), 3, 3, 1), ((1, 3, 5, 6, 5), 2, 2, (1, 0, 1)),
+                          ((2, 2, 3, 5, 5), 2, 3, (2, 1, 0))])  # fmt: skip
+def test_tile_loops_3d_equal_the_direct_sums(x_shape, c_out, depth, padding, rng):
+    """A k x 3 x 3 kernel: the 2-D tile loops of the depth taps' slices, summed, are (3.4)."""
+    x = rng.normal(size=x_shape)
+    w, b = rng.normal(size=(c_out, x_shape[1], depth, 3, 3)), rng.normal(size=c_out)
+    want, cache = conv_nd_forward_naive(x, w, b, padding=padding)
+    got = winograd.tile_forward_naive(x, w, b, cache.windows.pads)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture
 def small_channels(monkeypatch):
     """The path taken by the tests' small convs: any channel count, any fill of the tiles."""
