@@ -37,7 +37,9 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    (:mod:`minidl.functional._conv_images_inner`). A 2-D 3x3 stride-1 conv of 64 channels and
    more (a group's; on one thread from 16), and a 3-D k x 3 x 3 one from 4, runs Winograd's
    F(2x2, 3x3) instead (:mod:`minidl.functional._conv_winograd`, ``applies``): the same sums
-   in 2.25 times fewer multiplications, at a few units in float32's last place.
+   in 2.25 times fewer multiplications, at a few units in float32's last place; a 2-D 5x5
+   one of 64 channels and more (on one thread from 12) F(2x2, 5x5), 2.78 times fewer, at
+   about 3e-6 of the largest output in float32.
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -147,7 +149,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     (:func:`conv_nd_forward_vectorized`), computed block by block of output rows so that the
     windows stay in cache (:mod:`minidl.functional._conv_blocked`); or, for the 3x3 stride-1
     convs of 64 channels and more (on one thread from 16) and the k x 3 x 3 ones from 4, by
-    Winograd's F(2x2, 3x3) (:mod:`minidl.functional._conv_winograd`).
+    Winograd's F(2x2, 3x3), and the 5x5 stride-1 ones of 64 channels and more (on one thread
+    from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`).
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:

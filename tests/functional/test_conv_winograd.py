@@ -1,4 +1,4 @@
-"""Winograd's F(2x2, 3x3) path of the 2-D conv (``minidl.functional._conv_winograd``).
+"""Winograd's F(2x2, 3x3) and F(2x2, 5x5) paths of the conv (``minidl.functional._conv_winograd``).
 
 Checked against what does not share its algebra: the direct sums of (3.4) as plain loops
 (``conv_nd_forward_naive`` / ``conv_nd_backward_naive``), ``np.correlate`` for the 1-D
@@ -19,14 +19,17 @@ from minidl.functional.conv import (
 from minidl.functional.windows import window_geometry
 
 
-def test_matrices_compute_f_2_3():
-    """In one dimension ``A^T [(G g) * (B^T d)]`` is the two outputs of correlating the four
-    inputs ``d`` with the three taps ``g``: the identity every tile's transform rests on."""
+@pytest.mark.parametrize("r", [3, 5])
+def test_matrices_compute_f_2_r(r):
+    """In one dimension ``A^T [(G g) * (B^T d)]`` is the two outputs of correlating the r + 1
+    inputs ``d`` with the r taps ``g``: the identity every tile's transform rests on (F(2, 3),
+    and F(2, 5) whose G holds sixths and 24ths)."""
+    tiles = winograd.TILES[r]
     rng = np.random.default_rng(1)
     for _ in range(20):
-        d, g = rng.normal(size=4), rng.normal(size=3)
+        d, g = rng.normal(size=r + 1), rng.normal(size=r)
         want = np.correlate(d, g, mode="valid")
-        got = winograd.A_T @ ((winograd.G @ g) * (winograd.B_T @ d))
+        got = tiles.A_T @ ((tiles.G @ g) * (tiles.B_T @ d))
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
@@ -36,13 +39,21 @@ SHAPES = [  # (x shape, C_out, padding): even and odd outputs, padding 0 and 1, 
     ((3, 2, 8, 9), 2, 0),
     ((2, 3, 5, 6), 2, (1, 0)),
 ]
+SHAPES_5X5 = [  # the same for 5 x 5 kernels: padding 0 to 2
+    ((2, 3, 7, 7), 4, 2),
+    ((2, 2, 8, 6), 3, 2),
+    ((3, 2, 9, 10), 2, 0),
+    ((2, 3, 6, 7), 2, (2, 1)),
+]
+KERNELS = [s + (3,) for s in SHAPES] + [s + (5,) for s in SHAPES_5X5]
 
 
-@pytest.mark.parametrize(("x_shape", "c_out", "padding"), SHAPES)
-def test_tile_loops_equal_the_direct_sums(x_shape, c_out, padding, rng):
-    """``Y = A^T [(G g G^T) * (B^T d B)] A`` tile by tile, summed over channels, is (3.4)."""
+@pytest.mark.parametrize(("x_shape", "c_out", "padding", "k"), KERNELS)
+def test_tile_loops_equal_the_direct_sums(x_shape, c_out, padding, k, rng):
+    """``Y = A^T [(G g G^T) * (B^T d B)] A`` tile by tile, summed over channels, is (3.4), for
+    3 x 3 kernels (4 x 4 tiles of input) and 5 x 5 ones (6 x 6)."""
     x = rng.normal(size=x_shape)
-    w, b = rng.normal(size=(c_out, x_shape[1], 3, 3)), rng.normal(size=c_out)
+    w, b = rng.normal(size=(c_out, x_shape[1], k, k)), rng.normal(size=c_out)
     want, cache = conv_nd_forward_naive(x, w, b, padding=padding)
     got = winograd.tile_forward_naive(x, w, b, cache.windows.pads)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -65,22 +76,25 @@ def small_channels(monkeypatch):
     """The path taken by the tests' small convs: any channel count, any fill of the tiles."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
     monkeypatch.setattr(winograd, "MIN_CHANNELS_DEPTH", 1)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_5X5_ONE_THREAD", 1)
     monkeypatch.setattr(winograd, "MIN_FILL", 0.0)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every image its own chunk; one chunk
-@pytest.mark.parametrize(("x_shape", "c_out", "padding", "groups"),
-                         [s + (1,) for s in SHAPES] + [((2, 4, 6, 7), 6, 1, 2)])  # fmt: skip
-def test_fast_path_equals_the_loops(x_shape, c_out, padding, groups, chunk_bytes, workers, rng,
-                                    small_channels, monkeypatch):  # fmt: skip
+@pytest.mark.parametrize(("x_shape", "c_out", "padding", "k", "groups"),
+                         [s + (1,) for s in KERNELS]
+                         + [((2, 4, 6, 7), 6, 1, 3, 2), ((2, 4, 7, 8), 6, 2, 5, 2)])  # fmt: skip
+def test_fast_path_equals_the_loops(x_shape, c_out, padding, k, groups, chunk_bytes, workers,
+                                    rng, small_channels, monkeypatch):  # fmt: skip
     """Forward and every gradient (float64) equal the direct sums' loops, in chunks of one
-    image or one of all, on one thread or two, with groups too (16 products per group)."""
+    image or one of all, on one thread or two, with groups too (16 products per group, 36 for
+    5 x 5 kernels)."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
-    w, b = rng.normal(size=(c_out, x_shape[1] // groups, 3, 3)), rng.normal(size=c_out)
+    w, b = rng.normal(size=(c_out, x_shape[1] // groups, k, k)), rng.normal(size=c_out)
     _assert_equals_the_loops(x, w, b, padding, groups, rng)
 
 
@@ -174,6 +188,12 @@ def test_chunks_of_images(monkeypatch):
     x = np.empty((4, 16, 14, 28, 28), np.float32)  # 3.7 MB an image, 225 positions: two
     grid = winograd.Grid(x.shape, ((1, 1), (1, 1), (1, 1)), 3)
     assert winograd._chunks(x, w, grid) == [(0, 2), (2, 2)]
+    # 5 x 5: 36 planes of 16 x 16 (th + 2 a side): 36 x 8 x 256 x 4 B = 0.28 MiB an image,
+    # seven a chunk
+    x, w = np.empty((14, 8, 28, 28), np.float32), np.empty((16, 8, 5, 5), np.float32)
+    grid = winograd.Grid(x.shape, ((2, 2), (2, 2)), tiles=winograd.F25)
+    assert (grid.th, grid.rows, grid.positions) == (14, 16, 14 * 16)
+    assert winograd._chunks(x, w, grid) == [(0, 7), (7, 7)]
 
 
 def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch):
@@ -192,30 +212,37 @@ def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch)
         np.testing.assert_array_equal(one, two)
 
 
-@pytest.mark.parametrize(("x_shape", "w_shape"),
-                         [((4, 64, 14, 14), (64, 64, 3, 3)),  # 2-D
-                          ((2, 32, 6, 14, 14), (16, 32, 3, 3, 3))])  # 3-D  # fmt: skip
-def test_float32_against_pytorch(x_shape, w_shape, rng):
-    """Layers the path runs by default (64 channels of 14 x 14; 32 channels, 3 x 3 x 3, of 6 x
-    14 x 14) in float32: within float32's rounding of PyTorch's output and gradients (relative
-    to the largest value; the transforms add at most four terms, a few units in the last
-    place)."""
+@pytest.mark.parametrize(("x_shape", "w_shape", "scale"),
+                         [((4, 64, 14, 14), (64, 64, 3, 3), 1),  # 2-D
+                          ((2, 32, 6, 14, 14), (16, 32, 3, 3, 3), 1),  # 3-D
+                          ((4, 32, 22, 22), (32, 32, 5, 5), 2)])  # 5 x 5  # fmt: skip
+def test_float32_against_pytorch(x_shape, w_shape, scale, rng, monkeypatch):
+    """Layers the path runs by default on one thread (64 channels of 14 x 14; 32 channels, 3 x
+    3 x 3, of 6 x 14 x 14; 32 channels, 5 x 5, of 22 x 22) in float32: within float32's
+    rounding of PyTorch's output and gradients (relative to the largest value; the 3 x 3
+    transforms add at most four terms, a few units in the last place; the 5 x 5 ones multiply
+    by up to 5 and G by 1/24: ``scale`` times the tolerances)."""
     torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_threads, "WORKERS", 1)
     x = rng.normal(size=x_shape).astype(np.float32)
     w = (rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
     b = rng.normal(size=w_shape[0]).astype(np.float32)
-    y, cache = conv_nd_forward(x, w, b, padding=1)
+    padding = w_shape[-1] // 2
+    y, cache = conv_nd_forward(x, w, b, padding=padding)
     assert winograd.applies(x.shape, w.shape, 1, cache.windows)
     dy = rng.normal(size=y.shape).astype(np.float32)
     dx, dw, db = conv_nd_backward(dy, cache)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     conv = torch.nn.functional.conv3d if len(x_shape) == 5 else torch.nn.functional.conv2d
-    yt = conv(xt, wt, bt, padding=1)
+    yt = conv(xt, wt, bt, padding=padding)
     yt.backward(torch.from_numpy(dy))
     # tolerance: 576 or 864 products summed in float32 either way, about 2**-24 sqrt(864) of
-    # the largest value each; dW sums up to 4 x 196 of them more
+    # the largest value each; dW sums up to 4 x 196 of them more. The 5 x 5 transforms' own
+    # rounding, measured against float64 (4 x 32 x 28 x 28 -> 64): 2.8e-6 of the largest y,
+    # 3.0e-6 of dx, 1.2e-5 of dW (im2col's: 5e-7, 2e-7, 5e-7)
     for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
                            (db, bt.grad, 1e-5)):  # fmt: skip
+        tol *= scale
         want = want.detach().numpy()
         assert np.abs(got - want).max() <= tol * np.abs(want).max()
 
@@ -230,13 +257,20 @@ def test_float32_against_pytorch(x_shape, w_shape, rng):
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1, stride=2), False),
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2, dilation=2), False),
      ((32, 64, 28, 28), (64, 16, 3, 3), dict(padding=1), False),  # groups
-     ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2), False),
-     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2), False)],
+     ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2), True),
+     ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2), False),
+     ((32, 32, 28, 28), (64, 32, 5, 5), dict(padding=2), False),  # 32 channels
+     ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=3), False),
+     ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2, stride=2), False),
+     ((32, 64, 14, 14), (64, 64, 5, 5), dict(padding=2), False),  # 196 of 324 tiles' outputs
+     ((32, 64, 28, 28), (64, 64, 7, 7), dict(padding=3), False),
+     ((32, 64, 8, 28, 28), (64, 64, 3, 5, 5), dict(padding=(1, 2, 2)), False)],
     ids=["64-28", "256-14", "64-28-valid", "32-channels", "7x7", "stride", "dilation",
-         "groups", "5x5", "padding-2"])  # fmt: skip
+         "groups", "5x5", "padding-2", "5x5-32-channels", "5x5-padding-3", "5x5-stride",
+         "5x5-14", "7x7-kernel", "3x5x5"])  # fmt: skip
 def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
-    """On two threads, the 3x3 stride-1 convs of 64 channels and more on images of 14 and
-    more; not the rest."""
+    """On two threads, the 3x3 and 5x5 stride-1 convs of 64 channels and more on images the
+    tiles fill (from 14 x 14 for 3x3, 22 x 22 for 5x5); not the rest."""
     monkeypatch.setattr(_threads, "WORKERS", 2)
     win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
                           kw.get("dilation", 1))  # fmt: skip
@@ -258,10 +292,32 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
 def test_which_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
     """On one thread, from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64, and from
     64 on any the tiles fill."""
+    _assert_runs_on_one_thread(x_shape, c_out, 3, runs, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "c_out", "runs"),
+    [((32, 32, 28, 28), 64, True), ((32, 16, 28, 28), 32, True), ((32, 12, 28, 28), 24, True),
+     ((8, 32, 56, 56), 64, True),
+     ((32, 8, 28, 28), 16, False),  # 8 channels: the transforms cost more
+     ((32, 16, 14, 14), 32, False),  # 196 of 324 tiles' outputs in the image
+     ((4, 16, 112, 112), 32, False),  # 16 channels on 112 x 112: im2col's grid is wide
+     ((4, 64, 112, 112), 64, True),
+     ((32, 64, 28, 28, 4), 64, True),  # 4 groups of 16
+     ((32, 64, 28, 28, 8), 64, False)],  # 8 groups of 8
+    ids=["32-28", "16-28", "12-28", "32-56", "8-in", "16-14", "16-112", "64-112", "g4",
+         "g8"])  # fmt: skip
+def test_which_5x5_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
+    """5x5 ('same' padding) on one thread: from 12 channels (a group's) on outputs up to 64 x
+    64 that the 6x6 tiles fill, and from 64 on any."""
+    _assert_runs_on_one_thread(x_shape, c_out, 5, runs, monkeypatch)
+
+
+def _assert_runs_on_one_thread(x_shape, c_out, k, runs, monkeypatch):
     monkeypatch.setattr(_threads, "WORKERS", 1)
     x_shape, groups = x_shape[:4], (x_shape[4:] or (1,))[0]
-    win = window_geometry(x_shape[2:], (3, 3), 1, 1, 1)
-    w_shape = (c_out, x_shape[1] // groups, 3, 3)
+    win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
+    w_shape = (c_out, x_shape[1] // groups, k, k)
     assert winograd.applies(x_shape, w_shape, groups, win) is runs
 
 
