@@ -126,8 +126,9 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 
 
 def applies(x_shape, weight_shape, groups, win):
-    """Whether a conv runs here: 2-D 3x3, or 3-D k x 3 x 3; stride 1, no dilation, padding at
-    most 1 on each side of the image (and less than k along a 3-D conv's depth); at least
+    """Whether a conv runs here: 2-D 3x3, or 3-D k x 3 x 3 (a 2-D 5x5 one:
+    :func:`_applies_5x5`); stride 1, no dilation, padding at most 1 on each side of the image
+    (and less than k along a 3-D conv's depth); at least
     ``MIN_FILL`` of the tiles' outputs inside the image; at least ``MIN_CHANNELS`` channels in
     and out (per group), or on one thread ``MIN_CHANNELS_ONE_THREAD`` on outputs of
     ``MIN_SIZE_ONE_THREAD`` to ``MAX_SIZE_ONE_THREAD`` on each side, or for a 3-D conv
@@ -187,7 +188,8 @@ def _applies_5x5(x_shape, weight_shape, groups, win):
 
 
 def macs(x_shape, weight_shape, win):
-    """The multiply-adds of one pass's 16 products (the planes' unused tiles included)."""
+    """The multiply-adds of one pass's 16 products (36 for 5x5; the planes' unused tiles
+    included)."""
     return _macs(x_shape, weight_shape, _grid(x_shape, weight_shape, win))
 
 
