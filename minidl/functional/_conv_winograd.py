@@ -463,9 +463,9 @@ def _taps(weight_shape):
 
 # ------------------------------------------------------------------------------ forward
 def forward(x, weight, bias, groups, win):
-    """y (N, C_out, [Do,] ho, wo) of (3.4) by F(2x2, 3x3), chunk by chunk of images; per
-    group and output depth slice, its own 16 products, whose inner dimension runs over the
-    depth taps and input channels."""
+    """y (N, C_out, [Do,] ho, wo) of (3.4) by F(2x2, 3x3) (F(2x2, 5x5) for 5x5), chunk by
+    chunk of images; per group and output depth slice, its own 16 (36) products, whose inner
+    dimension runs over the depth taps and input channels."""
     n, c_out = x.shape[0], weight.shape[0]
     grid = _grid(x.shape, weight.shape, win)
     u = _weights(weight, groups, grid.tiles)[:, :, None]  # the same for every output slice
@@ -503,7 +503,7 @@ def _work(x, weight, grid):
 
 # ----------------------------------------------------------------------------- backward
 def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
-    r"""``(dx, dweight, dbias)`` of (3.4) by F(2x2, 3x3): per chunk of images,
+    r"""``(dx, dweight, dbias)`` of (3.4) by F(2x2, 3x3) or F(2x2, 5x5): per chunk of images,
     :math:`\bar M = A\, dY A^T`, :math:`\bar U = \bar M V^T` (summed over the output depth
     slices and the chunks, in order) and, for dx, :math:`\bar V = U^T \bar M` (summed over the
     depth taps that reach an input slice) taken back through :math:`B^T d B`'s transpose."""

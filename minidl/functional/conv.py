@@ -39,7 +39,9 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    F(2x2, 3x3) instead (:mod:`minidl.functional._conv_winograd`, ``applies``): the same sums
    in 2.25 times fewer multiplications, at a few units in float32's last place; a 2-D 5x5
    one of 64 channels and more (on one thread from 12) F(2x2, 5x5), 2.78 times fewer, at
-   about 3e-6 of the largest output in float32.
+   about 3e-6 of the largest output in float32; a 1-D conv of 3 taps from 16 channels (of 5
+   from 64) F(2, 3) or F(2, 5) along its axis, 1.5 or 1.67 times fewer
+   (:mod:`minidl.functional._conv_winograd_1d`).
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -56,6 +58,7 @@ from minidl.functional import (
     _conv_images_inner,
     _conv_wide,
     _conv_winograd,
+    _conv_winograd_1d,
     _threads,
 )
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
@@ -115,6 +118,12 @@ def _setup(x, weight, bias, stride, padding, dilation, groups, name):
     return x, weight, bias, ConvCache(x, weight, bias is not None, groups, win)
 
 
+def _winograd(x_shape, weight_shape, groups, win):
+    """The Winograd module that runs this conv (the 1-D one for 1-D convs), or None."""
+    module = _conv_winograd_1d if len(x_shape) == 3 else _conv_winograd
+    return module if module.applies(x_shape, weight_shape, groups, win) else None
+
+
 def _empty_batch_y(cache):
     """The output of a batch of N = 0 images: (0, C_out, *out), as PyTorch."""
     return np.zeros((0, cache.weight.shape[0]) + cache.windows.out, dtype=cache.x.dtype)
@@ -150,17 +159,20 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     windows stay in cache (:mod:`minidl.functional._conv_blocked`); or, for the 3x3 stride-1
     convs of 64 channels and more (on one thread from 16) and the k x 3 x 3 ones from 4, by
     Winograd's F(2x2, 3x3), and the 5x5 stride-1 ones of 64 channels and more (on one thread
-    from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`).
+    from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`); the 1-D stride-1 ones
+    of 3 taps from 16 channels (5 taps from 64) by F(2, 3) or F(2, 5)
+    (:mod:`minidl.functional._conv_winograd_1d`).
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:
         return _empty_batch_y(cache), cache
     if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
         return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
-    if _conv_winograd.applies(x.shape, weight.shape, cache.groups, cache.windows):
-        macs = _conv_winograd.macs(x.shape, weight.shape, cache.windows)
+    winograd = _winograd(x.shape, weight.shape, cache.groups, cache.windows)
+    if winograd is not None:
+        macs = winograd.macs(x.shape, weight.shape, cache.windows)
         with _threads.blas_held_for(x.shape[0], macs):  # as the chunk loops below
-            return _conv_winograd.forward(x, weight, bias, cache.groups, cache.windows), cache
+            return winograd.forward(x, weight, bias, cache.groups, cache.windows), cache
     fast = _chunk_loops(x.shape, weight.shape, cache.groups, cache.windows)
     if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         fast = _conv_blocked  # image by image, by _conv_blocked's row blocks
@@ -196,10 +208,11 @@ def conv_nd_backward(dy, cache, input_grad=True):
         return ParamGrads(
             *_conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
         )
-    if _conv_winograd.applies(c.x.shape, c.weight.shape, c.groups, c.windows):
-        macs = _conv_winograd.macs(c.x.shape, c.weight.shape, c.windows)
+    winograd = _winograd(c.x.shape, c.weight.shape, c.groups, c.windows)
+    if winograd is not None:
+        macs = winograd.macs(c.x.shape, c.weight.shape, c.windows)
         with _threads.blas_held_for(c.x.shape[0], macs):
-            grads = _conv_winograd.backward(
+            grads = winograd.backward(
                 dy, c.x, c.weight, c.has_bias, c.groups, c.windows, input_grad
             )
             return ParamGrads(*grads)

@@ -1,0 +1,248 @@
+r"""Winograd's F(2, 3) and F(2, 5) behind the 1-D stride-1 convs (private).
+
+The sums are those of :mod:`minidl.functional.conv` (3.4) along one axis. Each pair of outputs
+comes from the r + 1 inputs ``d`` under it and the r taps ``g`` as
+
+.. math:: y = A^T \left[ (G g) \odot (B^T d) \right]
+
+with the matrices of :mod:`minidl.functional._conv_winograd` (F(2x2, 3x3)'s and F(2x2, 5x5)'s
+are these, applied along both axes). Summed over input channels, the r + 1 elements of the
+transformed tile are r + 1 products :math:`M_\xi = U_\xi V_\xi`, (C_out x C_in) by (C_in x
+tiles): 2 (r + 1) C_out C_in multiply-adds per two outputs where im2col makes 2 r, 1.5 times
+fewer for r = 3 and 1.67 for r = 5. The backward is the 2-D one's along one axis:
+:math:`\bar M = A\, dy`, :math:`dW = G^T (\bar M V^T)`, :math:`\bar d = B (U^T \bar M)` with
+the overlapping tiles' shares added.
+
+The padded signal is split into its two phases ``P[q] = canvas[q::2]`` (channels first, the
+chunk's images next), each of ``tw + halo`` elements a row (``tw`` tiles, ``halo`` = (r - 1) /
+2), all rows one run: element ``2 j + a`` of tile ``j`` is ``P[a % 2]`` at ``j + a // 2``, a
+shift of the run, so one stage of :mod:`minidl.functional._conv_winograd`'s ``Tiles`` (the
+2-D transforms' second stage) is the whole input transform. What a row's last ``halo``
+positions compute is thrown away (dy is zero there).
+"""
+
+import numpy as np
+
+from minidl.functional import _scratch, _threads
+from minidl.functional._conv_winograd import CHUNK_BYTES, MIN_COLUMNS, TILES
+from minidl.functional._ufunc_buffer import with_rows_in_place
+
+# On one thread from this many channels in and out (per group), by the kernel's taps: below,
+# the products are too thin to pay for the transforms. Forward + backward of a Conv1D layer,
+# minidl alone, best of 7, fresh processes, im2col against F(2, r) (AMD EPYC, December 2026),
+# one thread: 3 taps, 8 x 64 x 256 -> 64 3.9-4.0 ms against 3.1-3.6, 32 x 64 x 256 -> 64
+# 13.8-15.1 against 10.4-10.6, 8 x 16 x 256 -> 32 0.58-0.59 against 0.50-0.52; 5 taps, 8 x 64
+# x 256 -> 64 4.6-4.9 against 3.7-3.8, but 32 x 32 x 1000 -> 64 29.0-29.6 against 28.6-29.1
+# and 32 x 16 x 1000 -> 32 9.8-10.3 against 12.4 (its transforms are 20 calls a stage).
+MIN_CHANNELS_1D = {3: 16, 5: 64}
+# ...and on more threads from this many, 3 taps only: 32 x 64 x 256 -> 64 8.7-10.9 against
+# 6.4-9.4, 32 x 128 x 256 -> 128 20.6-22.8 against 17.8-18.9, 8 x 64 x 256 -> 64 2.4-2.9
+# against 2.3-3.2 (two threads); 5 taps lost there (8 x 64 x 256 -> 64 3.0-3.2 against 3.7-4.3,
+# 32 x 32 x 1000 -> 64 18.6-18.7 against 20.9-25.9).
+MIN_CHANNELS_1D_THREADS = {3: 64}
+
+
+def applies(x_shape, weight_shape, groups, win):
+    """Whether a 1-D conv runs here: kernel 3 or 5, stride 1, no dilation, padding at most
+    (r - 1) / 2 on each side, at least ``MIN_CHANNELS_1D`` channels in and out (per group, by
+    the kernel's size) on one thread, ``MIN_CHANNELS_1D_THREADS`` and a batch to share out on
+    more."""
+    k = weight_shape[-1]
+    if len(x_shape) != 3 or k not in TILES:
+        return False
+    channels = min(x_shape[1], weight_shape[0]) // groups
+    if _threads.count() > 1:
+        least = MIN_CHANNELS_1D_THREADS.get(k) if x_shape[0] > 1 else None
+    else:
+        least = MIN_CHANNELS_1D[k]
+    if least is None or channels < least:
+        return False
+    return win.stride == (1,) and win.dilation == (1,) and max(win.pads[0]) <= TILES[k].halo
+
+
+def macs(x_shape, weight_shape, win):
+    """The multiply-adds of one pass's r + 1 products (the rows' unused positions included)."""
+    line = Line(x_shape, weight_shape, win.pads)
+    return line.tiles.alpha * x_shape[0] * line.cols * weight_shape[0] * weight_shape[1]
+
+
+class Line:
+    """The tiles of one 1-D conv: ``lo`` outputs in ``tw`` tiles of two, each phase of the
+    padded signal ``cols`` = tw + halo elements a row."""
+
+    def __init__(self, x_shape, weight_shape, pads):
+        self.tiles = TILES[weight_shape[-1]]
+        self.length = x_shape[-1]
+        self.left, right = pads[0]
+        self.lo = self.length + self.left + right - 2 * self.tiles.halo
+        self.tw = -(-self.lo // 2)
+        self.cols = self.tw + self.tiles.halo
+
+    def split(self, x, groups, name):
+        """The two phases of ``x`` (m, C, L) zero-padded: (2, groups, C / groups, m, cols)."""
+        m, c = x.shape[:2]
+        planes = _scratch.zeros(name, (2, groups, c // groups, m, self.cols), x.dtype)
+        for part, signal in self._pairs(planes, _arranged(x, groups), self.left):
+            part[...] = signal
+        return planes
+
+    def merge(self, planes, out, groups):
+        """``out`` (m, C, L) from the phases' gradient (2, groups, C / groups, m, cols)."""
+        for part, signal in self._pairs(planes, _arranged(out, groups), self.left):
+            np.copyto(signal, part)
+
+    def output_phases(self, y, groups, name):
+        """dy (m, C_out, lo) as its two phases (2, groups, C_out / groups, m, cols), zero where
+        no output is."""
+        m, c = y.shape[:2]
+        planes = _scratch.zeros(name, (2, groups, c // groups, m, self.cols), y.dtype)
+        for part, signal in self._pairs(planes, _arranged(y, groups), 0):
+            part[...] = signal
+        return planes
+
+    def write_output(self, phases, out, groups):
+        """``out`` (m, C_out, lo) from the output's phases (2, groups, C_out / groups, m, cols)."""
+        for part, signal in self._pairs(phases, _arranged(out, groups), 0):
+            np.copyto(signal, part)
+
+    @staticmethod
+    def _pairs(planes, signal, pad):
+        """``(phase part, signal part)`` of each phase: canvas element ``2 j + q`` (padded by
+        ``pad``) is the signal's element ``2 j + q - pad``, on phase ``q`` at ``j``."""
+        for q in range(2):
+            first = (q - pad) % 2  # the signal's first element of this parity
+            part = signal[..., first::2]
+            j0 = (first + pad - q) // 2
+            yield planes[q, ..., j0 : j0 + part.shape[-1]], part
+
+
+def _arranged(a, groups):
+    """``a`` (m, C, L) as the view (groups, C / groups, m, L) in which the phases hold it."""
+    m, c, length = a.shape
+    return a.reshape(m, groups, c // groups, length).transpose(1, 2, 0, 3)
+
+
+def _weights(weight, groups, tiles):
+    """``U = G g`` for every kernel row g: (r + 1, groups, C_out / groups, C_in / groups), the
+    rows in the tiles' order, in the weight's dtype."""
+    c_out, c_in = weight.shape[:2]
+    u = tiles.G[tiles.order].astype(weight.dtype) @ weight.reshape(-1, tiles.kernel).T
+    return u.reshape(tiles.alpha, groups, c_out // groups, c_in)
+
+
+def _chunks(x, line, work):
+    """The chunks of images: at most ``CHUNK_BYTES`` of V each, or one of ``MIN_COLUMNS``
+    positions, and at least one chunk per thread (for ``work``, the threads' measure)."""
+    per_image = line.tiles.alpha * max(x.shape[1], 1) * line.cols * x.itemsize
+    n = x.shape[0]
+    per_chunk = max(1, CHUNK_BYTES // per_image, -(-MIN_COLUMNS // line.cols))
+    workers = _threads.gemm_workers(*work)
+    return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
+
+
+def _transform_input(x, line, groups, name):
+    """``V = B^T d`` for every tile: (r + 1, groups, C / groups, m x cols) in the tiles'
+    order."""
+    phases = line.split(x, groups, name + "-phases")
+    tiles = line.tiles
+    v = _scratch.scratch(name, (tiles.alpha, phases[0].size), x.dtype)
+    tiles.stage(phases.reshape(2, -1), 1, v)
+    return v.reshape((tiles.alpha,) + phases.shape[1:3] + (-1,))
+
+
+def forward(x, weight, bias, groups, win):
+    """y (N, C_out, lo) of (3.4) by F(2, r), chunk by chunk of images: per chunk, V, the r + 1
+    products per group, and ``y = A^T M``, the bias added once (to M's row 1: A^T's column 1 is
+    (1, 1))."""
+    n, c_out = x.shape[0], weight.shape[0]
+    line = Line(x.shape, weight.shape, win.pads)
+    tiles = line.tiles
+    u = _weights(weight, groups, tiles)
+    y = np.empty((n, c_out, line.lo), dtype=x.dtype)
+
+    @with_rows_in_place
+    def one_chunk(chunk):  # writes y[a : a + m] alone
+        a, m = chunk
+        v = _transform_input(x[a : a + m], line, groups, "w1-v")
+        mm = _scratch.scratch("w1-m", u.shape[:3] + (v.shape[-1],), x.dtype)
+        np.matmul(u, v, out=mm)
+        if bias is not None:
+            mm[tiles.order.index(1)] += bias.reshape(groups, c_out // groups, 1)
+        phases = _scratch.scratch("w1-y", (2, mm[0].size), x.dtype)
+        tiles.stage_output(mm.reshape(tiles.alpha, -1), phases)
+        shape = (2, groups, c_out // groups, m, line.cols)
+        line.write_output(phases.reshape(shape), y[a : a + m], groups)
+
+    work = (x.nbytes, macs(x.shape, weight.shape, win))
+    _threads.map_gemms(one_chunk, _chunks(x, line, work), *work)
+    return y
+
+
+def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
+    r"""``(dx, dweight, dbias)`` of (3.4) by F(2, r): per chunk of images, :math:`\bar M = A\,
+    dy`, :math:`\bar U = \bar M V^T` (summed over the chunks, in order) and, for dx,
+    :math:`\bar V = U^T \bar M` taken back through :math:`B^T d`'s transpose."""
+    c_in = x.shape[1]
+    line = Line(x.shape, weight.shape, win.pads)
+    tiles = line.tiles
+    u_back = _weights(weight, groups, tiles).transpose(0, 1, 3, 2)
+    dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    dbias = _threads.BiasGrad(dy, has_bias)
+
+    @with_rows_in_place
+    def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU^T
+        a, m = chunk
+        v = _transform_input(x[a : a + m], line, groups, "w1-v")
+        dyp = line.output_phases(dy[a : a + m], groups, "w1-dy")
+        dbias.add(a, m)
+        dm = _scratch.scratch("w1-dm", (tiles.alpha, 1, dyp[0].size), x.dtype)
+        tiles.stage_grad(dyp.reshape(2, 1, -1), dm)
+        dm = dm.reshape((tiles.alpha,) + dyp.shape[1:3] + (-1,))
+        du_t = np.matmul(v, dm.swapaxes(-1, -2))  # (r + 1, groups, C_in / g, C_out / g)
+        if input_grad:
+            dv = _scratch.scratch("w1-v", (tiles.alpha, groups, c_in // groups, dm.shape[-1]),
+                                  x.dtype)  # fmt: skip
+            np.matmul(u_back, dm, out=dv)
+            size = dv[0].size
+            phases = _scratch.scratch("w1-dphases", (2, size), x.dtype)
+            tmp = _scratch.scratch("w1-t", (size,), x.dtype)
+            tiles.stage_transposed(dv.reshape(tiles.alpha, size), 1, phases, tmp)
+            shape = (2, groups, c_in // groups, m, line.cols)
+            line.merge(phases.reshape(shape), dx[a : a + m], groups)
+        return du_t
+
+    work = (x.nbytes, macs(x.shape, weight.shape, win))
+    parts = _threads.map_gemms(one_chunk, _chunks(x, line, work), *work)
+    du_t = parts[0]
+    for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
+        du_t += part
+    du = du_t.swapaxes(-1, -2)[np.argsort(tiles.order)]  # (r + 1, groups, C_out / g, C_in / g)
+    # dW = G^T dU, the transpose of U = G g
+    dweight = (tiles.G.T.astype(x.dtype) @ du.reshape(tiles.alpha, -1)).T
+    return dx, np.ascontiguousarray(dweight).reshape(weight.shape), dbias.result()
+
+
+def tile_forward_naive(x, weight, bias, pads):
+    """(3.4) for a kernel of 3 (or 5) taps, stride 1, tile by tile: ``y = A^T [(G g) * (B^T
+    d)]`` summed over input channels, for each pair of outputs; plain loops, float64 inside."""
+    n, c_in, length = x.shape
+    c_out, tiles = weight.shape[0], TILES[weight.shape[-1]]
+    b_t, g, a_t, a = tiles.B_T, tiles.G, tiles.A_T, tiles.alpha
+    (left, right), = pads
+    lo = length + left + right - (a - 2)
+    tw = -(-lo // 2)
+    canvas = np.zeros((n, c_in, 2 * tw + a - 2))
+    canvas[:, :, left : left + length] = x
+    u = np.einsum("ak,oik->oia", g, weight.astype(np.float64))  # G g
+    y = np.zeros((n, c_out, 2 * tw))
+    for b in range(n):
+        for j in range(tw):
+            for o in range(c_out):
+                m = np.zeros(a)
+                for c in range(c_in):
+                    m += u[o, c] * (b_t @ canvas[b, c, 2 * j : 2 * j + a])
+                y[b, o, 2 * j : 2 * j + 2] = a_t @ m
+    y = y[:, :, :lo]
+    if bias is not None:
+        y += bias.reshape(1, -1, 1)
+    return y.astype(x.dtype)

@@ -1,0 +1,130 @@
+"""Winograd's F(2, 3) and F(2, 5) path of the 1-D conv (``minidl.functional._conv_winograd_1d``).
+
+Checked against what does not share its algebra: the direct sums of (3.4) as plain loops
+(``conv_nd_forward_naive`` / ``conv_nd_backward_naive``) and PyTorch's conv1d in float32 where
+it is installed.
+"""
+
+import numpy as np
+import pytest
+
+from minidl.functional import _conv_winograd_1d as winograd
+from minidl.functional import _threads
+from minidl.functional.conv import (
+    conv_nd_backward,
+    conv_nd_backward_naive,
+    conv_nd_forward,
+    conv_nd_forward_naive,
+)
+from minidl.functional.windows import window_geometry
+
+SHAPES = [  # (x shape, C_out, kernel, padding): even and odd outputs, padding 0 to (k - 1) / 2
+    ((2, 3, 11), 4, 3, 1),
+    ((3, 2, 10), 3, 3, 0),
+    ((2, 3, 12), 4, 5, 2),
+    ((2, 2, 13), 3, 5, 1),
+    ((4, 3, 7), 2, 5, 0),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "c_out", "k", "padding"), SHAPES)
+def test_tile_loops_equal_the_direct_sums(x_shape, c_out, k, padding, rng):
+    """``y = A^T [(G g) * (B^T d)]`` pair by pair of outputs, summed over channels, is (3.4)."""
+    x = rng.normal(size=x_shape)
+    w, b = rng.normal(size=(c_out, x_shape[1], k)), rng.normal(size=c_out)
+    want, cache = conv_nd_forward_naive(x, w, b, padding=padding)
+    got = winograd.tile_forward_naive(x, w, b, cache.windows.pads)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk_bytes", [1, 2**30])  # every signal its own chunk; one chunk
+@pytest.mark.parametrize(("x_shape", "c_out", "k", "padding", "groups"),
+                         [s + (1,) for s in SHAPES] + [((2, 4, 9), 6, 3, 1, 2),
+                                                       ((3, 4, 10), 2, 5, 2, 2)])  # fmt: skip
+def test_fast_path_equals_the_loops(x_shape, c_out, k, padding, groups, chunk_bytes, workers,
+                                    rng, monkeypatch):  # fmt: skip
+    """Forward and every gradient (float64, with dx and without) equal the direct sums' loops,
+    in chunks of one signal or one of all, on one thread or two, with groups too."""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_1D", {3: 1, 5: 1})
+    monkeypatch.setattr(winograd, "MIN_CHANNELS_1D_THREADS", {3: 1, 5: 1})
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    x = rng.normal(size=x_shape)
+    w, b = rng.normal(size=(c_out, x_shape[1] // groups, k)), rng.normal(size=c_out)
+    y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
+    assert winograd.applies(x.shape, w.shape, groups, cache.windows)
+    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    for input_grad in (True, False):
+        got = conv_nd_backward(dy, cache, input_grad=input_grad)
+        ref = conv_nd_backward_naive(dy, naive_cache, input_grad=input_grad)
+        for g, r in zip(got, ref, strict=True):
+            if r is None:
+                assert g is None
+            else:
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape"),
+                         [((4, 64, 100), (64, 64, 3)), ((4, 64, 101), (64, 64, 5))])  # fmt: skip
+def test_float32_against_pytorch(x_shape, w_shape, rng, monkeypatch):
+    """Layers the path runs on one thread (64 channels, kernels of 3 and 5 taps) in float32:
+    within float32's rounding of PyTorch's output and gradients, relative to the largest value
+    (192 or 320 products summed either way; dW sums 400 positions of them more; the 5-tap
+    transforms multiply by up to 5 and G by 1/24, a few units in the last place more)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    w = (rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
+    b = rng.normal(size=w_shape[0]).astype(np.float32)
+    padding = w_shape[-1] // 2
+    y, cache = conv_nd_forward(x, w, b, padding=padding)
+    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    dx, dw, db = conv_nd_backward(dy, cache)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv1d(xt, wt, bt, padding=padding)
+    yt.backward(torch.from_numpy(dy))
+    for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
+                           (db, bt.grad, 1e-5)):  # fmt: skip
+        want = want.detach().numpy()
+        assert np.abs(got - want).max() <= tol * np.abs(want).max()
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "kw", "runs"),  # runs: on one thread, on two
+    [((8, 64, 256), (64, 64, 3), dict(padding=1), (True, True)),
+     ((8, 16, 256), (32, 16, 3), dict(padding=1), (True, False)),  # two threads: from 64
+     ((8, 8, 256), (16, 8, 3), dict(padding=1), (False, False)),  # 8 channels
+     ((8, 64, 256), (64, 64, 5), dict(padding=2), (True, False)),  # 5 taps: one thread only
+     ((32, 32, 1000), (64, 32, 5), dict(padding=2), (False, False)),  # 5 taps: from 64
+     ((8, 64, 256), (64, 64, 3), dict(padding=2), (False, False)),  # beyond the halo
+     ((8, 64, 256), (64, 64, 3), dict(padding=1, stride=2), (False, False)),
+     ((8, 64, 256), (64, 64, 3), dict(padding=2, dilation=2), (False, False)),
+     ((8, 64, 256), (64, 64, 7), dict(padding=3), (False, False)),
+     ((8, 64, 256), (64, 16, 3), dict(padding=1), (True, False)),  # 4 groups of 16
+     ((8, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), (False, False))],  # 2-D
+    ids=["64", "16", "8", "5-taps-64", "5-taps-32", "padding-2", "stride", "dilation",
+         "7-taps", "groups", "2-d"])  # fmt: skip
+def test_which_1d_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
+    """On one thread, 1-D convs of 3 taps from 16 channels (a group's) and of 5 taps from 64;
+    on two, of 3 taps from 64; stride 1, no dilation, padding within the halo."""
+    win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
+                          kw.get("dilation", 1))  # fmt: skip
+    groups = x_shape[1] // w_shape[1]
+    for workers, want in zip((1, 2), runs, strict=True):
+        monkeypatch.setattr(_threads, "WORKERS", workers)
+        assert winograd.applies(x_shape, w_shape, groups, win) is want
+
+
+def test_one_signal_runs_here_on_one_thread_only(monkeypatch):
+    """One signal on two threads has no batch to share out: im2col's, whose GEMMs keep
+    OpenBLAS's threads."""
+    win = window_geometry((256,), (3,), 1, 1, 1)
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    assert winograd.applies((1, 64, 256), (64, 64, 3), 1, win)
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    assert not winograd.applies((1, 64, 256), (64, 64, 3), 1, win)
