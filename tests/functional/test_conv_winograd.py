@@ -7,12 +7,12 @@ identity the matrices must satisfy, and PyTorch in float32 where it is installed
 
 import numpy as np
 import pytest
+from winograd_checks import assert_equals_the_loops, assert_float32_matches_pytorch
 
 from minidl.functional import _conv_winograd as winograd
 from minidl.functional import _threads
 from minidl.functional.conv import (
     conv_nd_backward,
-    conv_nd_backward_naive,
     conv_nd_forward,
     conv_nd_forward_naive,
 )
@@ -95,25 +95,7 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, k, groups, chunk_by
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w, b = rng.normal(size=(c_out, x_shape[1] // groups, k, k)), rng.normal(size=c_out)
-    _assert_equals_the_loops(x, w, b, padding, groups, rng)
-
-
-def _assert_equals_the_loops(x, w, b, padding, groups, rng):
-    """The fast path runs, and its y and every gradient (with dx and without) equal the direct
-    sums' loops in float64."""
-    y, cache = conv_nd_forward(x, w, b, padding=padding, groups=groups)
-    assert winograd.applies(x.shape, w.shape, groups, cache.windows)
-    want, naive_cache = conv_nd_forward_naive(x, w, b, padding=padding, groups=groups)
-    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
-    dy = rng.normal(size=y.shape)
-    for input_grad in (True, False):
-        got = conv_nd_backward(dy, cache, input_grad=input_grad)
-        ref = conv_nd_backward_naive(dy, naive_cache, input_grad=input_grad)
-        for g, r in zip(got, ref, strict=True):
-            if r is None:
-                assert g is None
-            else:
-                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+    assert_equals_the_loops(winograd, x, w, b, padding, groups, rng)
 
 
 SHAPES_3D = [  # (x shape, C_out, kernel depth, padding, groups): depth padding 0 to k - 1
@@ -138,7 +120,7 @@ def test_fast_path_3d_equals_the_loops(x_shape, c_out, depth, padding, groups, c
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w = rng.normal(size=(c_out, x_shape[1] // groups, depth, 3, 3))
-    _assert_equals_the_loops(x, w, rng.normal(size=c_out), padding, groups, rng)
+    assert_equals_the_loops(winograd, x, w, rng.normal(size=c_out), padding, groups, rng)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -219,32 +201,12 @@ def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch)
 def test_float32_against_pytorch(x_shape, w_shape, scale, rng, monkeypatch):
     """Layers the path runs by default on one thread (64 channels of 14 x 14; 32 channels, 3 x
     3 x 3, of 6 x 14 x 14; 32 channels, 5 x 5, of 22 x 22) in float32: within float32's
-    rounding of PyTorch's output and gradients (relative to the largest value; the 3 x 3
-    transforms add at most four terms, a few units in the last place; the 5 x 5 ones multiply
-    by up to 5 and G by 1/24: ``scale`` times the tolerances)."""
-    torch = pytest.importorskip("torch")
+    rounding of PyTorch's output and gradients (the 3 x 3 transforms add at most four terms, a
+    few units in the last place; the 5 x 5 ones multiply by up to 5 and G by 1/24, measured
+    against float64 for 4 x 32 x 28 x 28 -> 64: 2.8e-6 of the largest y, 3.0e-6 of dx, 1.2e-5
+    of dW, where im2col's are 5e-7, 2e-7, 5e-7: twice the tolerances)."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
-    x = rng.normal(size=x_shape).astype(np.float32)
-    w = (rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
-    b = rng.normal(size=w_shape[0]).astype(np.float32)
-    padding = w_shape[-1] // 2
-    y, cache = conv_nd_forward(x, w, b, padding=padding)
-    assert winograd.applies(x.shape, w.shape, 1, cache.windows)
-    dy = rng.normal(size=y.shape).astype(np.float32)
-    dx, dw, db = conv_nd_backward(dy, cache)
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    conv = torch.nn.functional.conv3d if len(x_shape) == 5 else torch.nn.functional.conv2d
-    yt = conv(xt, wt, bt, padding=padding)
-    yt.backward(torch.from_numpy(dy))
-    # tolerance: 576 or 864 products summed in float32 either way, about 2**-24 sqrt(864) of
-    # the largest value each; dW sums up to 4 x 196 of them more. The 5 x 5 transforms' own
-    # rounding, measured against float64 (4 x 32 x 28 x 28 -> 64): 2.8e-6 of the largest y,
-    # 3.0e-6 of dx, 1.2e-5 of dW (im2col's: 5e-7, 2e-7, 5e-7)
-    for got, want, tol in ((y, yt, 1e-5), (dx, xt.grad, 1e-5), (dw, wt.grad, 3e-5),
-                           (db, bt.grad, 1e-5)):  # fmt: skip
-        tol *= scale
-        want = want.detach().numpy()
-        assert np.abs(got - want).max() <= tol * np.abs(want).max()
+    assert_float32_matches_pytorch(winograd, x_shape, w_shape, scale, rng)
 
 
 @pytest.mark.parametrize(
@@ -279,41 +241,30 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("x_shape", "c_out", "runs"),
-    [((32, 16, 28, 28), 32, True), ((32, 32, 16, 16), 32, True), ((8, 256, 14, 14), 256, True),
-     ((32, 16, 14, 14), 32, False),  # 16 channels on 14 x 14: the transforms cost more
-     ((32, 8, 28, 28), 16, False), ((32, 16, 28, 28), 8, False),
-     ((32, 16, 112, 112), 32, False),  # 16 channels on 112 x 112: im2col's grid is wide
-     ((8, 64, 112, 112), 64, True),
-     ((32, 64, 28, 28, 4), 64, True),  # 4 groups of 16
-     ((32, 64, 28, 28, 8), 64, False)],  # 8 groups of 8
+    ("x_shape", "c_out", "k", "runs"),
+    [((32, 16, 28, 28), 32, 3, True), ((32, 32, 16, 16), 32, 3, True),
+     ((8, 256, 14, 14), 256, 3, True),
+     ((32, 16, 14, 14), 32, 3, False),  # 16 channels on 14 x 14: the transforms cost more
+     ((32, 8, 28, 28), 16, 3, False), ((32, 16, 28, 28), 8, 3, False),
+     ((32, 16, 112, 112), 32, 3, False),  # 16 channels on 112 x 112: im2col's grid is wide
+     ((8, 64, 112, 112), 64, 3, True),
+     ((32, 64, 28, 28, 4), 64, 3, True),  # 4 groups of 16
+     ((32, 64, 28, 28, 8), 64, 3, False),  # 8 groups of 8
+     ((32, 32, 28, 28), 64, 5, True), ((32, 16, 28, 28), 32, 5, True),
+     ((32, 12, 28, 28), 24, 5, True), ((8, 32, 56, 56), 64, 5, True),
+     ((32, 8, 28, 28), 16, 5, False),  # 8 channels: the transforms cost more
+     ((32, 16, 14, 14), 32, 5, False),  # 196 of 324 tiles' outputs in the image
+     ((4, 16, 112, 112), 32, 5, False),  # 16 channels on 112 x 112
+     ((4, 64, 112, 112), 64, 5, True),
+     ((32, 64, 28, 28, 4), 64, 5, True),  # 4 groups of 16
+     ((32, 64, 28, 28, 8), 64, 5, False)],  # 8 groups of 8
     ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out", "16-112", "64-112", "g4",
-         "g8"])  # fmt: skip
-def test_which_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
-    """On one thread, from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64, and from
-    64 on any the tiles fill."""
-    _assert_runs_on_one_thread(x_shape, c_out, 3, runs, monkeypatch)
-
-
-@pytest.mark.parametrize(
-    ("x_shape", "c_out", "runs"),
-    [((32, 32, 28, 28), 64, True), ((32, 16, 28, 28), 32, True), ((32, 12, 28, 28), 24, True),
-     ((8, 32, 56, 56), 64, True),
-     ((32, 8, 28, 28), 16, False),  # 8 channels: the transforms cost more
-     ((32, 16, 14, 14), 32, False),  # 196 of 324 tiles' outputs in the image
-     ((4, 16, 112, 112), 32, False),  # 16 channels on 112 x 112: im2col's grid is wide
-     ((4, 64, 112, 112), 64, True),
-     ((32, 64, 28, 28, 4), 64, True),  # 4 groups of 16
-     ((32, 64, 28, 28, 8), 64, False)],  # 8 groups of 8
-    ids=["32-28", "16-28", "12-28", "32-56", "8-in", "16-14", "16-112", "64-112", "g4",
-         "g8"])  # fmt: skip
-def test_which_5x5_convs_run_here_on_one_thread(x_shape, c_out, runs, monkeypatch):
-    """5x5 ('same' padding) on one thread: from 12 channels (a group's) on outputs up to 64 x
-    64 that the 6x6 tiles fill, and from 64 on any."""
-    _assert_runs_on_one_thread(x_shape, c_out, 5, runs, monkeypatch)
-
-
-def _assert_runs_on_one_thread(x_shape, c_out, k, runs, monkeypatch):
+         "g8", "5x5-32-28", "5x5-16-28", "5x5-12-28", "5x5-32-56", "5x5-8-in", "5x5-16-14",
+         "5x5-16-112", "5x5-64-112", "5x5-g4", "5x5-g8"])  # fmt: skip
+def test_which_convs_run_here_on_one_thread(x_shape, c_out, k, runs, monkeypatch):
+    """On one thread, 3x3 from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64, 5x5
+    ('same' padding) from 12 on outputs up to 64 x 64 that the 6x6 tiles fill; both from 64
+    on any the tiles fill."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
     x_shape, groups = x_shape[:4], (x_shape[4:] or (1,))[0]
     win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
