@@ -126,28 +126,33 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 
 
 def applies(x_shape, weight_shape, groups, win):
-    """Whether a conv runs here: 2-D 3x3, or 3-D k x 3 x 3 (a 2-D 5x5 one:
-    :func:`_applies_5x5`); stride 1, no dilation, padding at most 1 on each side of the image
-    (and less than k along a 3-D conv's depth); at least
-    ``MIN_FILL`` of the tiles' outputs inside the image; at least ``MIN_CHANNELS`` channels in
-    and out (per group), or on one thread ``MIN_CHANNELS_ONE_THREAD`` on outputs of
-    ``MIN_SIZE_ONE_THREAD`` to ``MAX_SIZE_ONE_THREAD`` on each side, or for a 3-D conv
+    """Whether a conv runs here: 2-D 3x3 or 5x5, or 3-D k x 3 x 3; stride 1, no dilation,
+    padding at most 1 (2 for 5x5) on each side of the image (and less than k along a 3-D
+    conv's depth); at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
+    ``MIN_CHANNELS`` channels in and out (per group), or on one thread
+    ``MIN_CHANNELS_ONE_THREAD`` (``MIN_CHANNELS_5X5_ONE_THREAD``) on outputs of
+    ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side, or for a 3-D conv
     ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). So the thread setting may choose between
     the two algorithms, whose float32 results differ in the last bits."""
-    if len(x_shape) == 4 and tuple(weight_shape[-2:]) == (5, 5):
-        return _applies_5x5(x_shape, weight_shape, groups, win)
-    if len(x_shape) not in (4, 5) or tuple(weight_shape[-2:]) != (3, 3):
+    tiles = TILES.get(weight_shape[-1])
+    if tiles is None or weight_shape[-2] != weight_shape[-1] or len(x_shape) not in (4, 5):
+        return False
+    if len(x_shape) == 5 and tiles is not F23:  # 3-D: k x 3 x 3 only
         return False
     # the cheap refusals first: every conv of a network asks, at every call
     channels = min(x_shape[1], weight_shape[0]) // groups  # per group
     taps = _taps(weight_shape)
-    least = MIN_CHANNELS_DEPTH if taps > 1 else min(MIN_CHANNELS, MIN_CHANNELS_ONE_THREAD)
+    if tiles is F23:  # on one thread below MIN_CHANNELS: from these channels, this side
+        one_thread, least_size = MIN_CHANNELS_ONE_THREAD, MIN_SIZE_ONE_THREAD
+    else:  # 5x5: no least side but the fill's
+        one_thread, least_size = MIN_CHANNELS_5X5_ONE_THREAD, 1
+    least = MIN_CHANNELS_DEPTH if taps > 1 else min(MIN_CHANNELS, one_thread)
     if channels < least:
         return False
     if any(s != 1 for s in win.stride) or any(d != 1 for d in win.dilation):
         return False
-    if any(lo > 1 or hi > 1 for lo, hi in win.pads[-2:]):
+    if any(lo > tiles.halo or hi > tiles.halo for lo, hi in win.pads[-2:]):
         return False
     if len(x_shape) == 5 and max(win.pads[0]) >= taps:  # a depth slice of padding alone
         return False
@@ -163,28 +168,7 @@ def applies(x_shape, weight_shape, groups, win):
     if channels >= MIN_CHANNELS:
         return True
     sizes = sorted((grid.ho, grid.wo))
-    return MIN_SIZE_ONE_THREAD <= sizes[0] and sizes[1] <= MAX_SIZE_ONE_THREAD
-
-
-def _applies_5x5(x_shape, weight_shape, groups, win):
-    """Whether a 2-D 5x5 conv runs here, by F(2x2, 5x5): stride 1, no dilation, padding at
-    most 2 on each side, at least ``MIN_FILL`` of the tiles' outputs inside the image, and at
-    least ``MIN_CHANNELS`` channels in and out (per group), or on one thread
-    ``MIN_CHANNELS_5X5_ONE_THREAD`` on outputs of at most ``MAX_SIZE_ONE_THREAD`` a side; on
-    more threads a batch to share out, as the 3x3 convs."""
-    channels = min(x_shape[1], weight_shape[0]) // groups  # per group
-    if channels < MIN_CHANNELS_5X5_ONE_THREAD:
-        return False
-    if any(s != 1 for s in win.stride) or any(d != 1 for d in win.dilation):
-        return False
-    if any(lo > 2 or hi > 2 for lo, hi in win.pads):
-        return False
-    grid = _grid(x_shape, weight_shape, win)
-    if grid.ho * grid.wo < MIN_FILL * 4 * grid.plane:
-        return False
-    if _threads.count() > 1:
-        return x_shape[0] > 1 and channels >= MIN_CHANNELS
-    return channels >= MIN_CHANNELS or max(grid.ho, grid.wo) <= MAX_SIZE_ONE_THREAD
+    return least_size <= sizes[0] and sizes[1] <= MAX_SIZE_ONE_THREAD
 
 
 def macs(x_shape, weight_shape, win):
@@ -487,12 +471,18 @@ def forward(x, weight, bias, groups, win):
 
 
 def _chunks(x, weight, grid):
-    """The chunks of images: at most ``CHUNK_BYTES`` of V each, or one of ``MIN_COLUMNS``
-    positions, and at least one chunk per thread."""
+    """The chunks of images of a 2-D or 3-D conv (:func:`chunks_of_images`)."""
     per_image = grid.tiles.alpha**2 * max(x.shape[1], 1) * grid.depth_in * grid.plane * x.itemsize
-    n = x.shape[0]
-    per_chunk = max(1, CHUNK_BYTES // per_image, -(-MIN_COLUMNS // grid.plane))
-    workers = _threads.gemm_workers(*_work(x, weight, grid))
+    return chunks_of_images(x.shape[0], per_image, grid.plane, _work(x, weight, grid))
+
+
+def chunks_of_images(n, v_bytes, positions, work):
+    """``(start, images)`` of the chunks of a batch of ``n`` whose images take ``v_bytes`` of V
+    and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk, or one of
+    ``MIN_COLUMNS`` positions, and at least one chunk per thread (for ``work``, the threads'
+    measure)."""
+    per_chunk = max(1, CHUNK_BYTES // v_bytes, -(-MIN_COLUMNS // positions))
+    workers = _threads.gemm_workers(*work)
     return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
 
 

@@ -24,7 +24,7 @@ positions compute is thrown away (dy is zero there).
 import numpy as np
 
 from minidl.functional import _scratch, _threads
-from minidl.functional._conv_winograd import CHUNK_BYTES, MIN_COLUMNS, TILES
+from minidl.functional._conv_winograd import TILES, Grid, chunks_of_images
 from minidl.functional._ufunc_buffer import with_rows_in_place
 
 # On one thread from this many channels in and out (per group), by the kernel's taps: below,
@@ -110,9 +110,8 @@ class Line:
         """``(phase part, signal part)`` of each phase: canvas element ``2 j + q`` (padded by
         ``pad``) is the signal's element ``2 j + q - pad``, on phase ``q`` at ``j``."""
         for q in range(2):
-            first = (q - pad) % 2  # the signal's first element of this parity
-            part = signal[..., first::2]
-            j0 = (first + pad - q) // 2
+            elements, j0 = Grid._phase(q, pad, signal.shape[-1])  # as a 2-D plane's columns
+            part = signal[..., elements]
             yield planes[q, ..., j0 : j0 + part.shape[-1]], part
 
 
@@ -131,13 +130,9 @@ def _weights(weight, groups, tiles):
 
 
 def _chunks(x, line, work):
-    """The chunks of images: at most ``CHUNK_BYTES`` of V each, or one of ``MIN_COLUMNS``
-    positions, and at least one chunk per thread (for ``work``, the threads' measure)."""
+    """The chunks of signals, by the 2-D module's rule (``chunks_of_images``)."""
     per_image = line.tiles.alpha * max(x.shape[1], 1) * line.cols * x.itemsize
-    n = x.shape[0]
-    per_chunk = max(1, CHUNK_BYTES // per_image, -(-MIN_COLUMNS // line.cols))
-    workers = _threads.gemm_workers(*work)
-    return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
+    return chunks_of_images(x.shape[0], per_image, line.cols, work)
 
 
 def _transform_input(x, line, groups, name):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from winograd_checks import assert_equals_the_loops, assert_float32_matches_pytorch
 
+from minidl.functional import _conv_winograd as winograd_2d
 from minidl.functional import _conv_winograd_1d as winograd
 from minidl.functional import _threads
 from minidl.functional.conv import conv_nd_forward_naive
@@ -44,8 +45,8 @@ def test_fast_path_equals_the_loops(x_shape, c_out, k, padding, groups, chunk_by
     in chunks of one signal or one of all, on one thread or two, with groups too."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS_1D", {3: 1, 5: 1})
     monkeypatch.setattr(winograd, "MIN_CHANNELS_1D_THREADS", {3: 1, 5: 1})
-    monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
+    monkeypatch.setattr(winograd_2d, "CHUNK_BYTES", chunk_bytes)  # the chunk rule is its
+    monkeypatch.setattr(winograd_2d, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
     w, b = rng.normal(size=(c_out, x_shape[1] // groups, k)), rng.normal(size=c_out)

@@ -2,6 +2,7 @@
 this folder on sys.path, so the tests import it by name)."""
 
 import numpy as np
+import pytest
 
 from minidl.functional.conv import (
     conv_nd_backward,
@@ -34,8 +35,6 @@ def assert_float32_matches_pytorch(module, x_shape, w_shape, scale, rng):
     are within float32's rounding of PyTorch's, relative to the largest value: up to 864
     products summed in float32 either way, about 2**-24 sqrt(864) of it each, and dW sums up to
     4 x 196 of them more; ``scale`` times that where the transforms round more (5 x 5)."""
-    import pytest
-
     torch = pytest.importorskip("torch")
     x = rng.normal(size=x_shape).astype(np.float32)
     w = (rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:]))).astype(np.float32)
