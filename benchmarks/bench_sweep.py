@@ -393,16 +393,34 @@ def merged_markdown(runs):
         if not per_run:
             continue
         medians = [float(np.median([r["ratio"] for r in rows])) for rows in per_run]
-        worst = [max(rows, key=lambda r: r["ratio"]) for rows in per_run]
         under = [sum(r["ratio"] <= 1.5 for r in rows) for rows in per_run]
-        worst = ", ".join(f"{w['ratio']:.2f}× ({w['name']})" for w in worst)
         under = f"{_span(under, '{:d}', '')} of {len(per_run[0])}"
         lines.append(f"{threads} thread{'s' * (threads > 1)}: median {_span(medians)}, "
-                     f"worst {worst}; {under} cases <= 1.5×")  # fmt: skip
+                     f"worst {_worst(per_run)}; {under} cases <= 1.5×; "
+                     f"{_always_above(per_run, 1.5)}")  # fmt: skip
     loads = ", ".join(f"{run['load'][0]:.2f}" for run in runs)
     where = runs[0].get("machine", "machine not recorded")
     lines.append(f"{len(runs)} runs on {where}; load average at their starts: {loads}")
     return "\n".join(lines)
+
+
+def _worst(per_run):
+    """Each run's worst ratio, said once with its range where every run's worst is one shape,
+    else run by run (``run k`` counts from 1 in the order the files were given)."""
+    worst = [max(rows, key=lambda r: r["ratio"]) for rows in per_run]
+    names = {w["name"] for w in worst}
+    if len(names) == 1:
+        every = ", in every run" if len(worst) > 1 else ""
+        return f"{_span([w['ratio'] for w in worst])} ({names.pop()}{every})"
+    return ", ".join(f"{w['ratio']:.2f}× ({w['name']}, run {k})" for k, w in enumerate(worst, 1))
+
+
+def _always_above(per_run, limit):
+    """The shapes above ``limit`` in every run, named (the targets' hard cases)."""
+    above = [{r["name"] for r in rows if r["ratio"] > limit} for rows in per_run]
+    names = [r["name"] for r in per_run[0] if all(r["name"] in a for a in above)]
+    listed = f" ({', '.join(names)})" if names else ""
+    return f"above {limit}× in every run: {len(names)}{listed}"
 
 
 def check_one_machine(runs, paths):

@@ -41,7 +41,17 @@ def test_merge_takes_runs_of_one_machine_and_names_it():
     # medians per run: 1.5, 1.45, 1.45; worst of each run; cases <= 1.5x: 1, 2, 1
     assert "1 thread: median 1.45–1.50×" in table
     assert "1–2 of 2 cases <= 1.5×" in table
+    assert "worst 1.50–2.00× (b, in every run)" in table  # one shape's: said once, as a range
+    assert "above 1.5× in every run: 0" in table  # b is 1.5 in the second run
+    assert "above 1.2× in every run" not in table
     assert "3 runs on CPU one, 2 cores; load average at their starts: 0.20, 0.90, 0.50" in table
+
+
+def test_merge_names_each_runs_worst_when_they_differ_and_the_shapes_always_above():
+    runs = [_run("CPU one, 2 cores", [1.6, 2.0]), _run("CPU one, 2 cores", [1.7, 1.6])]
+    table = bench_sweep.merged_markdown(runs)
+    assert "worst 2.00× (b, run 1), 1.70× (a, run 2)" in table
+    assert "above 1.5× in every run: 2 (a, b)" in table
 
 
 def test_machine_names_the_cpu_and_cores():
