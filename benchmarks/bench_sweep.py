@@ -4,8 +4,8 @@
     python benchmarks/bench_sweep.py --quick             # 3 repeats instead of 7
     python benchmarks/bench_sweep.py --only conv2d       # cases whose name contains a string
     python benchmarks/bench_sweep.py --json sweep.json --plot sweep.png --markdown sweep.md
-    python benchmarks/bench_sweep.py --merge run1.json run2.json   # ranges over saved runs (and
-                                                                   # a plot of all their points)
+    python benchmarks/bench_sweep.py --merge run1.json run2.json   # ranges over saved runs
+    python benchmarks/bench_sweep.py --merge run*.json --plot all.png  # and all their points
 
 Every case is one layer's forward + backward in float32, with the input gradient (as in the
 middle of a network) unless its name says ``no-dx`` (a first layer: PyTorch's input does not
@@ -495,7 +495,8 @@ def main():
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     parser.add_argument("--threads", default="1,2", help="thread settings (default 1,2)")
     parser.add_argument("--json", help="write every row to this JSON file")
-    parser.add_argument("--plot", default="sweep.png", help="ratio-vs-MACs plot (PNG)")
+    parser.add_argument("--plot", help="ratio-vs-MACs plot (PNG; a sweep writes sweep.png "
+                        "unless told, --merge only when told)")  # fmt: skip
     parser.add_argument("--markdown", help="write the table as markdown to this file")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the processes")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
@@ -542,9 +543,9 @@ def main():
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n\n" + "\n".join(summarize(rows)) + "\n")
-    if args.plot:
-        plot(rows, args.plot, where)
-        print(f"plot: {args.plot}")
+    args.plot = args.plot or "sweep.png"
+    plot(rows, args.plot, where)
+    print(f"plot: {args.plot}")
 
 
 if __name__ == "__main__":
