@@ -453,13 +453,15 @@ def plot(rows, path, where=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    markers = {"conv": "o", "maxp": "^", "avgp": "v", "batc": "s", "relu": "D"}
+    fig, ax = plt.subplots(figsize=(8, 5.4))
+    # a kind's prefix: its marker and its name in the legend
+    markers = {"conv": ("o", "conv"), "maxp": ("^", "max pool"), "avgp": ("v", "avg pool"),
+               "batc": ("s", "batch norm"), "relu": ("D", "ReLU")}  # fmt: skip
     for threads, colour in ((1, "C0"), (2, "C1")):
-        for prefix, marker in markers.items():
+        for prefix, (marker, name) in markers.items():
             sel = [r for r in rows if r["threads"] == threads and r["kind"].startswith(prefix)]
             if sel:
-                label = f"{prefix.rstrip('p')}…, {threads} thread{'s' * (threads > 1)}"
+                label = f"{name}, {threads} thread{'s' * (threads > 1)}"
                 ax.scatter([r["macs"] for r in sel], [r["ratio"] for r in sel], c=colour,
                            marker=marker, s=28, alpha=0.8, label=label)  # fmt: skip
     floors = [r for r in rows if r["threads"] == 1 and r.get("floor_ratio") is not None]
@@ -473,7 +475,7 @@ def plot(rows, path, where=None):
     ax.set_ylabel("minidl time ÷ PyTorch time")
     title = "forward + backward, float32: ratio against the work"
     ax.set_title(title if where is None else f"{title}\n{where}", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # off the points
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
