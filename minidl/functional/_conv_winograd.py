@@ -82,9 +82,21 @@ MIN_CHANNELS = 64
 # On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
 # side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
 # 16.0 against 23.5, PyTorch 13.9; 32 x 16 x 16 x 16 -> 32 4.0 against 4.7; but 32 x 16 x 14
-# x 14 -> 32 4.7 against 3.6).
+# x 14 -> 32 4.7 against 3.6, and 3.77-4.18 against 3.63-3.72 with December's transforms).
 MIN_CHANNELS_ONE_THREAD = 16
 MIN_SIZE_ONE_THREAD = 16
+# Below MIN_SIZE_ONE_THREAD (the fill below leaves 12 and 14 a side) on one thread from this
+# many channels and images: the planes are short, and thin products or few tiles gain nothing
+# (forward + backward, minidl alone, best of 7, fresh processes alternating, three runs each,
+# AMD EPYC, December 2026; im2col against F(2x2, 3x3)): 8 x 32 x 14 x 14 -> 32 1.77-1.81 ms
+# against 1.41-1.42; 128 x 32 x 14 x 14 -> 32 27.4-28.9 against 23.2-24.3; 64 x 32 x 14 x 14
+# -> 64 21.1-21.8 against 18.3-19.3; 32 x 64 x 12 x 12 -> 32 10.4-11.1 against 8.7; 32 x 24 x
+# 12 x 12 -> 48 4.75-4.84 against 4.08-4.17; 4 x 32 x 14 x 14 -> 32 0.97-1.01 against
+# 0.87-0.90; but 2 images of 32 x 14 x 14 -> 32 0.59 against 0.64, one 0.37 against 0.51;
+# 4 x 24 x 14 x 14 -> 24 0.68-0.73 against 0.69-0.71; 32 x 16 x 14 x 14 -> 32 3.63-3.72
+# against 3.77-4.18.
+MIN_CHANNELS_SMALL_ONE_THREAD = 24
+MIN_IMAGES_SMALL_ONE_THREAD = 4
 # ... and at most this many: on larger images im2col's wide grid wastes little and its GEMMs
 # are wide (32 x 16 x 112 x 112 -> 32: 200-216 ms against 188-191 by im2col, three runs of the
 # sweep each).
@@ -131,8 +143,9 @@ def applies(x_shape, weight_shape, groups, win):
     conv's depth); at least ``MIN_FILL`` of the tiles' outputs inside the image; at least
     ``MIN_CHANNELS`` channels in and out (per group), or on one thread
     ``MIN_CHANNELS_ONE_THREAD`` (``MIN_CHANNELS_5X5_ONE_THREAD``) on outputs of
-    ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side, or for a 3-D conv
-    ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
+    ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
+    from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
+    a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). So the thread setting may choose between
     the two algorithms, whose float32 results differ in the last bits."""
     tiles = TILES.get(weight_shape[-1])
@@ -168,7 +181,12 @@ def applies(x_shape, weight_shape, groups, win):
     if channels >= MIN_CHANNELS:
         return True
     sizes = sorted((grid.ho, grid.wo))
-    return least_size <= sizes[0] and sizes[1] <= MAX_SIZE_ONE_THREAD
+    if sizes[1] > MAX_SIZE_ONE_THREAD:
+        return False
+    if sizes[0] >= least_size:
+        return True
+    return (channels >= MIN_CHANNELS_SMALL_ONE_THREAD
+            and x_shape[0] >= MIN_IMAGES_SMALL_ONE_THREAD)  # fmt: skip
 
 
 def macs(x_shape, weight_shape, win):

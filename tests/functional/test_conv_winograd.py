@@ -245,6 +245,9 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
     [((32, 16, 28, 28), 32, 3, True), ((32, 32, 16, 16), 32, 3, True),
      ((8, 256, 14, 14), 256, 3, True),
      ((32, 16, 14, 14), 32, 3, False),  # 16 channels on 14 x 14: the transforms cost more
+     ((8, 32, 14, 14), 32, 3, True), ((32, 24, 12, 12), 48, 3, True),  # from 24 below 16
+     ((4, 32, 14, 14), 32, 3, True), ((2, 32, 14, 14), 32, 3, False),  # ... and 4 images
+     ((32, 32, 11, 11), 32, 3, False),  # 121 of 196 tiles' outputs in the image
      ((32, 8, 28, 28), 16, 3, False), ((32, 16, 28, 28), 8, 3, False),
      ((32, 16, 112, 112), 32, 3, False),  # 16 channels on 112 x 112: im2col's grid is wide
      ((8, 64, 112, 112), 64, 3, True),
@@ -258,11 +261,13 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
      ((4, 64, 112, 112), 64, 5, True),
      ((32, 64, 28, 28, 4), 64, 5, True),  # 4 groups of 16
      ((32, 64, 28, 28, 8), 64, 5, False)],  # 8 groups of 8
-    ids=["16-28", "32-16", "256-14", "16-14", "8-in", "8-out", "16-112", "64-112", "g4",
+    ids=["16-28", "32-16", "256-14", "16-14", "32-14", "24-12", "4-images", "2-images",
+         "32-11", "8-in", "8-out", "16-112", "64-112", "g4",
          "g8", "5x5-32-28", "5x5-16-28", "5x5-12-28", "5x5-32-56", "5x5-8-in", "5x5-16-14",
          "5x5-16-112", "5x5-64-112", "5x5-g4", "5x5-g8"])  # fmt: skip
 def test_which_convs_run_here_on_one_thread(x_shape, c_out, k, runs, monkeypatch):
-    """On one thread, 3x3 from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64, 5x5
+    """On one thread, 3x3 from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64 (on
+    12 x 12 and 14 x 14 from 24 channels and 4 images), 5x5
     ('same' padding) from 12 on outputs up to 64 x 64 that the 6x6 tiles fill; both from 64
     on any the tiles fill."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
