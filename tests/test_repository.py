@@ -71,6 +71,61 @@ def test_no_reference_leaves_the_repository(path):
     assert broken == [], f"{path.name} refers to paths that do not exist in the repository"
 
 
+# [text](file.md#heading) or [text](#heading): the file (empty for this one) and the heading
+ANCHORED_LINK = re.compile(r"\]\(([^)\s#]*\.md|)#([^)\s]+)\)")
+
+
+def heading_anchors(markdown):
+    """The anchors GitHub gives a markdown file's headings: lower case, every character but
+    letters, digits, ``_``, ``-`` and spaces dropped, spaces made ``-``; a repeated one gets
+    ``-1``, ``-2``, ... (fenced code is not scanned: its ``#`` lines are comments)."""
+    anchors, seen, fenced = set(), {}, False
+    for line in markdown.split("\n"):
+        fenced ^= line.startswith("```")
+        heading = None if fenced else re.match(r"#{1,6} (.+)", line)
+        if heading:
+            anchor = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(f"{anchor}-{seen[anchor]}" if anchor in seen else anchor)
+            seen[anchor] = seen.get(anchor, 0) + 1
+    return anchors
+
+
+def broken_anchors(path):
+    """The ``file.md#heading`` (or ``#heading``) links of a markdown file whose heading the
+    target file does not have."""
+    broken = []
+    for target, anchor in ANCHORED_LINK.findall(path.read_text(encoding="utf-8")):
+        linked = (path.parent / target) if target else path
+        if not linked.exists() or anchor not in heading_anchors(linked.read_text("utf-8")):
+            broken.append(f"{target}#{anchor}")
+    return broken
+
+
+def test_heading_anchors_are_githubs():
+    text = "# minidl\n## Speed and memory\n### The first round on the AMD EPYC (2026-12-03)\n"
+    text += "```\n# a comment\n```\n#### Convolution on 37 shapes (`bench_sweep.py`)\n"
+    text += "## Speed and memory\n"
+    assert heading_anchors(text) == {
+        "minidl", "speed-and-memory", "the-first-round-on-the-amd-epyc-2026-12-03",
+        "convolution-on-37-shapes-bench_sweeppy", "speed-and-memory-1"}  # fmt: skip
+
+
+def test_a_link_to_a_missing_heading_is_found(tmp_path):
+    (tmp_path / "log.md").write_text("# Log\n## The noon round\n", encoding="utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text("[ok](log.md#the-noon-round), [gone](log.md#the-night-round), "
+                      "[here](#readme), [moved](#log)\n# README\n", encoding="utf-8")  # fmt: skip
+    assert broken_anchors(readme) == ["log.md#the-night-round", "#log"]
+
+
+@pytest.mark.parametrize("path", [p for p in repo_files() if p.suffix == ".md"],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())  # fmt: skip
+def test_links_to_headings_find_them(path):
+    """A heading renamed or moved to another file (the README's speed rounds went to
+    ``benchmarks/ROUNDS.md``) leaves no link pointing at nothing."""
+    assert broken_anchors(path) == []
+
+
 def test_the_five_articles_are_shipped_and_mapped():
     articles = ROOT / "chapters" / "articles"
     texts = sorted(articles.glob("00*.txt"))
