@@ -82,7 +82,8 @@ MIN_CHANNELS = 64
 # On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
 # side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
 # 16.0 against 23.5, PyTorch 13.9; 32 x 16 x 16 x 16 -> 32 4.0 against 4.7; but 32 x 16 x 14
-# x 14 -> 32 4.7 against 3.6, and 3.77-4.18 against 3.63-3.72 with December's transforms).
+# x 14 -> 32 4.7 against 3.6; measured again with the transforms of the later rounds,
+# 3.77-4.18 against 3.63-3.72).
 MIN_CHANNELS_ONE_THREAD = 16
 MIN_SIZE_ONE_THREAD = 16
 # Below MIN_SIZE_ONE_THREAD (the fill below leaves 12 and 14 a side) on one thread from this
