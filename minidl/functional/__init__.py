@@ -66,6 +66,7 @@ from minidl.functional.conv_ranks import (
 from minidl.functional.conv_transpose import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
+    conv_transpose_nd_backward_vectorized,
     conv_transpose_nd_forward,
 )
 from minidl.functional.conv_transpose_ranks import (
@@ -213,6 +214,7 @@ __all__ = [
     "conv_transpose3d_forward",
     "conv_transpose_nd",
     "conv_transpose_nd_backward",
+    "conv_transpose_nd_backward_vectorized",
     "conv_transpose_nd_forward",
     "cross_entropy_onehot",
     "cross_entropy_onehot_backward",

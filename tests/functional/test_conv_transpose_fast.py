@@ -1,0 +1,107 @@
+"""The transposed convolution's backward on the convolution's fast paths
+(``conv_transpose_nd_backward``), held to its three-line vectorized twin and to the loops.
+
+The fast path computes ``dx`` as a convolution of ``dy`` and ``dw`` as that convolution's
+weight gradient; the vectorized twin gathers ``dy`` once and multiplies it out; the loops
+scatter term by term. Small shapes take the vectorized twin by the work rule, so the tests
+lower the rule's thresholds to send them down the fast path.
+"""
+
+import numpy as np
+import pytest
+
+from minidl.functional import _conv_winograd, _threads
+from minidl.functional import conv_transpose as ct
+from minidl.functional.windows import window_geometry
+
+CASES = [  # (x shape, C_out, kernel, keyword arguments)
+    ((2, 3, 5, 6), 4, (3, 3), dict(padding=1)),
+    ((2, 4, 5, 5), 2, (4, 4), dict(stride=2, padding=1)),
+    ((2, 2, 4, 5), 3, (3, 2), dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0))),
+    ((1, 4, 4, 4), 4, (3, 3), dict(stride=2, dilation=2, output_padding=1, groups=2)),
+    ((3, 2, 6), 3, (5,), dict(padding=2)),
+    ((2, 2, 7), 2, (3,), dict(stride=3, padding=1, output_padding=2)),
+    ((1, 2, 3, 4, 3), 2, (2, 3, 2), dict(stride=(1, 2, 1), padding=(0, 1, 1))),
+    ((2, 4, 6, 6), 4, (3, 3), dict(padding=1, groups=4)),  # depthwise: the conv's own path
+    ((2, 16, 16, 16), 16, (3, 3), dict(padding=1)),  # 16 channels: Winograd on one thread
+]
+IDS = ["3x3", "4x4-s2", "s2x1-op", "dil-groups", "1d", "1d-s3-op", "3d", "depthwise", "16ch"]
+
+
+def _run(x_shape, c_out, kernel, kw, rng, dtype=np.float64):
+    groups = kw.get("groups", 1)
+    x = rng.normal(size=x_shape).astype(dtype)
+    w = rng.normal(size=(x_shape[1], c_out // groups) + kernel).astype(dtype)
+    b = rng.normal(size=c_out).astype(dtype)
+    y, cache = ct.conv_transpose_nd_forward(x, w, b, **kw)
+    dy = rng.normal(size=y.shape).astype(dtype)
+    return dy, cache
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    """Every backward down the convolution's paths, however small."""
+    monkeypatch.setattr(ct, "FAST_MIN_MACS", 0)
+    monkeypatch.setattr(ct, "FAST_MIN_MACS_STRIDED", 0)
+    monkeypatch.setattr(ct, "FAST_MIN_POSITIONS", 0)
+
+
+@pytest.mark.parametrize(("x_shape", "c_out", "kernel", "kw"), CASES, ids=IDS)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fast_backward_equals_the_vectorized_one(x_shape, c_out, kernel, kw, workers, fast,
+                                                 monkeypatch):  # fmt: skip
+    """float64: the same sums in another order, so equal to a few units in the last place."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    dy, cache = _run(x_shape, c_out, kernel, kw, np.random.default_rng(3))
+    assert ct._fast_backward(cache)
+    got = ct.conv_transpose_nd_backward(dy, cache)
+    want = ct.conv_transpose_nd_backward_vectorized(dy, cache)
+    for name in ("dx", "dweight", "dbias"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)  # fmt: skip
+
+
+@pytest.mark.parametrize(("x_shape", "c_out", "kernel", "kw"), CASES[:4], ids=IDS[:4])
+def test_fast_backward_equals_the_loops(x_shape, c_out, kernel, kw, fast):
+    """Against the term-by-term scatter: no algebra shared with either vectorized form."""
+    dy, cache = _run(x_shape, c_out, kernel, kw, np.random.default_rng(4))
+    got = ct.conv_transpose_nd_backward(dy, cache)
+    want = ct.conv_transpose_nd_backward_naive(dy, cache)
+    for name in ("dx", "dweight", "dbias"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)  # fmt: skip
+
+
+def test_fast_backward_in_float32_keeps_float32_precision(fast, monkeypatch):
+    """A float32 case whose dx runs by Winograd (one thread, 16 channels on 16 x 16), against
+    the vectorized twin in float64: within a few float32 ulps of the largest value."""
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+    rng = np.random.default_rng(5)
+    dy, cache = _run((4, 16, 16, 16), 16, (3, 3), dict(padding=1), rng, np.float32)
+    win = window_geometry(dy.shape[2:], (3, 3), 1, 1, 1)
+    assert _conv_winograd.applies(dy.shape, cache.weight.shape, 1, win)
+    got = ct.conv_transpose_nd_backward(dy, cache)
+    c64 = ct.ConvTransposeCache(cache.x.astype(np.float64), cache.weight.astype(np.float64),
+                                cache.has_bias, cache.groups, cache.windows, cache.pads,
+                                cache.out)  # fmt: skip
+    want = ct.conv_transpose_nd_backward_vectorized(dy.astype(np.float64), c64)
+    for name in ("dx", "dweight", "dbias"):
+        g, w = getattr(got, name), getattr(want, name)
+        assert g.dtype == np.float32
+        assert np.abs(g - w).max() <= 2e-6 * np.abs(w).max(), name
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "weight_shape", "kw", "fast_path"),
+    [((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), True),
+     ((8, 32, 7, 7), (32, 16, 3, 3), dict(padding=1), False),  # 1.8 M multiply-adds
+     ((8, 64, 28, 28), (64, 32, 3, 3), dict(stride=2, padding=1), True),
+     ((32, 128, 7, 7), (128, 64, 4, 4), dict(stride=2, padding=1), False),  # 49 positions
+     ((8, 64, 14, 14), (64, 32, 4, 4), dict(stride=2, padding=1), False)],
+    ids=["s1-64ch", "s1-small", "s2-28", "s2-7", "s2-14"])  # fmt: skip
+def test_the_work_rule(x_shape, weight_shape, kw, fast_path):
+    """Stride 1 from 2**23 multiply-adds; a larger stride from 2**25 on inputs of at least
+    400 positions an image (the measurements are beside the constants)."""
+    x = np.zeros(x_shape, np.float32)
+    _, cache = ct.conv_transpose_nd_forward(x, np.zeros(weight_shape, np.float32), **kw)
+    assert ct._fast_backward(cache) is fast_path
