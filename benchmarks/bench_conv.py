@@ -20,6 +20,8 @@ Cases (issue 3, section 6):
     also given by ``tracemalloc`` (NumPy reports its buffers to it), which sees only arrays.
     Target <= 1.1x.
 (d) the naive loop twin against the vectorized conv (and its plain im2col tier) on a tiny case.
+(e) ConvTranspose2D, a decoder's upsampling 8x64x28x28 -> 32 (4x4, stride 2, padding 1) and a
+    stride-1 one 32x64x28x28 -> 64 (3x3, padding 1): on the convolution's fast paths.
 """
 
 import argparse
@@ -102,6 +104,32 @@ def torch_conv3d(plus1=False, need_dx=True):
     else:
         net = torch.nn.Conv3d(3, 16, 3, padding=1)
     dy = torch.randn(8, 16, 16, 32, 32)
+    return lambda: net(x).backward(dy)
+
+
+CONV_T = {"s2": dict(n=8, c_in=64, c_out=32, hw=28, k=4, stride=2, padding=1),
+          "s1": dict(n=32, c_in=64, c_out=64, hw=28, k=3, stride=1, padding=1)}
+
+
+def minidl_conv_t(case):
+    from minidl.layers.conv_transpose import ConvTranspose2D
+
+    a, rng = CONV_T[case], np.random.default_rng(0)
+    x = rng.normal(size=(a["n"], a["c_in"], a["hw"], a["hw"])).astype(np.float32)
+    layer = ConvTranspose2D(a["c_in"], a["c_out"], a["k"], stride=a["stride"],
+                            padding=a["padding"], rng=rng)  # fmt: skip
+    dy = rng.normal(size=layer.forward(x).shape).astype(np.float32)
+    return lambda: (layer.forward(x), layer.backward(dy))
+
+
+def torch_conv_t(case, need_dx=True):
+    import torch
+
+    a = CONV_T[case]
+    x = torch.randn(a["n"], a["c_in"], a["hw"], a["hw"]).requires_grad_(need_dx)
+    net = torch.nn.ConvTranspose2d(a["c_in"], a["c_out"], a["k"], stride=a["stride"],
+                                   padding=a["padding"])  # fmt: skip
+    dy = torch.randn(net(x).shape)
     return lambda: net(x).backward(dy)
 
 
@@ -196,6 +224,8 @@ def time_table(repeats):
         ("(a) article 000 conv+ReLU+pool", minidl_art000, torch_art000, {}, 1.2),
         ("(b) Conv3D 8x3x16x32x32, 16x3^3", minidl_conv3d, torch_conv3d, {}, 2.0),
         ("(b) Conv2Plus1D, same, M=17", minidl_conv3d, torch_conv3d, {"plus1": True}, 2.0),
+        ("(e) ConvT2D 8x64x28^2->32 4x4 s2", minidl_conv_t, torch_conv_t, {"case": "s2"}, None),
+        ("(e) ConvT2D 32x64x28^2->64 3x3", minidl_conv_t, torch_conv_t, {"case": "s1"}, None),
     ]
     for name, ours, ref, kw, target in cases:
         t_ours, t_ref, t_nodx = interleaved(

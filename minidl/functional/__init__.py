@@ -68,6 +68,7 @@ from minidl.functional.conv_transpose import (
     conv_transpose_nd_backward,
     conv_transpose_nd_backward_vectorized,
     conv_transpose_nd_forward,
+    conv_transpose_nd_forward_vectorized,
 )
 from minidl.functional.conv_transpose_ranks import (
     conv_transpose1d,
@@ -216,6 +217,7 @@ __all__ = [
     "conv_transpose_nd_backward",
     "conv_transpose_nd_backward_vectorized",
     "conv_transpose_nd_forward",
+    "conv_transpose_nd_forward_vectorized",
     "cross_entropy_onehot",
     "cross_entropy_onehot_backward",
     "cross_entropy_onehot_forward",

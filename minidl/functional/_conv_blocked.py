@@ -361,16 +361,18 @@ def row_blocks(xp, weight_shape, groups, win):
     return blocks
 
 
-def backward(dy, x, weight, has_bias, groups, win, input_grad):
+def backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images (module docstring)."""
-    return backward_chunks(dy, x, weight, has_bias, groups, Im2colLayout(win), input_grad)
+    return backward_chunks(dy, x, weight, has_bias, groups, Im2colLayout(win), input_grad,
+                           weight_grad)  # fmt: skip
 
 
-def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
+def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_grad=True):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images: per chunk, the images'
     canvas, ``dW = dy col^T`` and ``dcol = w^T dy``, one GEMM per group each, then col2im into
     the chunk's canvas gradient and its part on x into dx (the chunk's own, as in
-    :func:`forward_chunks`)."""
+    :func:`forward_chunks`). ``weight_grad=False`` skips dW (None; x is then read for its
+    shape alone: the transposed convolution's forward)."""
     n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     db = _threads.BiasGrad(dy, has_bias)
@@ -392,7 +394,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
         db.add(a, m)
         dyc = dyc.reshape(groups, o_g, m * positions)
         dw_t = None
-        for part, _ in slabs(layout, m, limit, position_bytes):  # a large image's in slabs
+        for part, _ in slabs(layout, m, limit, position_bytes) if weight_grad else ():
             # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
             col = part.columns(xp).reshape(groups, -1, m * part.positions)
             # a slab is of one image (m = 1): its grid positions are dyc's columns
@@ -414,8 +416,10 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad):
     position_bytes = _image_bytes(x.shape[1], c_out, layout.win, 1, x.itemsize)
     dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=x.dtype)
     for share in _threads.map_gemms(one_chunk, chunks, *work):
-        dw_t += share  # in the chunks' order: the same sum on every run
-    return dx, _turned(dw_t).reshape(weight.shape), db.result()
+        if weight_grad:
+            dw_t += share  # in the chunks' order: the same sum on every run
+    dw = _turned(dw_t).reshape(weight.shape) if weight_grad else None
+    return dx, dw, db.result()
 
 
 def _turned(a):

@@ -115,7 +115,7 @@ def forward(x, weight, bias, groups, win):
     return _conv_blocked.forward_chunks(x, weight, bias, groups, _layout(win))
 
 
-def backward(dy, x, weight, has_bias, groups, win, input_grad):
+def backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images, images innermost."""
     return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, _layout(win),
-                                         input_grad)  # fmt: skip
+                                         input_grad, weight_grad)  # fmt: skip

@@ -273,12 +273,14 @@ def forward(x, weight, bias, groups, win):
     return _conv_blocked.forward_chunks(x, weight, bias, groups, layout)
 
 
-def backward(dy, x, weight, has_bias, groups, win, input_grad):
-    """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images."""
+def backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
+    """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images (a 1x1
+    conv's dW is computed whatever ``weight_grad`` says: one product on x itself)."""
     if _pointwise(win):
         return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
     layout = layout_for(x.shape, win)
-    return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad)
+    return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad,
+                                         weight_grad)  # fmt: skip
 
 
 def _pointwise_forward(x, weight, bias, groups, win):

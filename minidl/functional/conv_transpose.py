@@ -29,7 +29,7 @@ import numpy as np
 
 from minidl._validation import as_tuple, check_float_array, check_positive_int
 from minidl.functional.contract import ParamGrads, check_cache, check_grad
-from minidl.functional.conv import conv_nd_backward, conv_nd_forward
+from minidl.functional.conv import conv_nd_backward, conv_nd_forward, conv_nd_input_grad
 from minidl.functional.windows import Windows, pad_array, window_geometry
 
 
@@ -111,11 +111,35 @@ def conv_transpose_nd(x, weight, bias=None, stride=1, padding=0, output_padding=
 
 def conv_transpose_nd_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):  # fmt: skip
+    r"""``y = crop(col2im(w^T x)) + b``, the input gradient of the adjoint convolution with
+    ``x`` as its output's gradient, by the convolution's fast paths
+    (:func:`~minidl.functional.conv.conv_nd_input_grad`: chunked col2im, Winograd, worker
+    threads) where the work pays for them (``_fast_forward``), else by
+    :func:`conv_transpose_nd_forward_vectorized`; returns ``(y, cache)``."""
+    x, weight, bias, cache = _setup(x, weight, bias, stride, padding, output_padding, groups,
+                                    dilation, "conv_transpose_nd")  # fmt: skip
+    if not _fast_forward(cache):
+        return _forward_vectorized(x, weight, bias, cache), cache
+    win, n = cache.windows, x.shape[0]
+    y_shape = (n, weight.shape[1] * groups) + cache.out
+    y = conv_nd_input_grad(_x_on_windows(x, win), weight, y_shape, win.stride, cache.pads,
+                           win.dilation, groups)  # fmt: skip
+    if bias is not None:
+        y += bias.reshape((-1,) + (1,) * len(cache.out))
+    return y, cache
+
+
+def conv_transpose_nd_forward_vectorized(x, weight, bias=None, stride=1, padding=0,
+                                         output_padding=0, groups=1, dilation=1):  # fmt: skip
     r"""``y = crop(col2im(w^T x)) + b``: for each group one GEMM
     (C'_g prod(k), C_g) x (C_g, N L) and the columns added back onto a zero canvas."""
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, output_padding, groups,
                                     dilation, "conv_transpose_nd")  # fmt: skip
-    win, n, c_in = cache.windows, x.shape[0], x.shape[1]
+    return _forward_vectorized(x, weight, bias, cache), cache
+
+
+def _forward_vectorized(x, weight, bias, cache):
+    groups, win, n, c_in = cache.groups, cache.windows, x.shape[0], x.shape[1]
     c_out = weight.shape[1] * groups
     xg = _x_on_windows(x, win).swapaxes(0, 1).reshape(groups, c_in // groups, -1)
     cols = weight.reshape(groups, c_in // groups, -1).swapaxes(1, 2) @ xg
@@ -124,31 +148,44 @@ def conv_transpose_nd_forward(x, weight, bias=None, stride=1, padding=0, output_
     y = _crop(canvas, cache.pads, cache.out)
     if bias is not None:
         y = y + bias.reshape((c_out,) + (1,) * len(cache.out))
-    return np.ascontiguousarray(y), cache
+    return np.ascontiguousarray(y)
 
 
-# The backward runs on the convolution's fast paths from this many multiply-adds (of one of
-# its products) at stride 1, and at a larger stride from FAST_MIN_MACS_STRIDED on inputs of
-# at least FAST_MIN_POSITIONS positions an image; below, the three lines of the vectorized
-# backward, which gather dy once for both products, cost less than two conv calls that gather
-# it once each. Forward + backward's backward, best of 10, one thread, vectorized against the
-# conv's paths (AMD EPYC, December 2026): stride 1, 3x3: 32 x 64 x 28 x 28 -> 64 66.3 ->
-# 36.6 ms, 32 x 16 x 28 x 28 -> 16 6.2 -> 4.7, 32 x 64 x 7 x 7 -> 64 3.7 -> 3.3, but 8 x 32 x
-# 7 x 7 -> 16 0.19 -> 0.28; stride 2: 8 x 64 x 28 x 28 -> 32 (3x3) 13.3 -> 8.2, 8 x 32 x 56 x
-# 56 -> 32 (4x4) 41.3 -> 31.2; on 14 x 14 inputs within 10% either way (32 x 64 -> 32, 4x4,
-# 13.0 -> 12.2; 32 x 128 -> 64 43.2 -> 41.6; 8 x 64 -> 32 2.9 -> 3.2), and slower on smaller
-# ones (32 x 128 x 7 x 7 -> 64 11.1 -> 12.0, 64 x 256 x 4 x 4 -> 128 26.2 -> 29.6).
+# Both passes run on the convolution's fast paths from FAST_MIN_MACS multiply-adds (of one
+# product); below, the vectorized lines (one GEMM on the whole batch, its dy gathered once for
+# both products in the backward) cost less than the conv's calls. The backward, which makes two
+# conv calls that gather dy once each, needs more at a stride above 1: FAST_MIN_MACS_STRIDED on
+# inputs of at least FAST_MIN_POSITIONS positions an image. Best of 10, one thread, vectorized
+# against the conv's paths (AMD EPYC, December 2026). Forward: 32 x 64 x 28 x 28 -> 64 (3x3)
+# 46.3 -> 18.1 ms, 8 x 32 x 56 x 56 -> 32 (4x4, stride 2) 48.5 -> 14.9, 32 x 64 x 14 x 14 ->
+# 32 (4x4, stride 2) 9.1 -> 7.2, 8 x 128 x 7 x 7 -> 64 (same) 2.07 -> 1.81, but 2 x 16 x 8 x 8
+# -> 8 (3x3) 0.08 -> 0.12. Backward: 32 x 64 x 28 x 28 -> 64 66.3 -> 36.6, 32 x 16 x 28 x 28
+# -> 16 6.2 -> 4.7, 32 x 64 x 7 x 7 -> 64 3.7 -> 3.3, but 8 x 32 x 7 x 7 -> 16 0.19 -> 0.28;
+# stride 2: 8 x 64 x 28 x 28 -> 32 (3x3) 13.3 -> 8.2, 8 x 32 x 56 x 56 -> 32 (4x4) 41.3 ->
+# 31.2; on 14 x 14 inputs within 10% either way (32 x 64 -> 32, 4x4, 13.0 -> 12.2; 32 x 128 ->
+# 64 43.2 -> 41.6; 8 x 64 -> 32 2.9 -> 3.2), and slower on smaller ones (32 x 128 x 7 x 7 ->
+# 64 11.1 -> 12.0, 64 x 256 x 4 x 4 -> 128 26.2 -> 29.6).
 FAST_MIN_MACS = 2**23
 FAST_MIN_MACS_STRIDED = 2**25
 FAST_MIN_POSITIONS = 400
 
 
-def _fast_backward(cache):
-    """Whether :func:`conv_transpose_nd_backward` takes the convolution's paths (above)."""
-    x, weight, win = cache.x, cache.weight, cache.windows
+def _macs(cache):
+    """Multiply-adds of one product of the transposed conv, and its input's positions."""
+    x, weight = cache.x, cache.weight
     positions = math.prod(x.shape[2:])
-    macs = x.shape[0] * positions * weight.shape[0] * math.prod(weight.shape[1:])
-    if all(s == 1 for s in win.stride):
+    return x.shape[0] * positions * weight.shape[0] * math.prod(weight.shape[1:]), positions
+
+
+def _fast_forward(cache):
+    """Whether the forward takes the convolution's paths (above)."""
+    return _macs(cache)[0] >= FAST_MIN_MACS
+
+
+def _fast_backward(cache):
+    """Whether the backward takes the convolution's paths (above)."""
+    macs, positions = _macs(cache)
+    if all(s == 1 for s in cache.windows.stride):
         return macs >= FAST_MIN_MACS
     return macs >= FAST_MIN_MACS_STRIDED and positions >= FAST_MIN_POSITIONS
 
