@@ -16,10 +16,11 @@ exactly the layout of the convolution ``y -> x`` it is the adjoint of. Output si
 strided convolution maps onto the same L). So the forward is that convolution's input
 gradient (col2im of :math:`w^\top x`, :meth:`Windows.add_columns`) and the backward is that
 convolution itself: :math:`dx = \mathrm{conv}(dy, w)`, :math:`dw = x\, \mathrm{col}(dy)^\top`.
-Where the work pays for it, the backward runs on the convolution's own fast paths
-(:func:`~minidl.functional.conv.conv_nd_forward` for dx, its weight gradient for dw: blocked
-im2col, Winograd, worker threads); ``conv_transpose_nd_backward_vectorized`` is the same in
-three lines. The loop twins scatter term by term.
+Where the work pays for it, both run on the convolution's own fast paths (blocked im2col,
+Winograd, worker threads): the forward as :func:`~minidl.functional.conv.conv_nd_input_grad`,
+the backward as :func:`~minidl.functional.conv.conv_nd_forward` (dx) and the weight gradient
+of :func:`~minidl.functional.conv.conv_nd_backward` (dw); ``*_vectorized`` are the same in a
+few lines, and the loop twins scatter term by term.
 """
 
 import math
