@@ -371,8 +371,8 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
     """``(dx, dweight, dbias)`` of (3.4), chunk by chunk of images: per chunk, the images'
     canvas, ``dW = dy col^T`` and ``dcol = w^T dy``, one GEMM per group each, then col2im into
     the chunk's canvas gradient and its part on x into dx (the chunk's own, as in
-    :func:`forward_chunks`). ``weight_grad=False`` skips dW (None; x is then read for its
-    shape alone: the transposed convolution's forward)."""
+    :func:`forward_chunks`). ``weight_grad=False`` skips dW (None; x then only fills the
+    canvas whose shape col2im needs: the transposed convolution's forward)."""
     n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
     db = _threads.BiasGrad(dy, has_bias)

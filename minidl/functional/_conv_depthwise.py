@@ -188,7 +188,7 @@ def _flat_forward(x, weight, bias, runs):
     return y
 
 
-def _flat_backward(dy, x, weight, runs, input_grad, db):
+def _flat_backward(dy, x, weight, runs, input_grad, db, weight_grad):
     """``(dx, dw)`` of a stride-1 depthwise conv by the flat runs: ``dy`` on the canvas' grid
     (zero on the dropped positions, so the runs that cross channels add nothing), then per
     block and offset ``dw[c, p] = sum(dy * run_p(canvas))`` and ``run_p(dcanvas) += dy *
@@ -199,8 +199,7 @@ def _flat_backward(dy, x, weight, runs, input_grad, db):
 
     @with_rows_in_place
     def one_chunk(b):
-        canvas = runs.canvas(x[b])
-        m = canvas.shape[0]
+        m = b.stop - b.start
         db.add(b.start, m)
         g = runs.zeros("dy", m, x.dtype)[:, : runs.channels * L]
         np.copyto(runs.on_output(g), dy[b])
@@ -209,8 +208,10 @@ def _flat_backward(dy, x, weight, runs, input_grad, db):
         # each channel's dots stop at its last output position, so that an inf or NaN of the
         # next channel's x, under a dropped position's zero dy, cannot reach this one's dw
         g_channels = g.reshape(m, runs.channels, L)[..., :T]
-        dw_chunk = np.empty((runs.channels, k), dtype=x.dtype)
-        for j, f in enumerate(runs.starts):  # whole chunks: a block's dots are too short
+        dw_chunk = np.empty((runs.channels, k), dtype=x.dtype) if weight_grad else None
+        canvas = runs.canvas(x[b]) if weight_grad else None
+        # over whole chunks: a block's dots are too short
+        for j, f in enumerate(runs.starts if weight_grad else ()):
             run = canvas[:, f : f + size].reshape(m, runs.channels, L)[..., :T]
             dw_chunk[:, j] = _dot_per_channel(g_channels, run)
         if input_grad:
@@ -223,11 +224,8 @@ def _flat_backward(dy, x, weight, runs, input_grad, db):
             np.copyto(dx[b], runs.on_canvas(dcanvas))
         return dw_chunk
 
-    dw = np.zeros((weight.shape[0], k), dtype=x.dtype)
     chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
-    for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
-        dw += dw_chunk  # in the chunks' order: the same sum on every run
-    return dx, dw.reshape(weight.shape)
+    return dx, _summed(_threads.map_ordered(one_chunk, chunks, x.nbytes), weight, weight_grad)
 
 
 def _taps(weight, nd):
@@ -274,14 +272,15 @@ def _dot_per_channel(a, b):
     return dots.sum(axis=(0, *range(2, dots.ndim)))
 
 
-def backward(dy, x, weight, has_bias, win, input_grad):
+def backward(dy, x, weight, has_bias, win, input_grad, weight_grad=True):
     """``(dx, dweight, dbias)``: per offset, dw[:, 0, p] = sum(dy * slice_p(x)) and
     slice_p(dx) += dy * w[:, 0, p]. Each chunk of images (on the worker threads) writes its own
-    images of dx and returns its share of dw; the shares are summed in the chunks' order."""
+    images of dx and returns its share of dw; the shares are summed in the chunks' order.
+    ``weight_grad=False`` skips dw (None)."""
     db = _threads.BiasGrad(dy, has_bias)
     runs = _flat_runs(x.shape, weight, win)
     if runs is not None:
-        return (*_flat_backward(dy, x, weight, runs, input_grad, db), db.result())
+        return (*_flat_backward(dy, x, weight, runs, input_grad, db, weight_grad), db.result())
     nd = len(win.out)
     dx = np.empty_like(x) if input_grad else None
     taps = _taps(weight, nd)
@@ -294,9 +293,10 @@ def backward(dy, x, weight, has_bias, win, input_grad):
         db.add(b.start, g.shape[0])
         term = _scratch.scratch("term", g.shape, x.dtype)
         dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype) if input_grad else None
-        dw_chunk = np.empty((weight.shape[0], len(taps)), dtype=x.dtype)
+        dw_chunk = np.empty((weight.shape[0], len(taps)), dtype=x.dtype) if weight_grad else None
         for j, index in enumerate(win.offsets()):
-            dw_chunk[:, j] = _dot_per_channel(g, xp[index])
+            if weight_grad:
+                dw_chunk[:, j] = _dot_per_channel(g, xp[index])
             if dxp is not None:
                 np.multiply(g, taps[j], out=term)
                 dxp[index] += term
@@ -304,8 +304,17 @@ def backward(dy, x, weight, has_bias, win, input_grad):
             dx[b] = win.crop(dxp)
         return dw_chunk
 
-    dw = np.zeros((weight.shape[0], math.prod(win.kernel)), dtype=x.dtype)
     chunks = _threads.image_chunks(x.shape, x.itemsize, chunk_bytes)
-    for dw_chunk in _threads.map_ordered(one_chunk, chunks, x.nbytes):
-        dw += dw_chunk  # in the chunks' order: the same sum on every run
-    return dx, dw.reshape(weight.shape), db.result()
+    shares = _threads.map_ordered(one_chunk, chunks, x.nbytes)
+    return dx, _summed(shares, weight, weight_grad), db.result()
+
+
+def _summed(shares, weight, weight_grad):
+    """dw from the chunks' shares (C, prod(k)), added in the chunks' order (the same sum on
+    every run); None without ``weight_grad``."""
+    if not weight_grad:
+        return None
+    dw = np.zeros(shares[0].shape, dtype=weight.dtype)
+    for share in shares:
+        dw += share
+    return dw.reshape(weight.shape)

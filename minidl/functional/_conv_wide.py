@@ -274,10 +274,9 @@ def forward(x, weight, bias, groups, win):
 
 
 def backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
-    """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images (a 1x1
-    conv's dW is computed whatever ``weight_grad`` says: one product on x itself)."""
+    """``(dx, dweight, dbias)`` of (3.4) on the wide grid, chunk by chunk of images."""
     if _pointwise(win):
-        return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad)
+        return _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad)
     layout = layout_for(x.shape, win)
     return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad,
                                          weight_grad)  # fmt: skip
@@ -312,8 +311,9 @@ def _image_shares(x, weight):
     return [slice(a, a + m) for a, m in _threads.shares(x.shape[0], workers)]
 
 
-def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
-    """1x1, unpadded: dw[g] = sum_n dy[n, g] x[n, g]^T and dx[n, g] = w[g]^T dy[n, g]."""
+def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
+    """1x1, unpadded: dw[g] = sum_n dy[n, g] x[n, g]^T (unless not ``weight_grad``: None) and
+    dx[n, g] = w[g]^T dy[n, g]."""
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     w3 = weight.reshape(groups, c_out // groups, c_in // groups)
@@ -326,10 +326,14 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad):
         db.add(images.start, images.stop - images.start)
         if dx is not None:
             np.matmul(w3.swapaxes(-1, -2), dy4[images], out=dx[images])
-        return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
+        if weight_grad:
+            return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
+        return None
 
     dw = np.zeros(w3.shape, dtype=x.dtype)
     for share in _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes,
                                     _macs(x, weight)):  # fmt: skip
-        dw += share  # in the images' order: the same sum on every run
-    return None if dx is None else dx.reshape(x.shape), dw.reshape(weight.shape), db.result()
+        if weight_grad:
+            dw += share  # in the images' order: the same sum on every run
+    dx = None if dx is None else dx.reshape(x.shape)
+    return dx, dw.reshape(weight.shape) if weight_grad else None, db.result()

@@ -78,31 +78,21 @@ class Line:
         self.tw = -(-self.lo // 2)
         self.cols = self.tw + self.tiles.halo
 
-    def split(self, x, groups, name):
-        """The two phases of ``x`` (m, C, L) zero-padded: (2, groups, C / groups, m, cols)."""
-        m, c = x.shape[:2]
-        planes = _scratch.zeros(name, (2, groups, c // groups, m, self.cols), x.dtype)
-        for part, signal in self._pairs(planes, _arranged(x, groups), self.left):
+    def phases(self, a, groups, name, pad):
+        """The two phases of ``a`` (m, C, length), zero-padded by ``pad`` in front (x by the
+        conv's left padding; dy by none, zero where no output is): (2, groups, C / groups, m,
+        cols)."""
+        m, c = a.shape[:2]
+        planes = _scratch.zeros(name, (2, groups, c // groups, m, self.cols), a.dtype)
+        for part, signal in self._pairs(planes, _arranged(a, groups), pad):
             part[...] = signal
         return planes
 
-    def merge(self, planes, out, groups):
-        """``out`` (m, C, L) from the phases' gradient (2, groups, C / groups, m, cols)."""
-        for part, signal in self._pairs(planes, _arranged(out, groups), self.left):
-            np.copyto(signal, part)
-
-    def output_phases(self, y, groups, name):
-        """dy (m, C_out, lo) as its two phases (2, groups, C_out / groups, m, cols), zero where
-        no output is."""
-        m, c = y.shape[:2]
-        planes = _scratch.zeros(name, (2, groups, c // groups, m, self.cols), y.dtype)
-        for part, signal in self._pairs(planes, _arranged(y, groups), 0):
-            part[...] = signal
-        return planes
-
-    def write_output(self, phases, out, groups):
-        """``out`` (m, C_out, lo) from the output's phases (2, groups, C_out / groups, m, cols)."""
-        for part, signal in self._pairs(phases, _arranged(out, groups), 0):
+    def unphase(self, planes, out, groups, pad):
+        """``out`` (m, C, length) from its phases (2, groups, C / groups, m, cols), padded by
+        ``pad``: the transpose of :meth:`phases` (dx from the phases' gradient; y from the
+        output's phases)."""
+        for part, signal in self._pairs(planes, _arranged(out, groups), pad):
             np.copyto(signal, part)
 
     @staticmethod
@@ -138,7 +128,7 @@ def _chunks(x, line, work):
 def _transform_input(x, line, groups, name):
     """``V = B^T d`` for every tile: (r + 1, groups, C / groups, m x cols) in the tiles'
     order."""
-    phases = line.split(x, groups, name + "-phases")
+    phases = line.phases(x, groups, name + "-phases", line.left)
     tiles = line.tiles
     v = _scratch.scratch(name, (tiles.alpha, phases[0].size), x.dtype)
     tiles.stage(phases.reshape(2, -1), 1, v)
@@ -166,17 +156,18 @@ def forward(x, weight, bias, groups, win):
         phases = _scratch.scratch("w1-y", (2, mm[0].size), x.dtype)
         tiles.stage_output(mm.reshape(tiles.alpha, -1), phases)
         shape = (2, groups, c_out // groups, m, line.cols)
-        line.write_output(phases.reshape(shape), y[a : a + m], groups)
+        line.unphase(phases.reshape(shape), y[a : a + m], groups, 0)
 
     work = (x.nbytes, macs(x.shape, weight.shape, win))
     _threads.map_gemms(one_chunk, _chunks(x, line, work), *work)
     return y
 
 
-def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
+def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=True):
     r"""``(dx, dweight, dbias)`` of (3.4) by F(2, r): per chunk of images, :math:`\bar M = A\,
     dy`, :math:`\bar U = \bar M V^T` (summed over the chunks, in order) and, for dx,
-    :math:`\bar V = U^T \bar M` taken back through :math:`B^T d`'s transpose."""
+    :math:`\bar V = U^T \bar M` taken back through :math:`B^T d`'s transpose.
+    ``weight_grad=False`` skips V and dU (dweight None; x is not read)."""
     c_in = x.shape[1]
     line = Line(x.shape, weight.shape, win.pads)
     tiles = line.tiles
@@ -187,13 +178,15 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
     @with_rows_in_place
     def one_chunk(chunk):  # writes dx[a : a + m] alone; returns this chunk's dU^T
         a, m = chunk
-        v = _transform_input(x[a : a + m], line, groups, "w1-v")
-        dyp = line.output_phases(dy[a : a + m], groups, "w1-dy")
+        dyp = line.phases(dy[a : a + m], groups, "w1-dy", 0)
         dbias.add(a, m)
         dm = _scratch.scratch("w1-dm", (tiles.alpha, 1, dyp[0].size), x.dtype)
         tiles.stage_grad(dyp.reshape(2, 1, -1), dm)
         dm = dm.reshape((tiles.alpha,) + dyp.shape[1:3] + (-1,))
-        du_t = np.matmul(v, dm.swapaxes(-1, -2))  # (r + 1, groups, C_in / g, C_out / g)
+        du_t = None
+        if weight_grad:  # (r + 1, groups, C_in / g, C_out / g)
+            du_t = np.matmul(_transform_input(x[a : a + m], line, groups, "w1-v"),
+                             dm.swapaxes(-1, -2))  # fmt: skip
         if input_grad:
             dv = _scratch.scratch("w1-v", (tiles.alpha, groups, c_in // groups, dm.shape[-1]),
                                   x.dtype)  # fmt: skip
@@ -203,11 +196,13 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True):
             tmp = _scratch.scratch("w1-t", (size,), x.dtype)
             tiles.stage_transposed(dv.reshape(tiles.alpha, size), 1, phases, tmp)
             shape = (2, groups, c_in // groups, m, line.cols)
-            line.merge(phases.reshape(shape), dx[a : a + m], groups)
+            line.unphase(phases.reshape(shape), dx[a : a + m], groups, line.left)
         return du_t
 
     work = (x.nbytes, macs(x.shape, weight.shape, win))
     parts = _threads.map_gemms(one_chunk, _chunks(x, line, work), *work)
+    if not weight_grad:
+        return dx, None, dbias.result()
     du_t = parts[0]
     for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
         du_t += part

@@ -207,19 +207,17 @@ def conv_nd_backward(dy, cache, input_grad=True):
 
 
 def _backward(dy, c, input_grad, weight_grad=True):
-    """``(dx, dweight, dbias)`` by the fast paths; ``weight_grad=False`` lets the im2col chunk
-    loops and Winograd skip dW (None; the others compute it), for :func:`conv_nd_input_grad`."""
+    """``(dx, dweight, dbias)`` by the fast paths; ``weight_grad=False`` skips dW (None), for
+    :func:`conv_nd_input_grad`."""
     if _conv_depthwise.is_depthwise(c.x.shape, c.weight.shape, c.groups):
-        return _conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad)
+        return _conv_depthwise.backward(dy, c.x, c.weight, c.has_bias, c.windows, input_grad,
+                                        weight_grad)  # fmt: skip
     winograd = _winograd(c.x.shape, c.weight.shape, c.groups, c.windows)
     if winograd is not None:
         macs = winograd.macs(c.x.shape, c.weight.shape, c.windows)
         with _threads.blas_held_for(c.x.shape[0], macs):
-            if winograd is _conv_winograd:
-                return winograd.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows,
-                                         input_grad, weight_grad)  # fmt: skip
             return winograd.backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows,
-                                     input_grad)  # fmt: skip
+                                     input_grad, weight_grad)  # fmt: skip
     macs = _conv_blocked.gemm_macs(c.x.shape[0], math.prod(c.windows.out), c.weight.shape)
     with _threads.blas_held_for(c.x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):
@@ -231,10 +229,10 @@ def _backward(dy, c, input_grad, weight_grad=True):
 
 def conv_nd_input_grad(dy, weight, x_shape, stride=1, padding=0, dilation=1, groups=1):
     r"""``dx`` of (3.4) alone, for an input of ``x_shape``: :math:`\partial L / \partial x`
-    of :func:`conv_nd_backward` by the same fast paths, without the weight gradient where
-    they can skip it. This is the transposed convolution's forward
-    (:mod:`minidl.functional.conv_transpose`), whose input plays ``dy``: no ``x`` exists, so
-    a read-only zero view of ``x_shape`` stands in (the paths that still compute dW read it)."""
+    of :func:`conv_nd_backward` by the same fast paths, the weight gradient skipped. This is
+    the transposed convolution's forward (:mod:`minidl.functional.conv_transpose`), whose
+    input plays ``dy``: no ``x`` exists, so a read-only zero view of ``x_shape`` stands in
+    (the im2col chunk loops still pad it into their canvas, whose shape their col2im needs)."""
     x = np.broadcast_to(np.zeros((), dtype=weight.dtype), x_shape)
     win = window_geometry(x_shape[2:], weight.shape[2:], stride, padding, dilation,
                           name="conv_nd_input_grad weight kernel")  # fmt: skip

@@ -205,7 +205,7 @@ def conv_transpose_nd_backward(dy, cache):
     x, weight, groups, win = cache.x, cache.weight, cache.groups, cache.windows
     dx, conv_cache = conv_nd_forward(dy, weight, None, win.stride, cache.pads, win.dilation,
                                      groups)  # fmt: skip
-    dx = dx[(slice(None), slice(None)) + tuple(slice(0, s) for s in x.shape[2:])]
+    dx = _crop(dx, (0,) * (x.ndim - 2), x.shape[2:])  # the windows may overhang x's end
     dw = conv_nd_backward(_x_on_windows(x, win), conv_cache, input_grad=False).dweight
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache.has_bias else None
     return ParamGrads(np.ascontiguousarray(dx), dw, db)
@@ -222,7 +222,7 @@ def conv_transpose_nd_backward_vectorized(dy, cache):
     col = win.columns(dy_canvas).reshape(groups, -1, n * math.prod(win.out))
     w = weight.reshape(groups, c_in // groups, -1)
     dx = (w @ col).reshape((c_in, n) + win.out).swapaxes(0, 1)
-    dx = dx[(slice(None), slice(None)) + tuple(slice(0, s) for s in x.shape[2:])]
+    dx = _crop(dx, (0,) * (x.ndim - 2), x.shape[2:])
     xg = _x_on_windows(x, win).swapaxes(0, 1).reshape(groups, c_in // groups, -1)
     dw = (xg @ col.swapaxes(1, 2)).reshape(weight.shape)
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache.has_bias else None

@@ -11,7 +11,7 @@ work rule, so the tests lower the rule's thresholds to send them down the fast p
 import numpy as np
 import pytest
 
-from minidl.functional import _conv_winograd, _threads
+from minidl.functional import _conv_winograd, _threads, conv
 from minidl.functional import conv_transpose as ct
 from minidl.functional.conv import conv_nd_backward, conv_nd_forward, conv_nd_input_grad
 from minidl.functional.windows import window_geometry
@@ -98,21 +98,21 @@ def test_fast_backward_in_float32_keeps_float32_precision(fast, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("x_shape", "weight_shape", "kw", "fast_path"),
-    [((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), True),
-     ((8, 32, 7, 7), (32, 16, 3, 3), dict(padding=1), False),  # 1.8 M multiply-adds
-     ((8, 64, 28, 28), (64, 32, 3, 3), dict(stride=2, padding=1), True),
-     ((32, 128, 7, 7), (128, 64, 4, 4), dict(stride=2, padding=1), False),  # 49 positions
-     ((8, 64, 14, 14), (64, 32, 4, 4), dict(stride=2, padding=1), False)],
+    ("x_shape", "weight_shape", "kw", "forward", "backward"),
+    [((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), True, True),
+     ((8, 32, 7, 7), (32, 16, 3, 3), dict(padding=1), False, False),  # 1.8 M multiply-adds
+     ((8, 64, 28, 28), (64, 32, 3, 3), dict(stride=2, padding=1), True, True),
+     ((32, 128, 7, 7), (128, 64, 4, 4), dict(stride=2, padding=1), True, False),  # 49 positions
+     ((8, 64, 14, 14), (64, 32, 4, 4), dict(stride=2, padding=1), True, False)],  # 196
     ids=["s1-64ch", "s1-small", "s2-28", "s2-7", "s2-14"])  # fmt: skip
-def test_the_work_rule(x_shape, weight_shape, kw, fast_path):
-    """The backward at stride 1 from 2**23 multiply-adds, at a larger stride from 2**25 on
-    inputs of at least 400 positions an image; the forward from 2**23 at any stride (the
+def test_the_work_rule(x_shape, weight_shape, kw, forward, backward):
+    """The forward from 2**23 multiply-adds at any stride; the backward at stride 1 from 2**23,
+    at a larger stride from 2**25 on inputs of at least 400 positions an image (the
     measurements are beside the constants)."""
     x = np.zeros(x_shape, np.float32)
     _, cache = ct.conv_transpose_nd_forward(x, np.zeros(weight_shape, np.float32), **kw)
-    assert ct._fast_backward(cache) is fast_path
-    assert ct._fast_forward(cache) is (x_shape != (8, 32, 7, 7))  # 1.8 M: the one below 2**23
+    assert ct._fast_forward(cache) is forward
+    assert ct._fast_backward(cache) is backward
 
 
 @pytest.mark.parametrize(("x_shape", "c_out", "kernel", "kw"), CASES, ids=IDS)
@@ -176,3 +176,4 @@ def test_input_grad_alone_equals_the_backwards_dx(x_shape, w_shape, kw, workers,
     got = conv_nd_input_grad(dy, w, x_shape, **kw)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert got.shape == x_shape and got.flags.writeable
+    assert conv._backward(dy, cache, True, weight_grad=False)[1] is None  # dW skipped, not dropped
