@@ -184,12 +184,14 @@ def table(runs):
         ]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     lines = ["\n".join(out), ""]
-    medians = {k: [float(np.median([r[k] for r in run["rows"]])) for run in runs]
-               for k in ("minidl_speedup", "halves_speedup", "torch_speedup")}  # fmt: skip
-    lines.append(f"median speed-up from one thread to two: minidl "
-                 f"{bench_sweep._span(medians['minidl_speedup'])}, halves side by side "
-                 f"{bench_sweep._span(medians['halves_speedup'])}, PyTorch "
-                 f"{bench_sweep._span(medians['torch_speedup'])}")  # fmt: skip
+    keys = ("ratio", "halves_ratio", "minidl_speedup", "halves_speedup", "torch_speedup")
+    med = {k: bench_sweep._span([float(np.median([r[k] for r in run["rows"]])) for run in runs])
+           for k in keys}  # fmt: skip
+    lines.append(f"median ratio to PyTorch's two threads: minidl {med['ratio']}, halves side "
+                 f"by side {med['halves_ratio']}")  # fmt: skip
+    lines.append(f"median speed-up from one thread to two: minidl {med['minidl_speedup']}, "
+                 f"halves side by side {med['halves_speedup']}, "
+                 f"PyTorch {med['torch_speedup']}")  # fmt: skip
     above = [{r["name"] for r in run["rows"] if r["halves_ratio"] > 1.5} for run in runs]
     always = [n for n in per_case if all(n in a for a in above)]
     lines.append(f"halves side by side above 1.5× PyTorch's two threads in every run: "

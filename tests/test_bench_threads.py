@@ -46,6 +46,8 @@ def test_the_table_gives_ranges_over_runs_and_names_the_cases_sharing_cannot_bri
     assert "| b | 3.00–4.00× | 2.00–2.50× | 1.00–1.33× | 1.60–2.00× | 2.00× |" in text
     # b's halves are above 1.5x PyTorch in both runs, a's in neither
     assert "above 1.5× PyTorch's two threads in every run: 1 (b)" in text
+    # ratios: medians of (1.6, 4.0) and (1.8, 3.0); halves' of (1.2, 2.5) and (1.4, 2.0)
+    assert "minidl 2.40–2.80×, halves side by side 1.70–1.85×" in text
     # medians of (1.5, 1.0) and (1.33, 1.33); halves (2.0, 1.6), (1.71, 2.0); torch 1.8-2.0
     assert "minidl 1.25–1.33×, halves side by side 1.80–1.86×, PyTorch 1.90×" in text
     assert "2 run(s) on CPU one, 2 cores; load average at their starts: 0.30, 1.10" in text
