@@ -59,3 +59,33 @@ def test_machine_names_the_cpu_and_cores():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert f", {cores} cores, OpenBLAS " in where
     assert where.split(",")[0].strip()  # a model name, not empty
+
+
+def _readme():
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_the_readmes_sweep_table_is_the_merge_of_the_runs_it_names():
+    """Every row of the AMD EPYC table, as ``--merge`` prints it from the saved runs: a figure
+    edited by hand, or a run added without regenerating the table, fails here."""
+    import glob
+    import json
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    folders = ["benchmarks/results/2026-12-04-amd-midnight", "benchmarks/results/2026-12-05-amd"]
+    readme = _readme()
+    paths = []
+    for folder in folders:
+        assert f"{folder}/sweep-*.json" in readme.replace("\n", " ")  # the README names them
+        paths += sorted(glob.glob(os.path.join(root, folder, "sweep-*.json")))
+    assert len(paths) == 6
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    rows = [line for line in bench_sweep.merged_markdown(runs).splitlines()
+            if line.startswith("| ") and not line.startswith("| case")]  # fmt: skip
+    assert len(rows) == len(bench_sweep.CASES)
+    missing = [row for row in rows if row not in readme]
+    assert not missing

@@ -51,3 +51,34 @@ def test_the_table_gives_ranges_over_runs_and_names_the_cases_sharing_cannot_bri
     # medians of (1.5, 1.0) and (1.33, 1.33); halves (2.0, 1.6), (1.71, 2.0); torch 1.8-2.0
     assert "minidl 1.25–1.33×, halves side by side 1.80–1.86×, PyTorch 1.90×" in text
     assert "2 run(s) on CPU one, 2 cores; load average at their starts: 0.30, 1.10" in text
+
+
+def test_the_readmes_rows_are_the_merge_of_the_saved_runs():
+    """The two-thread rows the README shows, as ``--merge`` prints them from the runs it names
+    (the README's rows are indented in a list)."""
+    import glob
+    import json
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    folder = "benchmarks/results/2026-12-05-amd-threads"
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert f"`{folder}/`" in readme
+    runs = []
+    for path in sorted(glob.glob(os.path.join(root, folder, "threads-*.json"))):
+        with open(path) as f:
+            runs.append(json.load(f))
+    assert len(runs) == 3
+    merged = {line.split("|")[1].strip(): line for line in bench_threads.table(runs).splitlines()
+              if line.startswith("| ") and not line.startswith("| case")}  # fmt: skip
+    shown = [line.strip() for line in readme.splitlines()
+             if line.strip().startswith("| ") and line.strip().split("|")[1].strip() in merged
+             and line.strip().count("|") == 7]  # fmt: skip
+    assert len(shown) >= 16  # the README's table of the shapes above 1.5x
+    for line in shown:
+        assert line == merged[line.split("|")[1].strip()]
+    text = " ".join(readme.split())
+    summary = bench_threads.table(runs).splitlines()
+    ratio = next(s for s in summary if s.startswith("median ratio"))
+    assert "1.31–1.35× for minidl's two threads and 1.05–1.14× for the halves" in text
+    assert "minidl 1.31–1.35×, halves side by side 1.05–1.14×" in ratio
