@@ -94,10 +94,20 @@ MIN_SIZE_ONE_THREAD = 16
 # -> 64 21.1-21.8 against 18.3-19.3; 32 x 64 x 12 x 12 -> 32 10.4-11.1 against 8.7; 32 x 24 x
 # 12 x 12 -> 48 4.75-4.84 against 4.08-4.17; 4 x 32 x 14 x 14 -> 32 0.97-1.01 against
 # 0.87-0.90; but 2 images of 32 x 14 x 14 -> 32 0.59 against 0.64, one 0.37 against 0.51;
-# 4 x 24 x 14 x 14 -> 24 0.68-0.73 against 0.69-0.71; 32 x 16 x 14 x 14 -> 32 3.63-3.72
-# against 3.77-4.18.
+# 4 x 24 x 14 x 14 -> 24 0.68-0.73 against 0.69-0.71.
 MIN_CHANNELS_SMALL_ONE_THREAD = 24
 MIN_IMAGES_SMALL_ONE_THREAD = 4
+# From MIN_CHANNELS_ONE_THREAD to MIN_CHANNELS_SMALL_ONE_THREAD channels, there from this many
+# images and at most twice the channels out (chunks of SMALL_CHUNK_BYTES; same measure, im2col
+# against F(2x2, 3x3)): 32 x 16 x 14 x 14 -> 32 3.68-3.95 ms against 3.09-3.58; 16 x 16 x 14
+# x 14 -> 32 1.84-1.91 against 1.65-1.69; 64 x 16 x 14 x 14 -> 32 7.63-8.01 against 6.52-6.57;
+# 16 x 16 x 14 x 14 -> 16 1.32-1.35 against 1.20-1.21; 16 x 20 x 14 x 14 -> 20 1.77-1.89
+# against 1.62-1.64; 32 x 16 x 12 x 12 -> 32 2.83-2.89 against 2.53-2.54. Not below 16 images
+# (8 x 16 x 14 x 14 -> 32: a tie, 1.01 against 1.01-1.03; 4 x 16 x 14 x 14 -> 16 0.44-0.46
+# against 0.54-0.60), nor widening to 64 from 16 (16 x 16 x 14 x 14 -> 64: 3.1 against 3.5 in
+# one process, the two interleaved; its products' inner dimension is 16 where im2col's is 144,
+# and its output transforms run on four times the input's channels).
+MIN_IMAGES_SMALL_FEW_CHANNELS = 16
 # ... and at most this many: on larger images im2col's wide grid wastes little and its GEMMs
 # are wide (32 x 16 x 112 x 112 -> 32: 200-216 ms against 188-191 by im2col, three runs of the
 # sweep each).
@@ -123,6 +133,14 @@ MIN_FILL = 0.7
 # (4 images a chunk, as MIN_COLUMNS makes it, between the two).
 CHUNK_BYTES = 2 * 2**20
 MIN_COLUMNS = 256
+# ... and on one thread half that for outputs below MIN_SIZE_ONE_THREAD a side, where 2 MiB of
+# V is many images (a 14 x 14 one of 32 channels is 0.13 MiB): same measure, 2 MiB against 1
+# MiB, 32 x 32 x 14 x 14 -> 64 10.1-11.8 ms against 8.8-9.3; 32 x 64 x 12 x 12 -> 32 8.7-9.5
+# against 7.8-8.6; 64 x 32 x 14 x 14 -> 64 19.5-21.0 against 18.1-18.6; 128 x 32 x 14 x 14 ->
+# 32 a tie (24.4-25.3 against 25.1-25.2). Larger images kept 2 MiB (128 x 16 x 28 x 28 -> 32:
+# 38.3-40.0 ms against 40.0-40.6 at 1 MiB, in one process, interleaved), and so did two threads
+# (32 x 64 x 14 x 14 -> 64: 11.8-12.6 ms against 12.6-12.9).
+SMALL_CHUNK_BYTES = 2**20
 # A 5x5 conv (F(2x2, 5x5)) on one thread from this many channels in and out (per group), on
 # outputs of at most MAX_SIZE_ONE_THREAD a side; on more threads from MIN_CHANNELS, as a 3x3
 # one. Forward + backward, minidl alone, best of 7, fresh processes, im2col against F(2x2, 5x5)
@@ -145,7 +163,9 @@ def applies(x_shape, weight_shape, groups, win):
     ``MIN_CHANNELS`` channels in and out (per group), or on one thread
     ``MIN_CHANNELS_ONE_THREAD`` (``MIN_CHANNELS_5X5_ONE_THREAD``) on outputs of
     ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
-    from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
+    from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images, below
+    those channels from ``MIN_IMAGES_SMALL_FEW_CHANNELS`` images and at most twice the
+    channels out), or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). So the thread setting may choose between
     the two algorithms, whose float32 results differ in the last bits."""
@@ -186,8 +206,10 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if sizes[0] >= least_size:
         return True
-    return (channels >= MIN_CHANNELS_SMALL_ONE_THREAD
-            and x_shape[0] >= MIN_IMAGES_SMALL_ONE_THREAD)  # fmt: skip
+    if channels >= MIN_CHANNELS_SMALL_ONE_THREAD:
+        return x_shape[0] >= MIN_IMAGES_SMALL_ONE_THREAD
+    widening = weight_shape[0] > 2 * x_shape[1]  # thin products, many outputs to transform
+    return x_shape[0] >= MIN_IMAGES_SMALL_FEW_CHANNELS and not widening
 
 
 def macs(x_shape, weight_shape, win):
@@ -490,18 +512,21 @@ def forward(x, weight, bias, groups, win):
 
 
 def _chunks(x, weight, grid):
-    """The chunks of images of a 2-D or 3-D conv (:func:`chunks_of_images`)."""
+    """The chunks of images of a 2-D or 3-D conv (:func:`chunks_of_images`), at most
+    ``SMALL_CHUNK_BYTES`` of V a chunk for outputs below ``MIN_SIZE_ONE_THREAD`` a side."""
     per_image = grid.tiles.alpha**2 * max(x.shape[1], 1) * grid.depth_in * grid.plane * x.itemsize
-    return chunks_of_images(x.shape[0], per_image, grid.plane, _work(x, weight, grid))
+    small = max(grid.ho, grid.wo) < MIN_SIZE_ONE_THREAD
+    return chunks_of_images(x.shape[0], per_image, grid.plane, _work(x, weight, grid), small)
 
 
-def chunks_of_images(n, v_bytes, positions, work):
+def chunks_of_images(n, v_bytes, positions, work, small=False):
     """``(start, images)`` of the chunks of a batch of ``n`` whose images take ``v_bytes`` of V
-    and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk, or one of
-    ``MIN_COLUMNS`` positions, and at least one chunk per thread (for ``work``, the threads'
-    measure)."""
-    per_chunk = max(1, CHUNK_BYTES // v_bytes, -(-MIN_COLUMNS // positions))
+    and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk (``SMALL_CHUNK_BYTES``
+    for ``small`` images on one thread), or one of ``MIN_COLUMNS`` positions, and at least one
+    chunk per thread (for ``work``, the threads' measure)."""
     workers = _threads.gemm_workers(*work)
+    limit = SMALL_CHUNK_BYTES if small and workers <= 1 else CHUNK_BYTES
+    per_chunk = max(1, limit // v_bytes, -(-MIN_COLUMNS // positions))
     return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
 
 

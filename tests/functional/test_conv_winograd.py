@@ -91,6 +91,7 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, k, groups, chunk_by
     image or one of all, on one thread or two, with groups too (16 products per group, 36 for
     5 x 5 kernels)."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", chunk_bytes)  # these images are small
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
@@ -116,6 +117,7 @@ def test_fast_path_3d_equals_the_loops(x_shape, c_out, depth, padding, groups, c
     gradient equal the direct sums' loops, whatever the depth padding, the chunks, threads or
     groups."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", chunk_bytes)  # these images are small
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
@@ -158,7 +160,11 @@ def test_chunks_of_images(monkeypatch):
     x, w = np.empty((8, 256, 14, 14), np.float32), np.empty((256, 256, 3, 3), np.float32)
     grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
     assert winograd._chunks(x, w, grid) == [(0, 4), (4, 4)]
-    monkeypatch.setattr(_threads, "WORKERS", 2)
+    x, w = np.empty((32, 32, 14, 14), np.float32), np.empty((32, 32, 3, 3), np.float32)
+    grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))  # 14 x 14: 1 MiB of V a chunk, 8 images
+    assert winograd._chunks(x, w, grid) == [(a, 8) for a in range(0, 32, 8)]
+    monkeypatch.setattr(_threads, "WORKERS", 2)  # on two threads 2 MiB, 16 images
+    assert winograd._chunks(x, w, grid) == [(0, 16), (16, 16)]
     x = np.empty((3, 64, 28, 28), np.float32)
     grid = winograd.Grid(x.shape, ((1, 1), (1, 1)))
     assert winograd._chunks(x, np.empty((64, 64, 3, 3), np.float32), grid) == [(0, 1), (1, 2)]
@@ -184,6 +190,7 @@ def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch)
     x = rng.normal(size=(5, 3, 8, 8)).astype(np.float32)
     w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", 1)  # 8 x 8 images: one each, too
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     runs = []
     for workers in (1, 2):
@@ -244,7 +251,9 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
     ("x_shape", "c_out", "k", "runs"),
     [((32, 16, 28, 28), 32, 3, True), ((32, 32, 16, 16), 32, 3, True),
      ((8, 256, 14, 14), 256, 3, True),
-     ((32, 16, 14, 14), 32, 3, False),  # 16 channels on 14 x 14: the transforms cost more
+     ((32, 16, 14, 14), 32, 3, True),  # 16 channels below 16 x 16: from 16 images ...
+     ((8, 16, 14, 14), 32, 3, False), ((16, 16, 12, 12), 16, 3, True),
+     ((16, 16, 14, 14), 64, 3, False),  # ... and at most twice the channels out
      ((8, 32, 14, 14), 32, 3, True), ((32, 24, 12, 12), 48, 3, True),  # from 24 below 16
      ((4, 32, 14, 14), 32, 3, True), ((2, 32, 14, 14), 32, 3, False),  # ... and 4 images
      ((32, 32, 11, 11), 32, 3, False),  # 121 of 196 tiles' outputs in the image
@@ -261,13 +270,15 @@ def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
      ((4, 64, 112, 112), 64, 5, True),
      ((32, 64, 28, 28, 4), 64, 5, True),  # 4 groups of 16
      ((32, 64, 28, 28, 8), 64, 5, False)],  # 8 groups of 8
-    ids=["16-28", "32-16", "256-14", "16-14", "32-14", "24-12", "4-images", "2-images",
+    ids=["16-28", "32-16", "256-14", "16-14", "16-14-8-images", "16-12", "16-14-widening",
+         "32-14", "24-12", "4-images", "2-images",
          "32-11", "8-in", "8-out", "16-112", "64-112", "g4",
          "g8", "5x5-32-28", "5x5-16-28", "5x5-12-28", "5x5-32-56", "5x5-8-in", "5x5-16-14",
          "5x5-16-112", "5x5-64-112", "5x5-g4", "5x5-g8"])  # fmt: skip
 def test_which_convs_run_here_on_one_thread(x_shape, c_out, k, runs, monkeypatch):
     """On one thread, 3x3 from 16 channels (a group's) on outputs of 16 x 16 to 64 x 64 (on
-    12 x 12 and 14 x 14 from 24 channels and 4 images), 5x5
+    12 x 12 and 14 x 14 from 24 channels and 4 images, or from 16 channels, 16 images and at
+    most twice the channels out), 5x5
     ('same' padding) from 12 on outputs up to 64 x 64 that the 6x6 tiles fill; both from 64
     on any the tiles fill."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
