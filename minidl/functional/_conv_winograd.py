@@ -516,16 +516,17 @@ def _chunks(x, weight, grid):
     ``SMALL_CHUNK_BYTES`` of V a chunk for outputs below ``MIN_SIZE_ONE_THREAD`` a side."""
     per_image = grid.tiles.alpha**2 * max(x.shape[1], 1) * grid.depth_in * grid.plane * x.itemsize
     small = max(grid.ho, grid.wo) < MIN_SIZE_ONE_THREAD
-    return chunks_of_images(x.shape[0], per_image, grid.plane, _work(x, weight, grid), small)
+    one_thread = SMALL_CHUNK_BYTES if small else CHUNK_BYTES
+    return chunks_of_images(x.shape[0], per_image, grid.plane, _work(x, weight, grid), one_thread)
 
 
-def chunks_of_images(n, v_bytes, positions, work, small=False):
+def chunks_of_images(n, v_bytes, positions, work, one_thread=None):
     """``(start, images)`` of the chunks of a batch of ``n`` whose images take ``v_bytes`` of V
-    and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk (``SMALL_CHUNK_BYTES``
-    for ``small`` images on one thread), or one of ``MIN_COLUMNS`` positions, and at least one
-    chunk per thread (for ``work``, the threads' measure)."""
+    and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk (``one_thread`` bytes, if
+    given, where the loop runs on one thread), or one of ``MIN_COLUMNS`` positions, and at
+    least one chunk per thread (for ``work``, the threads' measure)."""
     workers = _threads.gemm_workers(*work)
-    limit = SMALL_CHUNK_BYTES if small and workers <= 1 else CHUNK_BYTES
+    limit = one_thread if one_thread is not None and workers <= 1 else CHUNK_BYTES
     per_chunk = max(1, limit // v_bytes, -(-MIN_COLUMNS // positions))
     return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
 

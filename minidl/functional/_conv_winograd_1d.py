@@ -40,6 +40,16 @@ MIN_CHANNELS_1D = {3: 16, 5: 64}
 # against 2.3-3.2 (two threads); 5 taps lost there (8 x 64 x 256 -> 64 3.0-3.2 against 3.7-4.3,
 # 32 x 32 x 1000 -> 64 18.6-18.7 against 20.9-25.9).
 MIN_CHANNELS_1D_THREADS = {3: 64}
+# At most this many bytes of V a chunk below MIN_CHANNELS_1D_THREADS[3] channels on one
+# thread, where the batch's V is over twice that (else one chunk): with few channels the
+# transforms' passes outweigh the products, and they run faster from L2. Forward + backward,
+# minidl alone, best of 7, fresh processes alternating, three runs each, one thread, 2 MiB
+# chunks against these (AMD EPYC, December 2026): 32 x 16 x 1000 -> 32 7.5-7.9 ms against
+# 6.2-6.4 (im2col: 6.8, which the 2 MiB chunks had lost to); 32 x 24 x 500 -> 48 5.9-6.6
+# against 5.7-6.1; 32 x 16 x 256 -> 32 1.92-1.99 against 1.71-1.73; 16 x 16 x 1000 -> 16
+# 3.25-3.30 against 3.15-3.16; 8 x 16 x 256 -> 16 and -> 32, one chunk either way, a tie.
+# 512 KiB chunks gained less on the long signals (32 x 16 x 1000 -> 32: 7.1-7.8 ms).
+FEW_CHANNELS_CHUNK_BYTES = 2**18
 
 
 def applies(x_shape, weight_shape, groups, win):
@@ -120,9 +130,14 @@ def _weights(weight, groups, tiles):
 
 
 def _chunks(x, line, work):
-    """The chunks of signals, by the 2-D module's rule (``chunks_of_images``)."""
+    """The chunks of signals, by the 2-D module's rule (``chunks_of_images``), at most
+    ``FEW_CHANNELS_CHUNK_BYTES`` of V a chunk below ``MIN_CHANNELS_1D_THREADS[3]`` channels on
+    one thread."""
     per_image = line.tiles.alpha * max(x.shape[1], 1) * line.cols * x.itemsize
-    return chunks_of_images(x.shape[0], per_image, line.cols, work)
+    few = x.shape[1] < MIN_CHANNELS_1D_THREADS[3]
+    few = few and x.shape[0] * per_image > 2 * FEW_CHANNELS_CHUNK_BYTES  # else one chunk pays
+    return chunks_of_images(x.shape[0], per_image, line.cols, work,
+                            FEW_CHANNELS_CHUNK_BYTES if few else None)  # fmt: skip
 
 
 def _transform_input(x, line, groups, name):

@@ -98,3 +98,23 @@ def test_one_signal_runs_here_on_one_thread_only(monkeypatch):
     assert winograd.applies((1, 64, 256), (64, 64, 3), 1, win)
     monkeypatch.setattr(_threads, "WORKERS", 2)
     assert not winograd.applies((1, 64, 256), (64, 64, 3), 1, win)
+
+
+def test_chunks_of_few_channels_stay_small_on_one_thread(monkeypatch):
+    """Below 64 channels, on one thread, at most FEW_CHANNELS_CHUNK_BYTES of V a chunk where
+    the batch's V is over twice that: 32 x 16 x 1000 (F(2, 3): 4 x 16 x 501 x 4 B = 0.12 MiB a
+    signal) two signals a chunk; 8 x 16 x 256 (0.25 MiB in all) one chunk; 64 channels, or two
+    threads, the 2-D module's CHUNK_BYTES."""
+    monkeypatch.setattr(_threads, "WORKERS", 1)
+
+    def chunks(x_shape, c_out):
+        w_shape = (c_out, x_shape[1], 3)
+        line = winograd.Line(x_shape, w_shape, ((1, 1),))
+        x = np.empty(x_shape, np.float32)
+        return winograd._chunks(x, line, (x.nbytes, 2**30))
+
+    assert chunks((32, 16, 1000), 32) == [(a, 2) for a in range(0, 32, 2)]
+    assert chunks((8, 16, 256), 16) == [(0, 8)]
+    assert chunks((32, 64, 1000), 64) == [(a, 4) for a in range(0, 32, 4)]  # 0.49 MiB a signal
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    assert chunks((32, 16, 1000), 32) == [(0, 16), (16, 16)]
