@@ -512,8 +512,8 @@ def forward(x, weight, bias, groups, win):
 
 
 def _chunks(x, weight, grid):
-    """The chunks of images of a 2-D or 3-D conv (:func:`chunks_of_images`), at most
-    ``SMALL_CHUNK_BYTES`` of V a chunk for outputs below ``MIN_SIZE_ONE_THREAD`` a side."""
+    """The chunks of images of a 2-D or 3-D conv (:func:`chunks_of_images`), on one thread at
+    most ``SMALL_CHUNK_BYTES`` of V a chunk for outputs below ``MIN_SIZE_ONE_THREAD`` a side."""
     per_image = grid.tiles.alpha**2 * max(x.shape[1], 1) * grid.depth_in * grid.plane * x.itemsize
     small = max(grid.ho, grid.wo) < MIN_SIZE_ONE_THREAD
     one_thread = SMALL_CHUNK_BYTES if small else CHUNK_BYTES
