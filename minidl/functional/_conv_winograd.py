@@ -77,7 +77,8 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 # 16 products are too thin to gain on im2col's one (forward + backward, minidl alone, best of 9,
 # AMD EPYC, December 2026: 32 x 16 x 28 x 28 -> 32 8.6-9.3 ms against 8.1-9.8 by im2col; 8 x
 # 16 x 28 x 28 -> 32 2.6-2.7 against 2.0-2.1; 32 x 32 x 28 x 28 -> 64 22.3 against 22.5;
-# but 32 x 64 x 28 x 28 -> 64 33.6 against 42.7).
+# but 32 x 64 x 28 x 28 -> 64 33.6 against 42.7). Those were chunks of CHUNK_BYTES; in
+# THREADED_CHUNK_BYTES (below) from MIN_CHANNELS_THREADS and MIN_IMAGES_THREADS.
 MIN_CHANNELS = 64
 # On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
 # side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
@@ -141,6 +142,8 @@ MIN_COLUMNS = 256
 # 38.3-40.0 ms against 40.0-40.6 at 1 MiB, in one process, interleaved), and so did two threads
 # (32 x 64 x 14 x 14 -> 64: 11.8-12.6 ms against 12.6-12.9).
 SMALL_CHUNK_BYTES = 2**20
+# ... and twice CHUNK_BYTES where the chunks run on two threads (see MIN_CHANNELS_THREADS)
+THREADED_CHUNK_BYTES = 4 * 2**20
 # A 5x5 conv (F(2x2, 5x5)) on one thread from this many channels in and out (per group), on
 # outputs of at most MAX_SIZE_ONE_THREAD a side; on more threads from MIN_CHANNELS, as a 3x3
 # one. Forward + backward, minidl alone, best of 7, fresh processes, im2col against F(2x2, 5x5)
@@ -154,6 +157,23 @@ SMALL_CHUNK_BYTES = 2**20
 # calls each (the 5x5 transforms are 7 to 20 calls a stage) queue on Python's lock, where two
 # processes of 16 images each took 47 ms.
 MIN_CHANNELS_5X5_ONE_THREAD = 12
+# On two threads, with chunks of THREADED_CHUNK_BYTES, from MIN_CHANNELS_THREADS (3x3) or
+# MIN_CHANNELS_5X5_THREADS channels and MIN_IMAGES_THREADS images: fewer, larger chunks make
+# fewer NumPy calls, each of which takes Python's lock back, and the two workers wait on each
+# other less (benchmarks/bench_threads.py --calls). Forward + backward, minidl alone, best of
+# 7 x 3, fresh processes alternating, three runs each, two threads (AMD EPYC, December 2026;
+# im2col, or Winograd in 2 MiB chunks for 64 channels, against this): 32 x 32 x 28 x 28 -> 64
+# (5x5) 56.7-58.0 ms against 44.3-46.6; 32 x 64 x 28 x 28 -> 64 36.8-37.5 against 33.5-33.9;
+# 32 x 32 x 28 x 28 -> 32 16.0-16.2 against 14.3-14.6; 32 x 48 x 28 x 28 -> 48 26.7-28.0
+# against 22.0-23.1; 32 x 24 x 28 x 28 -> 24 10.9-11.1 against 10.1-10.5; 32 x 32 x 56 x 56 ->
+# 32 50.3-50.6 against 45.2-46.0; 128 x 32 x 28 x 28 -> 32 56.1-57.2 against 45.2-46.5; 32 x
+# 32 x 14 x 14 -> 64 6.7-7.0 against 6.3; 32 x 128 x 28 x 28 -> 128 a tie (94.3-95.3 against
+# 93.8-99.3). Not for 16 channels (32 x 16 x 28 x 28 -> 32 7.6-8.0 ms against 8.9-9.7; 5x5
+# 32 x 16 x 28 x 28 -> 32 18.7-19.3 against 20.4), 5x5 of 24 (a tie), or 4 images (4 x 32 x 28
+# x 28 -> 32 2.3 against 2.8; 8 images a tie, 4.2-4.4 both).
+MIN_CHANNELS_THREADS = 24
+MIN_CHANNELS_5X5_THREADS = 32
+MIN_IMAGES_THREADS = 8
 
 
 def applies(x_shape, weight_shape, groups, win):
@@ -165,7 +185,8 @@ def applies(x_shape, weight_shape, groups, win):
     ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
     from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images, below
     those channels from ``MIN_IMAGES_SMALL_FEW_CHANNELS`` images and at most twice the
-    channels out), or for
+    channels out), or on more threads ``MIN_CHANNELS_THREADS`` (``MIN_CHANNELS_5X5_THREADS``)
+    from ``MIN_IMAGES_THREADS`` images, or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). So the thread setting may choose between
     the two algorithms, whose float32 results differ in the last bits."""
@@ -198,7 +219,10 @@ def applies(x_shape, weight_shape, groups, win):
     if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
         return True
     if _threads.count() > 1:
-        return channels >= MIN_CHANNELS
+        if channels >= MIN_CHANNELS:
+            return True
+        least = MIN_CHANNELS_5X5_THREADS if tiles is F25 else MIN_CHANNELS_THREADS
+        return channels >= least and x_shape[0] >= MIN_IMAGES_THREADS
     if channels >= MIN_CHANNELS:
         return True
     sizes = sorted((grid.ho, grid.wo))
@@ -523,10 +547,14 @@ def _chunks(x, weight, grid):
 def chunks_of_images(n, v_bytes, positions, work, one_thread=None):
     """``(start, images)`` of the chunks of a batch of ``n`` whose images take ``v_bytes`` of V
     and have ``positions`` each: at most ``CHUNK_BYTES`` of V a chunk (``one_thread`` bytes, if
-    given, where the loop runs on one thread), or one of ``MIN_COLUMNS`` positions, and at
-    least one chunk per thread (for ``work``, the threads' measure)."""
+    given, where the loop runs on one thread; ``THREADED_CHUNK_BYTES`` where it runs on more),
+    or one of ``MIN_COLUMNS`` positions, and at least one chunk per thread (for ``work``, the
+    threads' measure)."""
     workers = _threads.gemm_workers(*work)
-    limit = one_thread if one_thread is not None and workers <= 1 else CHUNK_BYTES
+    if workers > 1:
+        limit = THREADED_CHUNK_BYTES
+    else:
+        limit = CHUNK_BYTES if one_thread is None else one_thread
     per_chunk = max(1, limit // v_bytes, -(-MIN_COLUMNS // positions))
     return _threads.even_chunks(n, max(1, min(per_chunk, -(-n // workers))))
 

@@ -92,6 +92,7 @@ def test_fast_path_equals_the_loops(x_shape, c_out, padding, k, groups, chunk_by
     5 x 5 kernels)."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", chunk_bytes)  # these images are small
+    monkeypatch.setattr(winograd, "THREADED_CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
@@ -118,6 +119,7 @@ def test_fast_path_3d_equals_the_loops(x_shape, c_out, depth, padding, groups, c
     groups."""
     monkeypatch.setattr(winograd, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", chunk_bytes)  # these images are small
+    monkeypatch.setattr(winograd, "THREADED_CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(_threads, "WORKERS", workers)
     x = rng.normal(size=x_shape)
@@ -191,6 +193,7 @@ def test_chunks_and_threads_give_the_same_bits(rng, small_channels, monkeypatch)
     w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
     monkeypatch.setattr(winograd, "SMALL_CHUNK_BYTES", 1)  # 8 x 8 images: one each, too
+    monkeypatch.setattr(winograd, "THREADED_CHUNK_BYTES", 1)  # and on the two threads
     monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     runs = []
     for workers in (1, 2):
@@ -221,25 +224,33 @@ def test_float32_against_pytorch(x_shape, w_shape, scale, rng, monkeypatch):
     [((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1), True),
      ((8, 256, 14, 14), (256, 256, 3, 3), dict(padding=1), True),
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=0), True),
-     ((32, 32, 28, 28), (32, 32, 3, 3), dict(padding=1), False),  # too few channels
+     ((32, 32, 28, 28), (32, 32, 3, 3), dict(padding=1), True),  # from 24 channels ...
+     ((8, 24, 28, 28), (24, 24, 3, 3), dict(padding=1), True),  # ... and 8 images
+     ((4, 32, 28, 28), (32, 32, 3, 3), dict(padding=1), False),
+     ((32, 16, 28, 28), (32, 16, 3, 3), dict(padding=1), False),  # too few channels
      ((32, 256, 7, 7), (256, 256, 3, 3), dict(padding=1), False),  # half the tiles outside
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=1, stride=2), False),
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2, dilation=2), False),
      ((32, 64, 28, 28), (64, 16, 3, 3), dict(padding=1), False),  # groups
      ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2), True),
      ((32, 64, 28, 28), (64, 64, 3, 3), dict(padding=2), False),
-     ((32, 32, 28, 28), (64, 32, 5, 5), dict(padding=2), False),  # 32 channels
+     ((32, 32, 28, 28), (64, 32, 5, 5), dict(padding=2), True),  # 5x5 from 32 channels
+     ((32, 24, 28, 28), (48, 24, 5, 5), dict(padding=2), False),
+     ((4, 32, 28, 28), (64, 32, 5, 5), dict(padding=2), False),  # ... and 8 images
      ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=3), False),
      ((32, 64, 28, 28), (64, 64, 5, 5), dict(padding=2, stride=2), False),
      ((32, 64, 14, 14), (64, 64, 5, 5), dict(padding=2), False),  # 196 of 324 tiles' outputs
      ((32, 64, 28, 28), (64, 64, 7, 7), dict(padding=3), False),
      ((32, 64, 8, 28, 28), (64, 64, 3, 5, 5), dict(padding=(1, 2, 2)), False)],
-    ids=["64-28", "256-14", "64-28-valid", "32-channels", "7x7", "stride", "dilation",
-         "groups", "5x5", "padding-2", "5x5-32-channels", "5x5-padding-3", "5x5-stride",
+    ids=["64-28", "256-14", "64-28-valid", "32-channels", "24-channels-8-images",
+         "32-channels-4-images", "16-channels", "7x7", "stride", "dilation",
+         "groups", "5x5", "padding-2", "5x5-32-channels", "5x5-24-channels", "5x5-4-images",
+         "5x5-padding-3", "5x5-stride",
          "5x5-14", "7x7-kernel", "3x5x5"])  # fmt: skip
 def test_which_convs_run_here(x_shape, w_shape, kw, runs, monkeypatch):
     """On two threads, the 3x3 and 5x5 stride-1 convs of 64 channels and more on images the
-    tiles fill (from 14 x 14 for 3x3, 22 x 22 for 5x5); not the rest."""
+    tiles fill (from 14 x 14 for 3x3, 22 x 22 for 5x5), and from 8 images those of 24
+    channels (3x3) or 32 (5x5); not the rest."""
     monkeypatch.setattr(_threads, "WORKERS", 2)
     win = window_geometry(x_shape[2:], w_shape[2:], kw.get("stride", 1), kw.get("padding", 0),
                           kw.get("dilation", 1))  # fmt: skip
