@@ -77,8 +77,8 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 # 16 products are too thin to gain on im2col's one (forward + backward, minidl alone, best of 9,
 # AMD EPYC, December 2026: 32 x 16 x 28 x 28 -> 32 8.6-9.3 ms against 8.1-9.8 by im2col; 8 x
 # 16 x 28 x 28 -> 32 2.6-2.7 against 2.0-2.1; 32 x 32 x 28 x 28 -> 64 22.3 against 22.5;
-# but 32 x 64 x 28 x 28 -> 64 33.6 against 42.7). Those were chunks of CHUNK_BYTES; in
-# THREADED_CHUNK_BYTES (below) from MIN_CHANNELS_THREADS and MIN_IMAGES_THREADS.
+# but 32 x 64 x 28 x 28 -> 64 33.6 against 42.7). Those were chunks of CHUNK_BYTES; for
+# chunks of THREADED_CHUNK_BYTES and the Intel Xeon, see below MIN_CHANNELS_5X5_ONE_THREAD.
 MIN_CHANNELS = 64
 # On one thread, from this many channels, on outputs of at least MIN_SIZE_ONE_THREAD on each
 # side (32 x 16 x 28 x 28 -> 32 11.1 ms against 13.3, PyTorch 7.6; 32 x 32 x 28 x 28 -> 32
@@ -98,17 +98,14 @@ MIN_SIZE_ONE_THREAD = 16
 # 4 x 24 x 14 x 14 -> 24 0.68-0.73 against 0.69-0.71.
 MIN_CHANNELS_SMALL_ONE_THREAD = 24
 MIN_IMAGES_SMALL_ONE_THREAD = 4
-# From MIN_CHANNELS_ONE_THREAD to MIN_CHANNELS_SMALL_ONE_THREAD channels, there from this many
-# images and at most twice the channels out (chunks of SMALL_CHUNK_BYTES; same measure, im2col
-# against F(2x2, 3x3)): 32 x 16 x 14 x 14 -> 32 3.68-3.95 ms against 3.09-3.58; 16 x 16 x 14
-# x 14 -> 32 1.84-1.91 against 1.65-1.69; 64 x 16 x 14 x 14 -> 32 7.63-8.01 against 6.52-6.57;
-# 16 x 16 x 14 x 14 -> 16 1.32-1.35 against 1.20-1.21; 16 x 20 x 14 x 14 -> 20 1.77-1.89
-# against 1.62-1.64; 32 x 16 x 12 x 12 -> 32 2.83-2.89 against 2.53-2.54. Not below 16 images
-# (8 x 16 x 14 x 14 -> 32: a tie, 1.01 against 1.01-1.03; 4 x 16 x 14 x 14 -> 16 0.44-0.46
-# against 0.54-0.60), nor widening to 64 from 16 (16 x 16 x 14 x 14 -> 64: 3.1 against 3.5 in
-# one process, the two interleaved; its products' inner dimension is 16 where im2col's is 144,
-# and its output transforms run on four times the input's channels).
-MIN_IMAGES_SMALL_FEW_CHANNELS = 16
+# Not below those channels, though F(2x2, 3x3) in SMALL_CHUNK_BYTES chunks won there on the AMD
+# EPYC (same measure, im2col against it: 32 x 16 x 14 x 14 -> 32 3.68-3.95 ms against
+# 3.09-3.58; 16 x 16 x 14 x 14 -> 32 1.84-1.91 against 1.65-1.69; 64 x 16 x 14 x 14 -> 32
+# 7.63-8.01 against 6.52-6.57): on the Intel Xeon it lost as much (3.34-3.52 against
+# 3.83-4.19 in chunks of 512 KiB to 2 MiB; 16 x 16 x 14 x 14 -> 32 1.75-1.86 against
+# 2.01-2.25; 64 x 16 x 14 x 14 -> 32 6.76-6.89 against 7.51-8.14), where NumPy's GEMMs run
+# nearer the machine's peak and the transforms' passes save less. Its products' inner
+# dimension is 16 where im2col's is 144.
 # ... and at most this many: on larger images im2col's wide grid wastes little and its GEMMs
 # are wide (32 x 16 x 112 x 112 -> 32: 200-216 ms against 188-191 by im2col, three runs of the
 # sweep each).
@@ -140,9 +137,19 @@ MIN_COLUMNS = 256
 # against 7.8-8.6; 64 x 32 x 14 x 14 -> 64 19.5-21.0 against 18.1-18.6; 128 x 32 x 14 x 14 ->
 # 32 a tie (24.4-25.3 against 25.1-25.2). Larger images kept 2 MiB (128 x 16 x 28 x 28 -> 32:
 # 38.3-40.0 ms against 40.0-40.6 at 1 MiB, in one process, interleaved), and so did two threads
-# (32 x 64 x 14 x 14 -> 64: 11.8-12.6 ms against 12.6-12.9).
+# (32 x 64 x 14 x 14 -> 64: 11.8-12.6 ms against 12.6-12.9). On the Intel Xeon, 2 MiB against
+# 1: 32 x 32 x 14 x 14 -> 64 10.5-10.9 against 9.9-10.2; 64 x 32 x 14 x 14 -> 64 21.4-21.9
+# against 20.1-20.4; ties on 32 x 64 x 12 x 12 -> 32, 128 x 32 x 14 x 14 -> 32, 32 x 24 x 14 x
+# 14 -> 24.
 SMALL_CHUNK_BYTES = 2**20
-# ... and twice CHUNK_BYTES where the chunks run on two threads (see MIN_CHANNELS_THREADS)
+# ... and twice CHUNK_BYTES where the chunks run on two threads: fewer, larger chunks make
+# fewer NumPy calls, each of which takes Python's lock back, and the two workers wait on each
+# other less (benchmarks/bench_threads.py --calls). Forward + backward, minidl alone, best of
+# 7 x 3, fresh processes alternating, three runs each, two threads, 2 MiB against 4: AMD EPYC
+# 32 x 64 x 28 x 28 -> 64 36.8-37.5 ms against 33.5-33.9; Intel Xeon 37.5-38.0 against
+# 33.9-35.8, 32 x 64 x 14 x 14 -> 64 11.1-11.5 against 10.1, 128 x 64 x 28 x 28 -> 64
+# 148.2-150.6 against 134.1-139.0; ties on 32 x 128 x 28 x 28 -> 128, 8 x 256 x 14 x 14 ->
+# 256, 8 x 64 x 56 x 56 -> 64 and the 5x5 32 x 64 x 28 x 28 -> 64.
 THREADED_CHUNK_BYTES = 4 * 2**20
 # A 5x5 conv (F(2x2, 5x5)) on one thread from this many channels in and out (per group), on
 # outputs of at most MAX_SIZE_ONE_THREAD a side; on more threads from MIN_CHANNELS, as a 3x3
@@ -157,23 +164,14 @@ THREADED_CHUNK_BYTES = 4 * 2**20
 # calls each (the 5x5 transforms are 7 to 20 calls a stage) queue on Python's lock, where two
 # processes of 16 images each took 47 ms.
 MIN_CHANNELS_5X5_ONE_THREAD = 12
-# On two threads, with chunks of THREADED_CHUNK_BYTES, from MIN_CHANNELS_THREADS (3x3) or
-# MIN_CHANNELS_5X5_THREADS channels and MIN_IMAGES_THREADS images: fewer, larger chunks make
-# fewer NumPy calls, each of which takes Python's lock back, and the two workers wait on each
-# other less (benchmarks/bench_threads.py --calls). Forward + backward, minidl alone, best of
-# 7 x 3, fresh processes alternating, three runs each, two threads (AMD EPYC, December 2026;
-# im2col, or Winograd in 2 MiB chunks for 64 channels, against this): 32 x 32 x 28 x 28 -> 64
-# (5x5) 56.7-58.0 ms against 44.3-46.6; 32 x 64 x 28 x 28 -> 64 36.8-37.5 against 33.5-33.9;
-# 32 x 32 x 28 x 28 -> 32 16.0-16.2 against 14.3-14.6; 32 x 48 x 28 x 28 -> 48 26.7-28.0
-# against 22.0-23.1; 32 x 24 x 28 x 28 -> 24 10.9-11.1 against 10.1-10.5; 32 x 32 x 56 x 56 ->
-# 32 50.3-50.6 against 45.2-46.0; 128 x 32 x 28 x 28 -> 32 56.1-57.2 against 45.2-46.5; 32 x
-# 32 x 14 x 14 -> 64 6.7-7.0 against 6.3; 32 x 128 x 28 x 28 -> 128 a tie (94.3-95.3 against
-# 93.8-99.3). Not for 16 channels (32 x 16 x 28 x 28 -> 32 7.6-8.0 ms against 8.9-9.7; 5x5
-# 32 x 16 x 28 x 28 -> 32 18.7-19.3 against 20.4), 5x5 of 24 (a tie), or 4 images (4 x 32 x 28
-# x 28 -> 32 2.3 against 2.8; 8 images a tie, 4.2-4.4 both).
-MIN_CHANNELS_THREADS = 24
-MIN_CHANNELS_5X5_THREADS = 32
-MIN_IMAGES_THREADS = 8
+# Not on two threads below MIN_CHANNELS, though from 24 channels (3x3) or 32 (5x5) and 8
+# images it won on the AMD EPYC in THREADED_CHUNK_BYTES chunks (forward + backward, minidl
+# alone, best of 7 x 3, fresh processes alternating, three runs each, two threads, im2col
+# against it: 32 x 32 x 28 x 28 -> 64 (5x5) 56.7-58.0 ms against 44.3-46.6; 128 x 32 x 28 x 28
+# -> 32 56.1-57.2 against 45.2-46.5; 32 x 48 x 28 x 28 -> 48 26.7-28.0 against 22.0-23.1): on
+# the Intel Xeon the same lost (48.1-49.2 against 55.1-58.8; 47.0-48.5 against 55.8-56.4; a
+# tie; 32 x 24 x 28 x 28 -> 24 9.2-9.9 against 12.3-12.8; 32 x 32 x 28 x 28 -> 32 12.8-13.8
+# against 14.3-15.7).
 
 
 def applies(x_shape, weight_shape, groups, win):
@@ -183,10 +181,7 @@ def applies(x_shape, weight_shape, groups, win):
     ``MIN_CHANNELS`` channels in and out (per group), or on one thread
     ``MIN_CHANNELS_ONE_THREAD`` (``MIN_CHANNELS_5X5_ONE_THREAD``) on outputs of
     ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
-    from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images, below
-    those channels from ``MIN_IMAGES_SMALL_FEW_CHANNELS`` images and at most twice the
-    channels out), or on more threads ``MIN_CHANNELS_THREADS`` (``MIN_CHANNELS_5X5_THREADS``)
-    from ``MIN_IMAGES_THREADS`` images, or for
+    from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). So the thread setting may choose between
     the two algorithms, whose float32 results differ in the last bits."""
@@ -219,10 +214,7 @@ def applies(x_shape, weight_shape, groups, win):
     if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
         return True
     if _threads.count() > 1:
-        if channels >= MIN_CHANNELS:
-            return True
-        least = MIN_CHANNELS_5X5_THREADS if tiles is F25 else MIN_CHANNELS_THREADS
-        return channels >= least and x_shape[0] >= MIN_IMAGES_THREADS
+        return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
         return True
     sizes = sorted((grid.ho, grid.wo))
@@ -230,10 +222,8 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if sizes[0] >= least_size:
         return True
-    if channels >= MIN_CHANNELS_SMALL_ONE_THREAD:
-        return x_shape[0] >= MIN_IMAGES_SMALL_ONE_THREAD
-    widening = weight_shape[0] > 2 * x_shape[1]  # thin products, many outputs to transform
-    return x_shape[0] >= MIN_IMAGES_SMALL_FEW_CHANNELS and not widening
+    return (channels >= MIN_CHANNELS_SMALL_ONE_THREAD
+            and x_shape[0] >= MIN_IMAGES_SMALL_ONE_THREAD)  # fmt: skip
 
 
 def macs(x_shape, weight_shape, win):
