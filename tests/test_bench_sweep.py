@@ -66,20 +66,25 @@ def _readme():
         return f.read()
 
 
-def test_the_readmes_sweep_table_is_the_merge_of_the_runs_it_names():
-    """Every row of the AMD EPYC table, as ``--merge`` prints it from the saved runs: a figure
-    edited by hand, or a run added without regenerating the table, fails here."""
+@pytest.mark.parametrize(
+    ("folders", "count"),
+    [(["benchmarks/results/2026-12-04-amd-midnight", "benchmarks/results/2026-12-05-amd"], 6),
+     (["benchmarks/results/2026-12-05-intel"], 3)],
+    ids=["amd-epyc", "intel-xeon"])  # fmt: skip
+def test_the_readmes_sweep_table_is_the_merge_of_the_runs_it_names(folders, count):
+    """Every row of the AMD EPYC table and of the Intel Xeon one, as ``--merge`` prints it from
+    the saved runs: a figure edited by hand, or a run added without regenerating the table,
+    fails here."""
     import glob
     import json
 
     root = os.path.join(os.path.dirname(__file__), "..")
-    folders = ["benchmarks/results/2026-12-04-amd-midnight", "benchmarks/results/2026-12-05-amd"]
     readme = _readme()
     paths = []
     for folder in folders:
         assert f"{folder}/sweep-*.json" in readme.replace("\n", " ")  # the README names them
         paths += sorted(glob.glob(os.path.join(root, folder, "sweep-*.json")))
-    assert len(paths) == 6
+    assert len(paths) == count
     runs = []
     for path in paths:
         with open(path) as f:
