@@ -53,13 +53,13 @@ CONFIGS = [
 
 
 def halves(cases):
-    """The cases with a batch to halve, each with its half batch (N // 2 images; an odd
-    batch's two halves differ by one image, here both take the smaller)."""
+    """The cases with a batch to halve (two images or more; :func:`half` gives the half)."""
     return [c for c in cases if c.shape[0] >= 2]
 
 
 def half(case):
-    """``case`` on the first half of its batch."""
+    """``case`` on half its batch (N // 2 images: an odd batch's two halves would differ by one
+    image; here both take the smaller)."""
     return replace(case, shape=(case.shape[0] // 2,) + tuple(case.shape[1:]))
 
 

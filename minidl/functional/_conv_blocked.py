@@ -414,11 +414,8 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
     chunks, work, limit = chunks_of_images(n, x.shape[1], weight.shape, layout.win, positions,
                                            x.itemsize)  # fmt: skip
     position_bytes = _image_bytes(x.shape[1], c_out, layout.win, 1, x.itemsize)
-    dw_t = np.zeros((groups, w2.shape[2], o_g), dtype=x.dtype)
-    for share in _threads.map_gemms(one_chunk, chunks, *work):
-        if weight_grad:
-            dw_t += share  # in the chunks' order: the same sum on every run
-    dw = _turned(dw_t).reshape(weight.shape) if weight_grad else None
+    shares = _threads.map_gemms(one_chunk, chunks, *work)
+    dw = _turned(_threads.summed(shares)).reshape(weight.shape) if weight_grad else None
     return dx, dw, db.result()
 
 
@@ -487,9 +484,7 @@ def weight_grads(dy, x, weight, has_bias, groups, win):
     image_bytes = groups * rows * positions * x.itemsize  # one image's windows
     work = n * image_bytes  # the gather's bytes, not x's: the work the threads share
     chunks = _threads.thread_chunks(n, max(1, chunk_bytes() // image_bytes), work)
-    dw = np.zeros((groups, c_out // groups, rows), dtype=x.dtype)
-    for share in _threads.map_ordered(one_chunk, chunks, work):
-        dw += share  # in the chunks' order: the same sum on every run
+    dw = _threads.summed(_threads.map_ordered(one_chunk, chunks, work))
     return None, dw.reshape(weight.shape), db.result()
 
 

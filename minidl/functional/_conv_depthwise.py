@@ -310,11 +310,6 @@ def backward(dy, x, weight, has_bias, win, input_grad, weight_grad=True):
 
 
 def _summed(shares, weight, weight_grad):
-    """dw from the chunks' shares (C, prod(k)), added in the chunks' order (the same sum on
-    every run); None without ``weight_grad``."""
-    if not weight_grad:
-        return None
-    dw = np.zeros(shares[0].shape, dtype=weight.dtype)
-    for share in shares:
-        dw += share
-    return dw.reshape(weight.shape)
+    """dw from the chunks' shares (C, prod(k)) (``_threads.summed``); None without
+    ``weight_grad``."""
+    return _threads.summed(shares).reshape(weight.shape) if weight_grad else None

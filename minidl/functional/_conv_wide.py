@@ -330,10 +330,8 @@ def _pointwise_backward(dy, x, weight, has_bias, groups, win, input_grad, weight
             return np.matmul(dy4[images], x4[images].swapaxes(-1, -2)).sum(axis=0)  # per image
         return None
 
-    dw = np.zeros(w3.shape, dtype=x.dtype)
-    for share in _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes,
-                                    _macs(x, weight)):  # fmt: skip
-        if weight_grad:
-            dw += share  # in the images' order: the same sum on every run
+    shares = _threads.map_gemms(some_images, _image_shares(x, weight), x.nbytes,
+                                _macs(x, weight))  # fmt: skip
     dx = None if dx is None else dx.reshape(x.shape)
-    return dx, dw.reshape(weight.shape) if weight_grad else None, db.result()
+    dw = _threads.summed(shares).reshape(weight.shape) if weight_grad else None
+    return dx, dw, db.result()

@@ -597,9 +597,7 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=
     parts = _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
     if not weight_grad:
         return dx, None, dbias.result()
-    du_t = parts[0]
-    for part in parts[1:]:  # in the chunks' order: the same bits whatever the threads
-        du_t += part
+    du_t = _threads.summed(parts)
     back_order = np.argsort(tiles.order)  # dU's rows and columns back to 0, 1, 2, ...
     du = du_t.swapaxes(-1, -2).reshape(alpha, alpha, -1)[back_order][:, back_order]
     du = du.reshape(alpha**2, c_out, grid.taps, -1).transpose(0, 1, 3, 2)  # as the weight's axes

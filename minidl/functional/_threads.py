@@ -216,6 +216,16 @@ class BiasGrad:
         return self.per_image.sum(axis=0)
 
 
+def summed(shares):
+    """The chunks' shares (of a weight gradient) added in the chunks' order, into the first
+    (each share is a fresh array of its chunk's): the same bits on every run, whatever the
+    threads that computed them."""
+    total = shares[0]
+    for share in shares[1:]:
+        total += share
+    return total
+
+
 def map_ordered(fn, items, nbytes=None):
     """``[fn(item) for item in items]``, the items shared out among ``count(nbytes)`` threads
     (the caller's included); the results in the items' order. An exception in any item is
