@@ -36,3 +36,18 @@ def fresh_path_choices():
     yield
     for applies in (_conv_wide.applies, _conv_images_inner.applies):
         applies.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_machine_rules():
+    """Every test takes the default machine's rules for the fast paths (``_machine.profile``):
+    which path a shape runs by, and so what a test covers, is then the same on every CI machine.
+    The other profiles' rules have their own tests (``tests/functional/test_machine.py``).
+    Set and put back by hand, not by ``monkeypatch``: an autouse fixture's ``monkeypatch``
+    would be undone after the tests' own fixtures' teardowns, which expect theirs undone."""
+    from minidl.functional import _machine
+
+    profile = _machine.profile
+    _machine.profile = lambda: _machine.DEFAULT
+    yield
+    _machine.profile = profile

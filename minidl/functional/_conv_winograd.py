@@ -66,7 +66,7 @@ im2col's by a few units in the last place of the largest output (4.5e-7 of it fo
 
 import numpy as np
 
-from minidl.functional import _scratch, _threads, _winograd_5x5
+from minidl.functional import _machine, _scratch, _threads, _winograd_5x5
 from minidl.functional._ufunc_buffer import with_rows_in_place
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
@@ -173,6 +173,27 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 # tie; 32 x 24 x 28 x 28 -> 24 9.2-9.9 against 12.3-12.8; 32 x 32 x 28 x 28 -> 32 12.8-13.8
 # against 14.3-15.7).
 
+# The one-thread rules above (from MIN_CHANNELS_ONE_THREAD, MIN_CHANNELS_SMALL_ONE_THREAD,
+# MIN_CHANNELS_5X5_ONE_THREAD) were measured on the AMD EPYC; on the machines of these profiles
+# (:mod:`minidl.functional._machine`) one thread follows the two-thread rule instead, from
+# MIN_CHANNELS. On the Intel Xeon, whose NumPy GEMMs run 1.6 times the EPYC's speed, the
+# transforms' passes saved less than they cost below 64 channels (forward + backward, minidl
+# alone, best of 7 x 3, fresh processes alternating, three runs each, one thread, December
+# 2026; Winograd against im2col, ms): 32 x 16 x 28 x 28 -> 32 15.5-16.3 against 11.9-13.3;
+# 32 x 16 x 16 x 16 -> 32 4.75-5.08 against 4.19-4.25; 32 x 32 x 28 x 28 -> 64 38.0-38.4
+# against 32.7-33.9; 32 x 32 x 56 x 56 -> 64 149.3-149.8 against 126.4-131.3; 32 x 64 x 28
+# x 28 -> 64 in 4 groups 44.2-45.3 against 38.8-40.7; 32 x 24 x 12 x 12 -> 48 4.56-4.78
+# against 4.13-4.34; 4 x 32 x 14 x 14 -> 32 0.94-0.98 against 0.87-0.91; 5x5 32 x 32 x 28 x 28
+# -> 64 91.0-93.6 against 88.3-88.8, 16 x 16 x 28 x 28 -> 16 12.3-13.0 against 11.4-12.2.
+# Ties: 32 x 24 x 28 x 28 -> 24, 32 x 32 x 28 x 28 -> 32, 32 x 48 x 28 x 28 -> 48, 32 x 32 x
+# 56 x 56 -> 32, 8 x 32 x 14 x 14 -> 32. Lost by it (within 3-7%): 32 x 32 x 16 x 16 -> 32
+# 7.19-7.31 against 7.41-7.92, 32 x 48 x 14 x 14 -> 48 11.6-12.7 against 13.0-13.2, 128 x 32
+# x 14 x 14 -> 32 22.5-24.0 against 24.0-25.5. From 64 channels Winograd won there too (8 x
+# 64 x 56 x 56 -> 64 58.3-62.6 against 63.7-65.7; 32 x 128 x 28 x 28 -> 128 162-178 against
+# 186-203; 8 x 256 x 14 x 14 -> 256 43.7-46.6 against 51.0-55.2; 5x5 32 x 64 x 28 x 28 -> 64
+# 145-150 against 175-177).
+ONE_THREAD_AS_TWO = frozenset({_machine.INTEL_AVX512})
+
 
 def applies(x_shape, weight_shape, groups, win):
     """Whether a conv runs here: 2-D 3x3 or 5x5, or 3-D k x 3 x 3; stride 1, no dilation,
@@ -183,8 +204,10 @@ def applies(x_shape, weight_shape, groups, win):
     ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
     from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
-    threads runs faster as im2col's slabs of rows). So the thread setting may choose between
-    the two algorithms, whose float32 results differ in the last bits."""
+    threads runs faster as im2col's slabs of rows). On a machine of ``ONE_THREAD_AS_TWO``'s
+    profiles one thread follows the rule of more (from ``MIN_CHANNELS``; 3-D as above). So the
+    thread setting and the machine may choose between the two algorithms, whose float32
+    results differ in the last bits."""
     tiles = TILES.get(weight_shape[-1])
     if tiles is None or weight_shape[-2] != weight_shape[-1] or len(x_shape) not in (4, 5):
         return False
@@ -213,7 +236,7 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
         return True
-    if _threads.count() > 1:
+    if _threads.count() > 1 or _machine.profile() in ONE_THREAD_AS_TWO:
         return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
         return True
