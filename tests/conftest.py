@@ -51,3 +51,17 @@ def _default_machine_rules():
     _machine.profile = lambda: _machine.DEFAULT
     yield
     _machine.profile = profile
+
+
+@pytest.fixture(autouse=True)
+def _chunk_loops_for_small_convs():
+    """Small convs run as the vectorized tier (``conv.SMALL_COLUMNS_BYTES``), and most tests'
+    inputs are small: they would no longer reach the chunk loops they are written for. So the
+    tests run with the rule off; ``tests/functional/test_conv_small.py`` turns it on. Set and
+    put back by hand, for the reason given in ``_default_machine_rules``."""
+    from minidl.functional import conv
+
+    limit = conv.SMALL_COLUMNS_BYTES
+    conv.SMALL_COLUMNS_BYTES = -1
+    yield
+    conv.SMALL_COLUMNS_BYTES = limit
