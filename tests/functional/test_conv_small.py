@@ -3,6 +3,7 @@ the fast path's results there still equal the loops'."""
 
 import numpy as np
 import pytest
+from test_conv import CASES, IDS, _arrays
 
 from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import conv
@@ -14,7 +15,6 @@ from minidl.functional.conv import (
     conv_nd_input_grad,
 )
 from minidl.functional.windows import window_geometry
-from tests.functional.test_conv import CASES, IDS, _arrays
 
 
 @pytest.fixture
