@@ -42,7 +42,9 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    one of 64 channels and more (on one thread from 12, as above) F(2x2, 5x5), 2.78 times fewer, at
    about 3e-6 of the largest output in float32; a 1-D conv of 3 taps from 16 channels (of 5
    from 64) F(2, 3) or F(2, 5) along its axis, 1.5 or 1.67 times fewer
-   (:mod:`minidl.functional._conv_winograd_1d`).
+   (:mod:`minidl.functional._conv_winograd_1d`). A conv whose batch's windows fit in
+   ``SMALL_COLUMNS_BYTES`` (256 KiB) runs as tier 2: the chunk loops' bookkeeping would be
+   most of its time.
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -182,9 +184,9 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     convs of 64 channels and more (on one thread from 16, by the machine: ``_machine``) and the
     k x 3 x 3 ones from 4, by Winograd's F(2x2, 3x3), and the 5x5 stride-1 ones of 64 channels
     and more (on one thread from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`);
-    the 1-D stride-1 ones
-    of 3 taps from 16 channels (5 taps from 64) by F(2, 3) or F(2, 5)
-    (:mod:`minidl.functional._conv_winograd_1d`).
+    the 1-D stride-1 ones of 3 taps from 16 channels (5 taps from 64) by F(2, 3) or F(2, 5)
+    (:mod:`minidl.functional._conv_winograd_1d`); and a small one (``SMALL_COLUMNS_BYTES`` of
+    windows for the batch) by :func:`conv_nd_forward_vectorized`'s one GEMM.
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:
