@@ -95,9 +95,11 @@ SMALL_COLUMNS_BYTES = 256 * 2**10
 
 
 def _small(x_shape, weight_shape, win, itemsize):
-    """Whether the batch's im2col matrix is at most ``SMALL_COLUMNS_BYTES``."""
-    rows = x_shape[1] * math.prod(win.kernel)  # C_in prod(k): every group's windows
-    return rows * x_shape[0] * math.prod(win.out) * itemsize <= SMALL_COLUMNS_BYTES
+    """Whether the batch's im2col matrix (the windows the chunk loops would gather, as their
+    threads weigh them) is at most ``SMALL_COLUMNS_BYTES``."""
+    window_bytes, _ = _conv_blocked.gemm_work(x_shape[0], x_shape[1], weight_shape, win,
+                                              math.prod(win.out), itemsize)  # fmt: skip
+    return window_bytes <= SMALL_COLUMNS_BYTES
 
 
 def _setup(x, weight, bias, stride, padding, dilation, groups, name):
