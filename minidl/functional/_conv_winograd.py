@@ -174,9 +174,9 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 # against 14.3-15.7).
 
 # The one-thread rules above (from MIN_CHANNELS_ONE_THREAD, MIN_CHANNELS_SMALL_ONE_THREAD,
-# MIN_CHANNELS_5X5_ONE_THREAD) were measured on the AMD EPYC; on the machines of these profiles
-# (:mod:`minidl.functional._machine`) one thread follows the two-thread rule instead, from
-# MIN_CHANNELS. On the Intel Xeon, whose NumPy GEMMs run 1.6 times the EPYC's speed, the
+# MIN_CHANNELS_5X5_ONE_THREAD) were measured on the AMD EPYC; on the Intel Xeon (its profile in
+# :mod:`minidl.functional._machine`, PROFILE_RULES below) one thread runs Winograd from
+# MIN_CHANNELS instead. There, where NumPy's GEMMs run 1.6 times the EPYC's speed, the
 # transforms' passes saved less than they cost below 64 channels (forward + backward, minidl
 # alone, best of 7 x 3, fresh processes alternating, three runs each, one thread, December
 # 2026; Winograd against im2col, ms): 32 x 16 x 28 x 28 -> 32 15.5-16.3 against 11.9-13.3;
@@ -192,7 +192,22 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 # 64 x 56 x 56 -> 64 58.3-62.6 against 63.7-65.7; 32 x 128 x 28 x 28 -> 128 162-178 against
 # 186-203; 8 x 256 x 14 x 14 -> 256 43.7-46.6 against 51.0-55.2; 5x5 32 x 64 x 28 x 28 -> 64
 # 145-150 against 175-177).
-ONE_THREAD_AS_TWO = frozenset({_machine.INTEL_AVX512})
+#
+# On two threads the Intel Xeon's products lost at 64 channels too, once the machine ran slower
+# (its 2048^3 GEMM at 132-138 GFLOP/s where the runs above had 145-171; the same code took 1.4
+# times as long): forward + backward, as above, two threads, Winograd against im2col, ms: 32 x
+# 64 x 28 x 28 -> 64 49.5-51.4 against 40.8-47.7 (two sets of runs); 5x5 32 x 64 x 28 x 28 ->
+# 64 137.8-154.5 against 125.7-132.3; ties at 16 x 64 x 56 x 56 -> 64, 32 x 64 x 14 x 14 ->
+# 64 and 5x5 16 x 96 x 28 x 28 -> 96; won from 96 (32 x 96 x 28 x 28 -> 96 79.3-84.5 against
+# 82.6-88.1; 32 x 128 x 28 x 28 -> 128 122.1-127.5 against 128.3-136.2; 5x5 16 x 128 x 28 x
+# 28 -> 128 186.3-189.3 against 206.6-209.2). In the faster hours 32 x 64 x 28 x 28 -> 64 and
+# 8 x 64 x 56 x 56 -> 64 had tied (34.4-35.2 against 33.6-34.9; 33.5-35.0 against 33.5-34.8),
+# so im2col below 96 costs nothing there.
+#
+# The rules of the machines' profiles (:mod:`minidl.functional._machine`) whose 2-D convs
+# follow a rule of their own: (least channels on one thread, least channels on more), in place
+# of the AMD EPYC's above. 3-D convs keep MIN_CHANNELS_DEPTH everywhere.
+PROFILE_RULES = {_machine.INTEL_AVX512: (MIN_CHANNELS, 96)}
 
 
 def applies(x_shape, weight_shape, groups, win):
@@ -204,8 +219,9 @@ def applies(x_shape, weight_shape, groups, win):
     ``MIN_SIZE_ONE_THREAD`` (3x3) to ``MAX_SIZE_ONE_THREAD`` on each side (on smaller ones
     from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
-    threads runs faster as im2col's slabs of rows). On a machine of ``ONE_THREAD_AS_TWO``'s
-    profiles one thread follows the rule of more (from ``MIN_CHANNELS``; 3-D as above). So the
+    threads runs faster as im2col's slabs of rows). On a machine of one of ``PROFILE_RULES``'
+    profiles a 2-D conv takes that profile's least channels, for one thread or for more (3-D as
+    above). So the
     thread setting and the machine may choose between the two algorithms, whose float32
     results differ in the last bits."""
     tiles = TILES.get(weight_shape[-1])
@@ -236,7 +252,10 @@ def applies(x_shape, weight_shape, groups, win):
         return False
     if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
         return True
-    if _threads.count() > 1 or _machine.profile() in ONE_THREAD_AS_TWO:
+    rule = PROFILE_RULES.get(_machine.profile())
+    if rule is not None:
+        return channels >= rule[_threads.count() > 1]
+    if _threads.count() > 1:
         return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
         return True

@@ -23,7 +23,7 @@ positions compute is thrown away (dy is zero there).
 
 import numpy as np
 
-from minidl.functional import _scratch, _threads
+from minidl.functional import _machine, _scratch, _threads
 from minidl.functional._conv_winograd import TILES, Grid, chunks_of_images
 from minidl.functional._ufunc_buffer import with_rows_in_place
 
@@ -40,6 +40,24 @@ MIN_CHANNELS_1D = {3: 16, 5: 64}
 # against 2.3-3.2 (two threads); 5 taps lost there (8 x 64 x 256 -> 64 3.0-3.2 against 3.7-4.3,
 # 32 x 32 x 1000 -> 64 18.6-18.7 against 20.9-25.9).
 MIN_CHANNELS_1D_THREADS = {3: 64}
+# The rules of the machines' profiles (:mod:`minidl.functional._machine`) that differ from the
+# two above: (least channels by the taps on one thread, on more). On the Intel Xeon the
+# transforms' passes gained nothing below 128 channels on one thread and nothing at all on two
+# (forward + backward, minidl alone, best of 7 x 3, fresh processes alternating, three runs
+# each, December 2026, Winograd against im2col, ms). One thread: 32 x 16 x 1000 -> 32 11.4-12.9
+# against 9.1-10.1; 8 x 16 x 256 -> 32 0.91-0.99 against 0.79-0.82; 8 x 64 x 256 -> 64 2.80-2.93
+# against 2.73-2.91; 32 x 64 x 256 -> 64 11.4-11.6 against 10.9-11.0; 5 taps 8 x 64 x 256 -> 64
+# 4.56-4.79 against 4.01-4.30 and 32 x 64 x 1000 -> 64 71.0-76.6 against 59.7-64.9; but from
+# 128 channels it won or tied (32 x 128 x 256 -> 128 29.4-31.0 against 31.0-33.1; 32 x 256 x
+# 256 -> 256 83.8-90.8 against 100.1-104.9; 5 taps 16 x 128 x 512 -> 128 47.7-49.8 against
+# 47.1-50.3, 16 x 256 x 256 -> 256 77.9-79.7 against 86.5-88.3). Two threads: 8 x 64 x 256 ->
+# 64 2.90-3.23 against 2.40-2.68; 32 x 64 x 256 -> 64 6.7-7.0 against 6.1-6.3; 32 x 128 x 256 ->
+# 128 20.4-21.3 against 16.5-17.2; 32 x 256 x 256 -> 256 57.8-59.5 against 52.2-54.2; 8 x 512
+# x 128 -> 512 28.0-29.0 against 26.3-27.2. Those ran in the machine's slower hours (2048^3
+# GEMM 132-138 GFLOP/s); in its faster ones (145-171) the one-thread convs below 128 channels
+# had tied (32 x 16 x 1000 -> 32 6.97-7.11 against 6.55-7.34; 8 x 64 x 256 -> 64 2.02-2.17
+# against 2.10-2.33) but for 8 x 16 x 256 -> 32 (0.58-0.60 against 0.52-0.54).
+PROFILE_RULES = {_machine.INTEL_AVX512: ({3: 128, 5: 128}, {})}
 # At most this many bytes of V a chunk below MIN_CHANNELS_1D_THREADS[3] channels on one
 # thread, where the batch's V is over twice that (else one chunk): with few channels the
 # transforms' passes outweigh the products, and they run faster from L2. Forward + backward,
@@ -56,15 +74,17 @@ def applies(x_shape, weight_shape, groups, win):
     """Whether a 1-D conv runs here: kernel 3 or 5, stride 1, no dilation, padding at most
     (r - 1) / 2 on each side, at least ``MIN_CHANNELS_1D`` channels in and out (per group, by
     the kernel's size) on one thread, ``MIN_CHANNELS_1D_THREADS`` and a batch to share out on
-    more."""
+    more; on a machine of one of ``PROFILE_RULES``' profiles, that profile's least channels."""
     k = weight_shape[-1]
     if len(x_shape) != 3 or k not in TILES:
         return False
     channels = min(x_shape[1], weight_shape[0]) // groups
+    one_thread, threads = PROFILE_RULES.get(_machine.profile(),
+                                            (MIN_CHANNELS_1D, MIN_CHANNELS_1D_THREADS))  # fmt: skip
     if _threads.count() > 1:
-        least = MIN_CHANNELS_1D_THREADS.get(k) if x_shape[0] > 1 else None
+        least = threads.get(k) if x_shape[0] > 1 else None
     else:
-        least = MIN_CHANNELS_1D[k]
+        least = one_thread.get(k)
     if least is None or channels < least:
         return False
     return win.stride == (1,) and win.dilation == (1,) and max(win.pads[0]) <= TILES[k].halo

@@ -35,13 +35,13 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    (:mod:`minidl.functional._conv_wide`), or, for short output rows, with the images of a
    chunk innermost, so that a run is one output row of all of them
    (:mod:`minidl.functional._conv_images_inner`). A 2-D 3x3 stride-1 conv of 64 channels and
-   more (a group's; on one thread from 16, but from 64 on an Intel CPU with AVX-512:
+   more (a group's; on one thread from 16; an Intel CPU with AVX-512 has its own thresholds:
    :mod:`minidl.functional._machine`), and a 3-D k x 3 x 3 one from 4, runs Winograd's
    F(2x2, 3x3) instead (:mod:`minidl.functional._conv_winograd`, ``applies``): the same sums
    in 2.25 times fewer multiplications, at a few units in float32's last place; a 2-D 5x5
    one of 64 channels and more (on one thread from 12, as above) F(2x2, 5x5), 2.78 times fewer, at
    about 3e-6 of the largest output in float32; a 1-D conv of 3 taps from 16 channels (of 5
-   from 64) F(2, 3) or F(2, 5) along its axis, 1.5 or 1.67 times fewer
+   from 64; as above by the machine) F(2, 3) or F(2, 5) along its axis, 1.5 or 1.67 times fewer
    (:mod:`minidl.functional._conv_winograd_1d`). A conv whose batch's windows fit in
    ``SMALL_COLUMNS_BYTES`` (256 KiB) runs as tier 2: the chunk loops' bookkeeping would be
    most of its time.
@@ -186,9 +186,10 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     convs of 64 channels and more (on one thread from 16, by the machine: ``_machine``) and the
     k x 3 x 3 ones from 4, by Winograd's F(2x2, 3x3), and the 5x5 stride-1 ones of 64 channels
     and more (on one thread from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`);
-    the 1-D stride-1 ones of 3 taps from 16 channels (5 taps from 64) by F(2, 3) or F(2, 5)
-    (:mod:`minidl.functional._conv_winograd_1d`); and a small one (``SMALL_COLUMNS_BYTES`` of
-    windows for the batch) by :func:`conv_nd_forward_vectorized`'s one GEMM.
+    the 1-D stride-1 ones of 3 taps from 16 channels (5 taps from 64; by the machine too) by
+    F(2, 3) or F(2, 5) (:mod:`minidl.functional._conv_winograd_1d`); and a small one
+    (``SMALL_COLUMNS_BYTES`` of windows for the batch) by :func:`conv_nd_forward_vectorized`'s
+    one GEMM.
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:

@@ -4,6 +4,7 @@ rules it changes."""
 import pytest
 
 from minidl.functional import _conv_winograd as winograd
+from minidl.functional import _conv_winograd_1d as winograd_1d
 from minidl.functional import _machine, _threads
 from minidl.functional.windows import window_geometry
 
@@ -84,3 +85,53 @@ def test_3d_convs_keep_their_rule_on_every_profile(monkeypatch):
     for profile in (_machine.DEFAULT, _machine.INTEL_AVX512):
         monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
         assert winograd.applies((4, 32, 8, 28, 28), (32, 32, 3, 3, 3), 1, win)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "c_out", "k", "default", "intel"),
+    [
+        ((32, 64, 28, 28), 64, 3, True, False),  # two threads on the Intel Xeon: from 96
+        ((32, 64, 28, 28), 64, 5, True, False),
+        ((32, 96, 28, 28), 96, 3, True, True),
+        ((16, 128, 28, 28), 128, 5, True, True),
+        ((32, 32, 28, 28), 64, 3, False, False),  # below 64: neither
+        ((1, 128, 28, 28), 128, 3, False, False),  # one image: im2col's slabs on both
+    ],
+    ids=["64", "5x5-64", "96", "5x5-128", "32-64", "one-image"],
+)
+def test_two_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypatch):
+    """On two threads the default profile runs Winograd from 64 channels, the Intel Xeon's
+    from 96."""
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
+    w_shape = (c_out, x_shape[1], k, k)
+    for profile, want in ((_machine.DEFAULT, default), (_machine.INTEL_AVX512, intel)):
+        monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
+        assert winograd.applies(x_shape, w_shape, 1, win) is want, profile
+
+
+@pytest.mark.parametrize(
+    ("workers", "x_shape", "c_out", "k", "default", "intel"),
+    [
+        (1, (32, 16, 1000), 32, 3, True, False),  # one thread: from 16 / from 128
+        (1, (8, 64, 256), 64, 3, True, False),
+        (1, (32, 128, 256), 128, 3, True, True),
+        (1, (8, 64, 256), 64, 5, True, False),  # 5 taps: from 64 / from 128
+        (1, (16, 128, 512), 128, 5, True, True),
+        (1, (8, 32, 256), 32, 5, False, False),
+        (2, (8, 64, 256), 64, 3, True, False),  # two threads: from 64 / never
+        (2, (8, 512, 128), 512, 3, True, False),
+        (2, (8, 128, 256), 128, 5, False, False),
+    ],
+    ids=["1t-16", "1t-64", "1t-128", "1t-5-64", "1t-5-128", "1t-5-32", "2t-64", "2t-512",
+         "2t-5"],  # fmt: skip
+)
+def test_1d_rules_by_profile(workers, x_shape, c_out, k, default, intel, monkeypatch):
+    """The 1-D F(2, 3) and F(2, 5): the default profile's rules, and the Intel Xeon's (one thread
+    from 128 channels, two threads never)."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    win = window_geometry(x_shape[2:], (k,), 1, k // 2, 1)
+    w_shape = (c_out, x_shape[1], k)
+    for profile, want in ((_machine.DEFAULT, default), (_machine.INTEL_AVX512, intel)):
+        monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
+        assert winograd_1d.applies(x_shape, w_shape, 1, win) is want, profile
