@@ -202,11 +202,17 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 # 82.6-88.1; 32 x 128 x 28 x 28 -> 128 122.1-127.5 against 128.3-136.2; 5x5 16 x 128 x 28 x
 # 28 -> 128 186.3-189.3 against 206.6-209.2). In the faster hours 32 x 64 x 28 x 28 -> 64 and
 # 8 x 64 x 56 x 56 -> 64 had tied (34.4-35.2 against 33.6-34.9; 33.5-35.0 against 33.5-34.8),
-# so im2col below 96 costs nothing there.
+# so im2col below 96 costs nothing there. One image on one thread ran faster by im2col there
+# at every size measured (same hours, one thread: 1 x 64 x 56 x 56 -> 64 10.3-10.5 against
+# 9.5-9.6; 1 x 256 x 14 x 14 -> 256 10.6-11.4 against 8.5-9.5, where the weights' transforms,
+# whose cost grows with the channels, not the image, are a third of the time; 1 x 128 x 28 x
+# 28 -> 128 and 5x5 1 x 64 x 28 x 28 -> 64 ties), where two images already tied or won
+# (2 x 256 x 14 x 14 -> 256 15.1-16.3 against 16.3-16.8; 2 x 64 x 56 x 56 -> 64 a tie).
 #
 # The rules of the machines' profiles (:mod:`minidl.functional._machine`) whose 2-D convs
-# follow a rule of their own: (least channels on one thread, least channels on more), in place
-# of the AMD EPYC's above. 3-D convs keep MIN_CHANNELS_DEPTH everywhere.
+# follow a rule of their own: (least channels on one thread, least channels on more), and a
+# batch of two images or more, in place of the AMD EPYC's above. 3-D convs keep
+# MIN_CHANNELS_DEPTH everywhere.
 PROFILE_RULES = {_machine.INTEL_AVX512: (MIN_CHANNELS, 96)}
 
 
@@ -220,8 +226,8 @@ def applies(x_shape, weight_shape, groups, win):
     from ``MIN_CHANNELS_SMALL_ONE_THREAD`` and ``MIN_IMAGES_SMALL_ONE_THREAD`` images), or for
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). On a machine of one of ``PROFILE_RULES``'
-    profiles a 2-D conv takes that profile's least channels, for one thread or for more (3-D as
-    above). So the
+    profiles a 2-D conv takes that profile's least channels, for one thread or for more, and a
+    batch on one thread too (3-D as above). So the
     thread setting and the machine may choose between the two algorithms, whose float32
     results differ in the last bits."""
     tiles = TILES.get(weight_shape[-1])
@@ -253,8 +259,8 @@ def applies(x_shape, weight_shape, groups, win):
     if taps > 1:  # from MIN_CHANNELS_DEPTH (above): im2col's windows are 9 x taps the input
         return True
     rule = PROFILE_RULES.get(_machine.profile())
-    if rule is not None:
-        return channels >= rule[_threads.count() > 1]
+    if rule is not None:  # and a batch, as on two threads: one image runs faster by im2col
+        return x_shape[0] > 1 and channels >= rule[_threads.count() > 1]
     if _threads.count() > 1:
         return channels >= MIN_CHANNELS
     if channels >= MIN_CHANNELS:
@@ -515,9 +521,13 @@ def _weights(weight, groups, tiles):
     taps x C_in / groups), the columns by depth tap, then input channel; in the weight's dtype,
     rows and columns of the alpha x alpha tiles in the tiles' order."""
     c_out, c_in, taps = weight.shape[0], weight.shape[1], _taps(weight.shape)
-    a, order = tiles.alpha, tiles.order
-    u = tiles.GG.astype(weight.dtype) @ weight.reshape(-1, tiles.kernel**2).T
-    u = u.reshape(a, a, c_out, c_in, taps)[order][:, order].transpose(0, 1, 2, 4, 3)
+    a = tiles.alpha
+    # GG's rows already in the tiles' order: U comes out of the product in the order the
+    # products read it. Reordering U after the product took 4.2 ms of copies for 256 -> 256
+    # channels, against 0.8 for the product alone (Intel Xeon, one thread, December 2026).
+    u = tiles.GG_ordered.astype(weight.dtype) @ weight.reshape(-1, tiles.kernel**2).T
+    if taps > 1:
+        u = u.reshape(a * a, c_out, c_in, taps).transpose(0, 1, 3, 2)
     return u.reshape(a * a, groups, c_out // groups, taps * c_in)  # (.., C_out, taps, C_in)
 
 
@@ -626,7 +636,10 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=
         # dU^T = V dM^T: 10-20% faster than dM V^T on one thread (64-128 channels of 28 x 28)
         if weight_grad:
             du_t = np.matmul(_depth_stack(v, grid.taps, grid.depth_out), dm_out.swapaxes(-1, -2))
-            du_t = du_t.sum(axis=2)  # over the output depth slices
+            # over the output depth slices; a 2-D conv's one slice is taken as it is (a sum over
+            # it copied all of dU: 0.7 ms for 256 -> 256 channels, a third of a 14 x 14 image's
+            # backward products; Intel Xeon, one thread, December 2026)
+            du_t = du_t[:, :, 0] if du_t.shape[2] == 1 else du_t.sum(axis=2)
         if input_grad:
             dv_shape = (alpha**2, groups, grid.depth, c_in // groups, m * grid.positions)
             dv = _scratch.scratch("w-v", dv_shape, x.dtype)  # V is spent: reuse it
@@ -639,13 +652,13 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=
     parts = _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
     if not weight_grad:
         return dx, None, dbias.result()
-    du_t = _threads.summed(parts)
-    back_order = np.argsort(tiles.order)  # dU's rows and columns back to 0, 1, 2, ...
-    du = du_t.swapaxes(-1, -2).reshape(alpha, alpha, -1)[back_order][:, back_order]
-    du = du.reshape(alpha**2, c_out, grid.taps, -1).transpose(0, 1, 3, 2)  # as the weight's axes
-    # dW = G^T dU G, the transpose of U = G g G^T
-    dweight = (tiles.GG.T.astype(x.dtype) @ du.reshape(alpha**2, -1)).T.reshape(weight.shape)
-    return dx, np.ascontiguousarray(dweight), dbias.result()
+    du_t = _threads.summed(parts)  # (alpha^2, groups, taps x C_in / g, C_out / g)
+    du = du_t.swapaxes(-1, -2).reshape(alpha**2, c_out, grid.taps, -1)
+    du = du.transpose(0, 1, 3, 2).reshape(alpha**2, -1)  # columns as the weight's axes
+    # dW = G^T dU G, the transpose of U = G g G^T: dU's rows are in the tiles' order, as
+    # GG_ordered's, so each weight's sum meets the same terms with no reordering of dU
+    dweight = du.T @ tiles.GG_ordered.astype(x.dtype)  # (C_out x C_in / g x taps, r^2)
+    return dx, dweight.reshape(weight.shape), dbias.result()
 
 
 def _stage_grad(f, out):
@@ -712,6 +725,8 @@ class Tiles:
         self.halo = (self.kernel - 1) // 2
         # (G g G^T)[a, b] = sum_kl G[a, k] g[k, l] G[b, l]: row (a, b), column (k, l) of kron(G, G)
         self.GG = np.kron(g, g)
+        # ... its rows (a, b) in the order the transforms hold a tile's rows and columns
+        self.GG_ordered = self.GG[[a * self.alpha + b for a in self.order for b in self.order]]
         self.stage, self.stage_output, self.stage_grad, self.stage_transposed = stages
 
 

@@ -63,12 +63,15 @@ def test_no_cpuinfo_gives_the_default_rules(tmp_path):
         ((8, 256, 14, 14), 256, 3, True, True),
         ((32, 64, 28, 28), 64, 5, True, True),
         ((32, 8, 28, 28), 16, 3, False, False),
+        ((1, 256, 14, 14), 256, 3, True, False),  # one image: im2col on the Intel Xeon
+        ((2, 256, 14, 14), 256, 3, True, True),
     ],
-    ids=["16-28", "32-64-28", "24-12", "5x5-32", "64-28", "256-14", "5x5-64", "8-in"],
+    ids=["16-28", "32-64-28", "24-12", "5x5-32", "64-28", "256-14", "5x5-64", "8-in", "1-image",
+         "2-images"],  # fmt: skip
 )
 def test_one_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypatch):
     """On one thread the default profile runs Winograd from 16 channels (12 for 5x5; 24 on 12 x 12
-    and 14 x 14); the Intel Xeon's from 64, as two threads do."""
+    and 14 x 14); the Intel Xeon's from 64 and two images."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
     win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
     w_shape = (c_out, x_shape[1], k, k)
@@ -79,12 +82,13 @@ def test_one_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypa
 
 def test_3d_convs_keep_their_rule_on_every_profile(monkeypatch):
     """k x 3 x 3 convs run here from 4 channels on both profiles (im2col's windows are 27 times
-    the input)."""
+    the input), one image on one thread included."""
     monkeypatch.setattr(_threads, "WORKERS", 1)
     win = window_geometry((8, 28, 28), (3, 3, 3), 1, 1, 1)
     for profile in (_machine.DEFAULT, _machine.INTEL_AVX512):
         monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
-        assert winograd.applies((4, 32, 8, 28, 28), (32, 32, 3, 3, 3), 1, win)
+        for n in (1, 4):
+            assert winograd.applies((n, 32, 8, 28, 28), (32, 32, 3, 3, 3), 1, win)
 
 
 @pytest.mark.parametrize(
