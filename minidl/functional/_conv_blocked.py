@@ -414,8 +414,8 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
     chunks, work, limit = chunks_of_images(n, x.shape[1], weight.shape, layout.win, positions,
                                            x.itemsize)  # fmt: skip
     position_bytes = _image_bytes(x.shape[1], c_out, layout.win, 1, x.itemsize)
-    shares = _threads.map_gemms(one_chunk, chunks, *work)
-    dw = _turned(_threads.summed(shares)).reshape(weight.shape) if weight_grad else None
+    dw_t = _threads.summed_gemms(one_chunk, chunks, *work)
+    dw = _turned(dw_t).reshape(weight.shape) if weight_grad else None
     return dx, dw, db.result()
 
 

@@ -649,10 +649,10 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=
             grid.merge(planes, dx[a : a + m], groups)
         return du_t
 
-    parts = _threads.map_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
+    du_t = _threads.summed_gemms(one_chunk, _chunks(x, weight, grid), *_work(x, weight, grid))
     if not weight_grad:
         return dx, None, dbias.result()
-    du_t = _threads.summed(parts)  # (alpha^2, groups, taps x C_in / g, C_out / g)
+    # du_t: (alpha^2, groups, taps x C_in / g, C_out / g)
     du = du_t.swapaxes(-1, -2).reshape(alpha**2, c_out, grid.taps, -1)
     du = du.transpose(0, 1, 3, 2).reshape(alpha**2, -1)  # columns as the weight's axes
     # dW = G^T dU G, the transpose of U = G g G^T: dU's rows are in the tiles' order, as

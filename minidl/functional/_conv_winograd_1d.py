@@ -235,10 +235,9 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad=True, weight_grad=
         return du_t
 
     work = (x.nbytes, macs(x.shape, weight.shape, win))
-    parts = _threads.map_gemms(one_chunk, _chunks(x, line, work), *work)
+    du_t = _threads.summed_gemms(one_chunk, _chunks(x, line, work), *work)
     if not weight_grad:
         return dx, None, dbias.result()
-    du_t = _threads.summed(parts)
     du = du_t.swapaxes(-1, -2)[np.argsort(tiles.order)]  # (r + 1, groups, C_out / g, C_in / g)
     # dW = G^T dU, the transpose of U = G g
     dweight = (tiles.G.T.astype(x.dtype) @ du.reshape(tiles.alpha, -1)).T

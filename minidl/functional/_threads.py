@@ -226,6 +226,27 @@ def summed(shares):
     return total
 
 
+def summed_gemms(fn, items, nbytes=None, macs=0):
+    """``summed(map_gemms(fn, items, nbytes, macs))`` (None if the items return None), but on
+    one thread each share is added as soon as its item returns: the same additions in the
+    same order, the same bits, with two shares alive at a time instead of all of them, so that
+    the next item's product reuses the memory the one before was added from. Kept whole, each
+    share was a fresh allocation the size of the weight, whose pages the system hands out
+    anew: four chunks of 32 x 256 x 7 x 7 -> 256 (3x3), backward, their dW^T products 3.9,
+    5.0, 5.1, 5.1 ms where one alone runs in 3.7 (Intel Xeon, one thread, December 2026)."""
+    if len(items) > 1 and gemm_workers(nbytes, macs) > 1:
+        shares = map_ordered(fn, items)
+        return None if shares[0] is None else summed(shares)
+    total = None
+    for item in items:
+        share = fn(item)
+        if total is None:
+            total = share
+        elif share is not None:  # None: no weight gradient asked
+            total += share
+    return total
+
+
 def map_ordered(fn, items, nbytes=None):
     """``[fn(item) for item in items]``, the items shared out among ``count(nbytes)`` threads
     (the caller's included); the results in the items' order. An exception in any item is

@@ -466,3 +466,29 @@ def test_bias_grad_summed_per_image_whatever_the_chunks(shape, rng):
     grad.add(0, shape[0])
     np.testing.assert_array_equal(grad.result(), want)
     assert _threads.BiasGrad(dy, False).result() is None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_summed_gemms_adds_the_shares_in_order_as_summed_does(workers, rng, monkeypatch):
+    """On one thread the shares are added as they come, on two they are kept and summed: both
+    the same additions in the items' order, so the same bits as ``summed`` of the list (float32
+    values of mixed magnitude, where another order of the additions changes the last bits)."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    shares = [(rng.standard_normal((5, 7)) * 10.0 ** rng.integers(-4, 4, (5, 7))).astype(np.float32)
+              for _ in range(6)]  # fmt: skip
+    want = shares[0].copy()
+    for share in shares[1:]:
+        want += share
+    backwards = shares[5].copy()
+    for share in shares[4::-1]:
+        backwards += share
+    assert not np.array_equal(want, backwards)  # the order shows in the bits at these values
+    got = _threads.summed_gemms(lambda i: shares[i].copy(), list(range(6)), 2**30, 2**30)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_summed_gemms_of_no_gradient_is_none(workers, monkeypatch):
+    """Items that return None (a backward asked for no weight gradient) sum to None."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    assert _threads.summed_gemms(lambda i: None, [0, 1, 2], 2**30, 2**30) is None
