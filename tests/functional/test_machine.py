@@ -72,12 +72,19 @@ def test_no_cpuinfo_gives_the_default_rules(tmp_path):
 def test_one_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypatch):
     """On one thread the default profile runs Winograd from 16 channels (12 for 5x5; 24 on 12 x 12
     and 14 x 14); the Intel Xeon's from 64 and two images."""
-    monkeypatch.setattr(_threads, "WORKERS", 1)
-    win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
-    w_shape = (c_out, x_shape[1], k, k)
+    _check_profiles(winograd, 1, x_shape, c_out, k, default, intel, monkeypatch)
+
+
+def _check_profiles(module, workers, x_shape, c_out, k, default, intel, monkeypatch):
+    """``module.applies`` to a 'same' stride-1 conv of k taps a side on ``workers`` threads is
+    ``default`` under the default profile and ``intel`` under the Intel Xeon's."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    nd = len(x_shape) - 2
+    win = window_geometry(x_shape[2:], (k,) * nd, 1, k // 2, 1)
+    w_shape = (c_out, x_shape[1]) + (k,) * nd
     for profile, want in ((_machine.DEFAULT, default), (_machine.INTEL_AVX512, intel)):
         monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
-        assert winograd.applies(x_shape, w_shape, 1, win) is want, profile
+        assert module.applies(x_shape, w_shape, 1, win) is want, profile
 
 
 def test_3d_convs_keep_their_rule_on_every_profile(monkeypatch):
@@ -106,12 +113,7 @@ def test_3d_convs_keep_their_rule_on_every_profile(monkeypatch):
 def test_two_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypatch):
     """On two threads the default profile runs Winograd from 64 channels, the Intel Xeon's
     from 96."""
-    monkeypatch.setattr(_threads, "WORKERS", 2)
-    win = window_geometry(x_shape[2:], (k, k), 1, k // 2, 1)
-    w_shape = (c_out, x_shape[1], k, k)
-    for profile, want in ((_machine.DEFAULT, default), (_machine.INTEL_AVX512, intel)):
-        monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
-        assert winograd.applies(x_shape, w_shape, 1, win) is want, profile
+    _check_profiles(winograd, 2, x_shape, c_out, k, default, intel, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -133,9 +135,4 @@ def test_two_thread_rules_by_profile(x_shape, c_out, k, default, intel, monkeypa
 def test_1d_rules_by_profile(workers, x_shape, c_out, k, default, intel, monkeypatch):
     """The 1-D F(2, 3) and F(2, 5): the default profile's rules, and the Intel Xeon's (one thread
     from 128 channels, two threads never)."""
-    monkeypatch.setattr(_threads, "WORKERS", workers)
-    win = window_geometry(x_shape[2:], (k,), 1, k // 2, 1)
-    w_shape = (c_out, x_shape[1], k)
-    for profile, want in ((_machine.DEFAULT, default), (_machine.INTEL_AVX512, intel)):
-        monkeypatch.setattr(_machine, "profile", lambda p=profile: p)
-        assert winograd_1d.applies(x_shape, w_shape, 1, win) is want, profile
+    _check_profiles(winograd_1d, workers, x_shape, c_out, k, default, intel, monkeypatch)
