@@ -227,9 +227,8 @@ def applies(x_shape, weight_shape, groups, win):
     a 3-D conv ``MIN_CHANNELS_DEPTH``; and on more threads a batch to share out (one image on two
     threads runs faster as im2col's slabs of rows). On a machine of one of ``PROFILE_RULES``'
     profiles a 2-D conv takes that profile's least channels, for one thread or for more, and a
-    batch on one thread too (3-D as above). So the
-    thread setting and the machine may choose between the two algorithms, whose float32
-    results differ in the last bits."""
+    batch on one thread too (3-D as above). So the thread setting and the machine may choose
+    between the two algorithms, whose float32 results differ in the last bits."""
     tiles = TILES.get(weight_shape[-1])
     if tiles is None or weight_shape[-2] != weight_shape[-1] or len(x_shape) not in (4, 5):
         return False

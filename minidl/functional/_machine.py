@@ -6,11 +6,10 @@ _conv_winograd`) trade 2.25 times fewer multiply-adds for a dozen passes over th
 AMD EPYC of the benchmark pool (NumPy's float32 GEMM at 105 GFLOP/s, a 2048^3 product) that
 trade won on one thread from 16 channels; on the Intel Xeon of the pool (162-181 GFLOP/s) the
 same convs ran up to 20% slower than by im2col (``benchmarks/ROUNDS.md``), and so did, there,
-the 2-D ones of 64 channels on two threads and the 1-D ones below 128 channels (each module's
-``PROFILE_RULES``). The CPU is read
-once, from ``/proc/cpuinfo``, as OpenBLAS picks its kernels by the CPU it finds (``cpuid``),
-not by a timing: the choice, and with it the float32 result's last bits, is the same on every
-run on one machine.
+the 2-D ones of 64 channels on two threads, one image on one thread and the 1-D ones below 128
+channels (each module's ``PROFILE_RULES``). The CPU is read once, from ``/proc/cpuinfo``, as
+OpenBLAS picks its kernels by the CPU it finds (``cpuid``), not by a timing: the choice, and
+with it the float32 result's last bits, is the same on every run on one machine.
 
 :func:`profile` is ``INTEL_AVX512`` on an Intel CPU with AVX-512, else ``DEFAULT`` (the AMD
 EPYC's rules, the README's machine; no other CPU was measured).
