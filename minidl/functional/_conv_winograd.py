@@ -200,14 +200,17 @@ MIN_CHANNELS_5X5_ONE_THREAD = 12
 # 64 137.8-154.5 against 125.7-132.3; ties at 16 x 64 x 56 x 56 -> 64, 32 x 64 x 14 x 14 ->
 # 64 and 5x5 16 x 96 x 28 x 28 -> 96; won from 96 (32 x 96 x 28 x 28 -> 96 79.3-84.5 against
 # 82.6-88.1; 32 x 128 x 28 x 28 -> 128 122.1-127.5 against 128.3-136.2; 5x5 16 x 128 x 28 x
-# 28 -> 128 186.3-189.3 against 206.6-209.2). In the faster hours 32 x 64 x 28 x 28 -> 64 and
-# 8 x 64 x 56 x 56 -> 64 had tied (34.4-35.2 against 33.6-34.9; 33.5-35.0 against 33.5-34.8),
-# so im2col below 96 costs nothing there. One image on one thread ran faster by im2col there
+# 28 -> 128 186.3-189.3 against 206.6-209.2). One image on one thread ran faster by im2col there
 # at every size measured (same hours, one thread: 1 x 64 x 56 x 56 -> 64 10.3-10.5 against
 # 9.5-9.6; 1 x 256 x 14 x 14 -> 256 10.6-11.4 against 8.5-9.5, where the weights' transforms,
 # whose cost grows with the channels, not the image, are a third of the time; 1 x 128 x 28 x
 # 28 -> 128 and 5x5 1 x 64 x 28 x 28 -> 64 ties), where two images already tied or won
-# (2 x 256 x 14 x 14 -> 256 15.1-16.3 against 16.3-16.8; 2 x 64 x 56 x 56 -> 64 a tie).
+# (2 x 256 x 14 x 14 -> 256 15.1-16.3 against 16.3-16.8; 2 x 64 x 56 x 56 -> 64 a tie). When
+# the machine ran fast again (its GEMM at 162-167 GFLOP/s), the rules below against the ones
+# before them (one thread from 64 channels, one image too; two threads from 64), ms: two threads
+# 32 x 64 x 28 x 28 -> 64 37.4-39.5 against 39.7-41.1, 5x5 104.6-108.5 against 114.4-120.6;
+# one thread 1 x 64 x 56 x 56 -> 64 8.0-8.3 against 8.3-8.5, 1 x 256 x 14 x 14 -> 256 6.8-7.2
+# against 8.4-8.7: they win in both of the machine's states.
 #
 # The rules of the machines' profiles (:mod:`minidl.functional._machine`) whose 2-D convs
 # follow a rule of their own: (least channels on one thread, least channels on more), and a

@@ -54,9 +54,10 @@ MIN_CHANNELS_1D_THREADS = {3: 64}
 # 64 2.90-3.23 against 2.40-2.68; 32 x 64 x 256 -> 64 6.7-7.0 against 6.1-6.3; 32 x 128 x 256 ->
 # 128 20.4-21.3 against 16.5-17.2; 32 x 256 x 256 -> 256 57.8-59.5 against 52.2-54.2; 8 x 512
 # x 128 -> 512 28.0-29.0 against 26.3-27.2. Those ran in the machine's slower hours (2048^3
-# GEMM 132-138 GFLOP/s); in its faster ones (145-171) the one-thread convs below 128 channels
-# had tied (32 x 16 x 1000 -> 32 6.97-7.11 against 6.55-7.34; 8 x 64 x 256 -> 64 2.02-2.17
-# against 2.10-2.33) but for 8 x 16 x 256 -> 32 (0.58-0.60 against 0.52-0.54).
+# GEMM 132-138 GFLOP/s); in its faster ones (162-167), this rule against Winograd: one thread
+# 32 x 16 x 1000 -> 32 7.2-7.7 against 7.9-9.3, 8 x 64 x 256 -> 64 a tie, 5 taps 3.3-3.8
+# against 3.6-4.0; two threads 32 x 128 x 256 -> 128 13.9-14.6 against 16.4-17.8, 8 x 64 x 256
+# -> 64 1.9-2.2 against 2.25-2.33.
 PROFILE_RULES = {_machine.INTEL_AVX512: ({3: 128, 5: 128}, {})}
 # At most this many bytes of V a chunk below MIN_CHANNELS_1D_THREADS[3] channels on one
 # thread, where the batch's V is over twice that (else one chunk): with few channels the
