@@ -725,10 +725,10 @@ class Tiles:
         self.B_T, self.G, self.A_T, self.order = b_t, g, a_t, list(order)
         self.kernel, self.alpha = g.shape[1], b_t.shape[0]
         self.halo = (self.kernel - 1) // 2
-        # (G g G^T)[a, b] = sum_kl G[a, k] g[k, l] G[b, l]: row (a, b), column (k, l) of kron(G, G)
-        self.GG = np.kron(g, g)
-        # ... its rows (a, b) in the order the transforms hold a tile's rows and columns
-        self.GG_ordered = self.GG[[a * self.alpha + b for a in self.order for b in self.order]]
+        # (G g G^T)[a, b] = sum_kl G[a, k] g[k, l] G[b, l]: row (a, b), column (k, l) of kron(G, G),
+        # its rows (a, b) taken in the order the transforms hold a tile's rows and columns
+        rows = [a * self.alpha + b for a in self.order for b in self.order]
+        self.GG_ordered = np.kron(g, g)[rows]
         self.stage, self.stage_output, self.stage_grad, self.stage_transposed = stages
 
 

@@ -234,7 +234,7 @@ def summed_gemms(fn, items, nbytes=None, macs=0):
     share was a fresh allocation the size of the weight, whose pages the system hands out
     anew: four chunks of 32 x 256 x 7 x 7 -> 256 (3x3), backward, their dW^T products 3.9,
     5.0, 5.1, 5.1 ms where one alone runs in 3.7 (Intel Xeon, one thread, December 2026)."""
-    if len(items) > 1 and gemm_workers(nbytes, macs) > 1:
+    if _on_workers(items, nbytes, macs):
         shares = map_ordered(fn, items)
         return None if shares[0] is None else summed(shares)
     total = None
@@ -383,9 +383,15 @@ def shares(n, workers):
 def map_gemms(fn, items, nbytes=None, macs=0):
     """:func:`map_ordered` for items that run GEMMs, on :func:`gemm_workers` threads (on the
     caller's thread alone while BLAS has its threads)."""
-    if len(items) <= 1 or gemm_workers(nbytes, macs) <= 1:
+    if not _on_workers(items, nbytes, macs):
         return [fn(item) for item in items]
     return map_ordered(fn, items)
+
+
+def _on_workers(items, nbytes, macs):
+    """Whether a loop of GEMM items goes to the workers: more than one item, and
+    :func:`gemm_workers` more than one thread."""
+    return len(items) > 1 and gemm_workers(nbytes, macs) > 1
 
 
 def matmul(a, b):

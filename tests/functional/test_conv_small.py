@@ -16,12 +16,15 @@ from minidl.functional.conv import (
 )
 from minidl.functional.windows import window_geometry
 
+# The limit as it ships: tests/conftest.py sets conv.SMALL_COLUMNS_BYTES to -1 before each test
+SHIPPED_LIMIT = 256 * 2**10
+
 
 @pytest.fixture
 def small_rule(monkeypatch):
     """The rule as it ships (tests/conftest.py turns it off for the other tests), and a count of
     the forwards and backwards it took."""
-    monkeypatch.setattr(conv, "SMALL_COLUMNS_BYTES", 256 * 2**10)
+    monkeypatch.setattr(conv, "SMALL_COLUMNS_BYTES", SHIPPED_LIMIT)
     taken = {"forward": 0, "backward": 0}
     forward, grads = conv._vectorized_forward, conv._vectorized_grads
 
@@ -52,7 +55,7 @@ def small_rule(monkeypatch):
          "lenet-1-image", "groups"])  # fmt: skip
 def test_which_convs_are_small(x_shape, w_shape, padding, dtype, small, monkeypatch):
     """At most 256 KiB of windows for the batch (C_in prod(k) x N prod(out) x itemsize)."""
-    monkeypatch.setattr(conv, "SMALL_COLUMNS_BYTES", 256 * 2**10)
+    monkeypatch.setattr(conv, "SMALL_COLUMNS_BYTES", SHIPPED_LIMIT)
     win = window_geometry(x_shape[2:], w_shape[2:], 1, padding, 1)
     assert conv._small(x_shape, w_shape, win, np.dtype(dtype).itemsize) is small
 
