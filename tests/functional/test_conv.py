@@ -274,6 +274,35 @@ def test_blocked_im2col_equals_naive(nd, cfg, rng, monkeypatch):
     assert_tiers_equal(*_arrays(cfg, rng), rng)
 
 
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "groups", "padding", "stride"),
+    [
+        ((5, 4, 11), (6, 2, 3), 2, 1, 1),
+        ((5, 1, 9, 8), (6, 1, 5, 5), 1, 2, 1),  # a gray first layer's
+        ((5, 4, 9, 8), (6, 2, 3, 3), 2, 0, 2),
+        ((4, 3, 5, 6, 5), (6, 1, 3, 2, 3), 3, 1, 1),
+    ],  # fmt: skip
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_blocks_add_the_bias_in_their_gemm(x_shape, w_shape, groups, padding, stride, dtype,
+                                                rng, monkeypatch):  # fmt: skip
+    """The row blocks' GEMM carries the bias (a row of ones under each group's windows, a
+    column of biases beside its weights): y equals the loops' over several blocks, with groups
+    and on 1-3 spatial axes, with a bias and without (to float32's or float64's rounding of
+    sums of up to 26 terms)."""
+    monkeypatch.setattr(blocked, "BLOCK_BYTES", 1)  # a block per output row (MIN_COLUMNS)
+    monkeypatch.setattr(blocked, "MIN_COLUMNS", 4)
+    x, w = rng.normal(size=x_shape).astype(dtype), rng.normal(size=w_shape).astype(dtype)
+    win = window_geometry(x_shape[2:], w_shape[2:], stride, padding)
+    assert len(blocked.row_blocks(blocked._canvas(x, win), w.shape, groups, win)) > 1
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for b in (rng.normal(size=w_shape[0]).astype(dtype), None):
+        y = blocked._forward_row_blocks(x, w, b, groups, win)
+        want = conv_nd_forward_naive(x, w, b, stride=stride, padding=padding, groups=groups)[0]
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y, want, rtol=0, atol=tol)
+
+
 def test_blocks_cover_the_output(monkeypatch):
     """Blocks tile the output exactly: ~3 rows per block on a 100-row output gives 34 blocks;
     a budget below one row splits the second axis too (here 10 columns -> 4 per block); the
