@@ -70,8 +70,9 @@ class ImagesInnerLayout:
         np.copyto(turned, np.moveaxis(xp, 0, -1))
         return turned
 
-    def columns(self, xp):
-        """col (C prod(k), prod(out) m): one copy of the turned canvas's windows."""
+    def columns(self, xp, ones=False):
+        """col (C prod(k), prod(out) m): one copy of the turned canvas's windows; with
+        ``ones``, a row of ones below (``_conv_blocked.column_matrix``)."""
         turned = self._turned(xp)
         c, m, win = xp.shape[1], xp.shape[0], self.win
         spatial = turned.strides[1:-1]
@@ -79,9 +80,9 @@ class ImagesInnerLayout:
                                                                  strict=True)),
                    *spatial, turned.strides[-1])  # fmt: skip
         shape = (c, *win.kernel, *win.out, m)
-        col = _scratch.scratch("col", shape, xp.dtype)
-        np.copyto(col, np.ndarray(shape, xp.dtype, turned, 0, strides))
-        return col.reshape(c * math.prod(win.kernel), self.positions * m)
+        out, col = _conv_blocked.column_matrix(shape, c * math.prod(win.kernel), ones, xp.dtype)
+        np.copyto(out, np.ndarray(shape, xp.dtype, turned, 0, strides))
+        return col
 
     def images(self, a, m):
         """``a`` (rows, prod(out) m), a chunk's product in this column order, as a view

@@ -108,17 +108,19 @@ class WideLayout:
         part.starts = [start + part.t0 for start in self.starts]
         return part
 
-    def columns(self, xp):
-        """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]."""
+    def columns(self, xp, ones=False):
+        """col (C prod(k), m T): row (c, p), column (n, t) holds canvas[n, c, f(d p) + t]; with
+        ``ones``, a row of ones below (``_conv_blocked.column_matrix``)."""
         xp = xp[..., self.t0 :] if self.t0 else xp  # a slab's runs start at its first position
         m, c = xp.shape[:2]
         sn, sc, item = xp.strides[0], xp.strides[1], xp.itemsize
         offsets = tuple(d * st * item for d, st in zip(self.win.dilation, self.steps, strict=True))
         shape, strides = (c, *self.win.kernel, m, self.positions), (sc, *offsets, sn, item)
         runs = _strided(xp, shape, strides)
-        col = _scratch.scratch("col", runs.shape, xp.dtype)
-        np.copyto(col, runs)
-        return col.reshape(c * math.prod(self.win.kernel), m * self.positions)
+        out, col = _conv_blocked.column_matrix(shape, c * math.prod(self.win.kernel), ones,
+                                               xp.dtype)  # fmt: skip
+        np.copyto(out, runs)
+        return col
 
     def canvas(self, x):
         """The flattened canvas the runs are read from: ``x`` padded, (N, C, L)."""
@@ -218,14 +220,15 @@ class PhasedLayout(WideLayout):
             for on_plane, on_x in self.pieces:
                 out[images][on_x] = planes[(images, slice(None)) + on_plane]
 
-    def columns(self, planes):
+    def columns(self, planes, ones=False):
         """col (C prod(k), m T): row (c, p), column (n, t) holds planes[n, c, starts[p] + t],
-        one copy of runs per kernel offset."""
+        one copy of runs per kernel offset; with ``ones``, a row of ones below."""
         m, c = planes.shape[:2]
-        col = _scratch.scratch("col", (c, len(self.starts), m, self.positions), planes.dtype)
+        shape = (c, len(self.starts), m, self.positions)
+        out, col = _conv_blocked.column_matrix(shape, c * len(self.starts), ones, planes.dtype)
         for j, start in enumerate(self.starts):
-            np.copyto(col[:, j], planes[:, :, start : start + self.positions].swapaxes(0, 1))
-        return col.reshape(c * len(self.starts), m * self.positions)
+            np.copyto(out[:, j], planes[:, :, start : start + self.positions].swapaxes(0, 1))
+        return col
 
 
 def _image_blocks(x):
