@@ -211,12 +211,23 @@ def _images_per_chunk(x, weight, win):
 
 
 
-class Im2colLayout:
+class CanvasCol2im:
+    """dx by way of the canvas' gradient, for the layouts whose col2im adds into it."""
+
+    def input_grad(self, dcol, canvas_shape, out):
+        """dx from ``dcol``: col2im into a zero canvas gradient (``add_columns``), then its
+        part on x into ``out`` (``to_input``)."""
+        dxp = _scratch.zeros("dcanvas", canvas_shape, dcol.dtype)
+        self.add_columns(dxp, dcol)
+        self.to_input(dxp, out)
+
+
+class Im2colLayout(CanvasCol2im):
     """How a chunk of images becomes columns: every window of the canvas, one column per output
     position (``Windows.columns``), ``positions`` = prod(out) per image, the columns ordered
     (image, position). ``images`` views a chunk's product (rows, m positions) as (m, rows,
-    *out); ``add_columns`` is col2im. ``_conv_wide`` and ``_conv_images_inner`` give other
-    layouts of the same members."""
+    *out); ``add_columns`` is col2im and ``input_grad`` dx from a chunk's dcol.
+    ``_conv_wide`` and ``_conv_images_inner`` give other layouts of the same members."""
 
     def __init__(self, win):
         self.win, self.positions = win, math.prod(win.out)
@@ -442,9 +453,7 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
         if dx is not None:  # the whole chunk at once (slabs' col2im runs were too short)
             dcol = _scratch.scratch("dcol", (groups, w2.shape[2], m * positions), x.dtype)
             np.matmul(w2.swapaxes(-1, -2), dyc, out=dcol)
-            dxp = _scratch.zeros("dcanvas", xp.shape, x.dtype)
-            layout.add_columns(dxp, dcol.reshape(-1, m * positions))  # col2im
-            layout.to_input(dxp, out=dx[a : a + m])
+            layout.input_grad(dcol.reshape(-1, m * positions), xp.shape, out=dx[a : a + m])
         return dw_t
 
     chunks, work, limit = chunks_of_images(n, x.shape[1], weight.shape, layout.win, positions,

@@ -83,7 +83,7 @@ def _grid(canvas_shape, win):
     return sum((o - 1) * st for o, st in zip(win.out, steps, strict=True)) + 1, steps
 
 
-class WideLayout:
+class WideLayout(_conv_blocked.CanvasCol2im):
     """The wide grid as a column layout for ``_conv_blocked``'s chunk loops: ``positions`` = T
     per image; offset ``p`` of every window is the run ``[starts[p], starts[p] + T)`` of each
     flattened (C-contiguous) canvas image."""

@@ -639,7 +639,8 @@ def test_images_inner_layout_by_hand():
     """Two 1-D images 1..4 and 11..14, kernel 2, no padding: three outputs each, and the
     columns ordered (position, image): offset 0 reads [1, 11, 2, 12, 3, 13], offset 1 [2, 12,
     3, 13, 4, 14]. col2im adds them back: an all-ones dcol gives each element of x the number
-    of windows that read it (1, 2, 2, 1), on top of what dx held."""
+    of windows that read it (1, 2, 2, 1), on top of what dx held; ``input_grad`` writes them
+    into dx, whatever it held."""
     win = window_geometry((4,), 2, 1, 0)
     layout = inner.ImagesInnerLayout(win)
     x = np.array([[[1.0, 2, 3, 4]], [[11.0, 12, 13, 14]]])
@@ -650,6 +651,8 @@ def test_images_inner_layout_by_hand():
     dx = np.full((2, 1, 4), 10.0)
     layout.add_columns(dx, np.ones((2, 6)))
     np.testing.assert_array_equal(dx, [[[11, 12, 12, 11]], [[11, 12, 12, 11]]])
+    layout.input_grad(np.ones((2, 6)), x.shape, out=dx)
+    np.testing.assert_array_equal(dx, [[[1, 2, 2, 1]], [[1, 2, 2, 1]]])
 
 
 def test_images_inner_only_where_it_pays():
