@@ -55,7 +55,7 @@ def _default_machine_rules():
 
 @pytest.fixture(autouse=True)
 def _chunk_loops_for_small_convs():
-    """Small convs run as the vectorized tier (``conv.SMALL_COLUMNS_BYTES``), and most tests'
+    """Small convs run as one chunk (``conv.SMALL_COLUMNS_BYTES``), and most tests'
     inputs are small: they would no longer reach the chunk loops they are written for. So the
     tests run with the rule off; ``tests/functional/test_conv_small.py`` turns it on. Set and
     put back by hand, for the reason given in ``_default_machine_rules``."""

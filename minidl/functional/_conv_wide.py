@@ -42,6 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from minidl.functional import _conv_blocked, _scratch, _threads
+from minidl.functional._ufunc_buffer import with_rows_in_place
 from minidl.functional.windows import padded_shape
 
 # Measured with benchmarks/bench_sweep.py at one thread (December 2026): 3x3 'same' convs with
@@ -283,6 +284,72 @@ def backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True)
     layout = layout_for(x.shape, win)
     return _conv_blocked.backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad,
                                          weight_grad)  # fmt: skip
+
+
+def whole_forward(x, weight, bias, groups, win):
+    """y (N, C_out, *out) of a small conv (``conv.SMALL_COLUMNS_BYTES`` of windows for the
+    batch) on the wide grid, the whole batch as one chunk on the caller's thread: the steps of
+    ``_conv_blocked.forward_chunks`` (canvas, runs, ``y = [w b] [col; 1]``, the output
+    positions copied out) without its chunk and slab bookkeeping, which costs more than such a
+    conv's GEMM. Against the vectorized tier's strided gather, one copy of runs per kernel
+    offset (see :func:`whole_backward` for the figures)."""
+    layout = layout_for(x.shape, win)
+    n, c_out = x.shape[0], weight.shape[0]
+    w2, fused = _with_bias(weight, bias, groups)
+    col = layout.columns(layout.canvas(x), ones=fused)
+    yc = np.matmul(w2, col.reshape(groups, -1, n * layout.positions))
+    yc = yc.reshape(c_out, n * layout.positions)
+    if bias is not None and not fused:
+        yc += bias.reshape(c_out, 1)
+    y = np.empty((n, c_out) + win.out, dtype=x.dtype)
+    np.copyto(y, layout.images(yc, n))
+    return y
+
+
+def _with_bias(weight, bias, groups):
+    """``(w2, fused)``: the weights as (groups, C_out/g, C_g prod(k)), with the bias as one more
+    column where it rides in the GEMM (one group, as in ``forward_chunks``)."""
+    w2 = weight.reshape(groups, weight.shape[0] // groups, -1)
+    fused = bias is not None and groups == 1
+    if fused:
+        w2 = np.concatenate([w2, bias.reshape(1, -1, 1)], axis=2)
+    return w2, fused
+
+
+@with_rows_in_place  # col2im's runs, one per channel and image, T long each
+def whole_backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad=True):
+    """``(dx, dweight, dbias)`` of a small conv on the wide grid, the whole batch as one chunk
+    (:func:`whole_forward`): dy onto the grid (zero on its extra positions), ``dW = dy
+    col^T``, ``dcol = w^T dy``, col2im by one addition of runs per kernel offset.
+
+    The vectorized tier that ran small convs before gathers and adds strided rows of one
+    output row each (27 x 32 rows of 32 for a 1 x 3 x 32 x 32 -> 16 3x3 conv), where these
+    move 27 runs of 1,086. A conv layer's forward + backward with dx, us, the tier -> these
+    (one thread, best of 300, two alternating runs, Intel Xeon, December 2026): that conv
+    156 -> 140-144; 2 images of it 236-250 -> 205-209; 1 x 1 x 28 x 28 -> 6 (5x5) 134-135 ->
+    114-115; 1 x 6 x 14 x 14 -> 16 (5x5) 154-157 -> 138-142; 1 x 32 x 13 x 13 -> 64 299-300 ->
+    270-278; 2 x 32 x 7 x 7 -> 64 332-338 -> 288-301; 4 x 16 x 8 x 8 -> 16 265-267 -> 214-221;
+    1 x 1 x 28 x 28 -> 32 (3x3) a tie, 116-120 and 117-119. The forward alone ties: the
+    fixed cost of a call (argument checks, the choice of path, the layer's own) is most of
+    it."""
+    layout = layout_for(x.shape, win)
+    n, c_out, T = x.shape[0], weight.shape[0], layout.positions
+    o_g, cols = c_out // groups, n * T
+    # zero on the grid's extra positions, so that their wrapped windows add nothing
+    dyc = (np.zeros if T > math.prod(win.out) else np.empty)((c_out, cols), x.dtype)
+    np.copyto(layout.images(dyc, n), dy)
+    dyc = dyc.reshape(groups, o_g, cols)
+    xp = layout.canvas(x)
+    dw = dx = None
+    if weight_grad:
+        col = layout.columns(xp).reshape(groups, -1, cols)
+        dw = np.matmul(dyc, col.swapaxes(1, 2)).reshape(weight.shape)
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if has_bias else None
+    if input_grad:
+        dcol = np.matmul(weight.reshape(groups, o_g, -1).swapaxes(1, 2), dyc)
+        dx = np.empty_like(x)
+        layout.input_grad(dcol.reshape(-1, cols), xp.shape, out=dx)
+    return dx, dw, db
 
 
 def _pointwise_forward(x, weight, bias, groups, win):

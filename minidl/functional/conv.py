@@ -43,8 +43,8 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    about 3e-6 of the largest output in float32; a 1-D conv of 3 taps from 16 channels (of 5
    from 64; as above by the machine) F(2, 3) or F(2, 5) along its axis, 1.5 or 1.67 times fewer
    (:mod:`minidl.functional._conv_winograd_1d`). A conv whose batch's windows fit in
-   ``SMALL_COLUMNS_BYTES`` (256 KiB) runs as tier 2: the chunk loops' bookkeeping would be
-   most of its time.
+   ``SMALL_COLUMNS_BYTES`` (256 KiB) runs as one chunk on the wide grid, without the chunk
+   loops' bookkeeping, which would be most of its time (``_conv_wide.whole_forward``).
 
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
@@ -80,17 +80,18 @@ class ConvCache:
 
 
 # A conv whose whole im2col matrix (every window of the batch) is at most SMALL_COLUMNS_BYTES
-# runs as the vectorized tier below, one gather and one GEMM per group for the batch: the chunk
-# loops' bookkeeping (chunks, slabs, layouts, scratch buffers, their worker hand-off) costs some
-# 30-70 us a call, most of a small conv. Forward + backward with dx (without), minidl's fast
-# path against the vectorized tier, us, one thread, best of 7 x 300 (Intel Xeon, December
-# 2026): 1 x 3 x 32 x 32 -> 16 (3x3, 108 KiB of windows) 194 against 164 (129 against 79);
-# 2 images of it 268 against 248 (183 against 145); 1 x 1 x 28 x 28 -> 6 (5x5) 148 against
-# 128 (104 against 58); 1 x 6 x 14 x 14 -> 16 (5x5) 178 against 149; 1 x 32 x 13 x 13 -> 64
-# 352 against 297; 1 x 1 x 28 x 28 -> 32 (3x3, 23 KiB) 152 against 86 (96 against 53); the
-# same at two threads. Above it the chunks win or tie: 4 x 3 x 32 x 32 -> 16 (432 KiB) 533
-# against 579, 8 x 6 x 14 x 14 -> 16 (468 KiB) 501 against 646, 1 x 16 x 28 x 28 -> 32 (441
-# KiB) a tie.
+# runs as one chunk, one gather and one GEMM per group for the batch (_conv_wide.whole_forward
+# and whole_backward): the chunk loops' bookkeeping (chunks, slabs, scratch buffers, their
+# worker hand-off) costs some 30-70 us a call, most of a small conv. It first ran as the
+# vectorized tier below; forward + backward with dx (without), the chunk loops against that
+# tier, us, one thread, best of 7 x 300 (Intel Xeon, December 2026): 1 x 3 x 32 x 32 -> 16
+# (3x3, 108 KiB of windows) 194 against 164 (129 against 79); 2 images of it 268 against 248
+# (183 against 145); 1 x 1 x 28 x 28 -> 6 (5x5) 148 against 128 (104 against 58); 1 x 6 x 14 x
+# 14 -> 16 (5x5) 178 against 149; 1 x 32 x 13 x 13 -> 64 352 against 297; 1 x 1 x 28 x 28 ->
+# 32 (3x3, 23 KiB) 152 against 86 (96 against 53); the same at two threads. Above it the chunks
+# win or tie: 4 x 3 x 32 x 32 -> 16 (432 KiB) 533 against 579, 8 x 6 x 14 x 14 -> 16 (468 KiB)
+# 501 against 646, 1 x 16 x 28 x 28 -> 32 (441 KiB) a tie. The one chunk on the wide grid
+# against the vectorized tier: _conv_wide.whole_backward.
 SMALL_COLUMNS_BYTES = 256 * 2**10
 
 
@@ -188,8 +189,8 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     and more (on one thread from 12) by F(2x2, 5x5) (:mod:`minidl.functional._conv_winograd`);
     the 1-D stride-1 ones of 3 taps from 16 channels (5 taps from 64; by the machine too) by
     F(2, 3) or F(2, 5) (:mod:`minidl.functional._conv_winograd_1d`); and a small one
-    (``SMALL_COLUMNS_BYTES`` of windows for the batch) by :func:`conv_nd_forward_vectorized`'s
-    one GEMM.
+    (``SMALL_COLUMNS_BYTES`` of windows for the batch) by one GEMM for the batch, its windows
+    gathered as runs of the wide grid (``_conv_wide.whole_forward``).
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:
@@ -204,7 +205,7 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     macs = _conv_blocked.gemm_macs(x.shape[0], math.prod(cache.windows.out), weight.shape)
     if _small(x.shape, weight.shape, cache.windows, x.itemsize):
         with _threads.blas_held_for(x.shape[0], macs):
-            return _vectorized_forward(x, weight, bias, cache), cache
+            return _conv_wide.whole_forward(x, weight, bias, cache.groups, cache.windows), cache
     fast = _chunk_loops(x.shape, weight.shape, cache.groups, cache.windows)
     if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
         fast = _conv_blocked  # image by image, by _conv_blocked's row blocks
@@ -252,7 +253,8 @@ def _backward(dy, c, input_grad, weight_grad=True):
     macs = _conv_blocked.gemm_macs(c.x.shape[0], math.prod(c.windows.out), c.weight.shape)
     with _threads.blas_held_for(c.x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
         if _small(c.x.shape, c.weight.shape, c.windows, c.x.itemsize):
-            return _vectorized_grads(dy, c, input_grad, weight_grad)
+            return _conv_wide.whole_backward(dy, c.x, c.weight, c.has_bias, c.groups, c.windows,
+                                             input_grad, weight_grad)  # fmt: skip
         if not input_grad and _conv_blocked.weight_grads_per_image(c.weight.shape, c.windows):
             return _conv_blocked.weight_grads(dy, c.x, c.weight, c.has_bias, c.groups, c.windows)
         fast = _chunk_loops(c.x.shape, c.weight.shape, c.groups, c.windows)

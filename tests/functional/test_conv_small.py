@@ -1,12 +1,13 @@
-"""Small convs run as the vectorized tier (``conv.SMALL_COLUMNS_BYTES``): which ones, and that
-the fast path's results there still equal the loops'."""
+"""Small convs run as one chunk on the wide grid (``conv.SMALL_COLUMNS_BYTES``,
+``_conv_wide.whole_forward`` / ``whole_backward``): which ones, and that the fast path's results
+there still equal the loops'."""
 
 import numpy as np
 import pytest
 from test_conv import CASES, IDS, _arrays
 
 from minidl.functional import _conv_depthwise as depthwise
-from minidl.functional import conv
+from minidl.functional import _conv_wide, conv
 from minidl.functional.conv import (
     conv_nd_backward,
     conv_nd_backward_naive,
@@ -26,7 +27,7 @@ def small_rule(monkeypatch):
     the forwards and backwards it took."""
     monkeypatch.setattr(conv, "SMALL_COLUMNS_BYTES", SHIPPED_LIMIT)
     taken = {"forward": 0, "backward": 0}
-    forward, grads = conv._vectorized_forward, conv._vectorized_grads
+    forward, grads = _conv_wide.whole_forward, _conv_wide.whole_backward
 
     def counted_forward(*args):
         taken["forward"] += 1
@@ -36,8 +37,8 @@ def small_rule(monkeypatch):
         taken["backward"] += 1
         return grads(*args)
 
-    monkeypatch.setattr(conv, "_vectorized_forward", counted_forward)
-    monkeypatch.setattr(conv, "_vectorized_grads", counted_grads)
+    monkeypatch.setattr(_conv_wide, "whole_forward", counted_forward)
+    monkeypatch.setattr(_conv_wide, "whole_backward", counted_grads)
     return taken
 
 
@@ -60,9 +61,9 @@ def test_which_convs_are_small(x_shape, w_shape, padding, dtype, small, monkeypa
     assert conv._small(x_shape, w_shape, win, np.dtype(dtype).itemsize) is small
 
 
-@pytest.mark.parametrize(("nd", "cfg"), CASES[::3], ids=IDS[::3])
+@pytest.mark.parametrize(("nd", "cfg"), CASES, ids=IDS)
 def test_small_convs_equal_the_loops(nd, cfg, rng, small_rule):
-    """The random tiny convs of test_conv.py (1-D to 3-D, strides, dilations, 'same', groups)
+    """Every random tiny conv of test_conv.py (1-D to 3-D, strides, dilations, 'same', groups)
     through the fast path with the rule on: forward, backward with and without dx, and dx alone
     (the transposed conv's forward) equal the loops to 1e-12 in float64; every conv but the
     depthwise ones took the rule."""
