@@ -292,16 +292,8 @@ def forward_chunks(x, weight, bias, groups, layout):
     28 x 28 -> 128, stride 2; AMD EPYC, December 2026)."""
     n, c_out, positions = x.shape[0], weight.shape[0], layout.positions
     o_g = c_out // groups
-    w2 = weight.reshape(groups, o_g, -1)
     y = np.empty((n, c_out) + layout.win.out, dtype=x.dtype)
-    # one group: the bias rides in the GEMM, as in the row blocks (a row of ones under the
-    # windows, the bias beside the weights), not a pass over the product (32 x 16 x 28 x 28 ->
-    # 32, 3x3: forward 3.97-4.21 ms with that pass, 3.70-3.77 without a bias; Intel Xeon, one
-    # thread, December 2026); with groups, whose rows a layout writes group after group,
-    # still added to the product
-    fused = bias is not None and groups == 1
-    if fused:
-        w2 = np.concatenate([w2, bias.reshape(1, c_out, 1)], axis=2)
+    w2, fused = weights_with_bias(weight, bias, groups)
     bias = None if bias is None or fused else bias.reshape(c_out, 1)
 
     def one_chunk(chunk):  # writes y[a : a + m] alone
@@ -328,6 +320,20 @@ def forward_chunks(x, weight, bias, groups, layout):
     slab_bytes = max(limit, CHUNK_BYTES)
     _threads.map_gemms(one_chunk, chunks, *work)
     return y
+
+
+def weights_with_bias(weight, bias, groups):
+    """``(w2, fused)``: the weights as (groups, C_out/g, C_g prod(k)) and whether the bias
+    rides in the GEMM, as one more column of them (one group: the layout's columns then end in a
+    row of ones, ``columns(xp, ones=True)``). That is not a pass over the product (32 x 16 x 28
+    x 28 -> 32, 3x3: forward 3.97-4.21 ms with that pass, 3.70-3.77 without a bias; Intel Xeon,
+    one thread, December 2026); with groups, whose rows a layout writes group after group, the
+    caller adds the bias to the product."""
+    w2 = weight.reshape(groups, weight.shape[0] // groups, -1)
+    fused = bias is not None and groups == 1
+    if fused:
+        w2 = np.concatenate([w2, bias.reshape(1, -1, 1)], axis=2)
+    return w2, fused
 
 
 def _forward_row_blocks(x, weight, bias, groups, win):

@@ -295,7 +295,7 @@ def whole_forward(x, weight, bias, groups, win):
     offset (see :func:`whole_backward` for the figures)."""
     layout = layout_for(x.shape, win)
     n, c_out = x.shape[0], weight.shape[0]
-    w2, fused = _with_bias(weight, bias, groups)
+    w2, fused = _conv_blocked.weights_with_bias(weight, bias, groups)
     col = layout.columns(layout.canvas(x), ones=fused)
     yc = np.matmul(w2, col.reshape(groups, -1, n * layout.positions))
     yc = yc.reshape(c_out, n * layout.positions)
@@ -304,16 +304,6 @@ def whole_forward(x, weight, bias, groups, win):
     y = np.empty((n, c_out) + win.out, dtype=x.dtype)
     np.copyto(y, layout.images(yc, n))
     return y
-
-
-def _with_bias(weight, bias, groups):
-    """``(w2, fused)``: the weights as (groups, C_out/g, C_g prod(k)), with the bias as one more
-    column where it rides in the GEMM (one group, as in ``forward_chunks``)."""
-    w2 = weight.reshape(groups, weight.shape[0] // groups, -1)
-    fused = bias is not None and groups == 1
-    if fused:
-        w2 = np.concatenate([w2, bias.reshape(1, -1, 1)], axis=2)
-    return w2, fused
 
 
 @with_rows_in_place  # col2im's runs, one per channel and image, T long each
