@@ -434,18 +434,13 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
     # each chunk's product transposed into dW read it with a stride of C_out elements (8 x 256
     # x 14 x 14 -> 256, 3x3: backward 37 ms against 30, four chunks; Intel Xeon, December 2026)
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
-    extra = positions > math.prod(layout.win.out)  # columns that are no output position
 
     @with_rows_in_place  # col2im's runs, one per channel and image: 28 x 28 -> 838 each
     def one_chunk(chunk):  # returns this chunk's dW^T; writes dx[a : a + m] alone
         a, m = chunk
         xp = layout.canvas(x[a : a + m])  # in this thread's scratch buffer
-        # dy of these images in col's column order, (C_out, m positions); zero elsewhere
-        dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m * positions),
-                                                              x.dtype)  # fmt: skip
-        np.copyto(layout.images(dyc, m), dy[a : a + m])
+        dyc = dy_columns(layout, dy[a : a + m]).reshape(groups, o_g, m * positions)
         db.add(a, m)
-        dyc = dyc.reshape(groups, o_g, m * positions)
         dw_t = None
         for part, _ in slabs(layout, m, limit, position_bytes) if weight_grad else ():
             # the windows with the batch inside the columns: (groups, C_g prod(k), m positions)
@@ -468,6 +463,18 @@ def backward_chunks(dy, x, weight, has_bias, groups, layout, input_grad, weight_
     dw_t = _threads.summed_gemms(one_chunk, chunks, *work)
     dw = _turned(dw_t).reshape(weight.shape) if weight_grad else None
     return dx, dw, db.result()
+
+
+def dy_columns(layout, dy):
+    """``dy`` of a chunk's images (m, C_out, *out) in its columns' order, (C_out, m
+    positions), in this thread's scratch buffer "dy": zero on the columns that are no output
+    position (a wide grid's extra ones), so that their windows add nothing to dW or dcol."""
+    m, c_out = dy.shape[:2]
+    extra = layout.positions > math.prod(layout.win.out)
+    dyc = (_scratch.zeros if extra else _scratch.scratch)("dy", (c_out, m * layout.positions),
+                                                          dy.dtype)  # fmt: skip
+    np.copyto(layout.images(dyc, m), dy)
+    return dyc
 
 
 def _turned(a):

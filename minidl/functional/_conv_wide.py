@@ -323,12 +323,9 @@ def whole_backward(dy, x, weight, has_bias, groups, win, input_grad, weight_grad
     fixed cost of a call (argument checks, the choice of path, the layer's own) is most of
     it."""
     layout = layout_for(x.shape, win)
-    n, c_out, T = x.shape[0], weight.shape[0], layout.positions
-    o_g, cols = c_out // groups, n * T
-    # zero on the grid's extra positions, so that their wrapped windows add nothing
-    dyc = (np.zeros if T > math.prod(win.out) else np.empty)((c_out, cols), x.dtype)
-    np.copyto(layout.images(dyc, n), dy)
-    dyc = dyc.reshape(groups, o_g, cols)
+    c_out, cols = weight.shape[0], x.shape[0] * layout.positions
+    o_g = c_out // groups
+    dyc = _conv_blocked.dy_columns(layout, dy).reshape(groups, o_g, cols)
     xp = layout.canvas(x)
     dw = dx = None
     if weight_grad:
