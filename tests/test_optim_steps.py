@@ -1,11 +1,15 @@
 """The optimizer step functions: equal to ``torch.optim`` step for step, equal to their loop
 twins, pure (nothing modified), the classes built on them, and their bad arguments."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 from minidl.optim import SGD, Adam, AdamW
 from minidl.optim.steps import (
+    AdamStep,
+    SGDStep,
     adam_step,
     adam_step_naive,
     adamw_step,
@@ -114,17 +118,111 @@ def test_steps_are_pure():
 
 
 def test_classes_run_the_step_functions():
-    """The classes' result equals the step functions' (one formula, one place)."""
-    p0, grads = _grads(3)
-    for cls, run, cfg in [
-        (SGD, lambda: _run_sgd(sgd_step, p0, grads, SGD_CONFIGS[3])[0], SGD_CONFIGS[3]),
-        (Adam, lambda: _run_adam(adam_step, p0, grads, ADAM_CONFIGS[2])[0], ADAM_CONFIGS[2]),
-        (AdamW, lambda: _run_adam(adamw_step, p0, grads, ADAM_CONFIGS[1])[0], ADAM_CONFIGS[1]),
-    ]:
+    """The classes' result equals the step functions' (one formula, one place), for every
+    configuration and over five steps: from the third the classes write into the arrays the
+    step before let go."""
+    p0, grads = _grads(5)
+    cases = [(SGD, lambda c=c: _run_sgd(sgd_step, p0, grads, c)[0], c) for c in SGD_CONFIGS]
+    cases += [(Adam, lambda c=c: _run_adam(adam_step, p0, grads, c)[0], c) for c in ADAM_CONFIGS]
+    cases += [(AdamW, lambda c=c: _run_adam(adamw_step, p0, grads, c)[0], c)
+              for c in ADAM_CONFIGS]  # fmt: skip
+    for cls, run, cfg in cases:
         opt, p = cls(**cfg), p0.copy()
         for g in grads:
             opt.step({"w": p}, {"w": g})
         np.testing.assert_array_equal(p, run())
+
+
+@pytest.mark.parametrize("cfg", SGD_CONFIGS)
+def test_sgd_step_into_out_is_the_same_step(cfg):
+    """``out``: the same bits as new arrays, written into the arrays given and returned; the
+    inputs untouched."""
+    p0, grads = _grads(4)
+    want = _run_sgd(sgd_step, p0, grads, cfg)
+    p, buf = p0.copy(), None
+    for g in grads:
+        before = (p.copy(), g.copy(), None if buf is None else buf.copy())
+        out = SGDStep(np.empty_like(p), np.empty_like(p))
+        got = sgd_step(p, g, buf, **cfg, out=out)
+        assert got.param is out.param
+        assert got.momentum_buffer is (out.momentum_buffer if cfg.get("momentum") else None)
+        for a, b in zip((p, g, buf), before, strict=True):
+            np.testing.assert_array_equal(a, b)
+        p, buf = got
+    np.testing.assert_array_equal(p, want[0])
+    if want[1] is not None:
+        np.testing.assert_array_equal(buf, want[1])
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("cfg", ADAM_CONFIGS)
+def test_adam_step_into_out_is_the_same_step(cfg, decoupled):
+    p0, grads = _grads(4)
+    want = _run_adam(adam_step, p0, grads, cfg, decoupled=decoupled)
+    p, state = p0.copy(), (None, None, None)
+    for t, g in enumerate(grads, start=1):
+        out = AdamStep(*(np.empty_like(p) for _ in range(4)))
+        got = adam_step(p, g, *state, step=t, **cfg, decoupled=decoupled, out=out)
+        assert all(a is b for a, b in zip(got[:3], out[:3], strict=True))
+        assert got.max_exp_avg_sq is (out.max_exp_avg_sq if cfg.get("amsgrad") else None)
+        p, state = got.param, got[1:]
+    for a, b in zip((p, *state), want, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("out", "exc", "match"),
+    [
+        (lambda p: [p.copy()], TypeError, "adam_step out must be a AdamStep"),
+        (lambda p: AdamStep(np.empty(4), np.empty(3), np.empty(3), None), ValueError,
+         r"out.param must be an array of param's dtype float64 and shape \(3,\), got float64 "
+         r"\(4,\)"),
+        (lambda p: AdamStep(np.empty(3), np.empty(3, np.float32), np.empty(3), None), ValueError,
+         r"out.exp_avg must be an array of param's dtype float64 .* got float32"),
+        (lambda p: AdamStep(p, np.empty(3), np.empty(3), None), ValueError,
+         "out.param must be writeable and apart from the other arrays"),
+        (lambda p: (lambda a: AdamStep(np.empty(3), a, a, None))(np.empty(3)), ValueError,
+         "out.exp_avg_sq must be writeable and apart"),
+    ],
+)  # fmt: skip
+def test_bad_out(out, exc, match):
+    p = np.ones(3)
+    with pytest.raises(exc, match=match):
+        adam_step(p, np.ones(3), step=1, out=out(p))
+    np.testing.assert_array_equal(p, 1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.1),
+        lambda: SGD(0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
+        lambda: SGD(0.05, momentum=0.8, nesterov=True, weight_decay=0.02),
+        lambda: Adam(0.01, weight_decay=0.05),
+        lambda: Adam(0.01, amsgrad=True),
+        lambda: AdamW(0.01, amsgrad=True),
+    ],
+)
+def test_a_class_step_after_the_second_takes_no_new_arrays(make):
+    """From the third step on, the classes write each step into the arrays the step before let
+    go (``Optimizer``'s docstring): tracemalloc sees no array of the parameter's size made.
+    Before, a step made two (SGD) to four (Adam) new arrays of 512 KiB."""
+    rng = np.random.default_rng(0)
+    params = {"w": rng.normal(size=(256, 256)), "b": rng.normal(size=256)}
+    grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+    opt = make()
+    for _ in range(3):
+        opt.step(params, grads)
+    tracemalloc.start()
+    try:
+        opt.step(params, grads)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the finiteness check of the grads makes a mask of 64 KiB (one byte an element)
+    assert peak < 2**18, peak
 
 
 @pytest.mark.parametrize(

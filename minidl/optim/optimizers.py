@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
-from minidl.optim.steps import adam_step, sgd_step
+from minidl.optim.steps import AdamStep, SGDStep, _adam_into, _sgd_into, work_array
 
 
 def gradient_descent(grad, w0, lr, n_steps):
@@ -84,13 +84,18 @@ class Optimizer:
     as it was. Last, the new values are copied into the parameters in place (the arrays the
     model holds stay the same objects) and the new states
     swapped in, with Ctrl-C (SIGINT) held back until that is done and delivered right after:
-    an interrupt lands before or after a whole step, never inside one. The price is one new
-    array per parameter and per state array during a step.
+    an interrupt lands before or after a whole step, never inside one. The price is a second
+    array per parameter and per state array, kept: the fresh arrays a step computes into are
+    those that the step before let go (its new values' arrays, once copied in, and the state
+    arrays it replaced), so that after the first two steps a step takes no fresh memory (see
+    :func:`minidl.optim.steps._outputs`). So an array of ``state`` is written again two steps
+    after it was replaced: copy it to keep it.
     """
 
     def __init__(self, lr):
         self.lr = lr
         self.state = {}
+        self._spare = {}  # name -> {field of a step's result: an array free to write}
 
     @property
     def lr(self):
@@ -108,12 +113,35 @@ class Optimizer:
         with _sigint_held():
             for name, p, new, state in updates:
                 np.copyto(p, new)
+                self._spare[name] = {"param": new, **self._arrays(self.state.get(name))}
                 if state is not None:
                     self.state[name] = state
 
     def zero_state(self):
         """Forget momentum buffers / moments and step counts (start afresh)."""
         self.state.clear()
+        self._spare.clear()
+
+    def _out(self, name, p, kind, buffers):
+        """The arrays one parameter's step writes into (the step functions' ``out``), a
+        ``kind`` of arrays where ``buffers`` says (the value's first) and None elsewhere: the
+        spare ones of the last commit where they fit, else new ones. Nothing in ``state``."""
+        spare = self._spare.get(name, {})
+
+        def array(field):
+            a = spare.get(field)
+            fits = a is not None and a.shape == p.shape and a.dtype == p.dtype
+            return a if fits else np.empty_like(p)
+
+        wanted = (True,) + tuple(buffers)
+        return kind(*(array(f) if w else None for f, w in zip(kind._fields, wanted, strict=True)))
+
+    @staticmethod
+    def _arrays(state):
+        """A state's arrays by the field names of the step functions' results."""
+        if isinstance(state, np.ndarray):  # SGD's momentum buffer
+            return {"momentum_buffer": state}
+        return {k: v for k, v in (state or {}).items() if isinstance(v, np.ndarray)}
 
     def _check(self, params, grads):
         for arg, d in (("params", params), ("grads", grads)):
@@ -205,9 +233,9 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def _compute(self, name, p, g):
-        return sgd_step(p, g, self.state.get(name), lr=self.lr, momentum=self.momentum,
-                        dampening=self.dampening, nesterov=self.nesterov,
-                        weight_decay=self.weight_decay)  # fmt: skip
+        out = self._out(name, p, SGDStep, (self.momentum != 0,))
+        return _sgd_into(out, work_array(p), p, g, self.state.get(name), self.lr, self.momentum,
+                         self.dampening, self.nesterov, self.weight_decay)  # fmt: skip
 
     def __repr__(self):
         return (
@@ -257,20 +285,10 @@ class Adam(Optimizer):
     def _compute(self, name, p, g):
         st = self.state.get(name, {"step": 0})
         t = st["step"] + 1
-        new = adam_step(
-            p,
-            g,
-            st.get("exp_avg"),
-            st.get("exp_avg_sq"),
-            st.get("max_exp_avg_sq"),
-            step=t,
-            lr=self.lr,
-            betas=self.betas,
-            eps=self.eps,
-            weight_decay=self.weight_decay,
-            amsgrad=self.amsgrad,
-            decoupled=self._decoupled,
-        )
+        out = self._out(name, p, AdamStep, (True, True, self.amsgrad))
+        states = (st.get("exp_avg"), st.get("exp_avg_sq"), st.get("max_exp_avg_sq"))
+        new = _adam_into(out, work_array(p), p, g, *states, t, self.lr, self.betas, self.eps,
+                         self.weight_decay, self.amsgrad, self._decoupled)  # fmt: skip
         state = {"step": t, "exp_avg": new.exp_avg, "exp_avg_sq": new.exp_avg_sq}
         if self.amsgrad:
             state["max_exp_avg_sq"] = new.max_exp_avg_sq

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
+from minidl.functional import _scratch
 
 
 class SGDStep(NamedTuple):
@@ -60,6 +61,45 @@ def _check(param, grad, fn, **state):
                 f"{fn} {name} must have param's shape {param.shape}, got {np.shape(a)}"
             )
     return param, grad.astype(param.dtype, copy=False)
+
+
+def _outputs(out, kind, param, grad, *states, buffers):
+    """``(new, work)`` of a step: the arrays it writes its results into, a ``kind``
+    (``SGDStep`` or ``AdamStep``) whose state fields are arrays where ``buffers`` says and None
+    elsewhere, and one work array of the parameter's size (:func:`work_array`). New arrays
+    where ``out`` is None; otherwise ``out``'s, checked: the parameter's shape and dtype,
+    writeable, none overlapping an input or another."""
+    fields = ("param",) + kind._fields[1:]
+    wanted = (True,) + tuple(buffers)
+    if out is None:
+        made = [np.empty_like(param) if want else None for want in wanted]
+        return kind(*made), np.empty_like(param)
+    fn = "adam_step" if kind is AdamStep else "sgd_step"
+    if not isinstance(out, tuple) or len(out) != len(fields):
+        raise TypeError(f"{fn} out must be a {kind.__name__} of arrays, got {type(out).__name__}")
+    inputs = [a for a in (param, grad, *states) if a is not None]
+    checked = []
+    for name, a, want in zip(fields, out, wanted, strict=True):
+        if not want:
+            checked.append(None)
+            continue
+        if not isinstance(a, np.ndarray) or a.shape != param.shape or a.dtype != param.dtype:
+            got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise ValueError(
+                f"{fn} out.{name} must be an array of param's dtype {param.dtype} and shape "
+                f"{param.shape}, got {got}"
+            )
+        if not a.flags.writeable or any(np.may_share_memory(a, b) for b in inputs + checked):
+            raise ValueError(f"{fn} out.{name} must be writeable and apart from the other arrays")
+        checked.append(a)
+    return kind(*checked), work_array(param)
+
+
+def work_array(param):
+    """A work array of ``param``'s shape and dtype: this thread's scratch buffer
+    ``optim-work`` (:mod:`minidl.functional._scratch`), the same memory at every step, where a
+    new array's first writes would be page faults."""
+    return _scratch.scratch("optim-work", param.shape, param.dtype)
 
 
 def _check_sgd(momentum, dampening, nesterov, weight_decay, lr):
@@ -106,22 +146,39 @@ def sgd_step(
     dampening=0.0,
     nesterov=False,
     weight_decay=0.0,
+    out=None,
 ):
     r"""One ``torch.optim.SGD`` step (module docstring): returns ``SGDStep(param,
-    momentum_buffer)``, new arrays (the buffer None without momentum)."""
+    momentum_buffer)``, new arrays (the buffer None without momentum), or ``out``'s arrays
+    written with them (:func:`_outputs`)."""
     param, grad = _check(param, grad, "sgd_step", momentum_buffer=momentum_buffer)
     _check_sgd(momentum, dampening, nesterov, weight_decay, lr)
-    g = grad + weight_decay * param if weight_decay else grad
-    buf = None
+    new, work = _outputs(out, SGDStep, param, grad, momentum_buffer, buffers=(momentum != 0,))
+    return _sgd_into(new, work, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
+                     weight_decay)  # fmt: skip
+
+
+def _sgd_into(new, work, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
+              weight_decay):  # fmt: skip
+    """:func:`sgd_step`'s formulas into ``new``'s arrays, with ``work`` (the parameter's
+    size), nothing checked: the optimizer classes call this, their arguments checked once."""
+    g = grad
+    if weight_decay:  # g = grad + lambda theta, in the new value's array until the end
+        g = np.multiply(param, weight_decay, out=new.param)
+        np.add(grad, g, out=g)
     if momentum:
-        # a copy on the first step: g may be the caller's grad array
-        buf = (
-            g.copy()
-            if momentum_buffer is None
-            else (momentum_buffer * momentum + (1.0 - dampening) * g)
-        )
-        g = g + momentum * buf if nesterov else buf
-    return SGDStep(param - lr * g, buf)
+        buf = new.momentum_buffer
+        if momentum_buffer is None:
+            buf[...] = g  # a copy on the first step: g may be the caller's grad array
+        else:  # b = mu b + (1 - tau) g
+            np.multiply(momentum_buffer, momentum, out=buf)
+            buf += np.multiply(g, 1.0 - dampening, out=work)
+        if nesterov:  # g = g + mu b
+            g = np.add(g, np.multiply(buf, momentum, out=work), out=work)
+        else:
+            g = buf
+    np.subtract(param, np.multiply(g, lr, out=work), out=new.param)  # theta - eta g
+    return new
 
 
 def adam_step(
@@ -138,10 +195,12 @@ def adam_step(
     weight_decay=0.0,
     amsgrad=False,
     decoupled=False,
+    out=None,
 ):
     r"""One ``torch.optim.Adam`` step (``decoupled=True``: ``AdamW``), ``step`` = t >= 1 the
     number of this step; moments None before the first. Returns ``AdamStep(param, exp_avg,
-    exp_avg_sq, max_exp_avg_sq)``, new arrays (the last None without AMSGrad)."""
+    exp_avg_sq, max_exp_avg_sq)``, new arrays (the last None without AMSGrad), or ``out``'s
+    arrays written with them (:func:`_outputs`)."""
     param, grad = _check(
         param,
         grad,
@@ -150,35 +209,60 @@ def adam_step(
         exp_avg_sq=exp_avg_sq,
         max_exp_avg_sq=max_exp_avg_sq,
     )
-    lr, (b1, b2), eps, weight_decay = _check_adam(step, lr, betas, eps, weight_decay)
-    p, g = param, grad
-    if weight_decay and decoupled:
-        p = param * (1.0 - lr * weight_decay)
-    elif weight_decay:
-        g = grad + weight_decay * param
+    lr, betas, eps, weight_decay = _check_adam(step, lr, betas, eps, weight_decay)
+    states = (exp_avg, exp_avg_sq, max_exp_avg_sq)
+    new, work = _outputs(out, AdamStep, param, grad, *states, buffers=(True, True, amsgrad))
+    return _adam_into(new, work, param, grad, *states, step, lr, betas, eps, weight_decay,
+                      amsgrad, decoupled)  # fmt: skip
+
+
+def _adam_into(new, work, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, betas,
+               eps, weight_decay, amsgrad, decoupled):  # fmt: skip
+    """:func:`adam_step`'s formulas into ``new``'s arrays, with ``work`` (the parameter's
+    size), nothing checked: the optimizer classes call this, their arguments checked once
+    (Python floats, as :func:`_check_adam` makes them)."""
+    b1, b2 = betas
     # The formulas of the module docstring, each product and sum written into the arrays this
     # step returns or into one work array, in the order of the expressions, so the roundings
-    # (and the bits) are theirs: 4 new arrays of the parameter's size instead of 12. Adam over
-    # article 003's CNN (225,034 parameters): 0.93 -> 0.83 ms a step, PyTorch 0.53; LeNet-5
-    # (61,706): 0.34 -> 0.30 ms, PyTorch 0.26 (Intel Xeon, one thread, December 2026).
-    m = np.zeros_like(param) if exp_avg is None else exp_avg * b1
-    work = np.multiply(g, 1.0 - b1)
-    m += work  # m = beta1 m + (1 - beta1) g
-    v = np.zeros_like(param) if exp_avg_sq is None else exp_avg_sq * b2
+    # (and the bits) are theirs: 4 new arrays of the parameter's size instead of 12 (Adam over
+    # article 003's CNN, 225,034 parameters: 0.93 -> 0.83 ms a step, PyTorch 0.53; Intel Xeon,
+    # one thread, December 2026), none with ``out``.
+    g = grad
+    if weight_decay and not decoupled:  # g = grad + lambda theta, in the new value's array
+        g = np.multiply(param, weight_decay, out=new.param)
+        np.add(grad, g, out=g)
+    m, v = new.exp_avg, new.exp_avg_sq
+    if exp_avg is None:
+        m.fill(0)
+    else:
+        np.multiply(exp_avg, b1, out=m)
+    m += np.multiply(g, 1.0 - b1, out=work)  # m = beta1 m + (1 - beta1) g
+    if exp_avg_sq is None:
+        v.fill(0)
+    else:
+        np.multiply(exp_avg_sq, b2, out=v)
     np.multiply(g, 1.0 - b2, out=work)
     work *= g
     v += work  # v = beta2 v + (1 - beta2) g g
-    v_max = None
+    v_hat = v
     if amsgrad:
         # before the first step v_max is 0, and max(0, v) is v (v >= 0)
-        v_max = v.copy() if max_exp_avg_sq is None else np.maximum(max_exp_avg_sq, v)
+        v_hat = new.max_exp_avg_sq
+        if max_exp_avg_sq is None:
+            v_hat[...] = v
+        else:
+            np.maximum(max_exp_avg_sq, v, out=v_hat)
     bias_correction1, bias_correction2 = 1.0 - b1**step, 1.0 - b2**step
-    denom = np.sqrt(v if v_max is None else v_max, out=work)
+    denom = np.sqrt(v_hat, out=work)
     denom /= math.sqrt(bias_correction2)
     denom += eps  # sqrt(v_hat) / sqrt(1 - beta2^t) + eps
-    update = m * (lr / bias_correction1)
+    update = np.multiply(m, lr / bias_correction1, out=new.param)
     update /= denom
-    return AdamStep(np.subtract(p, update, out=update), m, v, v_max)
+    p = param
+    if weight_decay and decoupled:  # theta (1 - eta lambda), AdamW's first step
+        p = np.multiply(param, 1.0 - lr * weight_decay, out=work)
+    np.subtract(p, update, out=update)
+    return new
 
 
 def adamw_step(
@@ -194,6 +278,7 @@ def adamw_step(
     eps=1e-8,
     weight_decay=0.01,
     amsgrad=False,
+    out=None,
 ):
     r"""One ``torch.optim.AdamW`` step: :func:`adam_step` with the decay decoupled,
     :math:`\theta \leftarrow \theta(1 - \eta\lambda)` first (PyTorch's default λ = 0.01)."""
@@ -210,6 +295,7 @@ def adamw_step(
         weight_decay=weight_decay,
         amsgrad=amsgrad,
         decoupled=True,
+        out=out,
     )
 
 
