@@ -397,7 +397,12 @@ def _on_workers(items, nbytes, macs):
 def matmul(a, b):
     """``a @ b`` of two matrices; while BLAS is held to one thread (:func:`held`), the rows of
     ``a`` shared out among :func:`count` workers, each writing its rows of the product, from
-    ``GEMM_MIN_MACS`` multiply-adds on."""
+    ``GEMM_MIN_MACS`` multiply-adds on. An inner dimension of one (a dense layer's weight
+    gradient at batch 1) is the outer product, the same bits (one term each): OpenBLAS took
+    220 us for (128 x 1)(1 x 1600), against 75 for ``np.multiply`` and 29 for a batch of two
+    (Intel Xeon, one thread, December 2026)."""
+    if a.shape[1] == 1:
+        return np.multiply(a, b)
     rows = a.shape[0]
     workers = count() if held() else 1
     if workers <= 1 or rows < 2 * workers or rows * a.shape[1] * b.shape[1] < GEMM_MIN_MACS:

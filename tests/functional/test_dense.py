@@ -44,3 +44,21 @@ def test_bad_inputs(rng):
         dense(np.ones((3, 4), dtype=np.float32), w)
     with pytest.raises(ValueError, match="dy must have the forward output's shape"):
         dense_backward(np.ones((3, 3)), dense_forward(np.ones((3, 4)), w)[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_of_one_weight_gradient_is_the_outer_product(rng, dtype):
+    """At batch 1, dW = dy^T x has one term per element: the product runs as np.multiply's
+    outer product (OpenBLAS's inner dimension of one is slow), and each element is exactly
+    that one product, as the index-sum loop computes it (from zero, one addition)."""
+    from minidl.functional.dense import dense_backward_naive, dense_forward_naive
+
+    x, w, b = (rng.normal(size=s).astype(dtype) for s in ((1, 300), (20, 300), (20,)))
+    dy = rng.normal(size=(1, 20)).astype(dtype)
+    got = dense_backward(dy, dense_forward(x, w, b)[1])
+    want = dense_backward_naive(dy, dense_forward_naive(x, w, b)[1])
+    assert got.dweight.dtype == dtype and got.dweight.shape == (20, 300)
+    np.testing.assert_array_equal(got.dweight, want.dweight)
+    np.testing.assert_array_equal(got.dbias, want.dbias)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13  # dx sums 20 terms in another order
+    np.testing.assert_allclose(got.dx, want.dx, rtol=rtol, atol=rtol)
