@@ -2,7 +2,8 @@
 
 Run by hand: ``python benchmarks/bench_training.py [--repeats 15] [--profile]``.
 
-For LeNet-5 and source article 003's CNN (``minidl.nn.zoo``) at batch 32, 64 and 128, float32, the
+For LeNet-5 and source article 003's CNN (``minidl.nn.zoo``) at batch 32, 64 and 128 (issue 14's
+target; ``--batches 1 8 16`` times a student's small batches instead), float32, the
 same architecture is built in PyTorch and both take Adam steps on the same random batch. Each
 framework runs in its own process (in one process, each one's speed depended on the other's
 allocations: see bench_sweep.py); the two processes alternate ``--rounds`` times (so a busy
@@ -108,14 +109,19 @@ def profile_layers(model, x, y, repeats):
               f"   bwd {bwd[i] * 1e3:7.2f} ms", file=sys.stderr)  # fmt: skip
 
 
-CASES = [(name, batch) for name in ("lenet5", "article003_cnn") for batch in (32, 64, 128)]
+BATCHES = (32, 64, 128)
 
 
-def time_framework(framework, repeats, profile):
+def cases(batches=BATCHES):
+    """``(model, batch)`` of every step timed, in the order of the table."""
+    return [(name, batch) for name in ("lenet5", "article003_cnn") for batch in batches]
+
+
+def time_framework(framework, repeats, profile, batches=BATCHES):
     """In this process: the best step time (seconds) of every case, for one framework."""
     rng = np.random.default_rng(0)
     times = []
-    for name, batch in CASES:
+    for name, batch in cases(batches):
         model, x, y, ours, theirs = make_steps(name, batch, rng, WRAPPERS.get(framework))
         step = theirs if framework == "torch" else ours
         for _ in range(2):  # warm-up: allocations, BLAS threads, Adam state, worker processes
@@ -135,6 +141,7 @@ def run_child(framework, args):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     cmd = [sys.executable, __file__, "--child", framework, "--threads", str(args.threads)]
     cmd += ["--repeats", str(args.repeats)] + (["--profile"] if args.profile else [])
+    cmd += ["--batches", *map(str, args.batches)]
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout)
 
@@ -144,6 +151,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the processes")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES),
+                        help="batch sizes (default: 32 64 128, issue 14's target)")  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(), help="threads for both (default: cores)"
     )
@@ -153,7 +162,7 @@ def main():
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # NumPy's BLAS, the same number
     if args.child:
-        print(json.dumps(time_framework(args.child, args.repeats, args.profile)))
+        print(json.dumps(time_framework(args.child, args.repeats, args.profile, args.batches)))
         return
     frameworks = ["minidl", "torch"] + (["minidl-dp", "minidl-pdp"] if threads > 1 else [])
     best = alternating_processes(lambda f: run_child(f, args), frameworks, args.rounds)
@@ -169,7 +178,7 @@ def main():
     wrapped = [("DP", "minidl-dp"), ("PDP", "minidl-pdp")]
     wrapped = [(label, f) for label, f in wrapped if f in best]
     print(header + "".join(f"{label + ' ms':>8}{label + ' ratio':>11}" for label, _ in wrapped))
-    for k, case in enumerate(CASES):
+    for k, case in enumerate(cases(args.batches)):
         (name, batch), steps = case, EPOCH / case[1]
         t_ours, t_torch = best["minidl"][k], best["torch"][k]
         row = f"{name:<15}{batch:>6}{t_ours * 1e3:>11.1f}{t_torch * 1e3:>10.1f}"
