@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from minidl._validation import check_float_array, check_fraction, check_nonnegative
-from minidl.optim.steps import AdamStep, SGDStep, _adam_into, _sgd_into, work_array
+from minidl.optim.steps import AdamStep, SGDStep, _adam_into, _sgd_into, _work_array
 
 
 def gradient_descent(grad, w0, lr, n_steps):
@@ -234,7 +234,7 @@ class SGD(Optimizer):
 
     def _compute(self, name, p, g):
         out = self._out(name, p, SGDStep, (self.momentum != 0,))
-        return _sgd_into(out, work_array(p), p, g, self.state.get(name), self.lr, self.momentum,
+        return _sgd_into(out, _work_array(p), p, g, self.state.get(name), self.lr, self.momentum,
                          self.dampening, self.nesterov, self.weight_decay)  # fmt: skip
 
     def __repr__(self):
@@ -287,7 +287,7 @@ class Adam(Optimizer):
         t = st["step"] + 1
         out = self._out(name, p, AdamStep, (True, True, self.amsgrad))
         states = (st.get("exp_avg"), st.get("exp_avg_sq"), st.get("max_exp_avg_sq"))
-        new = _adam_into(out, work_array(p), p, g, *states, t, self.lr, self.betas, self.eps,
+        new = _adam_into(out, _work_array(p), p, g, *states, t, self.lr, self.betas, self.eps,
                          self.weight_decay, self.amsgrad, self._decoupled)  # fmt: skip
         state = {"step": t, "exp_avg": new.exp_avg, "exp_avg_sq": new.exp_avg_sq}
         if self.amsgrad:

@@ -66,7 +66,7 @@ def _check(param, grad, fn, **state):
 def _outputs(out, kind, param, grad, *states, buffers):
     """``(new, work)`` of a step: the arrays it writes its results into, a ``kind``
     (``SGDStep`` or ``AdamStep``) whose state fields are arrays where ``buffers`` says and None
-    elsewhere, and one work array of the parameter's size (:func:`work_array`). New arrays
+    elsewhere, and one work array of the parameter's size (:func:`_work_array`). New arrays
     where ``out`` is None; otherwise ``out``'s, checked: the parameter's shape and dtype,
     writeable, none overlapping an input or another."""
     fields = ("param",) + kind._fields[1:]
@@ -92,10 +92,10 @@ def _outputs(out, kind, param, grad, *states, buffers):
         if not a.flags.writeable or any(np.may_share_memory(a, b) for b in inputs + checked):
             raise ValueError(f"{fn} out.{name} must be writeable and apart from the other arrays")
         checked.append(a)
-    return kind(*checked), work_array(param)
+    return kind(*checked), _work_array(param)
 
 
-def work_array(param):
+def _work_array(param):
     """A work array of ``param``'s shape and dtype: this thread's scratch buffer
     ``optim-work`` (:mod:`minidl.functional._scratch`), the same memory at every step, where a
     new array's first writes would be page faults."""
