@@ -175,7 +175,7 @@ def test_adam_step_into_out_is_the_same_step(cfg, decoupled):
 @pytest.mark.parametrize(
     ("out", "exc", "match"),
     [
-        (lambda p: [p.copy()], TypeError, "adam_step out must be a AdamStep"),
+        (lambda p: [p.copy()], TypeError, "adam_step out must be an AdamStep"),
         (lambda p: AdamStep(np.empty(4), np.empty(3), np.empty(3), None), ValueError,
          r"out.param must be an array of param's dtype float64 and shape \(3,\), got float64 "
          r"\(4,\)"),

@@ -69,14 +69,14 @@ def _outputs(out, kind, param, grad, *states, buffers):
     elsewhere, and one work array of the parameter's size (:func:`_work_array`). New arrays
     where ``out`` is None; otherwise ``out``'s, checked: the parameter's shape and dtype,
     writeable, none overlapping an input or another."""
-    fields = ("param",) + kind._fields[1:]
+    fields = kind._fields  # param first, then the state
     wanted = (True,) + tuple(buffers)
     if out is None:
         made = [np.empty_like(param) if want else None for want in wanted]
         return kind(*made), np.empty_like(param)
     fn = "adam_step" if kind is AdamStep else "sgd_step"
     if not isinstance(out, tuple) or len(out) != len(fields):
-        raise TypeError(f"{fn} out must be a {kind.__name__} of arrays, got {type(out).__name__}")
+        raise TypeError(f"{fn} out must be an {kind.__name__} of arrays, got {type(out).__name__}")
     inputs = [a for a in (param, grad, *states) if a is not None]
     checked = []
     for name, a, want in zip(fields, out, wanted, strict=True):
