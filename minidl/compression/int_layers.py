@@ -8,10 +8,16 @@ outputs affine int8 with calibrated scale and zero point, bias int32 at scale
 the layer is fused: the output clamp's lower end becomes :math:`Z_y` (the code of 0).
 
 NumPy has no fast integer matrix product, so the int32 accumulator
-:math:`\sum_j q_w (q_x - Z_x)` is computed by a float64 GEMM on the integer values: every
-product is below :math:`2^{15}` and every partial sum below :math:`2^{53}`, so float64 holds
-each exactly and the result is the integer sum bit for bit (checked to fit int32; the
-``accumulate_naive`` twins do it in Python integers and tests hold the two equal).
+:math:`\sum_j q_w (q_x - Z_x)` is computed by a float GEMM on the integer values: every
+product is below :math:`2^{15}`, and every partial sum is an integer no larger than the sum of
+the products' sizes, so a float that holds that bound exactly (float32 below :math:`2^{24}`,
+float64 below :math:`2^{53}`) holds every partial sum exactly, in any order of summation, and
+the result is the integer sum bit for bit (checked to fit int32; the ``accumulate_naive``
+twins do it in Python integers and tests hold the two equal). Each layer takes float32 where
+its bound allows (K terms of at most :math:`127 \cdot 255`: K up to 518, any 3x3 conv of 57
+channels or fewer), float64 otherwise. The conv's sums go through
+:func:`~minidl.functional.conv.conv_nd_sums`, never Winograd's transforms, which divide by 6
+and 24 and would leave 1233.9999999 where the sum is 1234.
 
 The scales and zero points come from calibration in :mod:`minidl.compression.int_model`
 (``quantize_model``), which chains these layers into a ``QuantizedModel``.
@@ -28,7 +34,7 @@ from minidl.compression.quantization import (
     qrange,
     quantize,
 )
-from minidl.functional.conv import conv_nd
+from minidl.functional.conv import conv_nd_sums
 from minidl.functional.windows import output_sizes, pad_array, resolve_padding
 from minidl.layers.dense import Dense
 
@@ -64,6 +70,12 @@ class _QuantizedLinear:
         self.m0, self.shift = quantize_multiplier(self.multiplier)
         self.qmin, self.qmax = qrange(bits)
         self.out_channels = w.shape[0]
+        # the GEMM's float: float32 where the sum of every output's |products| stays below
+        # 2^24 (module docstring), else float64 (below 2^53 for codes of 8 bits)
+        centred = max(self.qmax - self.input_zero_point, self.input_zero_point - self.qmin)
+        largest = int(np.abs(self.weight_q.astype(np.int64)).max(initial=0))
+        terms = self.weight_q[0].size  # products per output: in_features, or C_g prod(k)
+        self.gemm_dtype = np.dtype(np.float32 if terms * largest * centred < 2**24 else np.float64)
 
     def _check_codes(self, q_x):
         q_x = np.asarray(q_x)
@@ -81,12 +93,13 @@ class _QuantizedLinear:
     def accumulate(self, q_x):
         r"""int32 accumulator :math:`\sum_j q_w[o, j](q_x[j] - Z_x) + q_b[o]` (exact: module)."""
         q_x = self._check_codes(q_x)
-        centred = q_x.astype(np.float64) - self.input_zero_point
-        acc = self._gemm(centred, self.weight_q.astype(np.float64))
-        acc += self.bias_q.reshape((1, -1) + (1,) * (acc.ndim - 2))
-        if acc.size and (acc.min() < INT32_MIN or acc.max() > INT32_MAX):
+        dt = self.gemm_dtype
+        centred = q_x.astype(dt) - dt.type(self.input_zero_point)  # |q_x - Z_x| <= 255: exact
+        sums = self._gemm(centred, self.weight_q.astype(dt)).astype(np.int64)  # integers
+        sums += self.bias_q.reshape((1, -1) + (1,) * (sums.ndim - 2))
+        if sums.size and (sums.min() < INT32_MIN or sums.max() > INT32_MAX):
             raise OverflowError(f"{type(self).__name__} accumulator overflows int32")
-        return acc.astype(np.int32)
+        return sums.astype(np.int32)
 
     def __call__(self, q_x):
         """int8 codes in, int8 codes out: requantize(accumulate(q_x)), ReLU fused if set."""
@@ -136,7 +149,8 @@ class QuantizedConv2D(_QuantizedLinear):
         self.dilation, self.groups = layer.dilation, layer.groups
 
     def _gemm(self, centred, w):
-        return conv_nd(centred, w, None, self.stride, self.padding, self.dilation, self.groups)
+        return conv_nd_sums(centred, w, None, self.stride, self.padding, self.dilation,
+                            self.groups)  # fmt: skip
 
     def accumulate_naive(self, q_x):
         """The accumulator as loops over output positions and kernel taps, in Python ints."""

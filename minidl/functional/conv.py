@@ -46,6 +46,10 @@ Three tiers compute (3.4) and its gradients, and the tests hold them equal:
    ``SMALL_COLUMNS_BYTES`` (256 KiB) runs as one chunk on the wide grid, without the chunk
    loops' bookkeeping, which would be most of its time (``_conv_wide.whole_forward``).
 
+``conv_nd_sums`` runs the fast paths without Winograd's: every output the plain sum of its
+products, so on integers whose sums the dtype holds it is the exact integer (the integer
+layers' accumulator, :mod:`minidl.compression.int_layers`).
+
 The fixed-rank ops ``conv1d``, ``conv2d``, ``conv3d`` are in :mod:`minidl.functional.conv_ranks`.
 """
 
@@ -151,9 +155,9 @@ def _winograd(x_shape, weight_shape, groups, win):
     return module if module.applies(x_shape, weight_shape, groups, win) else None
 
 
-def _empty_batch_y(cache):
+def _empty_batch_y(weight, win):
     """The output of a batch of N = 0 images: (0, C_out, *out), as PyTorch."""
-    return np.zeros((0, cache.weight.shape[0]) + cache.windows.out, dtype=cache.x.dtype)
+    return np.zeros((0, weight.shape[0]) + win.out, dtype=weight.dtype)
 
 
 def _empty_batch_grads(cache, input_grad):
@@ -193,24 +197,41 @@ def conv_nd_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, group
     gathered as runs of the wide grid (``_conv_wide.whole_forward``).
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    return _forward(x, weight, bias, cache.groups, cache.windows), cache
+
+
+def conv_nd_sums(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    r"""(3.4) with every output the plain sum of its products: ``y`` as :func:`conv_nd`, by the
+    same paths but never Winograd's, whose transforms divide (F(2x2, 5x5)'s G holds 1/6 and
+    1/24). So on integer-valued ``x`` and ``weight`` whose products and partial sums the dtype
+    holds exactly (below 2^53 in float64, 2^24 in float32) every output is the exact integer,
+    in any order of summation: the integer layers' accumulator
+    (:mod:`minidl.compression.int_layers`), which truncates it to int32."""
+    x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
+    return _forward(x, weight, bias, cache.groups, cache.windows, winograd=False)
+
+
+def _forward(x, weight, bias, groups, win, winograd=True):
+    """y of (3.4) by the fast paths (:func:`conv_nd_forward`); ``winograd=False`` keeps to
+    im2col's GEMMs and the depthwise offsets' sums (:func:`conv_nd_sums`)."""
     if x.shape[0] == 0:
-        return _empty_batch_y(cache), cache
-    if _conv_depthwise.is_depthwise(x.shape, weight.shape, cache.groups):
-        return _conv_depthwise.forward(x, weight, bias, cache.windows), cache
-    winograd = _winograd(x.shape, weight.shape, cache.groups, cache.windows)
-    if winograd is not None:
-        macs = winograd.macs(x.shape, weight.shape, cache.windows)
+        return _empty_batch_y(weight, win)
+    if _conv_depthwise.is_depthwise(x.shape, weight.shape, groups):
+        return _conv_depthwise.forward(x, weight, bias, win)
+    module = _winograd(x.shape, weight.shape, groups, win) if winograd else None
+    if module is not None:
+        macs = module.macs(x.shape, weight.shape, win)
         with _threads.blas_held_for(x.shape[0], macs):  # as the chunk loops below
-            return winograd.forward(x, weight, bias, cache.groups, cache.windows), cache
-    macs = _conv_blocked.gemm_macs(x.shape[0], math.prod(cache.windows.out), weight.shape)
-    if _small(x.shape, weight.shape, cache.windows, x.itemsize):
+            return module.forward(x, weight, bias, groups, win)
+    macs = _conv_blocked.gemm_macs(x.shape[0], math.prod(win.out), weight.shape)
+    if _small(x.shape, weight.shape, win, x.itemsize):
         with _threads.blas_held_for(x.shape[0], macs):
-            return _conv_wide.whole_forward(x, weight, bias, cache.groups, cache.windows), cache
-    fast = _chunk_loops(x.shape, weight.shape, cache.groups, cache.windows)
-    if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, cache.windows):
+            return _conv_wide.whole_forward(x, weight, bias, groups, win)
+    fast = _chunk_loops(x.shape, weight.shape, groups, win)
+    if fast is _conv_wide and _conv_blocked.rows_forward(x.shape, weight.shape, win):
         fast = _conv_blocked  # image by image, by _conv_blocked's row blocks
     with _threads.blas_held_for(x.shape[0], macs):  # the workers' GEMMs, one BLAS thread each
-        return fast.forward(x, weight, bias, cache.groups, cache.windows), cache
+        return fast.forward(x, weight, bias, groups, win)
 
 
 def conv_nd_backward(dy, cache, input_grad=True):
@@ -298,7 +319,7 @@ def conv_nd_forward_vectorized(x, weight, bias=None, stride=1, padding=0, dilati
     """
     x, weight, bias, cache = _setup(x, weight, bias, stride, padding, dilation, groups, "conv_nd")
     if x.shape[0] == 0:  # reshape(..., -1, 0) below cannot infer -1 from no values
-        return _empty_batch_y(cache), cache
+        return _empty_batch_y(weight, cache.windows), cache
     return _vectorized_forward(x, weight, bias, cache), cache
 
 

@@ -11,6 +11,7 @@ requantization's two roundings,
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from minidl.compression.int_model import (
     QuantizedConv2D,
@@ -19,7 +20,9 @@ from minidl.compression.int_model import (
     quantized_layer,
 )
 from minidl.compression.quantization import choose_qparams, dequantize, quantize
+from minidl.functional import _conv_winograd
 from minidl.functional.conv import conv_nd
+from minidl.functional.windows import window_geometry
 from minidl.layers.activations import ReLU, Softmax, Tanh
 from minidl.layers.conv import Conv1D, Conv2D
 from minidl.layers.dense import Dense
@@ -30,6 +33,10 @@ from minidl.nn.model import Sequential
 
 def _qparams(y):
     return choose_qparams(y.min(), y.max())
+
+
+def _windows(x, w, padding):
+    return window_geometry(x.shape[2:], w.shape[2:], 1, padding, 1)
 
 
 def test_dense_accumulator_naive_twin_and_bound(rng):
@@ -93,6 +100,45 @@ def test_conv_accumulator_naive_twin_and_bound(rng, cfg):
              + qx[0] * s_w / 2 + qy[0])  # fmt: skip
     err = np.abs(dequantize(ql(q_in), *qy) - y)
     assert np.all(err <= bound * (1 + 1e-5)), (err / bound).max()
+
+
+def test_conv_accumulator_is_exact_where_conv_nd_takes_winograd(rng):
+    # 96 -> 96 channels, 5x5 'same' on 22 x 22, two images: conv_nd runs this by Winograd's
+    # F(2x2, 5x5) on every machine profile and thread count, whose transforms divide by 6 and
+    # 24. On integer codes its float64 sums are a few 1e-9 off the integers, which the int32
+    # cast truncates (1233.9999999 -> 1233); the layer sums by im2col alone (conv_nd_sums)
+    layer = Conv2D(96, 96, 5, padding=2, rng=rng)
+    x = rng.normal(size=(2, 96, 22, 22)).astype(np.float32)
+    ql = quantized_layer(layer, _qparams(x), _qparams(layer.forward(x)))
+    q_in = quantize(x, *_qparams(x))
+    centred = q_in.astype(np.int64) - ql.input_zero_point
+    w = ql.weight_q.astype(np.int64)
+    assert ql.gemm_dtype == np.float64  # 2400 terms a sum: beyond float32's exact integers
+    assert _conv_winograd.applies(centred.shape, w.shape, 1, _windows(centred, w, padding=2))
+    by_winograd = conv_nd(centred.astype(np.float64), w.astype(np.float64), None, 1, 2)
+    assert np.abs(by_winograd - np.rint(by_winograd)).max() > 0  # what the layer avoids
+    # the exact sums in int64: every 5 x 5 window of the zero-padded centred codes times w
+    windows = sliding_window_view(np.pad(centred, ((0, 0), (0, 0), (2, 2), (2, 2))), (5, 5),
+                                  axis=(2, 3))  # fmt: skip
+    exact = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+    exact += ql.bias_q.reshape(1, -1, 1, 1)
+    np.testing.assert_array_equal(ql.accumulate(q_in), exact)
+
+
+@pytest.mark.parametrize("in_features, dtype", [(518, np.float32), (519, np.float64)])
+def test_accumulator_float_is_float32_only_where_it_is_exact(in_features, dtype):
+    # the worst case of the bound: every weight code +-127 and every centred input code +-255
+    # (Z_x = 127, codes -128), all products of one sign: the sum is in_features x 32,385, below
+    # 2^24 for 518 terms, above it for 519
+    layer = Dense(in_features, 2)
+    layer.params["weight"][:] = -1.0
+    layer.params["bias"][:] = 0.0
+    ql = QuantizedDense(layer, (np.float32(1.0), 127), (np.float32(1e6), 0))
+    assert ql.gemm_dtype == dtype and np.all(ql.weight_q == -127)
+    q_in = np.full((3, in_features), -128, dtype=np.int8)
+    acc = ql.accumulate(q_in)
+    assert np.all(acc == in_features * 127 * 255)
+    np.testing.assert_array_equal(acc, ql.accumulate_naive(q_in))
 
 
 def test_conv1d_and_per_tensor_weights(rng):

@@ -10,7 +10,7 @@ from minidl.functional import _conv_blocked as blocked
 from minidl.functional import _conv_depthwise as depthwise
 from minidl.functional import _conv_images_inner as inner
 from minidl.functional import _conv_wide as wide
-from minidl.functional import _threads
+from minidl.functional import _conv_winograd, _threads
 from minidl.functional.conv import (
     conv_nd,
     conv_nd_backward,
@@ -19,6 +19,7 @@ from minidl.functional.conv import (
     conv_nd_forward,
     conv_nd_forward_naive,
     conv_nd_forward_vectorized,
+    conv_nd_sums,
 )
 from minidl.functional.conv_ranks import conv1d, conv1d_forward, conv2d, conv2d_forward, conv3d
 from minidl.functional.windows import output_sizes, resolve_padding, window_geometry
@@ -874,3 +875,25 @@ def test_wide_grids_strided_views_equal_as_strided(rng):
                                   as_strided(b, (3, 2, 5), b.strides[:2] + (16,)))  # fmt: skip
     with pytest.raises(ValueError):
         wide._strided(a, (3, 4, 11), (320, 80, 8))  # one element past the end
+
+
+def test_conv_nd_sums_is_the_exact_integer_sum_where_conv_nd_takes_winograd(rng):
+    """On integer-valued float32 whose sums stay below 2^24, conv_nd_sums gives every output's
+    exact integer; conv_nd, by Winograd's F(2x2, 5x5) here (its transforms divide by 6 and 24),
+    does not. 96 -> 96 channels on 22 x 22: Winograd's on every machine profile and thread
+    count (its rules in _conv_winograd.applies)."""
+    x = rng.integers(-3, 4, size=(2, 96, 22, 22))
+    w = rng.integers(-3, 4, size=(96, 96, 5, 5))
+    win = window_geometry(x.shape[2:], w.shape[2:], 1, 2)
+    assert _conv_winograd.applies(x.shape, w.shape, 1, win)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), (5, 5), axis=(2, 3))
+    exact = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+    assert np.abs(exact).max() < 2**24  # 2400 products of at most 9 each
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    np.testing.assert_array_equal(conv_nd_sums(x32, w32, None, 1, 2), exact)
+    assert not np.array_equal(conv_nd(x32, w32, None, 1, 2), exact)
+    empty = conv_nd_sums(np.zeros((0, 96, 22, 22), np.float32), w32, None, 1, 2)
+    assert empty.shape == (0, 96, 22, 22) and empty.dtype == np.float32
+    with pytest.raises(ValueError, match="conv_nd input x has 95 channels"):
+        conv_nd_sums(x32[:, :95], w32, None, 1, 2)
