@@ -10,11 +10,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from minidl.compression import int_inference
 from minidl.compression.int_inference import (
     INT32_MAX,
     INT32_MIN,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
+    requantize,
     rounding_divide_by_pot,
     rounding_divide_by_pot_naive,
     saturating_rounding_doubling_high_mul,
@@ -108,3 +110,25 @@ def test_multiply_by_quantized_multiplier_error_bound(rng):
             bound = Fraction(1, 2) + Fraction(1, 2 ** (n + 1)) + abs(exact) / 2**31
             assert abs(gi - exact) <= bound, (M, xi)
             assert abs(gi - _round_half_away(exact)) <= 1
+
+
+@pytest.mark.parametrize("full_axis", [False, True])
+def test_requantize_in_blocks_is_the_naive_twins_value_by_value(rng, monkeypatch, full_axis):
+    """requantize works on blocks of rows: with blocks of two rows here, each value must still
+    be clamp(Z + x M) as the scalar twins compute it, the multipliers broadcast per channel
+    (axis 1) or given per value (their first axis then cut with the rows)."""
+    monkeypatch.setattr(int_inference, "BLOCK_VALUES", 2 * 3 * 5 * 4)
+    acc = rng.integers(-(2**22), 2**22, size=(7, 3, 5, 4))
+    m0, shift = quantize_multiplier(rng.uniform(1e-4, 2.5, size=3))  # M >= 1: a left shift
+    m0, shift = m0.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1)
+    if full_axis:
+        m0, shift = np.broadcast_to(m0, acc.shape), np.broadcast_to(shift, acc.shape)
+    got = requantize(acc, m0, shift, 5, -128, 127)
+    assert got.shape == acc.shape
+    for idx in np.ndindex(*acc.shape):
+        one = (0, idx[1], 0, 0) if not full_axis else idx
+        m, e = int(m0[one]), int(shift[one])
+        x = min(max(int(acc[idx]) << max(e, 0), INT32_MIN), INT32_MAX)
+        scaled = rounding_divide_by_pot_naive(saturating_rounding_doubling_high_mul_naive(x, m),
+                                              max(-e, 0))  # fmt: skip
+        assert got[idx] == min(max(5 + scaled, -128), 127), idx
