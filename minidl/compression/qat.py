@@ -21,7 +21,14 @@ import numpy as np
 
 from minidl._validation import check_float_array
 from minidl.compression.observers import MinMaxObserver
-from minidl.compression.quantization import check_bits, choose_qparams, qrange, quantize_codes
+from minidl.compression.quantization import (
+    check_bits,
+    choose_qparams,
+    code_blocks,
+    codes_exact_in,
+    qrange,
+    quantize_codes,
+)
 from minidl.layers.base import LAYERS, Layer
 from minidl.nn.state_spec import fake_quantize_state
 
@@ -35,17 +42,41 @@ def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False,
     ``float(clamp(q) - Z) * float(S)`` in ``x``'s dtype.
     """
     qmin, qmax = qrange(bits, signed, narrow_range)
-    q = quantize_codes(x, scale, zero_point, qmin, qmax, axis)
-    mask = (q >= qmin) & (q <= qmax)
-    dt = np.asarray(x).dtype
-    s = np.asarray(scale, dtype=dt)
+    x = check_float_array(x, "x")
+    if not codes_exact_in(x.dtype, qmin, qmax):  # 25 bits and more from float32: float64 codes
+        q = quantize_codes(x, scale, zero_point, qmin, qmax, axis)
+        s, z = _per_channel(scale, zero_point, x, axis)
+        return (np.clip(q, qmin, qmax) - z).astype(x.dtype) * s, (q >= qmin) & (q <= qmax)
+    # the same in x's precision, which holds every code here, block by block (code_blocks,
+    # which checks the arguments before its first block)
+    x_hat = mask = None
+    for block, q in code_blocks(x, scale, zero_point, qmin, qmax, axis):
+        if x_hat is None:
+            s, z = _per_channel(scale, zero_point, x, axis)
+            zero = z.astype(x.dtype)
+            x_hat, mask = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=bool)
+        np.logical_and(q >= qmin, q <= qmax, out=_part(mask, block))  # the STE's: pre-clamp
+        np.clip(q, qmin, qmax, out=q)
+        q -= zero
+        np.multiply(q, s, out=_part(x_hat, block))
+    return x_hat, mask
+
+
+def _part(a, block):
+    """``a``'s part for a block of :func:`code_blocks`: a slice of it flattened, or all of it."""
+    return a if block is None else a.reshape(-1)[block]
+
+
+def _per_channel(scale, zero_point, x, axis):
+    """``scale`` (in ``x``'s dtype) and ``zero_point`` (int64) shaped to broadcast on ``x``:
+    along ``axis`` per channel, as they are per tensor."""
+    s = np.asarray(scale, dtype=x.dtype)
     z = np.asarray(zero_point, dtype=np.int64)
     if axis is not None:
-        shape = [1] * q.ndim
+        shape = [1] * x.ndim
         shape[axis] = -1
         s, z = s.reshape(shape), z.reshape(shape)
-    x_hat = (np.clip(q, qmin, qmax) - z).astype(dt) * s
-    return x_hat, mask
+    return s, z
 
 
 def fake_quantize_backward(dy, mask):

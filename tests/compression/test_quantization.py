@@ -7,6 +7,8 @@ tests/crosscheck/test_quantization_torch.py.
 import numpy as np
 import pytest
 
+from minidl.compression import quantization
+from minidl.compression.qat import fake_quantize
 from minidl.compression.quantization import (
     FLOAT32_EPS,
     binarize_weights,
@@ -15,6 +17,7 @@ from minidl.compression.quantization import (
     integer_dtype,
     qrange,
     quantize,
+    quantize_codes,
     quantize_fixed_point,
     quantize_fixed_point_literal,
     sqnr_db,
@@ -239,6 +242,87 @@ def test_wide_codes():
 def test_huge_values_clamp_without_warning():
     x = np.array([3e38, -3e38, np.inf], dtype=np.float32)
     np.testing.assert_array_equal(quantize(x, 1e-3, 0), [127, -128, 127])
+
+
+def _awkward_values(rng, dtype, n=201):
+    """Values that probe the codes' edges at scale 0.25: ties (x/S = k + 1/2), signed zeros,
+    the clamp's ends, values whose code passes float32's exact integers, infinities."""
+    special = [0.0, -0.0, 0.125, -0.125, 0.375, -0.375, 31.875, -32.125, 1e7, -1e7, 3e38, -3e38,
+               np.inf, -np.inf, 1e-30, -1e-30]  # fmt: skip
+    return np.concatenate([special, rng.normal(0, 20, size=n)]).astype(dtype)
+
+
+CODE_CASES = [  # bits, signed, narrow_range, zero point, zero_point_before_rounding
+    (8, True, False, 3, False), (8, True, False, 3, True), (8, False, False, 128, False),
+    (4, False, False, 5, True), (8, True, True, 0, False), (16, True, False, -7, False),
+    (24, True, False, 100, False), (24, False, False, 2**23 + 1, True),  # float32's last fit
+    (25, True, False, 9, False), (32, False, False, 2**31, False),  # float64 codes
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits, signed, narrow, zp, zp_first", CODE_CASES)
+def test_quantize_in_blocks_equals_the_float64_formula(rng, monkeypatch, dtype, bits, signed,
+                                                       narrow, zp, zp_first):  # fmt: skip
+    """quantize computes the codes in x's precision, block by block; the formula in float64,
+    clamp(round(x / S) + Z) (quantize_codes), must give the same codes, and fake_quantize
+    the same x_hat (bit for bit, signed zeros included) and STE mask."""
+    monkeypatch.setattr(quantization, "BLOCK_VALUES", 16)  # 14 blocks, the last one short
+    x = _awkward_values(rng, dtype).reshape(7, 31)
+    qmin, qmax = qrange(bits, signed, narrow)
+    codes = quantize_codes(x, 0.25, zp, qmin, qmax, zero_point_before_rounding=zp_first)
+    got = quantize(x, 0.25, zp, bits, signed, narrow, zero_point_before_rounding=zp_first)
+    assert got.dtype == integer_dtype(bits, signed)
+    np.testing.assert_array_equal(got, np.clip(codes, qmin, qmax).astype(got.dtype))
+    if zp_first:
+        return  # fake quantization rounds before adding Z only
+    x_hat, mask = fake_quantize(x, 0.25, zp, bits, signed, narrow)
+    want = ((np.clip(codes, qmin, qmax) - zp).astype(dtype) * dtype(0.25)).astype(dtype)
+    assert x_hat.dtype == dtype
+    np.testing.assert_array_equal(x_hat.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+    np.testing.assert_array_equal(mask, (codes >= qmin) & (codes <= qmax))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_per_channel_codes_equal_the_float64_formula(rng, axis):
+    x = _awkward_values(rng, np.float32, n=236).reshape(6, 7, 6)
+    s = np.array([0.25, 0.5, 1e-3, 3.0, 0.1, 7.0, 2.0][: x.shape[axis]], dtype=np.float32)
+    z = np.array([0, 3, -5, 127, -128, 1, 2][: x.shape[axis]])
+    codes = quantize_codes(x, s, z, -128, 127, axis=axis)
+    np.testing.assert_array_equal(quantize(x, s, z, axis=axis),
+                                  np.clip(codes, -128, 127).astype(np.int8))  # fmt: skip
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    want = (np.clip(codes, -128, 127) - z.reshape(shape)).astype(np.float32) * s.reshape(shape)
+    x_hat, mask = fake_quantize(x, s, z, axis=axis)
+    np.testing.assert_array_equal(x_hat.view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(mask, (codes >= -128) & (codes <= 127))
+
+
+def test_nan_in_a_later_block_is_refused(monkeypatch):
+    monkeypatch.setattr(quantization, "BLOCK_VALUES", 4)
+    x = np.zeros(10, dtype=np.float32)
+    x[9] = np.nan
+    for f in (lambda: quantize(x, 0.5, 0), lambda: fake_quantize(x, 0.5, 0)):
+        with pytest.raises(ValueError, match="NaN"):
+            f()
+
+
+@pytest.mark.parametrize("code_dtype, zp, float_dtype", [
+    (np.int8, 3, np.float32), (np.uint8, 128, np.float32), (np.int16, -300, np.float32),
+    (np.int32, 5, np.float32), (np.uint32, 2**31, np.float64), (np.int64, 2**40, np.float32),
+])  # fmt: skip
+def test_dequantize_equals_the_int64_formula(rng, code_dtype, zp, float_dtype):
+    """dequantize subtracts Z in the float dtype where it holds q - Z exactly (int8/int16 codes
+    into float32), else in int64 first; both must be float(q - Z) * float(S) bit for bit."""
+    info = np.iinfo(code_dtype)
+    q = np.concatenate([[info.min, info.max, 0], rng.integers(info.min, info.max, size=300,
+                                                                dtype=code_dtype)])  # fmt: skip
+    q = q.astype(code_dtype)
+    got = dequantize(q, 0.37, zp, dtype=float_dtype)
+    want = (q.astype(np.int64) - zp).astype(float_dtype) * np.asarray(0.37, dtype=float_dtype)
+    assert got.dtype == float_dtype
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{got.itemsize}"))
 
 
 def test_quantize_bad_inputs():
