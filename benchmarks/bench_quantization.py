@@ -11,9 +11,9 @@ Cases:
 (b) fake quantization forward + STE backward, 4M values: ``fake_quantize`` (+ backward) vs
     ``torch.fake_quantize_per_tensor_affine`` with autograd;
 (c) the article-003 first conv (64 images 1x28x28, 32 filters 3x3) in integers
-    (``QuantizedConv2D``: float64 GEMM on integer values + requantization) vs the float minidl
-    ``Conv2D`` forward and PyTorch's float ``conv2d``; and the same conv's int accumulator loop
-    twin on 1 image, to show why it is only a test reference.
+    (``QuantizedConv2D``: a float32 GEMM on the integer values, exact here, + requantization)
+    vs the float minidl ``Conv2D`` forward and PyTorch's float ``conv2d``; and the same conv's
+    int accumulator loop twin on 1 image, to show why it is only a test reference.
 """
 
 import argparse
