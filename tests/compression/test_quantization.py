@@ -274,6 +274,8 @@ def test_quantize_in_blocks_equals_the_float64_formula(rng, monkeypatch, dtype, 
     got = quantize(x, 0.25, zp, bits, signed, narrow, zero_point_before_rounding=zp_first)
     assert got.dtype == integer_dtype(bits, signed)
     np.testing.assert_array_equal(got, np.clip(codes, qmin, qmax).astype(got.dtype))
+    transposed = quantize(x.T, 0.25, zp, bits, signed, narrow, zero_point_before_rounding=zp_first)
+    np.testing.assert_array_equal(transposed, got.T)  # a view in another order: blocks of a copy
     if zp_first:
         return  # fake quantization rounds before adding Z only
     x_hat, mask = fake_quantize(x, 0.25, zp, bits, signed, narrow)
