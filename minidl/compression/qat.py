@@ -22,6 +22,7 @@ import numpy as np
 from minidl._validation import check_float_array
 from minidl.compression.observers import MinMaxObserver
 from minidl.compression.quantization import (
+    _check_qparams,
     check_bits,
     choose_qparams,
     code_blocks,
@@ -45,15 +46,16 @@ def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False,
     x = check_float_array(x, "x")
     if not codes_exact_in(x.dtype, qmin, qmax):  # 25 bits and more from float32: float64 codes
         q = quantize_codes(x, scale, zero_point, qmin, qmax, axis)
-        s, z = _per_channel(scale, zero_point, x, axis)
+        s, z = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)  # shaped for x
+        s = s.astype(x.dtype)
         return (np.clip(q, qmin, qmax) - z).astype(x.dtype) * s, (q >= qmin) & (q <= qmax)
     # the same in x's precision, which holds every code here, block by block (code_blocks,
     # which checks the arguments before its first block)
     x_hat = mask = None
     for block, q in code_blocks(x, scale, zero_point, qmin, qmax, axis):
         if x_hat is None:
-            s, z = _per_channel(scale, zero_point, x, axis)
-            zero = z.astype(x.dtype)
+            s, z = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)  # shaped for x
+            s, zero = s.astype(x.dtype), z.astype(x.dtype)
             x_hat, mask = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=bool)
         np.logical_and(q >= qmin, q <= qmax, out=_part(mask, block))  # the STE's: pre-clamp
         np.clip(q, qmin, qmax, out=q)
@@ -65,18 +67,6 @@ def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False,
 def _part(a, block):
     """``a``'s part for a block of :func:`code_blocks`: a slice of it flattened, or all of it."""
     return a if block is None else a.reshape(-1)[block]
-
-
-def _per_channel(scale, zero_point, x, axis):
-    """``scale`` (in ``x``'s dtype) and ``zero_point`` (int64) shaped to broadcast on ``x``:
-    along ``axis`` per channel, as they are per tensor."""
-    s = np.asarray(scale, dtype=x.dtype)
-    z = np.asarray(zero_point, dtype=np.int64)
-    if axis is not None:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        s, z = s.reshape(shape), z.reshape(shape)
-    return s, z
 
 
 def fake_quantize_backward(dy, mask):

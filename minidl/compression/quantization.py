@@ -191,6 +191,20 @@ def _check_qparams(x_shape, scale, zero_point, axis, qmin, qmax):
     return scale.reshape(shape), zp.reshape(shape)
 
 
+def _inverse_scale(x, scale, zero_point, axis, qmin, qmax):
+    """``(1 / S, Z)`` checked (:func:`_check_qparams`) and shaped to broadcast on ``x``, the
+    reciprocal rounded to ``x``'s precision (PyTorch's kernels multiply by it); Z int64."""
+    scale, zp = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)
+    return x.dtype.type(1) / scale.astype(x.dtype), zp
+
+
+def _refuse_nan(scaled):
+    """Raise if ``x / S`` holds a NaN: only a NaN in x makes one (S is finite and > 0), and
+    the minimum carries it (one reduction, no mask array)."""
+    if np.isnan(np.min(scaled, initial=0)):
+        raise ValueError("x contains NaN; quantization needs finite or infinite values, not NaN")
+
+
 def quantize_codes(x, scale, zero_point, qmin, qmax, axis=None, zero_point_before_rounding=False):
     r"""Unclamped integer codes :math:`round(x / S) + Z` (float64 array) and the clamp bounds.
 
@@ -203,13 +217,10 @@ def quantize_codes(x, scale, zero_point, qmin, qmax, axis=None, zero_point_befor
     straight-through mask needs the code before clamping.
     """
     x = check_float_array(x, "x")
-    if np.any(np.isnan(x)):
-        raise ValueError("x contains NaN; quantization needs finite or infinite values, not NaN")
-    scale, zp = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)
-    dt = x.dtype.type
-    inv = dt(1) / scale.astype(x.dtype)
+    inv, zp = _inverse_scale(x, scale, zero_point, axis, qmin, qmax)
     with np.errstate(over="ignore"):  # |x / S| beyond float range is inf, then clamped: intended
         v = x * inv
+    _refuse_nan(v)
     if zero_point_before_rounding:
         return np.rint(v + zp.astype(x.dtype)).astype(np.float64)
     return np.rint(v).astype(np.float64) + zp
@@ -239,9 +250,8 @@ def code_blocks(x, scale, zero_point, qmin, qmax, axis=None, zero_point_before_r
     included; the same values, as the float64 codes are integers this dtype holds, or beyond
     the range on the same side."""
     x = check_float_array(x, "x")
-    scale, zp = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)
-    dt = x.dtype.type
-    inv, zero = dt(1) / scale.astype(x.dtype), zp.astype(x.dtype)  # as quantize_codes
+    inv, zp = _inverse_scale(x, scale, zero_point, axis, qmin, qmax)
+    zero = zp.astype(x.dtype)
     if axis is None and x.size > BLOCK_VALUES:
         flat, buffer = x.reshape(-1), np.empty(BLOCK_VALUES, dtype=x.dtype)
         blocks = [slice(a, a + BLOCK_VALUES) for a in range(0, x.size, BLOCK_VALUES)]
@@ -251,9 +261,7 @@ def code_blocks(x, scale, zero_point, qmin, qmax, axis=None, zero_point_before_r
     for block, part, codes in parts:
         with np.errstate(over="ignore"):  # |x / S| beyond float range is inf, then clamped
             np.multiply(part, inv, out=codes)
-        if np.isnan(np.min(codes, initial=0)):  # NaN only from a NaN in x; the min carries it
-            raise ValueError("x contains NaN; quantization needs finite or infinite values, "
-                             "not NaN")  # fmt: skip
+        _refuse_nan(codes)
         if zero_point_before_rounding:
             codes += zero
             np.rint(codes, out=codes)
