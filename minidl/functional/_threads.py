@@ -59,9 +59,15 @@ MIN_BYTES = 4 * 2**20
 # innermost in L2-sized chunks: LeNet-5's training step at batch 32, two threads, 4.08-4.14 ms
 # with it on the workers (2**22), 3.93-3.98 without (Intel Xeon, December 2026).
 CHUNK_MIN_MACS = 2**23
-# Below this many multiply-adds a matrix product (matmul) runs on one thread: its halves on two
-# workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M multiply-adds: 257
-# us against 220; a worker's hand-off alone costs 50-90 us; Intel Xeon, December 2026).
+# From this many multiply-adds a lone matrix product (the dense layer's) keeps BLAS's own
+# threads: OpenBLAS packs the right-hand matrix once for all its threads, where two workers each
+# packed all of it (256 x 784 by 784 x 512, 103 M: the dense layer's forward + backward 2.4-2.6
+# ms against 3.2-3.4 on two workers with BLAS held, an MLP's training step 24-26 ms against
+# 28-30). Below it such a product runs on one thread, BLAS held as for every op (holds_blas):
+# its halves on two workers ran slower than the whole on one (64 x 1600 by 1600 x 128, 13 M:
+# 257 us against 220; a worker's hand-off costs 50-90 us), and BLAS's threads, woken by the
+# dense layers of LeNet-5 and article 003's CNN, slowed the ops after them (Intel Xeon,
+# December 2026).
 GEMM_MIN_MACS = 2**26
 # Below this many multiply-adds an op's GEMMs leave BLAS as it is: OpenBLAS ran products of up
 # to 64 x 64 x 96 on the caller's thread alone (its other threads took no CPU time over half a
@@ -394,23 +400,23 @@ def _on_workers(items, nbytes, macs):
     return len(items) > 1 and gemm_workers(nbytes, macs) > 1
 
 
+def gemm_held_for(rows, macs):
+    """The context a lone product of ``rows`` rows and ``macs`` multiply-adds (the dense
+    layer's) runs in: BLAS's own threads from ``GEMM_MIN_MACS`` on, else :func:`blas_held_for`.
+    An outer hold (:func:`map_apart`'s) stays held."""
+    if macs >= GEMM_MIN_MACS:
+        return contextlib.nullcontext()
+    return blas_held_for(rows, macs)
+
+
 def matmul(a, b):
-    """``a @ b`` of two matrices; while BLAS is held to one thread (:func:`held`), the rows of
-    ``a`` shared out among :func:`count` workers, each writing its rows of the product, from
-    ``GEMM_MIN_MACS`` multiply-adds on. An inner dimension of one (a dense layer's weight
-    gradient at batch 1) is the outer product, the same bits (one term each): OpenBLAS took
-    220 us for (128 x 1)(1 x 1600), against 75 for ``np.multiply`` and 29 for a batch of two
-    (Intel Xeon, one thread, December 2026)."""
+    """``a @ b`` of two matrices. An inner dimension of one (a dense layer's weight gradient at
+    batch 1) is the outer product, the same bits (one term each): OpenBLAS took 220 us for
+    (128 x 1)(1 x 1600), against 75 for ``np.multiply`` and 29 for a batch of two (Intel Xeon,
+    one thread, December 2026)."""
     if a.shape[1] == 1:
         return np.multiply(a, b)
-    rows = a.shape[0]
-    workers = count() if held() else 1
-    if workers <= 1 or rows < 2 * workers or rows * a.shape[1] * b.shape[1] < GEMM_MIN_MACS:
-        return a @ b
-    out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
-    pieces = [slice(r0, r0 + m) for r0, m in shares(rows, workers)]
-    map_ordered(lambda s: np.matmul(a[s], b, out=out[s]), pieces)
-    return out
+    return a @ b
 
 
 @contextlib.contextmanager

@@ -78,7 +78,7 @@ def dense(x, weight, bias=None):
 def dense_forward(x, weight, bias=None):
     r""":math:`y = x W^\top + b` as one GEMM; returns ``(y, cache)``."""
     x, weight, bias, cache = _check(x, weight, bias, "dense")
-    with _threads.blas_held_for(x.shape[0], weight.size * x.shape[0]):  # as the convs do
+    with _threads.gemm_held_for(x.shape[0], weight.size * x.shape[0]):
         y = _threads.matmul(x, weight.T)
     if bias is not None:
         y += bias  # in place: no second (N, out) array
@@ -90,7 +90,7 @@ def dense_backward(dy, cache):
     :math:`db = \sum_n dy_n` (None without a bias): three GEMM-sized steps."""
     dy = _check_dy(dy, cache, "dense_backward")
     dbias = dy.sum(axis=0) if cache.has_bias else None
-    with _threads.blas_held_for(dy.shape[0], cache.weight.size * dy.shape[0]):
+    with _threads.gemm_held_for(dy.shape[0], cache.weight.size * dy.shape[0]):
         dx, dweight = _threads.matmul(dy, cache.weight), _threads.matmul(dy.T, cache.x)
     return ParamGrads(dx, dweight, dbias)
 

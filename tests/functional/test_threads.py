@@ -364,33 +364,6 @@ def test_gemm_paths_on_workers_equal_the_loops_and_repeat(name, x_shape, w_shape
     assert max(calls) >= 2  # the items really were shared out
 
 
-def test_dense_products_on_workers_equal_the_loops(rng, monkeypatch):
-    """Above GEMM_MIN_MACS, with BLAS held, the dense layer's products are cut by rows among
-    the workers: y, dx, dW and db equal the index-sum loops (dense_*_naive) to float64
-    precision."""
-    from minidl.functional.dense import (
-        dense_backward,
-        dense_backward_naive,
-        dense_forward,
-        dense_forward_naive,
-    )
-
-    monkeypatch.setattr(_threads, "GEMM_MIN_MACS", 1)
-    x, w, b = rng.normal(size=(9, 5)), rng.normal(size=(4, 5)), rng.normal(size=4)
-    dy = rng.normal(size=(9, 4))
-    y_loops, cache_loops = dense_forward_naive(x, w, b)
-    want = dense_backward_naive(dy, cache_loops)
-    calls = []
-    monkeypatch.setattr(_threads, "map_ordered", _counting(_threads.map_ordered, calls))
-    for workers in (2, 3):
-        monkeypatch.setattr(_threads, "WORKERS", workers)
-        y, cache = dense_forward(x, w, b)
-        np.testing.assert_allclose(y, y_loops, rtol=1e-13, atol=1e-13)
-        for got, expected in zip(dense_backward(dy, cache), want, strict=True):
-            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
-    assert calls and min(calls) >= 2
-
-
 @pytest.fixture
 def blas_threads():
     """A reader of BLAS's thread counts through threadpoolctl (independent of the hold's own
@@ -432,6 +405,46 @@ def test_a_single_image_keeps_blas_threads(monkeypatch):
     assert not _threads.holds_blas(2, big - 1)
     monkeypatch.setattr(_threads, "WORKERS", 1)
     assert not _threads.holds_blas(2, big)
+
+
+def test_a_lone_product_keeps_blas_threads_from_gemm_min_macs(blas_threads, monkeypatch):
+    """gemm_held_for (the dense layer's products): BLAS keeps its two threads from
+    GEMM_MIN_MACS multiply-adds on, is held to one below it (with workers allowed), and an
+    outer hold stays held."""
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    big = _threads.GEMM_MIN_MACS
+    with _threads.gemm_held_for(8, big):
+        assert max(blas_threads()) == 2
+    with _threads.gemm_held_for(8, big - 1):
+        assert set(blas_threads()) == {1}
+    with _threads.one_blas_thread(), _threads.gemm_held_for(8, big):
+        assert set(blas_threads()) == {1}
+    assert max(blas_threads()) == 2
+
+
+def test_dense_on_either_side_of_gemm_min_macs_equals_the_loops(rng, monkeypatch):
+    """The dense layer's y, dx, dW and db equal the index-sum loops (dense_*_naive) to
+    float64 precision with its products held to one BLAS thread and with BLAS's threads
+    (GEMM_MIN_MACS moved across this case's 180 multiply-adds)."""
+    from minidl.functional.dense import (
+        dense_backward,
+        dense_backward_naive,
+        dense_forward,
+        dense_forward_naive,
+    )
+
+    x, w, b = rng.normal(size=(9, 5)), rng.normal(size=(4, 5)), rng.normal(size=4)
+    dy = rng.normal(size=(9, 4))
+    y_loops, cache_loops = dense_forward_naive(x, w, b)
+    want = dense_backward_naive(dy, cache_loops)
+    monkeypatch.setattr(_threads, "WORKERS", 2)
+    monkeypatch.setattr(_threads, "HOLD_MIN_MACS", 1)
+    for gemm_min in (1, 10**6):
+        monkeypatch.setattr(_threads, "GEMM_MIN_MACS", gemm_min)
+        y, cache = dense_forward(x, w, b)
+        np.testing.assert_allclose(y, y_loops, rtol=1e-13, atol=1e-13)
+        for got, expected in zip(dense_backward(dy, cache), want, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
 def test_a_forked_child_gets_blas_back(blas_threads):
