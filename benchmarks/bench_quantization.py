@@ -12,8 +12,10 @@ Cases:
     ``torch.fake_quantize_per_tensor_affine`` with autograd;
 (c) the article-003 first conv (64 images 1x28x28, 32 filters 3x3) in integers
     (``QuantizedConv2D``: a float32 GEMM on the integer values, exact here, + requantization)
-    vs the float minidl ``Conv2D`` forward and PyTorch's float ``conv2d``; and the same conv's
-    int accumulator loop twin on 1 image, to show why it is only a test reference.
+    vs PyTorch's int8 conv (``torch.ao.nn.quantized.Conv2d`` on fbgemm, given minidl's codes
+    and scales; the share of equal output codes is printed) and its float ``conv2d``; the float
+    minidl ``Conv2D`` forward vs the latter; and the same conv's int accumulator loop twin on 1
+    image, to show why it is only a test reference.
 """
 
 import argparse
@@ -28,6 +30,27 @@ REPEATS = 7
 def row(name, t_minidl, t_torch):
     print(f"{name:<44s} minidl {t_minidl * 1e3:9.2f} ms   torch {t_torch * 1e3:9.2f} ms   "
           f"ratio {t_minidl / t_torch:6.2f}x")  # fmt: skip
+
+
+def torch_int8_conv(conv, qconv, img, x_qparams, y_qparams):
+    """PyTorch's quantized conv (fbgemm) with minidl's codes: the same per-channel int8 weight
+    codes and scales, input and output scales; PyTorch's activations are unsigned, so its zero
+    points are minidl's plus 128. Returns the module and the quantized input."""
+    import torch
+    from torch.ao.nn import quantized as nnq
+
+    torch.backends.quantized.engine = "fbgemm"
+    scales = torch.from_numpy(qconv.weight_scale.astype(np.float64))
+    w = torch.quantize_per_channel(torch.from_numpy(conv.params["weight"]), scales,
+                                   torch.zeros(scales.numel(), dtype=torch.long), 0,
+                                   torch.qint8)  # fmt: skip
+    assert np.array_equal(w.int_repr().numpy(), qconv.weight_q), "weight codes differ"
+    tconv = nnq.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size)
+    tconv.set_weight_bias(w, torch.from_numpy(conv.params["bias"]))
+    tconv.scale, tconv.zero_point = float(y_qparams[0]), int(y_qparams[1]) + 128
+    x = torch.quantize_per_tensor(torch.from_numpy(img), float(x_qparams[0]),
+                                  int(x_qparams[1]) + 128, torch.quint8)  # fmt: skip
+    return tconv, x
 
 
 def main():
@@ -72,17 +95,23 @@ def main():
     conv = Conv2D(1, 32, 3, rng=rng)
     img = rng.uniform(0, 1, size=(64, 1, 28, 28)).astype(np.float32)
     y = conv.forward(img)
-    qconv = QuantizedConv2D(conv, choose_qparams(0.0, 1.0), choose_qparams(y.min(), y.max()))
-    q_img = quantize(img, *choose_qparams(0.0, 1.0))
+    x_qparams, y_qparams = choose_qparams(0.0, 1.0), choose_qparams(y.min(), y.max())
+    qconv = QuantizedConv2D(conv, x_qparams, y_qparams)
+    q_img = quantize(img, *x_qparams)
     wt, bt = torch.from_numpy(conv.params["weight"]), torch.from_numpy(conv.params["bias"])
     imgt = torch.from_numpy(img)
-    t_int, t_float, t_torch = interleaved(
+    tconv, tq_img = torch_int8_conv(conv, qconv, img, x_qparams, y_qparams)
+    t_int, t_float, t_torch, t_torch_int = interleaved(
         [lambda: qconv(q_img), lambda: conv.forward(img),
-         lambda: torch.nn.functional.conv2d(imgt, wt, bt)],
+         lambda: torch.nn.functional.conv2d(imgt, wt, bt), lambda: tconv(tq_img)],
         repeats,
     )  # fmt: skip
-    row("(c) int8 QuantizedConv2D vs torch float conv", t_int, t_torch)
+    row("(c) int8 QuantizedConv2D vs torch int8 conv", t_int, t_torch_int)
+    row("    ... vs torch float conv", t_int, t_torch)
     row("    float minidl Conv2D vs torch float conv", t_float, t_torch)
+    ours, theirs = qconv(q_img).astype(int), tconv(tq_img).int_repr().numpy().astype(int) - 128
+    print(f"    int8 codes equal to fbgemm's: {np.mean(ours == theirs):.2%}, the others off by "
+          f"{np.abs(ours - theirs).max()} (fbgemm requantizes in float, minidl as gemmlowp)")
     t_naive = best_time(lambda: qconv.accumulate_naive(q_img[:1]), 1)
     print(f"    int accumulator loop twin, 1 image: {t_naive * 1e3:.0f} ms "
           f"(~{t_naive * 64 / t_int:.0f}x the vectorized int conv for 64 images)")  # fmt: skip

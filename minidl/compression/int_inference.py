@@ -123,26 +123,87 @@ def rounding_divide_by_pot_naive(x, exponent):
 
 
 # requantize works on blocks of at most this many values (whole rows of acc's first axis): its
-# dozen int64 steps then read and write arrays that stay in cache, not fresh ones in memory
-# (64 x 32 x 26 x 26 accumulators, int8 out: 27 ms whole, 14 in blocks of one image; Intel
-# Xeon, one thread, December 2026)
+# steps then read and write arrays that stay in cache, not fresh ones in memory (64 x 32 x 26 x
+# 26 accumulators, int8 out, gemmlowp's int64 steps: 27 ms whole, 14 in blocks of one image;
+# Intel Xeon, one thread, December 2026)
 BLOCK_VALUES = 2**15
+# A block whose products |acc| M0 stay below this runs gemmlowp's two roundings in float64
+# (_requantize_float), where every step is then exact: the same integers in a dozen passes
+# over the block instead of twenty-odd (64 x 32 x 26 x 26: 16 -> 5.5 ms; Intel Xeon, one
+# thread, December 2026).
+FLOAT_EXACT_PRODUCT = 2**52
 
 
-def requantize(acc, m0, shift, zero_point, qmin, qmax):
-    r""":math:`q_y = \mathrm{clamp}(Z_y + M \cdot acc, q_{min}, q_{max})` in integers (int64),
-    block by block of ``acc``'s rows (``BLOCK_VALUES``; ``m0`` and ``shift`` broadcast on it)."""
-    acc = np.asarray(acc)
+def requantize(acc, m0, shift, zero_point, qmin, qmax, dtype=np.int64):
+    r""":math:`q_y = \mathrm{clamp}(Z_y + M \cdot acc, q_{min}, q_{max})` with
+    :math:`M = M_0 2^{shift - 31}`, rounded as gemmlowp rounds
+    (:func:`multiply_by_quantized_multiplier`), block by block of ``acc``'s rows
+    (``BLOCK_VALUES``; ``m0`` and ``shift`` broadcast on it); the codes as ``dtype``.
+
+    A block of int32-range integers with ``m0 >= 0``, ``shift <= 0`` and
+    :math:`|acc| M_0 <` ``FLOAT_EXACT_PRODUCT`` (every 8-bit layer's) runs
+    :func:`_requantize_float`, the others the int64 steps; both give the same integers."""
+    acc, m0, shift = np.asarray(acc), np.asarray(m0), np.asarray(shift)
     if acc.ndim == 0 or acc.size <= BLOCK_VALUES:
-        return np.clip(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)
-    out = np.empty(acc.shape, dtype=np.int64)
+        out = np.empty(np.broadcast_shapes(acc.shape, m0.shape, shift.shape), dtype=dtype)
+        _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out)
+        return out
+    out = np.empty(acc.shape, dtype=dtype)
     step = max(1, BLOCK_VALUES // max(1, acc[0].size))
     for a in range(0, acc.shape[0], step):
         rows = slice(a, a + step)
-        part = multiply_by_quantized_multiplier(acc[rows], _rows(m0, rows, acc.ndim),
-                                                _rows(shift, rows, acc.ndim))  # fmt: skip
-        np.clip(zero_point + part, qmin, qmax, out=out[rows])
+        _requantize_block(acc[rows], _rows(m0, rows, acc.ndim), _rows(shift, rows, acc.ndim),
+                          zero_point, qmin, qmax, out[rows])  # fmt: skip
     return out
+
+
+def _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out):
+    """One block of :func:`requantize` into ``out``: in float64 where that is exact."""
+    if _float_exact(acc, m0, shift):
+        _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out)
+        return
+    q = np.clip(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)
+    np.copyto(out, q, casting="unsafe")  # in [qmin, qmax]: fits the codes' dtype
+
+
+def _float_exact(acc, m0, shift):
+    """Whether :func:`_requantize_float` gives gemmlowp's integers for this block: integer
+    ``acc`` in int32's range (gemmlowp's input), no left shift, ``m0 >= 0``, and
+    :math:`|acc| M_0` below ``FLOAT_EXACT_PRODUCT``, so the product and the nudge are exact."""
+    arrays = (acc, m0, shift)
+    if min(a.size for a in arrays) == 0 or not all(np.issubdtype(a.dtype, np.integer)
+                                                   for a in arrays):  # fmt: skip
+        return False
+    if m0.min() < 0 or shift.max() > 0:
+        return False
+    lo, hi = int(acc.min()), int(acc.max())
+    if lo < INT32_MIN or hi > INT32_MAX:
+        return False
+    return max(-lo, hi) * int(m0.max()) < FLOAT_EXACT_PRODUCT
+
+
+def _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out):
+    r"""gemmlowp's two roundings as formulas, in float64 (exact when :func:`_float_exact`):
+
+    .. math:: u = \lfloor acc\, M_0 2^{-31} + 1/2 \rfloor
+              \quad (\text{SaturatingRoundingDoublingHighMul}), \qquad
+              v = \operatorname{sign}(w) \lfloor |w| + 1/2 \rfloor,\;
+              w = u\, 2^{shift} \quad (\text{RoundingDivideByPOT})
+
+    then :math:`\mathrm{clamp}(Z_y + v, q_{min}, q_{max})`. Exact: :math:`|acc M_0| < 2^{52}` is
+    a product without rounding and the powers of two scale exactly; :math:`|t| < 2^{21}`, a
+    multiple of :math:`2^{-31}`, takes its 1/2 exactly; :math:`|u| \le 2^{21}`, so for
+    :math:`n = -shift \le 22` the sum :math:`w \pm 1/2` is exact, and beyond it
+    :math:`|w| \le 1/4`, whose :math:`v = 0` no rounding of that sum can change."""
+    t = np.multiply(acc, m0 * 2.0**-31, out=np.empty(out.shape))  # acc M0 / 2^31, unrounded
+    t += 0.5
+    np.floor(t, out=t)  # u
+    t *= np.exp2(shift.astype(np.float64))  # w = u / 2^n
+    t += np.copysign(0.5, t)
+    np.trunc(t, out=t)  # v: |w| + 1/2 rounded down, the sign put back (half away from zero)
+    t += zero_point
+    np.clip(t, qmin, qmax, out=t)
+    np.copyto(out, t, casting="unsafe")  # integers in [qmin, qmax]
 
 
 def _rows(a, rows, ndim):

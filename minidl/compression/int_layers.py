@@ -106,9 +106,9 @@ class _QuantizedLinear:
         acc = self.accumulate(q_x)
         shape = (1, -1) + (1,) * (acc.ndim - 2)
         lo = max(self.qmin, self.output_zero_point) if self.relu else self.qmin
-        q = requantize(acc, self.m0.reshape(shape), self.shift.reshape(shape),
-                       self.output_zero_point, lo, self.qmax)  # fmt: skip
-        return q.astype(integer_dtype(self.bits))
+        return requantize(acc, self.m0.reshape(shape), self.shift.reshape(shape),
+                          self.output_zero_point, lo, self.qmax,
+                          integer_dtype(self.bits))  # fmt: skip
 
     def forward_float(self, x):
         """Convenience: quantize float ``x``, run the integer layer, dequantize the result."""

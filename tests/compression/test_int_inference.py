@@ -132,3 +132,64 @@ def test_requantize_in_blocks_is_the_naive_twins_value_by_value(rng, monkeypatch
         scaled = rounding_divide_by_pot_naive(saturating_rounding_doubling_high_mul_naive(x, m),
                                               max(-e, 0))  # fmt: skip
         assert got[idx] == min(max(5 + scaled, -128), 127), idx
+
+
+def _requantize_twins(acc, m0, shift, zero_point, qmin, qmax):
+    """clamp(Z + x M) value by value through the scalar twins (Python integers)."""
+    out = np.empty(acc.shape, dtype=np.int64)
+    for idx in np.ndindex(*acc.shape):
+        m, e = int(m0[idx]), int(shift[idx])
+        x = min(max(int(acc[idx]) << max(e, 0), INT32_MIN), INT32_MAX)
+        scaled = rounding_divide_by_pot_naive(saturating_rounding_doubling_high_mul_naive(x, m),
+                                              max(-e, 0))  # fmt: skip
+        out[idx] = min(max(zero_point + scaled, qmin), qmax)
+    return out
+
+
+def test_requantize_in_float64_is_the_naive_twins_on_ties(rng, monkeypatch):
+    """The float64 path (gemmlowp's roundings as floor formulas) against the scalar twins, on
+    every kind of tie, each channel given the same accumulators: M0 = 2^30 halves acc exactly
+    (odd acc: a tie of the high multiply) before shifts of 0 to 3 and 7 (u a half-multiple of
+    2^n: a tie of the divide, both signs); shifts of 22, 23 and 31 (|w| <= 1/4 from 23 on); the
+    largest |acc| any M0 keeps on the path; random multipliers below 1. In blocks of two rows;
+    counted: every block took the float path."""
+    calls = []
+    float_path = int_inference._requantize_float
+    monkeypatch.setattr(int_inference, "_requantize_float",
+                        lambda *a: calls.append(1) or float_path(*a))  # fmt: skip
+    shifts = np.array([0, -1, -2, -3, -7, -22, -23, -31])
+    m0 = np.array([2**30] * 5 + list(quantize_multiplier(rng.uniform(1e-4, 1, size=3))[0]))
+    limit = (2**52 - 1) // (2**31 - 1)  # |acc| below which any M0 < 2^31 keeps the path
+    ties_of_7 = 2 * (np.arange(-20, 21) * 128 + 64)  # u = 128 k + 64 after halving
+    values = np.concatenate([np.arange(-40, 41), ties_of_7, [limit, -limit, 2**21, -(2**21)],
+                             rng.integers(-limit, limit, size=39)])  # fmt: skip
+    acc = np.repeat(values.reshape(-1, 1, 15), 8, axis=1)  # (11 rows, 8 channels, 15)
+    monkeypatch.setattr(int_inference, "BLOCK_VALUES", 2 * acc[0].size)
+    m0s = np.broadcast_to(m0[None, :, None], acc.shape)
+    shifts_b = np.broadcast_to(shifts[None, :, None], acc.shape)
+    got = requantize(acc, m0s[:1], shifts_b[:1], -3, -(2**20), 2**20)
+    np.testing.assert_array_equal(got, _requantize_twins(acc, m0s, shifts_b, -3, -(2**20), 2**20))
+    assert len(calls) == 6  # 11 rows in blocks of 2
+
+
+def test_requantize_takes_the_int64_steps_outside_the_float_bound(rng, monkeypatch):
+    """Blocks the float path cannot hold exactly (|acc| M0 from 2^52; a left shift; acc past
+    int32, which gemmlowp clamps first; a negative M0) take the int64 steps and still equal the
+    scalar twins; the codes come out in the dtype asked for."""
+    calls = []
+    float_path = int_inference._requantize_float
+    monkeypatch.setattr(int_inference, "_requantize_float",
+                        lambda *a: calls.append(1) or float_path(*a))  # fmt: skip
+    monkeypatch.setattr(int_inference, "BLOCK_VALUES", 2)  # one row a block
+    big = 2**52 // (2**31 - 1) + 1  # with M0 = 2^31 - 1 the product passes 2^52
+    acc = np.array([[1, big], [5, -big], [7, 2**33], [3, -1], [9, 4]])
+    m0 = np.array([[2**31 - 1], [2**31 - 1], [2**30], [2**30], [-(2**30)]])
+    shift = np.array([[-2], [-2], [0], [1], [-1]])
+    want = _requantize_twins(acc, np.broadcast_to(m0, acc.shape), np.broadcast_to(shift, acc.shape),
+                             1, -(2**31), 2**31)  # fmt: skip
+    np.testing.assert_array_equal(requantize(acc, m0, shift, 1, -(2**31), 2**31), want)
+    assert calls == []  # 5 blocks of one row, none exact in float64
+    small = requantize(acc[3:4], m0[3:4], np.array([[-1]]), 2, -128, 127, dtype=np.int8)
+    assert small.dtype == np.int8
+    np.testing.assert_array_equal(small, requantize(acc[3:4], m0[3:4], np.array([[-1]]), 2,
+                                                    -128, 127))  # fmt: skip
