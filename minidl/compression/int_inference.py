@@ -13,7 +13,9 @@ accumulator, and the bias quantized to int32 at the accumulator's scale. The rea
 :math:`M_0` then a rounding right shift by n, written out below exactly as gemmlowp's
 ``SaturatingRoundingDoublingHighMul`` and ``RoundingDivideByPOT``. Scalar ``_naive`` twins (plain
 Python integers, line by line as the C++) sit beside the vectorized versions; tests hold them
-equal and check both against exact rational arithmetic.
+equal and check both against exact rational arithmetic. :func:`requantize` runs the same two
+roundings as the floor formulas they are, in float64, wherever every step is exact there
+(every 8-bit layer's accumulators), and the tests hold it to the twins too.
 
 The layers and :func:`quantize_model` are in :mod:`minidl.compression.int_model`.
 """

@@ -76,6 +76,10 @@ class _QuantizedLinear:
         largest = int(np.abs(self.weight_q.astype(np.int64)).max(initial=0))
         terms = self.weight_q[0].size  # products per output: in_features, or C_g prod(k)
         self.gemm_dtype = np.dtype(np.float32 if terms * largest * centred < 2**24 else np.float64)
+        # whether no accumulator can leave int32 (every sum's bound plus the largest bias): then
+        # the sums are cast and the bias added in int32, with no int64 copy and no range check
+        largest_bias = int(np.abs(self.bias_q.astype(np.int64)).max(initial=0))
+        self.fits_int32 = terms * largest * centred + largest_bias <= INT32_MAX
 
     def _check_codes(self, q_x):
         q_x = np.asarray(q_x)
@@ -95,8 +99,14 @@ class _QuantizedLinear:
         q_x = self._check_codes(q_x)
         dt = self.gemm_dtype
         centred = q_x.astype(dt) - dt.type(self.input_zero_point)  # |q_x - Z_x| <= 255: exact
-        sums = self._gemm(centred, self.weight_q.astype(dt)).astype(np.int64)  # integers
-        sums += self.bias_q.reshape((1, -1) + (1,) * (sums.ndim - 2))
+        sums = self._gemm(centred, self.weight_q.astype(dt))  # integers (module docstring)
+        bias = self.bias_q.reshape((1, -1) + (1,) * (sums.ndim - 2))
+        if self.fits_int32:
+            acc = sums.astype(np.int32)
+            acc += bias
+            return acc
+        sums = sums.astype(np.int64)
+        sums += bias
         if sums.size and (sums.min() < INT32_MIN or sums.max() > INT32_MAX):
             raise OverflowError(f"{type(self).__name__} accumulator overflows int32")
         return sums.astype(np.int32)

@@ -141,6 +141,29 @@ def test_accumulator_float_is_float32_only_where_it_is_exact(in_features, dtype)
     np.testing.assert_array_equal(acc, ql.accumulate_naive(q_in))
 
 
+def test_accumulator_in_int32_only_where_no_sum_can_overflow():
+    # the worst case again (518 terms of 32,385: 16,775,430 a sum) plus a bias of about 2.03e9
+    # stays in int32 and is summed there; a bias of about 2.15e9 can overflow with the worst
+    # input, so the sums go through int64 and the range check: exact for a mild input (every
+    # code at Z_x, the accumulator the bias alone), an error for the worst one
+    worst, mild = np.full((3, 518), -128, dtype=np.int8), np.full((3, 518), 127, dtype=np.int8)
+    for bias, fits in ((16.0e6, True), (16.9e6, False)):
+        layer = Dense(518, 2)
+        layer.params["weight"][:] = -1.0
+        layer.params["bias"][:] = bias
+        ql = QuantizedDense(layer, (np.float32(1.0), 127), (np.float32(1e9), 0))
+        assert ql.fits_int32 == fits
+        np.testing.assert_array_equal(ql.accumulate(mild), ql.accumulate_naive(mild))
+        if fits:
+            acc = ql.accumulate(worst)
+            np.testing.assert_array_equal(acc, ql.accumulate_naive(worst))
+            assert acc.dtype == np.int32 and np.all(acc == 518 * 127 * 255 + ql.bias_q)
+        else:
+            assert 518 * 127 * 255 + int(ql.bias_q.max()) > 2**31 - 1
+            with pytest.raises(OverflowError, match="int32"):
+                ql.accumulate(worst)
+
+
 def test_conv1d_and_per_tensor_weights(rng):
     layer = Conv1D(2, 3, 3, padding=1, rng=rng)
     x = rng.normal(size=(2, 2, 9)).astype(np.float32)
