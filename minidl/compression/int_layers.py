@@ -12,8 +12,9 @@ NumPy has no fast integer matrix product, so the int32 accumulator
 product is below :math:`2^{15}`, and every partial sum is an integer no larger than the sum of
 the products' sizes, so a float that holds that bound exactly (float32 below :math:`2^{24}`,
 float64 below :math:`2^{53}`) holds every partial sum exactly, in any order of summation, and
-the result is the integer sum bit for bit (checked to fit int32; the ``accumulate_naive``
-twins do it in Python integers and tests hold the two equal). Each layer takes float32 where
+the result is the integer sum bit for bit (checked to fit int32, or known to where the
+codes' ranges and the bias bound every sum; the ``accumulate_naive`` twins do it in Python
+integers and tests hold the two equal). Each layer takes float32 where
 its bound allows (K terms of at most :math:`127 \cdot 255`: K up to 518, any 3x3 conv of 57
 channels or fewer), float64 otherwise. The conv's sums go through
 :func:`~minidl.functional.conv.conv_nd_sums`, never Winograd's transforms, which divide by 6
