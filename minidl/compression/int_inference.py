@@ -146,42 +146,53 @@ def requantize(acc, m0, shift, zero_point, qmin, qmax, dtype=np.int64):
     :math:`|acc| M_0 <` ``FLOAT_EXACT_PRODUCT`` (every 8-bit layer's) runs
     :func:`_requantize_float`, the others the int64 steps; both give the same integers."""
     acc, m0, shift = np.asarray(acc), np.asarray(m0), np.asarray(shift)
+    # the multipliers' part of the float path's condition, once (the blocks check acc)
+    largest_m0 = _float_multipliers(m0, shift) if np.issubdtype(acc.dtype, np.integer) else None
     if acc.ndim == 0 or acc.size <= BLOCK_VALUES:
         out = np.empty(np.broadcast_shapes(acc.shape, m0.shape, shift.shape), dtype=dtype)
-        _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out)
+        _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, largest_m0)
         return out
     out = np.empty(acc.shape, dtype=dtype)
     step = max(1, BLOCK_VALUES // max(1, acc[0].size))
     for a in range(0, acc.shape[0], step):
         rows = slice(a, a + step)
         _requantize_block(acc[rows], _rows(m0, rows, acc.ndim), _rows(shift, rows, acc.ndim),
-                          zero_point, qmin, qmax, out[rows])  # fmt: skip
+                          zero_point, qmin, qmax, out[rows], largest_m0)  # fmt: skip
     return out
 
 
-def _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out):
+def _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, largest_m0):
     """One block of :func:`requantize` into ``out``: in float64 where that is exact."""
-    if _float_exact(acc, m0, shift):
+    if largest_m0 is not None and _float_exact(acc, largest_m0):
         _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out)
         return
     q = np.clip(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)
     np.copyto(out, q, casting="unsafe")  # in [qmin, qmax]: fits the codes' dtype
 
 
-def _float_exact(acc, m0, shift):
-    """Whether :func:`_requantize_float` gives gemmlowp's integers for this block: integer
-    ``acc`` in int32's range (gemmlowp's input), no left shift, ``m0 >= 0``, and
-    :math:`|acc| M_0` below ``FLOAT_EXACT_PRODUCT``, so the product and the nudge are exact."""
-    arrays = (acc, m0, shift)
-    if min(a.size for a in arrays) == 0 or not all(np.issubdtype(a.dtype, np.integer)
-                                                   for a in arrays):  # fmt: skip
-        return False
+def _float_multipliers(m0, shift):
+    """The largest ``m0`` if the multipliers allow :func:`_requantize_float` (integers, no left
+    shift, ``m0 >= 0``), else None."""
+    if m0.size == 0 or shift.size == 0:
+        return None
+    if not (np.issubdtype(m0.dtype, np.integer) and np.issubdtype(shift.dtype, np.integer)):
+        return None
     if m0.min() < 0 or shift.max() > 0:
+        return None
+    return int(m0.max())
+
+
+def _float_exact(acc, largest_m0):
+    """Whether :func:`_requantize_float` gives gemmlowp's integers for this block of integer
+    ``acc`` whose multipliers allow it (:func:`_float_multipliers`): ``acc`` in int32's range
+    (gemmlowp's input) and :math:`|acc| M_0` below ``FLOAT_EXACT_PRODUCT``, so the product and
+    the nudge are exact."""
+    if acc.size == 0:
         return False
     lo, hi = int(acc.min()), int(acc.max())
     if lo < INT32_MIN or hi > INT32_MAX:
         return False
-    return max(-lo, hi) * int(m0.max()) < FLOAT_EXACT_PRODUCT
+    return max(-lo, hi) * largest_m0 < FLOAT_EXACT_PRODUCT
 
 
 def _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out):

@@ -172,24 +172,32 @@ def test_requantize_in_float64_is_the_naive_twins_on_ties(rng, monkeypatch):
     assert len(calls) == 6  # 11 rows in blocks of 2
 
 
-def test_requantize_takes_the_int64_steps_outside_the_float_bound(rng, monkeypatch):
-    """Blocks the float path cannot hold exactly (|acc| M0 from 2^52; a left shift; acc past
-    int32, which gemmlowp clamps first; a negative M0) take the int64 steps and still equal the
-    scalar twins; the codes come out in the dtype asked for."""
+def test_requantize_takes_the_int64_steps_outside_the_float_bound(monkeypatch):
+    """Accumulators the float path cannot hold exactly take the int64 steps, one condition at
+    a time (|acc| M0 from 2^52; acc past int32, which gemmlowp clamps first; a left shift; a
+    negative M0), and still equal the scalar twins; a control just inside the bound takes the
+    float path. The codes come out in the dtype asked for."""
     calls = []
     float_path = int_inference._requantize_float
     monkeypatch.setattr(int_inference, "_requantize_float",
                         lambda *a: calls.append(1) or float_path(*a))  # fmt: skip
-    monkeypatch.setattr(int_inference, "BLOCK_VALUES", 2)  # one row a block
     big = 2**52 // (2**31 - 1) + 1  # with M0 = 2^31 - 1 the product passes 2^52
-    acc = np.array([[1, big], [5, -big], [7, 2**33], [3, -1], [9, 4]])
-    m0 = np.array([[2**31 - 1], [2**31 - 1], [2**30], [2**30], [-(2**30)]])
-    shift = np.array([[-2], [-2], [0], [1], [-1]])
-    want = _requantize_twins(acc, np.broadcast_to(m0, acc.shape), np.broadcast_to(shift, acc.shape),
-                             1, -(2**31), 2**31)  # fmt: skip
-    np.testing.assert_array_equal(requantize(acc, m0, shift, 1, -(2**31), 2**31), want)
-    assert calls == []  # 5 blocks of one row, none exact in float64
-    small = requantize(acc[3:4], m0[3:4], np.array([[-1]]), 2, -128, 127, dtype=np.int8)
+    cases = [  # (acc, m0, shift, takes the float path)
+        ([1, big - 1], 2**31 - 1, -2, True),
+        ([1, big], 2**31 - 1, -2, False),
+        ([5, -big], 2**31 - 1, -2, False),
+        ([7, 2**33], 2**30, 0, False),
+        ([3, -1], 2**30, 1, False),
+        ([9, 4], -(2**30), -1, False),
+    ]
+    for acc, m0, shift, on_float in cases:
+        calls.clear()
+        acc, m0, shift = np.array([acc]), np.array([[m0]]), np.array([[shift]])
+        want = _requantize_twins(acc, np.broadcast_to(m0, acc.shape),
+                                 np.broadcast_to(shift, acc.shape), 1, -(2**31), 2**31)  # fmt: skip
+        np.testing.assert_array_equal(requantize(acc, m0, shift, 1, -(2**31), 2**31), want)
+        assert bool(calls) == on_float, (acc, m0, shift)
+    acc, m0, shift = np.array([[3, -1]]), np.array([[2**30]]), np.array([[-1]])
+    small = requantize(acc, m0, shift, 2, -128, 127, dtype=np.int8)
     assert small.dtype == np.int8
-    np.testing.assert_array_equal(small, requantize(acc[3:4], m0[3:4], np.array([[-1]]), 2,
-                                                    -128, 127))  # fmt: skip
+    np.testing.assert_array_equal(small, requantize(acc, m0, shift, 2, -128, 127))
