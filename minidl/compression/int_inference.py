@@ -129,10 +129,10 @@ def rounding_divide_by_pot_naive(x, exponent):
 # 26 accumulators, int8 out, gemmlowp's int64 steps: 27 ms whole, 14 in blocks of one image;
 # Intel Xeon, one thread, December 2026)
 BLOCK_VALUES = 2**15
-# A block whose products |acc| M0 stay below this (float_exact_limit) runs gemmlowp's two
-# roundings in float64 (_requantize_float), where every step is then exact: the same integers
-# in a dozen passes over the block instead of twenty-odd (64 x 32 x 26 x 26: 16 -> 5.5 ms;
-# Intel Xeon, one thread, December 2026).
+# A block whose products |acc| M0 stay below this runs gemmlowp's two roundings in float64
+# (_requantize_float), where every step is then exact: the same integers in a dozen passes
+# over the block instead of twenty-odd (64 x 32 x 26 x 26: 16 -> 5.5 ms; Intel Xeon, one
+# thread, December 2026).
 FLOAT_EXACT_PRODUCT = 2**52
 
 
@@ -142,75 +142,61 @@ def requantize(acc, m0, shift, zero_point, qmin, qmax, dtype=np.int64):
     (:func:`multiply_by_quantized_multiplier`), block by block of ``acc``'s rows
     (``BLOCK_VALUES``; ``m0`` and ``shift`` broadcast on it); the codes as ``dtype``.
 
-    A block of integers below :func:`float_exact_limit` in size (every 8-bit layer's) runs
+    A block of int32-range integers with ``m0 >= 0``, ``shift <= 0`` and
+    :math:`|acc| M_0 <` ``FLOAT_EXACT_PRODUCT`` (every 8-bit layer's) runs
     :func:`_requantize_float`, the others the int64 steps; both give the same integers."""
     acc, m0, shift = np.asarray(acc), np.asarray(m0), np.asarray(shift)
-    integers = np.issubdtype(acc.dtype, np.integer)
-    limit = float_exact_limit(m0, shift) if integers else 0  # the multipliers' part, once
+    # the multipliers' part of the float path's condition, once (the blocks check acc)
+    largest_m0 = _float_multipliers(m0, shift) if np.issubdtype(acc.dtype, np.integer) else None
     if acc.ndim == 0 or acc.size <= BLOCK_VALUES:
         out = np.empty(np.broadcast_shapes(acc.shape, m0.shape, shift.shape), dtype=dtype)
-        _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, limit)
+        _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, largest_m0)
         return out
     out = np.empty(acc.shape, dtype=dtype)
-    for rows in _row_blocks(acc):
-        _requantize_block(acc[rows], _rows(m0, rows, acc.ndim), _rows(shift, rows, acc.ndim),
-                          zero_point, qmin, qmax, out[rows], limit)  # fmt: skip
-    return out
-
-
-def requantize_sums(sums, bias, m0, shift, zero_point, qmin, qmax, dtype=np.int64):
-    r""":func:`requantize` of the accumulator ``sums + bias``, for ``sums`` that hold integers
-    (an integer layer's exact float GEMM sums) and a caller that knows every
-    :math:`|sums + bias|` to be below :func:`float_exact_limit` (from its codes' ranges; not
-    checked here): each block runs :func:`_requantize_float` on :math:`sums + bias`, added in
-    float64 (exact), with no int32 accumulator between: no cast, no range check (article 003's
-    first conv in int8 at batch 64: 9.7-9.9 -> 8.1-8.2 ms a call; Intel Xeon, one thread,
-    December 2026)."""
-    out = np.empty(sums.shape, dtype=dtype)
-    for rows in _row_blocks(sums):
-        _requantize_float(sums[rows], _rows(m0, rows, sums.ndim), _rows(shift, rows, sums.ndim),
-                          zero_point, qmin, qmax, out[rows],
-                          bias=_rows(bias, rows, sums.ndim))  # fmt: skip
-    return out
-
-
-def _row_blocks(acc):
-    """Slices of whole rows of ``acc``'s first axis, ``BLOCK_VALUES`` values or one row each."""
     step = max(1, BLOCK_VALUES // max(1, acc[0].size))
-    return [slice(a, a + step) for a in range(0, acc.shape[0], step)]
+    for a in range(0, acc.shape[0], step):
+        rows = slice(a, a + step)
+        _requantize_block(acc[rows], _rows(m0, rows, acc.ndim), _rows(shift, rows, acc.ndim),
+                          zero_point, qmin, qmax, out[rows], largest_m0)  # fmt: skip
+    return out
 
 
-def _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, limit):
+def _requantize_block(acc, m0, shift, zero_point, qmin, qmax, out, largest_m0):
     """One block of :func:`requantize` into ``out``: in float64 where that is exact."""
-    if acc.size and max(-int(acc.min()), int(acc.max())) < limit:
+    if largest_m0 is not None and _float_exact(acc, largest_m0):
         _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out)
         return
     q = np.clip(zero_point + multiply_by_quantized_multiplier(acc, m0, shift), qmin, qmax)
     np.copyto(out, q, casting="unsafe")  # in [qmin, qmax]: fits the codes' dtype
 
 
-def float_exact_limit(m0, shift):
-    r"""The size below which integer accumulators run :func:`_requantize_float` exactly with
-    these multipliers: :math:`|acc| M_0 <` ``FLOAT_EXACT_PRODUCT`` for the largest
-    :math:`M_0`, and :math:`|acc| < 2^{31}` (int32's range, gemmlowp's input). 0 where the
-    multipliers do not allow the float path at all: a left shift (``shift > 0``), a negative
-    or non-integer ``m0``."""
-    m0, shift = np.asarray(m0), np.asarray(shift)
+def _float_multipliers(m0, shift):
+    """The largest ``m0`` if the multipliers allow :func:`_requantize_float` (integers, no left
+    shift, ``m0 >= 0``), else None."""
     if m0.size == 0 or shift.size == 0:
-        return 0
+        return None
     if not (np.issubdtype(m0.dtype, np.integer) and np.issubdtype(shift.dtype, np.integer)):
-        return 0
+        return None
     if m0.min() < 0 or shift.max() > 0:
-        return 0
-    largest = int(m0.max())
-    # |acc| largest < P for integers: |acc| <= (P - 1) // largest
-    product_limit = (FLOAT_EXACT_PRODUCT - 1) // largest + 1 if largest else 2**31
-    return min(product_limit, 2**31)
+        return None
+    return int(m0.max())
 
 
-def _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out, bias=None):
-    r"""gemmlowp's two roundings as formulas, in float64, of ``acc`` (plus ``bias``, if given),
-    exact below :func:`float_exact_limit`:
+def _float_exact(acc, largest_m0):
+    """Whether :func:`_requantize_float` gives gemmlowp's integers for this block of integer
+    ``acc`` whose multipliers allow it (:func:`_float_multipliers`): ``acc`` in int32's range
+    (gemmlowp's input) and :math:`|acc| M_0` below ``FLOAT_EXACT_PRODUCT``, so the product and
+    the nudge are exact."""
+    if acc.size == 0:
+        return False
+    lo, hi = int(acc.min()), int(acc.max())
+    if lo < INT32_MIN or hi > INT32_MAX:
+        return False
+    return max(-lo, hi) * largest_m0 < FLOAT_EXACT_PRODUCT
+
+
+def _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out):
+    r"""gemmlowp's two roundings as formulas, in float64 (exact when :func:`_float_exact`):
 
     .. math:: u = \lfloor acc\, M_0 2^{-31} + 1/2 \rfloor
               \quad (\text{SaturatingRoundingDoublingHighMul}), \qquad
@@ -222,12 +208,7 @@ def _requantize_float(acc, m0, shift, zero_point, qmin, qmax, out, bias=None):
     multiple of :math:`2^{-31}`, takes its 1/2 exactly; :math:`|u| \le 2^{21}`, so for
     :math:`n = -shift \le 22` the sum :math:`w \pm 1/2` is exact, and beyond it
     :math:`|w| \le 1/4`, whose :math:`v = 0` no rounding of that sum can change."""
-    t = np.empty(out.shape)
-    if bias is None:
-        np.multiply(acc, m0 * 2.0**-31, out=t)  # acc M0 / 2^31, unrounded
-    else:
-        np.add(acc, bias, out=t)  # integers below 2^31: exact
-        t *= m0 * 2.0**-31
+    t = np.multiply(acc, m0 * 2.0**-31, out=np.empty(out.shape))  # acc M0 / 2^31, unrounded
     t += 0.5
     np.floor(t, out=t)  # u
     t *= np.exp2(shift.astype(np.float64))  # w = u / 2^n

@@ -26,14 +26,7 @@ The scales and zero points come from calibration in :mod:`minidl.compression.int
 
 import numpy as np
 
-from minidl.compression.int_inference import (
-    INT32_MAX,
-    INT32_MIN,
-    float_exact_limit,
-    quantize_multiplier,
-    requantize,
-    requantize_sums,
-)
+from minidl.compression.int_inference import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
 from minidl.compression.qat import FakeQuantWeight
 from minidl.compression.quantization import (
     choose_qparams,
@@ -87,11 +80,7 @@ class _QuantizedLinear:
         # whether no accumulator can leave int32 (every sum's bound plus the largest bias): then
         # the sums are cast and the bias added in int32, with no int64 copy and no range check
         largest_bias = int(np.abs(self.bias_q.astype(np.int64)).max(initial=0))
-        bound = terms * largest * centred + largest_bias
-        self.fits_int32 = bound <= INT32_MAX
-        # whether every accumulator is small enough for requantize's exact float64 path: then
-        # a call requantizes the GEMM's sums plus the bias directly (requantize_sums)
-        self.sums_to_codes = bound < float_exact_limit(self.m0, self.shift)
+        self.fits_int32 = terms * largest * centred + largest_bias <= INT32_MAX
 
     def _check_codes(self, q_x):
         q_x = np.asarray(q_x)
@@ -106,18 +95,13 @@ class _QuantizedLinear:
             )
         return q_x
 
-    def _sums(self, q_x):
-        r"""The GEMM's float sums :math:`\sum_j q_w[o, j](q_x[j] - Z_x)`, exact integers
-        (module docstring), and the bias codes shaped to add to them."""
+    def accumulate(self, q_x):
+        r"""int32 accumulator :math:`\sum_j q_w[o, j](q_x[j] - Z_x) + q_b[o]` (exact: module)."""
         q_x = self._check_codes(q_x)
         dt = self.gemm_dtype
         centred = q_x.astype(dt) - dt.type(self.input_zero_point)  # |q_x - Z_x| <= 255: exact
-        sums = self._gemm(centred, self.weight_q.astype(dt))
-        return sums, self.bias_q.reshape((1, -1) + (1,) * (sums.ndim - 2))
-
-    def accumulate(self, q_x):
-        r"""int32 accumulator :math:`\sum_j q_w[o, j](q_x[j] - Z_x) + q_b[o]` (exact: module)."""
-        sums, bias = self._sums(q_x)
+        sums = self._gemm(centred, self.weight_q.astype(dt))  # integers (module docstring)
+        bias = self.bias_q.reshape((1, -1) + (1,) * (sums.ndim - 2))
         if self.fits_int32:
             acc = sums.astype(np.int32)
             acc += bias
@@ -129,24 +113,13 @@ class _QuantizedLinear:
         return sums.astype(np.int32)
 
     def __call__(self, q_x):
-        """int8 codes in, int8 codes out: requantize(accumulate(q_x)), ReLU fused if set; where
-        the codes' ranges keep every accumulator on requantize's exact float path
-        (``sums_to_codes``), the GEMM's sums plus the bias go there directly."""
-        lo = max(self.qmin, self.output_zero_point) if self.relu else self.qmin
-        if self.sums_to_codes:
-            sums, bias = self._sums(q_x)
-            m0, shift = self._multipliers(sums.ndim)
-            return requantize_sums(sums, bias, m0, shift, self.output_zero_point, lo, self.qmax,
-                                   integer_dtype(self.bits))  # fmt: skip
+        """int8 codes in, int8 codes out: requantize(accumulate(q_x)), ReLU fused if set."""
         acc = self.accumulate(q_x)
-        m0, shift = self._multipliers(acc.ndim)
-        return requantize(acc, m0, shift, self.output_zero_point, lo, self.qmax,
-                          integer_dtype(self.bits))
-
-    def _multipliers(self, ndim):
-        """``(m0, shift)`` shaped to broadcast along the channel axis of an ``ndim``-D array."""
-        shape = (1, -1) + (1,) * (ndim - 2)
-        return self.m0.reshape(shape), self.shift.reshape(shape)
+        shape = (1, -1) + (1,) * (acc.ndim - 2)
+        lo = max(self.qmin, self.output_zero_point) if self.relu else self.qmin
+        return requantize(acc, self.m0.reshape(shape), self.shift.reshape(shape),
+                          self.output_zero_point, lo, self.qmax,
+                          integer_dtype(self.bits))  # fmt: skip
 
     def forward_float(self, x):
         """Convenience: quantize float ``x``, run the integer layer, dequantize the result."""
