@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from requantize_twins import requantize_twins
 
 from minidl.compression import int_inference
 from minidl.compression.int_inference import (
@@ -134,18 +135,6 @@ def test_requantize_in_blocks_is_the_naive_twins_value_by_value(rng, monkeypatch
         assert got[idx] == min(max(5 + scaled, -128), 127), idx
 
 
-def _requantize_twins(acc, m0, shift, zero_point, qmin, qmax):
-    """clamp(Z + x M) value by value through the scalar twins (Python integers)."""
-    out = np.empty(acc.shape, dtype=np.int64)
-    for idx in np.ndindex(*acc.shape):
-        m, e = int(m0[idx]), int(shift[idx])
-        x = min(max(int(acc[idx]) << max(e, 0), INT32_MIN), INT32_MAX)
-        scaled = rounding_divide_by_pot_naive(saturating_rounding_doubling_high_mul_naive(x, m),
-                                              max(-e, 0))  # fmt: skip
-        out[idx] = min(max(zero_point + scaled, qmin), qmax)
-    return out
-
-
 def test_requantize_in_float64_is_the_naive_twins_on_ties(rng, monkeypatch):
     """The float64 path (gemmlowp's roundings as floor formulas) against the scalar twins, on
     every kind of tie, each channel given the same accumulators: M0 = 2^30 halves acc exactly
@@ -168,7 +157,7 @@ def test_requantize_in_float64_is_the_naive_twins_on_ties(rng, monkeypatch):
     m0s = np.broadcast_to(m0[None, :, None], acc.shape)
     shifts_b = np.broadcast_to(shifts[None, :, None], acc.shape)
     got = requantize(acc, m0s[:1], shifts_b[:1], -3, -(2**20), 2**20)
-    np.testing.assert_array_equal(got, _requantize_twins(acc, m0s, shifts_b, -3, -(2**20), 2**20))
+    np.testing.assert_array_equal(got, requantize_twins(acc, m0s, shifts_b, -3, -(2**20), 2**20))
     assert len(calls) == 6  # 11 rows in blocks of 2
 
 
@@ -193,7 +182,7 @@ def test_requantize_takes_the_int64_steps_outside_the_float_bound(monkeypatch):
     for acc, m0, shift, on_float in cases:
         calls.clear()
         acc, m0, shift = np.array([acc]), np.array([[m0]]), np.array([[shift]])
-        want = _requantize_twins(acc, np.broadcast_to(m0, acc.shape),
+        want = requantize_twins(acc, np.broadcast_to(m0, acc.shape),
                                  np.broadcast_to(shift, acc.shape), 1, -(2**31), 2**31)  # fmt: skip
         np.testing.assert_array_equal(requantize(acc, m0, shift, 1, -(2**31), 2**31), want)
         assert bool(calls) == on_float, (acc, m0, shift)

@@ -12,6 +12,7 @@ requantization's two roundings,
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
+from requantize_twins import requantize_twins
 
 from minidl.compression.int_model import (
     QuantizedConv2D,
@@ -162,6 +163,39 @@ def test_accumulator_in_int32_only_where_no_sum_can_overflow():
             assert 518 * 127 * 255 + int(ql.bias_q.max()) > 2**31 - 1
             with pytest.raises(OverflowError, match="int32"):
                 ql.accumulate(worst)
+
+
+@pytest.mark.parametrize("case", ["conv", "conv relu", "dense", "int32 sums", "int64 sums"])
+def test_layer_call_is_gemmlowp_on_the_naive_accumulator(rng, case):
+    # every route of a call against gemmlowp's scalar steps on the Python-integer accumulator:
+    # sums small enough for requantize's float path (a conv, with a fused ReLU, a dense layer),
+    # sums that fit int32 but not always the float path (518 worst-case terms, 16.8 M:
+    # requantize picks per block), and sums that can leave int32 (a bias of about 2.14e9: the
+    # checked int64 accumulator)
+    if case.startswith("conv") or case == "dense":
+        layer = Conv2D(3, 5, 3, padding=1, rng=rng) if case != "dense" else Dense(20, 7, rng=rng)
+        x = rng.normal(size=(4, 3, 6, 6) if case != "dense" else (9, 20)).astype(np.float32)
+        ql = quantized_layer(layer, _qparams(x), _qparams(layer.forward(x)), relu="relu" in case)
+        q_in = quantize(x, *_qparams(x))
+        assert ql.fits_int32
+    else:
+        layer = Dense(518, 3)
+        layer.params["weight"][:] = -1.0
+        layer.params["bias"][:] = 1e4 if case == "int32 sums" else 16.85e6
+        ql = QuantizedDense(layer, (np.float32(1.0), 127), (np.float32(1e6), 0))
+        # codes near Z_x = 127 keep the sums below 518 x 127 x 27 = 1.8 M: within int32 beside
+        # the large bias (2.14e9), which only the worst-case input would overflow
+        q_in = rng.integers(-128 if case == "int32 sums" else 100, 128, size=(5, 518))
+        q_in = q_in.astype(np.int8)
+        assert ql.fits_int32 == (case == "int32 sums")
+    acc = ql.accumulate_naive(q_in)
+    shape = (1, -1) + (1,) * (acc.ndim - 2)
+    lo = max(ql.qmin, ql.output_zero_point) if ql.relu else ql.qmin
+    want = requantize_twins(acc, ql.m0.reshape(shape), ql.shift.reshape(shape),
+                            ql.output_zero_point, lo, ql.qmax)  # fmt: skip
+    got = ql(q_in)
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, want)
 
 
 def test_conv1d_and_per_tensor_weights(rng):
