@@ -69,7 +69,8 @@ def _readme():
 @pytest.mark.parametrize(
     ("folders", "count"),
     [(["benchmarks/results/2026-12-04-amd-midnight", "benchmarks/results/2026-12-05-amd"], 6),
-     (["benchmarks/results/2026-12-05-intel-s22", "benchmarks/results/2026-12-05-intel-s23"], 14)],
+     (["benchmarks/results/2026-12-05-intel-s22", "benchmarks/results/2026-12-05-intel-s23",
+       "benchmarks/results/2026-12-05-intel-s25"], 20)],
     ids=["amd-epyc", "intel-xeon"])  # fmt: skip
 def test_the_readmes_sweep_table_is_the_merge_of_the_runs_it_names(folders, count):
     """Every row of the AMD EPYC table and of the Intel Xeon one, as ``--merge`` prints it from
