@@ -23,6 +23,7 @@ from minidl._validation import check_float_array
 from minidl.compression.observers import MinMaxObserver
 from minidl.compression.quantization import (
     _check_qparams,
+    block_of,
     check_bits,
     choose_qparams,
     code_blocks,
@@ -57,16 +58,11 @@ def fake_quantize(x, scale, zero_point, bits=8, signed=True, narrow_range=False,
             s, z = _check_qparams(x.shape, scale, zero_point, axis, qmin, qmax)  # shaped for x
             s, zero = s.astype(x.dtype), z.astype(x.dtype)
             x_hat, mask = np.empty(x.shape, dtype=x.dtype), np.empty(x.shape, dtype=bool)
-        np.logical_and(q >= qmin, q <= qmax, out=_part(mask, block))  # the STE's: pre-clamp
+        np.logical_and(q >= qmin, q <= qmax, out=block_of(mask, block))  # the STE's: pre-clamp
         np.clip(q, qmin, qmax, out=q)
         q -= zero
-        np.multiply(q, s, out=_part(x_hat, block))
+        np.multiply(q, s, out=block_of(x_hat, block))
     return x_hat, mask
-
-
-def _part(a, block):
-    """``a``'s part for a block of :func:`code_blocks`: a slice of it flattened, or all of it."""
-    return a if block is None else a.reshape(-1)[block]
 
 
 def fake_quantize_backward(dy, mask):

@@ -271,6 +271,12 @@ def code_blocks(x, scale, zero_point, qmin, qmax, axis=None, zero_point_before_r
         yield block, codes
 
 
+def block_of(a, block):
+    """``a``'s part for a ``block`` of :func:`code_blocks`: that slice of ``a`` flattened, or
+    all of ``a`` (None)."""
+    return a if block is None else a.reshape(-1)[block]
+
+
 def quantize(
     x,
     scale,
@@ -300,7 +306,7 @@ def quantize(
                                     zero_point_before_rounding):  # fmt: skip
         out = np.empty(x.shape, dtype=dtype) if out is None else out
         np.clip(codes, qmin, qmax, out=codes)
-        np.copyto(out if block is None else out.reshape(-1)[block], codes, casting="unsafe")
+        np.copyto(block_of(out, block), codes, casting="unsafe")
     return out
 
 
